@@ -1,0 +1,335 @@
+"""``AgentEnv``: the Gymnasium environment base class for tool-using text agents.
+
+Contract (see DESIGN.md):
+
+* ``reset(seed, options)`` -> (opening messages, info). ``options={"task_id": ...}``
+  picks a task; otherwise the seeded ``np_random`` picks one from the env's split.
+  ``info["tools"]`` holds the OpenAI tool schemas.
+* ``step(action)`` -> (new messages, reward, terminated, truncated, info). ``action`` is
+  raw assistant text or an assistant message dict. Model mistakes (malformed calls,
+  unknown tools, bad arguments, tool exceptions and timeouts) become tool messages and
+  are counted in ``info``; they never raise. An infrastructure failure (a tool or grader
+  raising ``SandboxError``/``InfrastructureError``) truncates the episode with
+  ``termination_reason="infra_error"`` and ``info["infra_failure"] = True``.
+* ``terminated``: the task ended (submitted, answered, gave up); ``truncated``: a limit
+  (``max_turns``, ``time_limit``) or an infrastructure failure. Both set
+  ``info["termination_reason"]``; the outcome reward is added on the final step.
+
+A subclass provides ``load_tasks`` and usually ``build_rubric``, ``setup`` and
+``@tool`` methods; see ``envs/tooluse.py`` for a complete example.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import gymnasium as gym
+
+from agentgym.messages import Action, Message, copy_messages, render_transcript, tool_message, user
+from agentgym.parsing import FORMAT_HINT, ParsedAction, ToolCallParser, get_parser, parse_action
+from agentgym.rewards import Rubric
+from agentgym.spaces import AssistantTurn, Chat
+from agentgym.tasks import Task, TaskSet
+from agentgym.tools import Tool, ToolResult, execute, tools_of
+
+
+def _truncate_text(text: str, limit: int) -> str:
+    if limit <= 0 or len(text) <= limit:
+        return text
+    head = limit // 2
+    tail = limit - head
+    return f"{text[:head]}\n[... {len(text) - head - tail} characters truncated ...]\n{text[-tail:]}"
+
+
+@dataclass
+class TurnRecord:
+    """What happened in one turn; process reward functions receive it."""
+
+    index: int
+    parsed: ParsedAction
+    results: list[ToolResult] = field(default_factory=list)
+    errors: Counter = field(default_factory=Counter)
+    observation: list[Message] = field(default_factory=list)
+
+    @property
+    def n_calls(self) -> int:
+        return len(self.parsed.calls)
+
+
+class AgentEnv(gym.Env[list, Action]):
+    """Base class of every agentgym environment."""
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"]}
+    system_prompt: ClassVar[str] = "You are a helpful agent that solves tasks by calling tools."
+    default_max_turns: ClassVar[int] = 10
+    text_turn: ClassVar[Literal["nudge", "end"]] = "nudge"
+    """What a turn with no tool call does: ask again ("nudge") or end the episode ("end")."""
+
+    def __init__(
+        self,
+        tasks: TaskSet | str | None = None,
+        split: str = "train",
+        max_turns: int | None = None,
+        process_rewards: dict[str, float] | None = None,
+        parser: str | ToolCallParser = "hermes",
+        tool_timeout: float | None = 30.0,
+        max_tool_output: int = 8000,
+        time_limit: float | None = None,
+        tools_in_prompt: bool = True,
+        grade_on_truncation: bool = True,
+        render_mode: str | None = None,
+    ):
+        """
+        Args:
+            tasks: a TaskSet, a ``module:function`` / ``.jsonl`` source, or None for the env's own.
+            split: ``train``, ``test`` or ``all``: where seeded resets draw tasks from.
+            max_turns: assistant turns before truncation (default: the env's ``default_max_turns``).
+            process_rewards: weights for per-turn reward components, e.g. ``{"step_cost": 0.01}``.
+            parser: tool-call parser for raw text (``hermes``/``qwen``/``json``) or a parser object.
+            tool_timeout: seconds a Python tool may run before the model is told it timed out.
+            max_tool_output: characters of a tool result kept (head + tail) for the model.
+            time_limit: wall-clock seconds per episode before truncation (None: no limit).
+            tools_in_prompt: describe the tools and the call format in the system message.
+            grade_on_truncation: compute the outcome reward also when a limit cut the episode.
+        """
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode {render_mode!r} not supported; use one of {self.metadata['render_modes']}")
+        self.render_mode = render_mode
+        if isinstance(tasks, str):
+            tasks = TaskSet.from_source(tasks)
+        self.task_set: TaskSet = tasks if tasks is not None else self.load_tasks()
+        self.split = split
+        self.tasks: TaskSet = self.task_set.split(split)
+        if len(self.tasks) == 0:
+            raise ValueError(f"{type(self).__name__}: split {split!r} has no tasks (task set has {len(self.task_set)})")
+        self.max_turns = max_turns if max_turns is not None else self.default_max_turns
+        if self.max_turns < 1:
+            raise ValueError("max_turns must be at least 1")
+        self.parser = get_parser(parser)
+        self.tool_timeout = tool_timeout
+        self.max_tool_output = max_tool_output
+        self.time_limit = time_limit
+        self.tools_in_prompt = tools_in_prompt
+        self.grade_on_truncation = grade_on_truncation
+        self.rubric = self.build_rubric()
+        if process_rewards:
+            self.rubric.set_weights(process_rewards)
+        self._tools: dict[str, Tool] = {t.name: t for t in self.get_tools()}
+        arg_names = sorted({p for t in self._tools.values() for p in t.parameters.get("properties", {})})
+        self.action_space = AssistantTurn(tuple(self._tools), arg_names)
+        self.observation_space = Chat()
+        self._task: Task | None = None
+        self._messages: list[Message] = []
+        self._turn = 0
+        self._end_reason: str | None = None
+        self._over = False
+        self._error_counts: Counter = Counter()
+        self._started = 0.0
+        self._closed = False
+
+    # ----- hooks for subclasses -------------------------------------------------
+
+    def load_tasks(self) -> TaskSet:
+        """The environment's own task set (used when ``tasks`` is not given)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement load_tasks() or be given tasks=")
+
+    def build_rubric(self) -> Rubric:
+        """The rubric; override to add outcome and process reward functions."""
+        return Rubric()
+
+    def get_tools(self) -> list[Tool]:
+        """Tools offered to the model; default: the ``@tool`` methods of this class."""
+        return tools_of(self)
+
+    def setup(self, task: Task) -> None:
+        """Prepare per-episode state for ``task`` (files, sandboxes, answers)."""
+
+    def teardown(self) -> None:
+        """Release per-episode state; called before the next reset and on close."""
+
+    def opening_messages(self, task: Task) -> list[Message]:
+        system = self.system_prompt
+        if self.tools_in_prompt and self._tools:
+            schemas = "\n".join(json.dumps(t.schema()["function"]) for t in self._tools.values())
+            system += f"\n\nYou can call these tools:\n<tools>\n{schemas}\n</tools>\n{FORMAT_HINT}"
+        return [{"role": "system", "content": system}, user(task.prompt)]
+
+    def on_text_turn(self, parsed: ParsedAction) -> list[Message]:
+        """A turn without tool calls: ``nudge`` asks for a call, ``end`` ends the episode."""
+        if self.text_turn == "end":
+            self.end("final_answer")
+            return []
+        names = ", ".join(self._tools)
+        return [user(f"Your reply contained no tool call. Call one of the tools ({names}). {FORMAT_HINT}")]
+
+    def oracle_turns(self, task: Task) -> list[Action]:
+        """The reference solution as assistant turns (played by the ``oracle`` policy)."""
+        raise NotImplementedError(f"{type(self).__name__} has no oracle")
+
+    def noop_turns(self, task: Task) -> list[Action]:
+        """A do-nothing episode (must score 0). Default: empty turns until a limit."""
+        return []
+
+    # ----- helpers for subclasses --------------------------------------------------
+
+    def end(self, reason: str = "submitted") -> None:
+        """Mark the episode as terminated after this turn (call from a tool)."""
+        self._end_reason = reason
+
+    @property
+    def task(self) -> Task:
+        if self._task is None:
+            raise RuntimeError("no active episode: call reset() first")
+        return self._task
+
+    @property
+    def messages(self) -> list[Message]:
+        """The whole transcript of the current episode."""
+        return list(self._messages)
+
+    @property
+    def turn(self) -> int:
+        return self._turn
+
+    @property
+    def tools(self) -> list[Tool]:
+        return list(self._tools.values())
+
+    def tool_schemas(self) -> list[dict]:
+        return [t.schema() for t in self._tools.values()]
+
+    # ----- Gymnasium API -----------------------------------------------------------
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[list, dict]:
+        super().reset(seed=seed)
+        if self._task is not None:
+            self.teardown()
+        options = options or {}
+        if options.get("task_id") is not None:
+            task = self.task_set[str(options["task_id"])]
+        else:
+            task = list(self.tasks)[int(self.np_random.integers(len(self.tasks)))]
+        self._task = task
+        self._turn = 0
+        self._end_reason = None
+        self._over = False
+        self._error_counts = Counter()
+        self._started = time.monotonic()
+        self.setup(task)
+        self._messages = self.opening_messages(task)
+        info = {"task_id": task.id, "split": self.task_set.split_of(task), "tools": self.tool_schemas(), "turn": 0}
+        return copy_messages(self._messages), info
+
+    def step(self, action: Action) -> tuple[list, float, bool, bool, dict]:
+        if self._task is None:
+            raise RuntimeError("step() called before reset(); call env.reset() to start an episode")
+        if self._over:
+            raise RuntimeError("step() called after the episode ended; call env.reset() to start a new one")
+        self._turn += 1
+        record = TurnRecord(self._turn, parse_action(action, self.parser, self._turn))
+        self._messages.append(record.parsed.message)
+        infra: BaseException | None = None
+        for i, err in enumerate(record.parsed.errors):
+            record.observation.append(tool_message(err.message, tool_call_id=f"call_{self._turn}_invalid{i}", name="invalid_tool_call"))
+            record.errors["malformed"] += 1
+        for call in record.parsed.calls:
+            if self._end_reason is not None:
+                msg = "Not run: an earlier call in this turn ended the episode."
+                record.observation.append(tool_message(msg, tool_call_id=call.id, name=call.name))
+                continue
+            try:
+                result = execute(call, self._tools, self.tool_timeout)
+            except Exception as e:  # noqa: BLE001 - infrastructure, reported below
+                infra = e
+                break
+            record.results.append(result)
+            if result.error:
+                record.errors[result.error] += 1
+            content = _truncate_text(result.content, self.max_tool_output)
+            record.observation.append(tool_message(content, tool_call_id=call.id, name=call.name))
+        if infra is None and not record.parsed.calls and not record.parsed.errors:
+            record.observation.extend(self.on_text_turn(record.parsed))
+        self._error_counts.update(record.errors)
+
+        terminated = truncated = False
+        reason: str | None = None
+        if infra is not None:
+            truncated, reason = True, "infra_error"
+            record.observation.append(user(f"Environment error (not your fault): {type(infra).__name__}: {infra}"))
+        elif self._end_reason is not None:
+            terminated, reason = True, self._end_reason
+        elif self._turn >= self.max_turns:
+            truncated, reason = True, "max_turns"
+        elif self.time_limit is not None and time.monotonic() - self._started > self.time_limit:
+            truncated, reason = True, "time_limit"
+        self._messages.extend(record.observation)
+
+        reward, components = self.rubric.score_turn(self, record)
+        info: dict[str, Any] = {
+            "task_id": self.task.id,
+            "turn": self._turn,
+            "tool_calls": record.n_calls,
+            "tool_errors": dict(record.errors),
+            "error_counts": dict(self._error_counts),
+            "process_reward": reward,
+        }
+        if terminated or truncated:
+            self._over = True
+            info["termination_reason"] = reason
+            info["infra_failure"] = infra is not None
+            if infra is None and (terminated or self.grade_on_truncation):
+                try:
+                    outcome, outcome_components = self.rubric.score_outcome(self)
+                except Exception as e:  # noqa: BLE001
+                    if not any(k.__name__ in ("SandboxError", "InfrastructureError") for k in type(e).__mro__):
+                        raise
+                    info["infra_failure"] = True
+                    info["termination_reason"] = "infra_error"
+                    info["infra_error"] = f"{type(e).__name__}: {e}"
+                    outcome, outcome_components = 0.0, {}
+                    terminated, truncated = False, True
+                components.update(outcome_components)
+                info["outcome_reward"] = outcome
+                reward += outcome
+            else:
+                info["outcome_reward"] = None
+            if infra is not None:
+                info["infra_error"] = f"{type(infra).__name__}: {infra}"
+        info["reward_components"] = components
+        return copy_messages(record.observation), float(reward), terminated, truncated, copy.deepcopy(info)
+
+    def render(self) -> str | None:
+        if self.render_mode == "ansi":
+            return render_transcript(self._messages)
+        return None
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._task is not None:
+            self.teardown()
+        super().close()
+
+    @classmethod
+    def describe(cls, **kwargs: Any) -> dict:
+        """Tools, reward components and splits of this environment, for ``agentgym describe``."""
+        env = cls(**kwargs)
+        try:
+            sizes = {s: len(env.task_set.split(s)) for s in ("train", "test")}
+            return {
+                "class": f"{cls.__module__}.{cls.__qualname__}",
+                "doc": (cls.__doc__ or "").strip().split("\n\n")[0],
+                "tools": env.tool_schemas(),
+                "rewards": env.rubric.describe(),
+                "tasks": len(env.task_set),
+                "splits": sizes,
+                "max_turns": env.max_turns,
+            }
+        finally:
+            env.close()

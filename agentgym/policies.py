@@ -1,0 +1,169 @@
+"""Policies: turn the transcript into the next assistant turn.
+
+A policy implements ``act(ctx) -> Action | Generation``. ``ctx`` is a
+:class:`PolicyContext`, one per episode, kept across turns; token-level policies
+append the exact token segments they saw and sampled to ``ctx.segments`` and return a
+:class:`Generation`. ``act`` may be called from several threads at once (one episode
+per thread).
+
+Built-in specs for :func:`make_policy`: ``oracle``, ``noop``, ``random``,
+``openai:<base_url>[#model]``, and (with the ``train`` extra) ``hf:<path>`` and
+``vllm:<path>``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import urllib.request
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
+
+import numpy as np
+
+from agentgym.messages import Action, Message
+from agentgym.spaces import AssistantTurn
+from agentgym.trajectory import TokenSegment
+
+if TYPE_CHECKING:
+    from agentgym.env import AgentEnv
+    from agentgym.tasks import Task
+
+
+@dataclass
+class PolicyContext:
+    env: "AgentEnv"
+    task: "Task"
+    messages: list[Message]
+    """The whole transcript so far."""
+    new_messages: list[Message]
+    """Messages added since the policy last acted (the opening messages on turn 0)."""
+    tools: list[dict]
+    turn: int = 0
+    rng: np.random.Generator = field(default_factory=np.random.default_rng)
+    segments: list[TokenSegment] = field(default_factory=list)
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Generation:
+    """A sampled turn from a token-level policy (its tokens are already in ``ctx.segments``)."""
+
+    text: str
+    finish_reason: str = "stop"
+
+
+@runtime_checkable
+class Policy(Protocol):
+    name: str
+
+    def act(self, ctx: PolicyContext) -> Action | Generation: ...
+
+
+class ScriptedPolicy:
+    """Plays a fixed list of turns, then empty turns."""
+
+    def __init__(self, turns: list[Action], name: str = "scripted"):
+        self.turns = list(turns)
+        self.name = name
+
+    def act(self, ctx: PolicyContext) -> Action:
+        return self.turns[ctx.turn] if ctx.turn < len(self.turns) else ""
+
+
+class OraclePolicy:
+    """Plays the task's reference solution (``env.oracle_turns(task)``)."""
+
+    name = "oracle"
+
+    def act(self, ctx: PolicyContext) -> Action:
+        turns = ctx.state.setdefault("turns", ctx.env.oracle_turns(ctx.task))
+        return turns[ctx.turn] if ctx.turn < len(turns) else ""
+
+
+class NoopPolicy:
+    """Does nothing (``env.noop_turns(task)``, then empty turns); must score 0."""
+
+    name = "noop"
+
+    def act(self, ctx: PolicyContext) -> Action:
+        turns = ctx.state.setdefault("turns", ctx.env.noop_turns(ctx.task))
+        return turns[ctx.turn] if ctx.turn < len(turns) else ""
+
+
+class RandomPolicy:
+    """Adversarial random turns (garbage, broken calls, unknown tools, huge text)."""
+
+    name = "random"
+
+    def act(self, ctx: PolicyContext) -> Action:
+        space = ctx.state.get("space")
+        if space is None:
+            space = AssistantTurn(ctx.env.action_space.tool_names, ctx.env.action_space.arg_names, seed=int(ctx.rng.integers(2**31)))
+            ctx.state["space"] = space
+        return space.sample()
+
+
+class OpenAIPolicy:
+    """Any OpenAI-compatible chat server (``vllm serve``, llama.cpp, ...); text level only."""
+
+    def __init__(self, base_url: str, model: str = "default", temperature: float = 0.0, max_tokens: int = 1024, timeout: float = 120.0, api_key: str = "EMPTY"):
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.timeout = timeout
+        self.api_key = api_key
+        self.name = f"openai:{base_url}#{model}"
+
+    def act(self, ctx: PolicyContext) -> Action:
+        body = {"model": self.model, "messages": ctx.messages, "temperature": self.temperature, "max_tokens": self.max_tokens}
+        req = urllib.request.Request(
+            f"{self.base_url}/chat/completions",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.api_key}"},
+        )
+        with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+            reply = json.loads(resp.read())
+        msg = reply["choices"][0]["message"]
+        out = {"role": "assistant", "content": msg.get("content")}
+        if msg.get("tool_calls"):
+            out["tool_calls"] = msg["tool_calls"]
+        return out
+
+
+POLICIES: dict[str, str | Callable[..., Policy]] = {
+    "oracle": OraclePolicy,
+    "noop": NoopPolicy,
+    "random": RandomPolicy,
+    "openai": OpenAIPolicy,
+    "hf": "agentgym.trainer.policy:HFPolicy",
+    "vllm": "agentgym.trainer.policy:VLLMPolicy",
+}
+
+
+def register_policy(prefix: str, factory: str | Callable[..., Policy]) -> None:
+    """Make ``make_policy("<prefix>:<arg>")`` build a policy with ``factory(arg, **kwargs)``."""
+    POLICIES[prefix] = factory
+
+
+def make_policy(spec: str | Policy, **kwargs: Any) -> Policy:
+    """Build a policy from a spec such as ``oracle``, ``hf:/path/to/model`` or ``openai:http://host:8000/v1#model``."""
+    if not isinstance(spec, str):
+        return spec
+    prefix, sep, arg = spec.partition(":")
+    factory = POLICIES.get(prefix)
+    if factory is None:
+        raise ValueError(f"unknown policy {spec!r}; use one of: {', '.join(f'{k}:<arg>' if k in ('hf', 'vllm', 'openai') else k for k in POLICIES)}")
+    if isinstance(factory, str):
+        module, _, attr = factory.partition(":")
+        try:
+            factory = getattr(importlib.import_module(module), attr)
+        except ImportError as e:
+            raise ImportError(f"policy {prefix!r} needs the training extra: pip install 'agentgym[train]' ({e})") from e
+    if prefix == "openai":
+        url, _, model = arg.partition("#")
+        return factory(url, model or "default", **kwargs)
+    if sep:
+        return factory(arg, **kwargs)
+    return factory(**kwargs)

@@ -1,0 +1,274 @@
+"""Tools: typed Python callables that a model invokes by name.
+
+``@tool`` builds an OpenAI-style JSON schema from a function's signature and its
+Google-style docstring. ``execute`` validates arguments against that schema and turns
+every failure (unknown tool, bad arguments, an exception, a timeout) into a
+:class:`ToolResult` whose text the model sees; it never raises for a model mistake.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import copy
+import inspect
+import re
+import threading
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal, Union, get_args, get_origin
+
+import jsonschema
+
+_ATTR = "__agentgym_tool__"
+
+ErrorKind = Literal["malformed", "unknown_tool", "bad_arguments", "tool_exception", "timeout"]
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A tool the model can call."""
+
+    name: str
+    description: str
+    parameters: dict
+    fn: Callable[..., Any]
+    timeout: float | None = None
+    terminal: bool = False
+    """Calling it ends the episode (e.g. ``submit``)."""
+
+    def schema(self) -> dict:
+        """The OpenAI ``tools`` entry for this tool."""
+        return {
+            "type": "function",
+            "function": {"name": self.name, "description": self.description, "parameters": copy.deepcopy(self.parameters)},
+        }
+
+    def bind(self, obj: Any) -> "Tool":
+        return Tool(self.name, self.description, self.parameters, types.MethodType(self.fn, obj), self.timeout, self.terminal)
+
+
+def _json_type(annotation: Any) -> dict:
+    if annotation is inspect.Parameter.empty or annotation is Any:
+        return {}
+    origin = get_origin(annotation)
+    if origin is Literal:
+        values = list(get_args(annotation))
+        return {"enum": values}
+    if origin in (Union, types.UnionType):
+        options = [a for a in get_args(annotation) if a is not type(None)]
+        if len(options) == 1:
+            return _json_type(options[0])
+        return {"anyOf": [_json_type(a) for a in options]}
+    if origin in (list, tuple, typing.Sequence) or annotation in (list, tuple):
+        args = get_args(annotation)
+        return {"type": "array", "items": _json_type(args[0])} if args else {"type": "array"}
+    if origin is dict or annotation is dict:
+        return {"type": "object"}
+    simple = {str: "string", int: "integer", float: "number", bool: "boolean"}
+    if annotation in simple:
+        return {"type": simple[annotation]}
+    raise TypeError(f"@tool cannot describe parameter type {annotation!r}; use str, int, float, bool, list, dict or Literal")
+
+
+def _parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
+    """First paragraph as description; ``Args:`` entries as parameter descriptions."""
+    doc = inspect.cleandoc(doc or "")
+    parts = re.split(r"\n\s*(?:Args|Arguments|Parameters):\s*\n", doc, maxsplit=1)
+    description = re.split(r"\n\s*\n", parts[0].strip())[0].replace("\n", " ").strip()
+    params: dict[str, str] = {}
+    if len(parts) == 2:
+        current = None
+        for line in parts[1].splitlines():
+            if re.match(r"^\s*(Returns|Raises|Yields|Examples?):", line):
+                break
+            m = re.match(r"^\s*(\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)$", line)
+            if m:
+                current = m.group(1)
+                params[current] = m.group(2).strip()
+            elif current and line.strip():
+                params[current] += " " + line.strip()
+    return description, params
+
+
+def _build(fn: Callable, name: str | None, description: str | None, timeout: float | None, terminal: bool) -> Tool:
+    sig = inspect.signature(fn)
+    hints = typing.get_type_hints(fn)
+    doc_desc, doc_params = _parse_docstring(fn.__doc__ or "")
+    props: dict[str, Any] = {}
+    required = []
+    for pname, param in sig.parameters.items():
+        if pname in ("self", "cls") or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        prop = _json_type(hints.get(pname, param.annotation))
+        if pname in doc_params:
+            prop["description"] = doc_params[pname]
+        if param.default is inspect.Parameter.empty:
+            required.append(pname)
+        elif param.default is not None:
+            prop["default"] = param.default
+        props[pname] = prop
+    schema = {"type": "object", "properties": props, "required": required, "additionalProperties": False}
+    return Tool(name or fn.__name__, description or doc_desc or fn.__name__, schema, fn, timeout, terminal)
+
+
+def tool(
+    fn: Callable | None = None,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    timeout: float | None = None,
+    terminal: bool = False,
+) -> Any:
+    """Mark a function (or an environment method) as a tool.
+
+    Example::
+
+        @tool
+        def add(a: int, b: int) -> int:
+            '''Add two integers.
+
+            Args:
+                a: first addend
+                b: second addend
+            '''
+            return a + b
+    """
+
+    def wrap(f: Callable) -> Callable:
+        setattr(f, _ATTR, _build(f, name, description, timeout, terminal))
+        return f
+
+    return wrap(fn) if fn is not None else wrap
+
+
+def as_tool(obj: Any) -> Tool:
+    """The :class:`Tool` of a decorated function, or build one for a plain function."""
+    if isinstance(obj, Tool):
+        return obj
+    spec = getattr(obj, _ATTR, None)
+    if spec is None:
+        return _build(obj, None, None, None, False)
+    if inspect.ismethod(obj):
+        return spec.bind(obj.__self__)
+    return spec
+
+
+def tools_of(obj: Any) -> list[Tool]:
+    """The ``@tool`` methods of an object, bound to it, in definition order."""
+    found = []
+    seen = set()
+    for klass in type(obj).__mro__:
+        for attr, value in vars(klass).items():
+            spec = getattr(value, _ATTR, None)
+            if spec is not None and attr not in seen:
+                seen.add(attr)
+                found.append(spec.bind(obj))
+    return found
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One parsed tool call. ``arguments`` is None when they could not be parsed."""
+
+    id: str
+    name: str
+    arguments: dict | None
+    raw: str = ""
+
+    def to_openai(self) -> dict:
+        import json
+
+        return {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": json.dumps(self.arguments if self.arguments is not None else {})},
+        }
+
+
+@dataclass
+class ToolResult:
+    call_id: str
+    name: str
+    content: str
+    error: ErrorKind | None = None
+    value: Any = None
+    extra: dict = field(default_factory=dict)
+
+
+def _schema_error(name: str, err: jsonschema.ValidationError) -> str:
+    where = ".".join(str(p) for p in err.absolute_path)
+    prefix = f"argument '{where}': " if where else ""
+    message = err.message
+    if len(message) > 300:
+        message = message[:300] + "..."
+    return f'Error: invalid arguments for tool "{name}": {prefix}{message}. Check the tool\'s parameter schema and call it again.'
+
+
+def _run_with_timeout(fn: Callable[..., Any], args: dict, timeout: float | None) -> Any:
+    if timeout is None:
+        return fn(**args)
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn(**args)
+        except BaseException as e:  # noqa: BLE001 - reported to the model
+            box["error"] = e
+
+    # A daemon thread: a Python tool that hangs cannot be killed, only abandoned.
+    # Tools that run commands should rely on their sandbox's own timeout instead.
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+    t.join(timeout)
+    if t.is_alive():
+        raise concurrent.futures.TimeoutError
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
+class InfrastructureError(RuntimeError):
+    """Raised by a tool when the environment's machinery (not the model) failed."""
+
+
+def execute(call: ToolCall, tools: dict[str, Tool], default_timeout: float | None = None) -> ToolResult:
+    """Run one call. Model mistakes become error results; infrastructure errors propagate."""
+    tool_ = tools.get(call.name)
+    if tool_ is None:
+        available = ", ".join(sorted(tools)) or "(none)"
+        return ToolResult(call.id, call.name, f'Error: unknown tool "{call.name}". Available tools: {available}.', "unknown_tool")
+    args = call.arguments if call.arguments is not None else {}
+    try:
+        jsonschema.validate(args, tool_.parameters)
+    except jsonschema.ValidationError as e:
+        return ToolResult(call.id, call.name, _schema_error(call.name, e), "bad_arguments")
+    timeout = tool_.timeout if tool_.timeout is not None else default_timeout
+    try:
+        value = _run_with_timeout(tool_.fn, args, timeout)
+    except concurrent.futures.TimeoutError:
+        return ToolResult(call.id, call.name, f'Error: tool "{call.name}" timed out after {timeout:g} s.', "timeout")
+    except InfrastructureError:
+        raise
+    except Exception as e:  # noqa: BLE001 - the model sees it
+        if _is_infra(e):
+            raise
+        return ToolResult(call.id, call.name, f'Error: tool "{call.name}" raised {type(e).__name__}: {e}', "tool_exception")
+    content = value if isinstance(value, str) else _to_text(value)
+    return ToolResult(call.id, call.name, content, None, value)
+
+
+def _is_infra(e: BaseException) -> bool:
+    # SandboxError lives in agentgym.sandboxes; match by name to keep the core free of that import.
+    return any(k.__name__ in ("SandboxError", "InfrastructureError") for k in type(e).__mro__)
+
+
+def _to_text(value: Any) -> str:
+    import json
+
+    if value is None:
+        return ""
+    try:
+        return json.dumps(value)
+    except TypeError:
+        return str(value)

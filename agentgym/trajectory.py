@@ -1,0 +1,110 @@
+"""Trajectories: what happened in one episode, exactly, in a form trainers consume.
+
+Token-level policies add :class:`TokenSegment` s: the exact ids the policy sampled
+(with their logprobs, ``trainable=True``) and the ids of everything else it was shown
+(prompts, tool results; ``trainable=False``). Concatenated in order they are the one
+training sequence of the episode. Sampled ids are stored as sampled, never re-tokenized.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from agentgym.messages import Action, Message
+
+
+@dataclass
+class TokenSegment:
+    ids: list[int]
+    trainable: bool
+    logprobs: list[float] | None = None
+    kind: str = "prompt"
+    """``prompt`` (opening messages), ``env`` (tool results / feedback) or ``sampled``."""
+    turn: int = 0
+    """Index of the assistant turn this segment belongs to (0: the opening prompt)."""
+
+    def __post_init__(self) -> None:
+        if self.logprobs is not None and len(self.logprobs) != len(self.ids):
+            raise ValueError(f"segment has {len(self.ids)} ids but {len(self.logprobs)} logprobs")
+
+
+@dataclass
+class Step:
+    """One turn: the action, what came back, and its rewards."""
+
+    action: Action
+    observation: list[Message]
+    reward: float
+    reward_components: dict[str, float]
+    info: dict[str, Any]
+    finish_reason: str | None = None
+
+
+@dataclass
+class Trajectory:
+    env_id: str
+    task_id: str
+    messages: list[Message] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
+    segments: list[TokenSegment] = field(default_factory=list)
+    outcome_reward: float | None = None
+    terminated: bool = False
+    truncated: bool = False
+    termination_reason: str | None = None
+    infra_failure: bool = False
+    seed: int | None = None
+    group_id: str | None = None
+    policy: str = ""
+    tools: list[dict] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def reward(self) -> float:
+        """Total reward: process rewards of every turn plus the outcome reward."""
+        return float(sum(s.reward for s in self.steps))
+
+    @property
+    def process_rewards(self) -> list[float]:
+        return [float(s.info.get("process_reward", 0.0)) for s in self.steps]
+
+    @property
+    def num_turns(self) -> int:
+        return len(self.steps)
+
+    @property
+    def success(self) -> bool:
+        return (self.outcome_reward or 0.0) >= 1.0
+
+    def token_ids(self) -> list[int]:
+        return [i for s in self.segments for i in s.ids]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Trajectory":
+        d = dict(d)
+        d["steps"] = [Step(**s) for s in d.get("steps", [])]
+        d["segments"] = [TokenSegment(**s) for s in d.get("segments", [])]
+        return cls(**d)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, allow_nan=False)
+
+    @classmethod
+    def from_json(cls, line: str) -> "Trajectory":
+        return cls.from_dict(json.loads(line))
+
+
+def save_jsonl(trajectories: Iterable[Trajectory], path: str | Path, append: bool = False) -> None:
+    with open(path, "a" if append else "w", encoding="utf-8") as f:
+        for t in trajectories:
+            f.write(t.to_json() + "\n")
+
+
+def load_jsonl(path: str | Path) -> list[Trajectory]:
+    with open(path, encoding="utf-8") as f:
+        return [Trajectory.from_json(line) for line in f if line.strip()]

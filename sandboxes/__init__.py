@@ -1,0 +1,1 @@
+"""Where agent actions run: one protocol (:class:`Sandbox`), several backends."""

@@ -1,0 +1,136 @@
+"""The sandbox protocol: where agent actions run.
+
+Every backend (local namespaces, Docker, ...) implements :class:`Sandbox`.
+Environments depend only on this protocol, never on a backend.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+
+class SandboxError(RuntimeError):
+    """An infrastructure failure of the sandbox itself (not of the agent's command).
+
+    Environments catch this and end the episode with
+    ``info["termination_reason"] = "sandbox_error"`` and ``info["infra_failure"] = True``.
+    """
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    """Outcome of one command.
+
+    ``stdout``/``stderr`` are decoded as UTF-8 with replacement characters; when the
+    output exceeded the cap, ``truncated`` is True and the text keeps its head and tail
+    around a marker that says how many bytes were cut.
+    """
+
+    exit_code: int
+    stdout: str
+    stderr: str
+    timed_out: bool = False
+    duration: float = 0.0
+    truncated: bool = False
+    oom_killed: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out
+
+    @property
+    def output(self) -> str:
+        """stdout and stderr joined, for showing to a model."""
+        if self.stderr and self.stdout:
+            return self.stdout.rstrip("\n") + "\n" + self.stderr
+        return self.stdout or self.stderr
+
+
+def truncate_bytes(data: bytes, limit: int) -> tuple[bytes, bool]:
+    """Keep the head and tail of ``data`` within ``limit`` bytes, with a marker in between."""
+    if len(data) <= limit:
+        return data, False
+    head = limit // 2
+    tail = limit - head
+    cut = len(data) - head - tail
+    marker = f"\n[... {cut} bytes truncated ...]\n".encode()
+    return data[:head] + marker + data[len(data) - tail :], True
+
+
+@dataclass
+class SandboxConfig:
+    """Limits shared by every backend."""
+
+    timeout: float = 30.0
+    """Default per-command timeout in seconds."""
+    memory_mb: int = 1024
+    """Memory limit for the sandbox's processes."""
+    cpu_seconds: int = 120
+    """CPU-time limit per command (local) / CPU quota basis (docker)."""
+    max_processes: int = 256
+    """Process/thread limit (pids)."""
+    max_file_mb: int = 256
+    """Largest file a process may write."""
+    output_limit: int = 64 * 1024
+    """Bytes of stdout and of stderr kept per command (head + tail)."""
+    network: bool = False
+    """Allow network access. Off by default; keep it off for agents."""
+    env: Mapping[str, str] = field(default_factory=dict)
+    """Extra environment variables for every command."""
+
+
+class Sandbox(abc.ABC):
+    """A place to run commands and keep files, isolated from the host.
+
+    ``workdir`` is the path *inside* the sandbox where the workspace lives; relative
+    paths given to the file methods and ``cwd`` are resolved against it.
+    """
+
+    workdir: str = "/workspace"
+
+    @abc.abstractmethod
+    def exec(
+        self,
+        cmd: str | list[str],
+        *,
+        timeout: float | None = None,
+        cwd: str | None = None,
+        env: Mapping[str, str] | None = None,
+        stdin: str | bytes | None = None,
+    ) -> ExecResult:
+        """Run ``cmd`` (a shell string run with ``sh -c``, or an argv list)."""
+
+    @abc.abstractmethod
+    def read_file(self, path: str) -> bytes: ...
+
+    @abc.abstractmethod
+    def write_file(self, path: str, data: str | bytes) -> None: ...
+
+    @abc.abstractmethod
+    def upload(self, local_dir: str | Path, dest: str = ".") -> None:
+        """Copy a host directory's contents into the sandbox at ``dest``."""
+
+    @abc.abstractmethod
+    def download(self, path: str, local_dir: str | Path) -> None:
+        """Copy a sandbox file or directory to a host directory."""
+
+    @abc.abstractmethod
+    def reset(self) -> None:
+        """Restore the workspace to its state when the sandbox was created (or last snapshot)."""
+
+    def snapshot(self) -> None:
+        """Make the current workspace the state that :meth:`reset` restores."""
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release everything; idempotent."""
+
+    def __enter__(self) -> "Sandbox":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
