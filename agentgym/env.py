@@ -21,7 +21,6 @@ A subclass provides ``load_tasks`` and usually ``build_rubric``, ``setup`` and
 
 from __future__ import annotations
 
-import copy
 import json
 import time
 from collections import Counter
@@ -30,12 +29,12 @@ from typing import Any, ClassVar, Literal
 
 import gymnasium as gym
 
-from agentgym.messages import Action, Message, copy_messages, render_transcript, tool_message, user
+from agentgym.messages import Action, Message, copy_json, copy_messages, render_transcript, tool_message, user
 from agentgym.parsing import FORMAT_HINT, ParsedAction, ToolCallParser, get_parser, parse_action
 from agentgym.rewards import Rubric
 from agentgym.spaces import AssistantTurn, Chat
 from agentgym.tasks import Task, TaskSet
-from agentgym.tools import Tool, ToolResult, execute, tools_of
+from agentgym.tools import Tool, ToolResult, ToolRunner, execute, tools_of
 
 
 def _truncate_text(text: str, limit: int) -> str:
@@ -131,6 +130,7 @@ class AgentEnv(gym.Env[list, Action]):
         self._error_counts: Counter = Counter()
         self._started = 0.0
         self._closed = False
+        self._runner = ToolRunner()
 
     # ----- hooks for subclasses -------------------------------------------------
 
@@ -243,7 +243,7 @@ class AgentEnv(gym.Env[list, Action]):
                 record.observation.append(tool_message(msg, tool_call_id=call.id, name=call.name))
                 continue
             try:
-                result = execute(call, self._tools, self.tool_timeout)
+                result = execute(call, self._tools, self.tool_timeout, self._runner)
             except Exception as e:  # noqa: BLE001 - infrastructure, reported below
                 infra = e
                 break
@@ -301,7 +301,7 @@ class AgentEnv(gym.Env[list, Action]):
             if infra is not None:
                 info["infra_error"] = f"{type(infra).__name__}: {infra}"
         info["reward_components"] = components
-        return copy_messages(record.observation), float(reward), terminated, truncated, copy.deepcopy(info)
+        return copy_messages(record.observation), float(reward), terminated, truncated, copy_json(info)
 
     def render(self) -> str | None:
         if self.render_mode == "ansi":
@@ -314,6 +314,7 @@ class AgentEnv(gym.Env[list, Action]):
         self._closed = True
         if self._task is not None:
             self.teardown()
+        self._runner.close()
         super().close()
 
     @classmethod

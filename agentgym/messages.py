@@ -50,9 +50,20 @@ def tool_message(content: str, *, tool_call_id: str, name: str) -> Message:
     return {"role": "tool", "tool_call_id": tool_call_id, "name": name, "content": content}
 
 
+def copy_json(x: Any) -> Any:
+    """Deep copy of JSON-like data (dicts, lists, scalars); ~10x faster than ``copy.deepcopy``."""
+    if isinstance(x, dict):
+        return {k: copy_json(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [copy_json(v) for v in x]
+    if isinstance(x, (str, int, float, bool, type(None))):
+        return x
+    return copy.deepcopy(x)
+
+
 def copy_messages(messages: list[Any]) -> list[Any]:
     """Deep copies, so callers can never mutate the environment's transcript."""
-    return copy.deepcopy(messages)
+    return copy_json(messages)
 
 
 def render_transcript(messages: list[Message], width: int = 2000) -> str:

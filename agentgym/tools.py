@@ -20,6 +20,8 @@ from typing import Any, Callable, Literal, Union, get_args, get_origin
 
 import jsonschema
 
+from agentgym.messages import copy_json
+
 _ATTR = "__agentgym_tool__"
 
 ErrorKind = Literal["malformed", "unknown_tool", "bad_arguments", "tool_exception", "timeout"]
@@ -36,16 +38,24 @@ class Tool:
     timeout: float | None = None
     terminal: bool = False
     """Calling it ends the episode (e.g. ``submit``)."""
+    validator: Any = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.validator is None:
+            # Checking the schema costs milliseconds; do it once, here, not per call.
+            cls = jsonschema.validators.validator_for(self.parameters)
+            cls.check_schema(self.parameters)
+            object.__setattr__(self, "validator", cls(self.parameters))
 
     def schema(self) -> dict:
         """The OpenAI ``tools`` entry for this tool."""
         return {
             "type": "function",
-            "function": {"name": self.name, "description": self.description, "parameters": copy.deepcopy(self.parameters)},
+            "function": {"name": self.name, "description": self.description, "parameters": copy_json(self.parameters)},
         }
 
     def bind(self, obj: Any) -> "Tool":
-        return Tool(self.name, self.description, self.parameters, types.MethodType(self.fn, obj), self.timeout, self.terminal)
+        return Tool(self.name, self.description, self.parameters, types.MethodType(self.fn, obj), self.timeout, self.terminal, self.validator)
 
 
 def _json_type(annotation: Any) -> dict:
@@ -205,47 +215,62 @@ def _schema_error(name: str, err: jsonschema.ValidationError) -> str:
     return f'Error: invalid arguments for tool "{name}": {prefix}{message}. Check the tool\'s parameter schema and call it again.'
 
 
-def _run_with_timeout(fn: Callable[..., Any], args: dict, timeout: float | None) -> Any:
-    if timeout is None:
-        return fn(**args)
-    box: dict[str, Any] = {}
+class ToolRunner:
+    """Runs tool calls on one reusable worker thread, so a timeout can be enforced.
 
-    def target() -> None:
+    A Python tool that hangs cannot be killed, only abandoned: on timeout the worker is
+    left behind (daemon) and a new one is started. Tools that run commands should rely on
+    their sandbox's own timeout, which does kill the process tree.
+    """
+
+    def __init__(self) -> None:
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def run(self, fn: Callable[..., Any], args: dict, timeout: float | None) -> Any:
+        if timeout is None:
+            return fn(**args)
+        with self._lock:
+            if self._pool is None:
+                self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="agentgym-tool")
+            pool = self._pool
+        future = pool.submit(fn, **args)
         try:
-            box["value"] = fn(**args)
-        except BaseException as e:  # noqa: BLE001 - reported to the model
-            box["error"] = e
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            with self._lock:
+                if self._pool is pool:
+                    self._pool = None
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
 
-    # A daemon thread: a Python tool that hangs cannot be killed, only abandoned.
-    # Tools that run commands should rely on their sandbox's own timeout instead.
-    t = threading.Thread(target=target, daemon=True)
-    t.start()
-    t.join(timeout)
-    if t.is_alive():
-        raise concurrent.futures.TimeoutError
-    if "error" in box:
-        raise box["error"]
-    return box.get("value")
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+_default_runner = ToolRunner()
 
 
 class InfrastructureError(RuntimeError):
     """Raised by a tool when the environment's machinery (not the model) failed."""
 
 
-def execute(call: ToolCall, tools: dict[str, Tool], default_timeout: float | None = None) -> ToolResult:
+def execute(call: ToolCall, tools: dict[str, Tool], default_timeout: float | None = None, runner: ToolRunner | None = None) -> ToolResult:
     """Run one call. Model mistakes become error results; infrastructure errors propagate."""
     tool_ = tools.get(call.name)
     if tool_ is None:
         available = ", ".join(sorted(tools)) or "(none)"
         return ToolResult(call.id, call.name, f'Error: unknown tool "{call.name}". Available tools: {available}.', "unknown_tool")
     args = call.arguments if call.arguments is not None else {}
-    try:
-        jsonschema.validate(args, tool_.parameters)
-    except jsonschema.ValidationError as e:
-        return ToolResult(call.id, call.name, _schema_error(call.name, e), "bad_arguments")
+    error = jsonschema.exceptions.best_match(tool_.validator.iter_errors(args))
+    if error is not None:
+        return ToolResult(call.id, call.name, _schema_error(call.name, error), "bad_arguments")
     timeout = tool_.timeout if tool_.timeout is not None else default_timeout
     try:
-        value = _run_with_timeout(tool_.fn, args, timeout)
+        value = (runner or _default_runner).run(tool_.fn, args, timeout)
     except concurrent.futures.TimeoutError:
         return ToolResult(call.id, call.name, f'Error: tool "{call.name}" timed out after {timeout:g} s.', "timeout")
     except InfrastructureError:

@@ -97,7 +97,7 @@ def _arithmetic(rng: np.random.Generator, i: int) -> Task:
     expr = [f"{a} * {b} + {c}", f"({a} + {b}) * {c}", f"{a} * {b} - {c}"][form]
     answer = format_number(safe_eval(expr))
     return Task(f"arithmetic-{i:04d}", f"What is {expr}? Use the calculator, then submit the result.",
-                verifier={"answer": answer}, solution=[("calculator", {"expression": expr})], metadata={"kind": "arithmetic"})
+                verifier={"answer": answer}, solution={"calls": [("calculator", {"expression": expr})], "answer": answer}, metadata={"kind": "arithmetic"})
 
 
 def _lookup(rng: np.random.Generator, i: int) -> Task:
@@ -105,7 +105,7 @@ def _lookup(rng: np.random.Generator, i: int) -> Task:
     store = {k: str(int(rng.integers(100, 9999))) for k in keys}
     key = keys[int(rng.integers(len(keys)))]
     return Task(f"lookup-{i:04d}", f"Find the value stored under the key '{key}' and submit it.", setup={"store": store},
-                verifier={"answer": store[key]}, solution=[("lookup", {"key": key})], metadata={"kind": "lookup"})
+                verifier={"answer": store[key]}, solution={"calls": [("lookup", {"key": key})], "answer": store[key]}, metadata={"kind": "lookup"})
 
 
 def _convert(rng: np.random.Generator, i: int) -> Task:
@@ -116,7 +116,7 @@ def _convert(rng: np.random.Generator, i: int) -> Task:
     value = float(int(rng.integers(1, 500))) / (1 if i % 2 else 4)
     answer = format_number(value * UNITS[src][1] / UNITS[dst][1])
     return Task(f"convert-{i:04d}", f"Convert {format_number(value)} {src} to {dst} and submit the number.",
-                verifier={"answer": answer}, solution=[("convert", {"value": value, "from_unit": src, "to_unit": dst})],
+                verifier={"answer": answer}, solution={"calls": [("convert", {"value": value, "from_unit": src, "to_unit": dst})], "answer": answer},
                 metadata={"kind": "convert"})
 
 
@@ -128,7 +128,8 @@ def _chain(rng: np.random.Generator, i: int) -> Task:
     answer = format_number(safe_eval(expr))
     prompt = (f"The store keeps prices under keys like 'price-<fruit>'. How much do {n1} {w1}s and {n2} {w2}s cost "
               f"in total? Look up both prices, compute the total, and submit it.")
-    solution = [("lookup", {"key": f"price-{w1}"}), ("lookup", {"key": f"price-{w2}"}), ("calculator", {"expression": expr})]
+    calls = [("lookup", {"key": f"price-{w1}"}), ("lookup", {"key": f"price-{w2}"}), ("calculator", {"expression": expr})]
+    solution = {"calls": calls, "answer": answer}
     return Task(f"chain-{i:04d}", prompt, setup={"store": store}, verifier={"answer": answer}, solution=solution,
                 metadata={"kind": "chain"})
 
@@ -223,6 +224,6 @@ class ToolUseEnv(AgentEnv):
         return "Answer submitted."
 
     def oracle_turns(self, task: Task) -> list[Action]:
-        turns: list[Action] = [format_tool_call(name, args) for name, args in task.solution]
-        turns.append(format_tool_call("submit", {"answer": task.verifier["answer"]}))
+        turns: list[Action] = [format_tool_call(name, args) for name, args in task.solution["calls"]]
+        turns.append(format_tool_call("submit", {"answer": task.solution["answer"]}))
         return turns

@@ -1,0 +1,173 @@
+"""The ``agentgym`` command line: list, describe, run, eval, tasks, and the commands
+that the sandboxes, coding environments and trainer add."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from typing import Any
+
+from agentgym.messages import render_transcript
+
+# Packages that add subcommands: module -> (function, parser group it extends).
+_EXTENSIONS = [
+    ("agentgym.sandboxes.cli", "add_commands", "root"),
+    ("agentgym.trainer.cli", "add_commands", "root"),
+    ("agentgym.envs.coding.synth_cli", "add_commands", "tasks"),
+]
+
+
+def _env_kwargs(pairs: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"--env-arg expects KEY=VALUE, got {pair!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def _add_env_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--env-arg", action="append", default=[], metavar="KEY=VALUE", help="environment keyword argument (VALUE parsed as JSON when it can be), repeatable")
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    import agentgym
+
+    for env_id in agentgym.list_envs():
+        print(env_id)
+    return 0
+
+
+def cmd_describe(args: argparse.Namespace) -> int:
+    from agentgym.registry import env_class, spec_kwargs
+
+    kwargs = {**spec_kwargs(args.env), **_env_kwargs(args.env_arg)}
+    info = env_class(args.env).describe(**kwargs)
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"{args.env}  ({info['class']})\n  {info['doc']}")
+    print(f"  tasks: {info['tasks']}  (train {info['splits']['train']}, test {info['splits']['test']}); max_turns {info['max_turns']}")
+    print("  tools:")
+    for t in info["tools"]:
+        fn = t["function"]
+        params = ", ".join(f"{k}: {v.get('type', 'any')}" for k, v in fn["parameters"].get("properties", {}).items())
+        print(f"    {fn['name']}({params}) — {fn['description']}")
+    print("  rewards:")
+    for r in info["rewards"]:
+        role = "metric" if r["weight"] == 0 else f"weight {r['weight']:g}"
+        print(f"    {r['name']} [{r['kind']}, {role}] {r['doc']}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from agentgym.rollout import collect
+    from agentgym.trajectory import save_jsonl
+
+    kwargs = {"split": args.split, **_env_kwargs(args.env_arg)}
+    trajs = collect(args.env, args.policy, tasks=[args.task_id] * args.episodes if args.task_id else None, num_tasks=None if args.task_id else args.episodes,
+                    num_workers=args.workers, seed=args.seed, env_kwargs=kwargs, progress=not args.quiet)
+    for t in trajs:
+        if not args.quiet:
+            print(f"=== task {t.task_id} (seed {t.seed}) ===")
+            print(render_transcript(t.messages))
+        print(f"task {t.task_id}: reward {t.reward:.3f}, outcome {t.outcome_reward}, turns {t.num_turns}, ended by {t.termination_reason}")
+    if args.out:
+        save_jsonl(trajs, args.out)
+        print(f"trajectories written to {args.out}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from agentgym.evaluation import evaluate
+
+    report = evaluate(args.env, args.policy, split=args.split, num_tasks=args.tasks, samples=args.samples, ks=args.k,
+                      num_workers=args.workers, seed=args.seed, env_kwargs=_env_kwargs(args.env_arg))
+    print(report.to_markdown())
+    if args.out:
+        print(f"written to {report.save(args.out)}")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from agentgym.validate import validate
+
+    report = validate(args.env, split=args.split, env_kwargs=_env_kwargs(args.env_arg), num_workers=args.workers, limit=args.limit)
+    print(report.summary())
+    return 0 if report.ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="agentgym", description="Gymnasium environments for tool-using LLM agents, and a GRPO trainer.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("list", help="list registered environments").set_defaults(fn=cmd_list)
+
+    p = sub.add_parser("describe", help="tools, rewards, splits and task count of an environment")
+    p.add_argument("env")
+    p.add_argument("--json", action="store_true")
+    _add_env_args(p)
+    p.set_defaults(fn=cmd_describe)
+
+    p = sub.add_parser("run", help="run episodes with a policy and print the transcripts")
+    p.add_argument("env")
+    p.add_argument("--policy", default="oracle", help="oracle | noop | random | hf:PATH | vllm:PATH | openai:URL#MODEL")
+    p.add_argument("--episodes", type=int, default=1)
+    p.add_argument("--task-id")
+    p.add_argument("--split", default="train", choices=["train", "test", "all"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--out", help="write trajectories to this JSONL file")
+    p.add_argument("--quiet", action="store_true", help="print only the per-episode summary")
+    _add_env_args(p)
+    p.set_defaults(fn=cmd_run)
+
+    p = sub.add_parser("eval", help="evaluate a policy on held-out tasks (pass@k, reward, turns)")
+    p.add_argument("env")
+    p.add_argument("--policy", default="oracle")
+    p.add_argument("--split", default="test", choices=["train", "test", "all"])
+    p.add_argument("--tasks", type=int, default=None, help="number of tasks (default: all in the split)")
+    p.add_argument("--samples", type=int, default=1, help="episodes per task")
+    p.add_argument("-k", type=int, action="append", default=None, help="pass@k to report (repeatable; default 1)")
+    p.add_argument("--workers", type=int, default=4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="directory for trajectories.jsonl, summary.md and rewards.png")
+    _add_env_args(p)
+    p.set_defaults(fn=cmd_eval)
+
+    tasks = sub.add_parser("tasks", help="task-set tools").add_subparsers(dest="tasks_command", required=True)
+    p = tasks.add_parser("validate", help="oracle must score 1 and do-nothing 0 on every task")
+    p.add_argument("env")
+    p.add_argument("--split", default="all", choices=["train", "test", "all"])
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--limit", type=int, default=None, help="check only the first N tasks")
+    _add_env_args(p)
+    p.set_defaults(fn=cmd_validate)
+
+    groups = {"root": sub, "tasks": tasks}
+    for module, fn, group in _EXTENSIONS:
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            if e.name and module.startswith(e.name):
+                continue  # that part of agentgym is not installed/built
+            raise
+        getattr(mod, fn)(groups[group])
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "k", None) is None and args.command == "eval":
+        args.k = [1]
+    return int(args.fn(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
