@@ -103,6 +103,20 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from agentgym.server import serve
+
+    server = serve(args.host, args.port, args.env or None)
+    print(f"serving {', '.join(args.env) if args.env else 'all environments'} on http://{args.host}:{server.server_port}")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="agentgym", description="Gymnasium environments for tool-using LLM agents, and a GRPO trainer.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -149,6 +163,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, help="check only the first N tasks")
     _add_env_args(p)
     p.set_defaults(fn=cmd_validate)
+
+    p = sub.add_parser("serve", help="serve environments over HTTP (use them with agentgym.server.RemoteEnv)")
+    p.add_argument("--env", action="append", default=[], help="environment id to serve (repeatable; default: all)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8765)
+    p.set_defaults(fn=cmd_serve)
 
     groups = {"root": sub, "tasks": tasks}
     for module, fn, group in _EXTENSIONS:
