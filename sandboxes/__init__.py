@@ -1,1 +1,53 @@
-"""Where agent actions run: one protocol (:class:`Sandbox`), several backends."""
+"""Where agent actions run: one protocol (:class:`Sandbox`), several backends.
+
+``LocalSandbox`` (bubblewrap namespaces on the host) and ``DockerSandbox`` (a real
+Docker engine) implement the same :class:`Sandbox` protocol; ``ShellSession`` keeps a
+shell's cwd and environment across commands on any of them. Importing this package
+imports neither ``docker`` nor any optional dependency: backends load them lazily.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from .base import ExecResult, Sandbox, SandboxConfig, SandboxError, truncate_bytes
+from .local import LocalSandbox
+from .shell import ShellSession
+
+if TYPE_CHECKING:
+    from .docker import DockerSandbox
+    from .pool import SandboxPool
+
+__all__ = ["Sandbox", "ExecResult", "SandboxConfig", "SandboxError", "LocalSandbox", "DockerSandbox",
+           "SandboxPool", "DockerPool", "ShellSession", "make_sandbox", "truncate_bytes"]
+if (Path(__file__).parent / "browser.py").exists():  # BrowserSandbox lands separately
+    __all__.append("BrowserSandbox")
+
+_LAZY = {"DockerSandbox": ".docker", "SandboxPool": ".pool", "DockerPool": ".pool", "BrowserSandbox": ".browser"}
+
+
+def __getattr__(name: str) -> Any:
+    """Load backends with optional dependencies (docker SDK, Playwright) on first use."""
+    if name in _LAZY:
+        import importlib
+
+        try:
+            module = importlib.import_module(_LAZY[name], __name__)
+        except ModuleNotFoundError as e:
+            if name == "BrowserSandbox" and e.name == f"{__name__}.browser":
+                raise AttributeError("BrowserSandbox is not available yet in this checkout") from e
+            raise
+        return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def make_sandbox(kind: Literal["local", "docker"] = "local", **kwargs: Any) -> Sandbox:
+    """Create a sandbox by backend name: ``make_sandbox("docker", image=..., files=...)``."""
+    if kind == "local":
+        return LocalSandbox(**kwargs)
+    if kind == "docker":
+        from .docker import DockerSandbox
+
+        return DockerSandbox(**kwargs)
+    raise ValueError(f"unknown sandbox kind {kind!r}: use 'local' or 'docker'")

@@ -69,7 +69,9 @@ class SandboxConfig:
     memory_mb: int = 1024
     """Memory limit for the sandbox's processes."""
     cpu_seconds: int = 120
-    """CPU-time limit per command (local) / CPU quota basis (docker)."""
+    """CPU-time limit per command (RLIMIT_CPU, both backends)."""
+    cpus: float = 1.0
+    """CPU share of the whole sandbox (docker ``nano_cpus``; the local backend has none)."""
     max_processes: int = 256
     """Process/thread limit (pids)."""
     max_file_mb: int = 256

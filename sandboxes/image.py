@@ -59,19 +59,9 @@ def apt_mirror(suite: str = "bookworm") -> str:
 
 
 def _docker_client() -> Any:
-    try:
-        import docker
-    except ImportError as e:  # pragma: no cover - depends on the environment
-        raise SandboxError("the docker SDK is missing: pip install 'agentgym[docker]'") from e
-    try:
-        client = docker.from_env()
-        client.ping()
-    except Exception as e:
-        raise SandboxError(
-            f"cannot reach the Docker engine ({e}); install and start it: "
-            "sudo scripts/setup-system.sh (apt-get install docker.io; dockerd &)"
-        ) from e
-    return client
+    from .docker import docker_client
+
+    return docker_client()
 
 
 def image_exists(name: str, client: Any = None) -> bool:

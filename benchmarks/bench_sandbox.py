@@ -1,0 +1,184 @@
+"""Sandbox latency: exec, start (cold and from a warm pool) and reset, against baselines.
+
+    python benchmarks/bench_sandbox.py [--n 300] [--no-docker]
+
+Baselines in the same run: a bare ``subprocess.run(["true"])`` for LocalSandbox, and
+the Docker SDK's ``exec_run`` (one ``docker exec`` per command) for DockerSandbox.
+Targets: LocalSandbox exec p50 within 2x of bare subprocess; DockerSandbox exec p50
+at least 10x faster than exec_run; warm-pool acquire under 20 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+from agentgym.sandboxes import LocalSandbox, Sandbox
+from agentgym.sandboxes.pool import SandboxPool
+
+
+def timings(fn: Callable[[], object], n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def interleaved(fns: dict[str, Callable[[], object]], n: int, rounds: int = 10) -> dict[str, list[float]]:
+    """Alternate between the contenders in rounds so machine load hits them alike."""
+    out: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            out[name] += timings(fn, max(1, n // rounds))
+    return out
+
+
+def pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))] * 1000
+
+
+def make_tree(root: Path, files: int = 1000) -> None:
+    for i in range(files):
+        d = root / f"pkg{i % 20}"
+        d.mkdir(exist_ok=True)
+        (d / f"mod{i}.py").write_text(f"VALUE = {i}\n" * 20)
+
+
+def dirty(sb: Sandbox) -> None:
+    """Modify 10 files, delete 10, create 10 (a typical episode's footprint)."""
+    sb.exec("for i in 0 1 2 3 4 5 6 7 8 9; do echo x >> pkg$i/mod$i.py; rm pkg1$i/mod1$i.py; "
+            "echo new > new$i.py; done")
+
+
+def reset_times(sb: Sandbox, n: int, tree: str) -> tuple[list[float], list[float], list[float]]:
+    clean = timings(sb.reset, n)
+    changed, full = [], []
+    for _ in range(n):
+        dirty(sb)
+        t0 = time.perf_counter()
+        sb.reset()
+        changed.append(time.perf_counter() - t0)
+    assert sb.exec("test ! -e new0.py && test -e pkg10/mod10.py").ok, "reset did not restore the tree"
+    for _ in range(n):  # the naive alternative: wipe the workspace and copy everything back
+        dirty(sb)
+        t0 = time.perf_counter()
+        sb.exec(f"find {sb.workdir} -mindepth 1 -delete")
+        sb.upload(tree)
+        full.append(time.perf_counter() - t0)
+    return clean, changed, full
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=300, help="exec samples per contender")
+    parser.add_argument("--no-docker", action="store_true")
+    args = parser.parse_args()
+    rows: list[tuple[str, str, float, float, str]] = []  # (group, what, p50 ms, p99 ms, note)
+
+    local = LocalSandbox()
+    fns: dict[str, Callable[[], object]] = {
+        "bare subprocess.run(['true'])": lambda: subprocess.run(["true"]),
+        "LocalSandbox.exec(['true'])": lambda: local.exec(["true"]),
+    }
+    docker_sb = container = None
+    if not args.no_docker:
+        from agentgym.sandboxes import DockerSandbox
+        from agentgym.sandboxes.docker import docker_client
+
+        docker_sb = DockerSandbox()
+        container = docker_client().containers.get(docker_sb.container_id)
+        fns["DockerSandbox.exec(['true'])"] = lambda: docker_sb.exec(["true"])
+    res = interleaved(fns, args.n)
+    if container is not None:
+        res["docker SDK exec_run('true')"] = timings(lambda: container.exec_run(["true"]), max(20, args.n // 6))
+    bare = statistics.median(res["bare subprocess.run(['true'])"])
+    for name, xs in res.items():
+        note = ""
+        if name.startswith("LocalSandbox"):
+            ratio = statistics.median(xs) / bare
+            note = f"{ratio:.2f}x bare (target <= 2x) {'OK' if ratio <= 2 else 'MISSED'}"
+        if name.startswith("DockerSandbox") and "docker SDK exec_run('true')" in res:
+            ratio = statistics.median(res["docker SDK exec_run('true')"]) / statistics.median(xs)
+            note = f"{ratio:.0f}x faster than exec_run (target >= 10x) {'OK' if ratio >= 10 else 'MISSED'}"
+        rows.append(("exec", name, pct(xs, 0.5), pct(xs, 0.99), note))
+
+    rows.append(("start", "LocalSandbox() cold", *(lambda t: (pct(t, .5), pct(t, .99)))(
+        timings(lambda: LocalSandbox().close(), 20)), "includes close"))
+    with SandboxPool(LocalSandbox, size=3) as pool:
+        acq = []
+        for _ in range(10):
+            pool.wait_ready(60)
+            t0 = time.perf_counter()
+            sb = pool.acquire()
+            acq.append(time.perf_counter() - t0)
+            pool.release(sb)
+        rows.append(("start", "SandboxPool(LocalSandbox).acquire()", pct(acq, .5), pct(acq, .99),
+                     f"target < 20 ms {'OK' if pct(acq, .99) < 20 else 'MISSED'}"))
+    if docker_sb is not None:
+        from agentgym.sandboxes import DockerPool, DockerSandbox
+
+        cold = timings(lambda: DockerSandbox().close(), 8)
+        rows.append(("start", "DockerSandbox() cold", pct(cold, .5), pct(cold, .99), "includes close (remove)"))
+        with DockerPool(size=2) as dpool:
+            acq = []
+            for _ in range(8):
+                dpool.wait_ready(120)
+                t0 = time.perf_counter()
+                sb = dpool.acquire()
+                acq.append(time.perf_counter() - t0)
+                dpool.release(sb)
+            rows.append(("start", "DockerPool.acquire()", pct(acq, .5), pct(acq, .99),
+                         f"target < 20 ms {'OK' if pct(acq, .99) < 20 else 'MISSED'}"))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        make_tree(Path(tmp))
+        backends: list[tuple[str, Callable[[], Sandbox]]] = [("LocalSandbox", lambda: LocalSandbox(files=tmp))]
+        if docker_sb is not None:
+            from agentgym.sandboxes import DockerSandbox
+
+            backends.append(("DockerSandbox", lambda: DockerSandbox(files=tmp)))
+        for name, factory in backends:
+            with factory() as sb:
+                clean, changed, full = reset_times(sb, 10, tmp)
+                rows.append(("reset", f"{name}.reset() 1,000 files, unchanged", pct(clean, .5), pct(clean, .99), ""))
+                rows.append(("reset", f"{name}.reset() 1,000 files, 30 changed", pct(changed, .5), pct(changed, .99),
+                             "modify 10, delete 10, create 10"))
+                rows.append(("reset", f"{name} full copy (wipe + upload), baseline", pct(full, .5), pct(full, .99),
+                             f"reset is {statistics.median(full) / statistics.median(changed):.1f}x faster"))
+    local.close()
+    if docker_sb is not None:
+        docker_sb.close()
+    _print(rows)
+
+
+def _print(rows: list[tuple[str, str, float, float, str]]) -> None:
+    try:
+        from rich.console import Console
+        from rich.table import Table
+    except ImportError:
+        for group, what, p50, p99, note in rows:
+            print(f"{group:6} {what:50} p50 {p50:9.2f} ms  p99 {p99:9.2f} ms  {note}")
+        print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+        return
+    load = os.getloadavg()[0]
+    table = Table(title="agentgym sandbox latency",
+                  caption=f"{os.cpu_count()} CPUs, load average {load:.1f} while measuring (ratios are interleaved)")
+    for col, kw in (("", {}), ("what", {}), ("p50 ms", {"justify": "right"}), ("p99 ms", {"justify": "right"}),
+                    ("note", {})):
+        table.add_column(col, **kw)
+    for group, what, p50, p99, note in rows:
+        table.add_row(group, what, f"{p50:.2f}", f"{p99:.2f}", note)
+    Console(width=160).print(table)
+
+
+if __name__ == "__main__":
+    main()

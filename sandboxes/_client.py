@@ -1,0 +1,241 @@
+"""Host side of the helper protocol, shared by every backend that runs ``_server.py``.
+
+A backend provides a byte :class:`Channel` to the helper (pipes for LocalSandbox, the
+container's attach socket for DockerSandbox); :class:`HelperSandbox` implements the
+whole :class:`~agentgym.sandboxes.base.Sandbox` protocol on top of it.
+"""
+
+from __future__ import annotations
+
+import abc
+import io
+import json
+import os
+import struct
+import tarfile
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+from .base import ExecResult, Sandbox, SandboxConfig, SandboxError
+
+HDR = struct.Struct(">II")
+SERVER_SOURCE = (Path(__file__).with_name("_server.py")).read_text()
+# The helper's source goes over the channel first, so process listings stay short.
+BOOTSTRAP = ("import os,sys\nn=int(sys.argv[1]);b=b''\nwhile len(b)<n:\n c=os.read(0,n-len(b))\n"
+             " if not c:raise SystemExit(1)\n b+=c\nsys.argv=sys.argv[1:]\nexec(compile(b,'agentgym-helper','exec'))")
+RPC_GRACE = 15.0
+"""Seconds the helper may take beyond a command's own timeout before it counts as dead."""
+
+
+class Channel(abc.ABC):
+    """A reliable byte stream to the helper."""
+
+    @abc.abstractmethod
+    def send(self, data: bytes) -> None: ...
+
+    @abc.abstractmethod
+    def recv_exact(self, n: int, deadline: float) -> bytes:
+        """Read exactly ``n`` bytes; raise :class:`SandboxError` on EOF or after ``deadline``."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+
+def helper_argv(python: str, config: dict[str, Any]) -> list[str]:
+    """Command line that starts the helper (it then reads its source from stdin)."""
+    return [python, "-I", "-S", "-c", BOOTSTRAP, str(len(SERVER_SOURCE.encode())), json.dumps(config)]
+
+
+def helper_env(config: SandboxConfig, home: str = "/tmp") -> dict[str, str]:
+    """The environment every command starts from."""
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": home, "LANG": "C.UTF-8", "USER": "agent",
+           "TMPDIR": "/tmp", "TERM": "dumb", "PYTHONDONTWRITEBYTECODE": "1"}
+    env.update(config.env)
+    return env
+
+
+def tar_directory(local_dir: str | Path) -> bytes:
+    """A tar of the directory's contents (symlinks kept as links)."""
+    local_dir = Path(local_dir)
+    if not local_dir.is_dir():
+        raise NotADirectoryError(f"upload expects a directory, got {local_dir}")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for child in sorted(local_dir.iterdir()):
+            tar.add(child, arcname=child.name)
+    return buf.getvalue()
+
+
+def _safe_member(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
+    """Tar from a sandbox is untrusted: drop members that would land or point outside
+    ``dest`` (absolute or ``..`` paths and links, device files) instead of failing."""
+    try:
+        return tarfile.data_filter(member, dest)
+    except tarfile.FilterError:
+        return None
+
+
+class HelperSandbox(Sandbox):
+    """A :class:`Sandbox` whose operations are requests to the in-sandbox helper."""
+
+    def __init__(self, config: SandboxConfig | None) -> None:
+        self.config = config or SandboxConfig()
+        self._lock = threading.Lock()
+        self._channel: Channel | None = None
+        self._broken: str | None = None
+        self._closed = False
+        self._snapshot: tarfile.TarFile | None = None
+        self._snapshot_file: Any = None
+        self._members: dict[str, tarfile.TarInfo] = {}
+        self.helper_pid: int | None = None
+
+    # -- transport -------------------------------------------------------------
+    def _connect(self, channel: Channel, timeout: float = 30.0) -> None:
+        self._channel = channel
+        channel.send(SERVER_SOURCE.encode())
+        hello, _ = self._read_frame(time.monotonic() + timeout)
+        if not hello.get("ready"):
+            raise SandboxError(f"the sandbox helper did not start: {hello}")
+        self.helper_pid = hello.get("pid")
+
+    def _read_frame(self, deadline: float) -> tuple[dict[str, Any], bytes]:
+        assert self._channel is not None
+        jlen, blen = HDR.unpack(self._channel.recv_exact(HDR.size, deadline))
+        obj = json.loads(self._channel.recv_exact(jlen, deadline))
+        blob = self._channel.recv_exact(blen, deadline) if blen else b""
+        return obj, blob
+
+    def _call(self, op: str, blob: bytes = b"", wait: float = RPC_GRACE, **fields: Any) -> tuple[dict, bytes]:
+        with self._lock:
+            if self._closed:
+                raise SandboxError("the sandbox is closed")
+            if self._broken:
+                raise SandboxError(f"the sandbox is broken ({self._broken}); create a new one")
+            assert self._channel is not None
+            head = json.dumps({"op": op, **fields}).encode()
+            try:
+                self._channel.send(HDR.pack(len(head), len(blob)) + head + blob)
+                res, data = self._read_frame(time.monotonic() + wait)
+            except (SandboxError, OSError) as e:
+                self._broken = str(e)
+                raise SandboxError(f"lost the sandbox helper during {op!r}: {e}{self._diagnose()}") from e
+        if not res.get("ok"):
+            if res.get("errno") is not None:
+                raise OSError(res["errno"], res.get("error"), res.get("path"))
+            raise SandboxError(f"sandbox helper failed on {op!r}: {res.get('error')}")
+        return res, data
+
+    def _diagnose(self) -> str:
+        """Extra context for a lost helper (e.g. its stderr); backends override."""
+        return ""
+
+    # -- protocol --------------------------------------------------------------
+    def exec(
+        self,
+        cmd: str | list[str],
+        *,
+        timeout: float | None = None,
+        cwd: str | None = None,
+        env: Mapping[str, str] | None = None,
+        stdin: str | bytes | None = None,
+    ) -> ExecResult:
+        argv = ["/bin/sh", "-c", cmd] if isinstance(cmd, str) else [str(a) for a in cmd]
+        timeout = self.config.timeout if timeout is None else float(timeout)
+        data = stdin.encode() if isinstance(stdin, str) else (stdin or b"")
+        res, out = self._call("exec", data, wait=timeout + RPC_GRACE, argv=argv, timeout=timeout, cwd=cwd,
+                              env=dict(env or {}), stdin=stdin is not None)
+        n = res["out_len"]
+        return ExecResult(
+            exit_code=res["exit_code"],
+            stdout=out[:n].decode("utf-8", "replace"),
+            stderr=out[n:].decode("utf-8", "replace"),
+            timed_out=res["timed_out"],
+            duration=res["duration"],
+            truncated=res["truncated"],
+            oom_killed=res["oom_killed"],
+        )
+
+    def read_file(self, path: str) -> bytes:
+        return self._call("read", path=path)[1]
+
+    def write_file(self, path: str, data: str | bytes, mode: int | None = None) -> None:
+        self._call("write", data.encode() if isinstance(data, str) else bytes(data), path=path, mode=mode)
+
+    def upload(self, local_dir: str | Path, dest: str = ".") -> None:
+        self._call("tar_in", tar_directory(local_dir), wait=300.0, dest=dest)
+
+    def download(self, path: str, local_dir: str | Path) -> None:
+        _, blob = self._call("tar_out", wait=300.0, path=path)
+        Path(local_dir).mkdir(parents=True, exist_ok=True)
+        with tarfile.open(fileobj=io.BytesIO(blob), mode="r") as tar:
+            tar.extractall(local_dir, filter=_safe_member)
+
+    def snapshot(self) -> None:
+        _, blob = self._call("snapshot", wait=300.0)
+        self._drop_snapshot()
+        self._snapshot_file = tempfile.TemporaryFile(prefix="agentgym-snapshot-")
+        self._snapshot_file.write(blob)
+        self._snapshot_file.seek(0)
+        self._snapshot = tarfile.open(fileobj=self._snapshot_file, mode="r")
+        self._members = {m.name: m for m in self._snapshot.getmembers()}
+
+    def reset(self) -> None:
+        if self._snapshot is None:
+            raise SandboxError("reset() before any snapshot: the sandbox takes one at creation")
+        res, _ = self._call("diff", wait=300.0)
+        names: list[str] = res["restore"]
+        buf = io.BytesIO()
+        if names:
+            with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as out:
+                for name in sorted(names):  # parents before children
+                    m = self._members.get(name)
+                    if m is not None:
+                        out.addfile(m, self._snapshot.extractfile(m) if m.isfile() else None)
+        self._call("restore", buf.getvalue(), wait=300.0, names=names)
+
+    def _drop_snapshot(self) -> None:
+        if self._snapshot is not None:
+            self._snapshot.close()
+            self._snapshot_file.close()
+            self._snapshot = self._snapshot_file = None
+
+    def _shutdown_helper(self, wait: float = 1.0) -> bool:
+        """Ask the helper to exit; False when it could not be asked (does not raise)."""
+        if self._channel is None or self._broken:
+            return False
+        if not self._lock.acquire(blocking=False):
+            return False  # a command is in flight (closed from another thread): the backend kills it
+        try:
+            head = json.dumps({"op": "exit"}).encode()
+            self._channel.send(HDR.pack(len(head), 0) + head)
+            self._read_frame(time.monotonic() + wait)
+            return True
+        except (SandboxError, OSError, ValueError):
+            return False
+        finally:
+            self._lock.release()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._drop_snapshot()
+        try:
+            self._release()
+        finally:
+            if self._channel is not None:
+                self._channel.close()
+
+    @abc.abstractmethod
+    def _release(self) -> None:
+        """Stop the helper and free the backend's resources; called once by :meth:`close`."""
+
+    def __del__(self) -> None:  # last resort; close() is the contract
+        try:
+            if not getattr(self, "_closed", True):
+                self.close()
+        except Exception:
+            pass

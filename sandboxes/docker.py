@@ -1,0 +1,276 @@
+"""DockerSandbox: a hardened container on a real Docker engine, driven through one
+long-lived helper over the container's attach stream (no ``docker exec`` per command)."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import socket
+import struct
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Mapping
+
+from ._client import Channel, HelperSandbox, helper_argv, helper_env
+from .base import SandboxConfig, SandboxError
+from .image import DEFAULT_IMAGE
+
+RUN_ID = uuid.uuid4().hex[:12]
+"""Labels every container this process creates (``agentgym.run_id``)."""
+LABEL = "agentgym.sandbox"
+_LIVE: dict[str, Any] = {}  # container id -> docker client, for the exit-time reaper
+_LIVE_LOCK = threading.Lock()
+_HOOKS_INSTALLED = False
+
+
+_CLIENT: Any = None
+
+
+def docker_client() -> Any:
+    """The process's client for the local engine (shared), or a :class:`SandboxError`
+    that says how to get one."""
+    global _CLIENT
+    if _CLIENT is not None:
+        return _CLIENT
+    try:
+        import docker
+    except ImportError as e:
+        raise SandboxError("the docker SDK is missing: pip install 'agentgym[docker]' (docker>=7)") from e
+    try:
+        client = docker.from_env(timeout=120, max_pool_size=32)
+        client.ping()
+    except Exception as e:
+        raise SandboxError(
+            f"cannot reach the Docker engine ({e}): install and start it with "
+            "sudo scripts/setup-system.sh (apt-get install docker.io; dockerd &)"
+        ) from e
+    _CLIENT = client
+    return client
+
+
+def _proc_start(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[19].decode()
+    except (OSError, IndexError):
+        return None
+
+
+def _owner_labels(run_id: str) -> dict[str, str]:
+    return {LABEL: "1", "agentgym.run_id": run_id, "agentgym.host": socket.gethostname(),
+            "agentgym.pid": str(os.getpid()), "agentgym.pid_start": _proc_start(os.getpid()) or ""}
+
+
+def _reap_live() -> None:
+    """Remove every container this process still holds (atexit and signal hook)."""
+    with _LIVE_LOCK:
+        items = list(_LIVE.items())
+        _LIVE.clear()
+    for cid, client in items:
+        try:
+            client.api.remove_container(cid, force=True, v=True)
+        except Exception:
+            pass
+
+
+def _on_signal(signum: int, frame: Any) -> None:
+    _reap_live()
+    previous = _PREVIOUS.get(signum)
+    if callable(previous):
+        previous(signum, frame)
+    else:  # default action: die by the same signal
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+
+_PREVIOUS: dict[int, Any] = {}
+
+
+def _install_hooks() -> None:
+    """Reap our containers at interpreter exit and on SIGTERM/SIGINT (when those still
+    have their default handlers, and only from the main thread)."""
+    global _HOOKS_INSTALLED
+    if _HOOKS_INSTALLED:
+        return
+    _HOOKS_INSTALLED = True
+    atexit.register(_reap_live)
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum, default in ((signal.SIGTERM, signal.SIG_DFL), (signal.SIGINT, signal.default_int_handler)):
+        if signal.getsignal(signum) is default:
+            _PREVIOUS[signum] = default
+            signal.signal(signum, _on_signal)
+
+
+class _AttachChannel(Channel):
+    """The container's stdin/stdout over the engine's attach socket (multiplexed frames)."""
+
+    def __init__(self, sock: Any) -> None:
+        self._io = sock
+        self._sock: socket.socket = getattr(sock, "_sock", sock)
+        self._out = bytearray()
+        self._raw = bytearray()
+        self.stderr = bytearray()
+
+    def send(self, data: bytes) -> None:
+        self._sock.sendall(data)
+
+    def recv_exact(self, n: int, deadline: float) -> bytes:
+        while len(self._out) < n:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise SandboxError("the sandbox helper did not answer in time")
+            self._sock.settimeout(left)
+            try:
+                chunk = self._sock.recv(1 << 20)
+            except socket.timeout:
+                raise SandboxError("the sandbox helper did not answer in time") from None
+            if not chunk:
+                raise SandboxError("the container's helper exited")
+            self._raw += chunk
+            while len(self._raw) >= 8:  # demultiplex: [stream, 0, 0, 0, size(4)] payload
+                stream, size = self._raw[0], struct.unpack(">I", self._raw[4:8])[0]
+                if len(self._raw) < 8 + size:
+                    break
+                payload = self._raw[8 : 8 + size]
+                del self._raw[: 8 + size]
+                if stream == 2:
+                    self.stderr = (self.stderr + payload)[-4000:]
+                else:
+                    self._out += payload
+        out = bytes(self._out[:n])
+        del self._out[:n]
+        return out
+
+    def close(self) -> None:
+        for s in (self._sock, self._io):
+            try:
+                s.close()
+            except OSError:
+                pass
+
+
+class DockerSandbox(HelperSandbox):
+    """A container with hardened defaults; commands go through one helper process.
+
+    Defaults: ``network_mode="none"``, memory (no swap), CPU and pids limits from
+    ``config``, non-root user ``1000:1000``, all capabilities dropped,
+    ``no-new-privileges``, an init process, a read-only root filesystem with tmpfs
+    ``/tmp``; the workspace is an anonymous volume at ``/workspace``. Containers carry
+    ``agentgym.sandbox=1`` and ``agentgym.run_id`` labels and are removed (with their
+    volume) on :meth:`close`, at interpreter exit and on SIGTERM/SIGINT; :func:`gc`
+    reaps what a killed process left behind.
+
+    Not isolated: the host kernel is shared (no gVisor/Kata); there is no disk quota on
+    the workspace volume. The image needs ``/usr/bin/python3`` for the helper.
+    """
+
+    def __init__(
+        self,
+        image: str = DEFAULT_IMAGE,
+        files: str | Path | None = None,
+        config: SandboxConfig | None = None,
+        *,
+        user: str = "1000:1000",
+        run_id: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        python: str = "/usr/bin/python3",
+        client: Any = None,
+    ) -> None:
+        super().__init__(config)
+        self.image = image
+        self.run_id = run_id or RUN_ID
+        self._client = client or docker_client()
+        self.container_id: str | None = None
+        _install_hooks()
+        try:
+            self._start(user, labels or {}, python)
+            if files is not None:
+                self.upload(files)
+            self.snapshot()
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self, user: str, labels: Mapping[str, str], python: str) -> None:
+        import docker.errors
+        import docker.types
+
+        cfg = self.config
+        mb = 1024 * 1024
+        server_cfg = {"workdir": self.workdir, "output_limit": cfg.output_limit, "env": helper_env(cfg),
+                      "rlimits": {"cpu": cfg.cpu_seconds, "fsize": cfg.max_file_mb * mb, "core": 0}, "sweep": True}
+        try:
+            container = self._client.api.create_container(
+                self.image, command=helper_argv(python, server_cfg), user=user, working_dir=self.workdir,
+                stdin_open=True, labels={**_owner_labels(self.run_id), **labels}, network_disabled=not cfg.network,
+                host_config=self._client.api.create_host_config(
+                    network_mode="none" if not cfg.network else "bridge",
+                    mem_limit=cfg.memory_mb * mb, memswap_limit=cfg.memory_mb * mb,
+                    nano_cpus=int(cfg.cpus * 1e9), pids_limit=cfg.max_processes,
+                    cap_drop=["ALL"], security_opt=["no-new-privileges"], init=True, read_only=True,
+                    tmpfs={"/tmp": f"size={cfg.memory_mb}m,mode=1777"},
+                    mounts=[docker.types.Mount(target=self.workdir, source=None, type="volume")],
+                ),
+            )
+        except docker.errors.ImageNotFound:
+            raise SandboxError(f"image {self.image} not found: build it with `agentgym sandbox build-image` "
+                               "(or python -m agentgym.sandboxes.image)") from None
+        self.container_id = container["Id"]
+        with _LIVE_LOCK:
+            _LIVE[self.container_id] = self._client
+        sock = self._client.api.attach_socket(self.container_id, params={"stdin": 1, "stdout": 1, "stderr": 1,
+                                                                           "stream": 1})
+        self._client.api.start(self.container_id)
+        self._connect(_AttachChannel(sock), timeout=60.0)
+
+    def _diagnose(self) -> str:
+        parts = []
+        if isinstance(self._channel, _AttachChannel) and self._channel.stderr:
+            parts.append(f"helper stderr:\n{self._channel.stderr.decode(errors='replace')}")
+        try:
+            state = self._client.api.inspect_container(self.container_id)["State"]
+            parts.append(f"container state: {state.get('Status')}, exit {state.get('ExitCode')}, "
+                         f"OOMKilled {state.get('OOMKilled')}")
+        except Exception:
+            pass
+        return "".join("\n" + p for p in parts)
+
+    def _release(self) -> None:
+        cid = self.container_id
+        if cid is None:
+            return
+        try:
+            self._client.api.remove_container(cid, force=True, v=True)
+        except Exception as e:
+            import docker.errors
+
+            if not isinstance(e, docker.errors.NotFound):
+                raise SandboxError(f"could not remove container {cid[:12]}: {e}") from e
+        finally:
+            with _LIVE_LOCK:
+                _LIVE.pop(cid, None)
+
+
+def gc(all_runs: bool = False, client: Any = None) -> list[str]:
+    """Remove agentgym sandbox containers left by dead processes on this host (or every
+    agentgym sandbox container with ``all_runs=True``). Returns the removed ids."""
+    client = client or docker_client()
+    host, removed = socket.gethostname(), []
+    for c in client.api.containers(all=True, filters={"label": f"{LABEL}=1"}):
+        labels = c.get("Labels") or {}
+        if not all_runs:
+            if labels.get("agentgym.host") != host:
+                continue
+            pid = int(labels.get("agentgym.pid", "0") or 0)
+            if pid and _proc_start(pid) is not None and _proc_start(pid) == labels.get("agentgym.pid_start"):
+                continue  # its process is alive
+        try:
+            client.api.remove_container(c["Id"], force=True, v=True)
+            removed.append(c["Id"])
+        except Exception:
+            pass
+    return removed
