@@ -1,0 +1,4 @@
+from .accounts import Account, AccountFrozen, InsufficientFunds
+from .ledger import Bank
+
+__all__ = ["Account", "AccountFrozen", "InsufficientFunds", "Bank"]

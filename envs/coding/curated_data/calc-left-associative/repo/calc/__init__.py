@@ -1,0 +1,4 @@
+from .tokens import tokenize, Token
+from .parser import evaluate
+
+__all__ = ["tokenize", "Token", "evaluate"]

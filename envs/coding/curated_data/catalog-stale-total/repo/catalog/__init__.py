@@ -1,0 +1,3 @@
+from .catalog import Catalog, Item
+
+__all__ = ["Catalog", "Item"]

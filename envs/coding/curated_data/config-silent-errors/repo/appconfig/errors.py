@@ -1,0 +1,2 @@
+class ConfigError(Exception):
+    """The configuration exists but cannot be used."""

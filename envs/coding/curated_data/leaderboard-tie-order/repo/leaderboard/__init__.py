@@ -1,0 +1,3 @@
+from .board import Leaderboard, Entry
+
+__all__ = ["Leaderboard", "Entry"]

@@ -1,0 +1,4 @@
+from .cache import LRUCache
+from .memo import lru_memo
+
+__all__ = ["LRUCache", "lru_memo"]

@@ -1,0 +1,22 @@
+import itertools
+from typing import Iterable, Optional
+
+_ids = itertools.count(1)
+
+
+class Note:
+    def __init__(self, title: str, body: str = "", tags: Optional[Iterable[str]] = None):
+        self.id = next(_ids)
+        self.title = title
+        self.body = body
+        self.tags = list(tags) if tags is not None else []
+
+    def tag(self, *names: str) -> "Note":
+        for name in names:
+            name = name.strip().lower()
+            if name and name not in self.tags:
+                self.tags.append(name)
+        return self
+
+    def __repr__(self) -> str:
+        return f"Note({self.title!r}, tags={self.tags!r})"

@@ -1,0 +1,4 @@
+from .models import Note
+from .store import NoteStore
+
+__all__ = ["Note", "NoteStore"]

@@ -1,0 +1,66 @@
+"""Where coding episodes get their sandboxes: a backend name (or factory) behind one small interface."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable
+
+from agentgym.sandboxes import Sandbox, SandboxConfig, make_sandbox
+
+SandboxSpec = str | Callable[[str | None], Sandbox]
+"""``"local"``, ``"docker"``, or a callable ``files_dir -> started Sandbox``."""
+
+
+class SandboxProvider:
+    """Hands out fresh sandboxes holding a host directory's files; never reuses one.
+
+    Backends by name draw from a warm pool (:class:`~agentgym.sandboxes.DockerPool` or a
+    :class:`~agentgym.sandboxes.SandboxPool` of local sandboxes, started on first use), so
+    an episode or a grading run does not wait for a sandbox to start.
+    """
+
+    def __init__(self, spec: SandboxSpec = "local", config: SandboxConfig | None = None, pool_size: int = 2,
+                 **options: Any):
+        if isinstance(spec, str) and spec not in ("local", "docker"):
+            raise ValueError(f"sandbox must be 'local', 'docker' or a callable, got {spec!r}")
+        self.spec = spec
+        self.config = config or SandboxConfig(timeout=60.0, output_limit=1 << 20)
+        self.pool_size = pool_size
+        self.options = options
+        self._pool: Any = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @property
+    def kind(self) -> str:
+        return self.spec if isinstance(self.spec, str) else "custom"
+
+    def acquire(self, files_dir: str | None) -> Sandbox:
+        if self._closed:
+            raise RuntimeError("the environment is closed")
+        if callable(self.spec):
+            return self.spec(files_dir)
+        with self._lock:
+            if self._pool is None:
+                self._pool = self._make_pool()
+        return self._pool.acquire(files=files_dir)
+
+    def _make_pool(self) -> Any:
+        from agentgym.sandboxes import DockerPool, SandboxPool
+
+        if self.spec == "docker":
+            return DockerPool(size=self.pool_size, config=self.config, **self.options)
+        return SandboxPool(lambda: make_sandbox("local", config=self.config, **self.options), size=self.pool_size)
+
+    def release(self, sandbox: Sandbox) -> None:
+        if self._pool is not None and not self._closed:
+            self._pool.release(sandbox)
+        else:
+            sandbox.close()
+
+    def close(self) -> None:
+        self._closed = True
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
