@@ -18,19 +18,22 @@ from __future__ import annotations
 import ast
 import math
 import operator
+import re
 from functools import lru_cache
 from typing import Any, Sequence
 
 import numpy as np
 
 from agentgym.env import AgentEnv
-from agentgym.messages import Action
-from agentgym.parsing import format_tool_call
+from agentgym.messages import Action, Message
+from agentgym.parsing import ParsedAction, format_tool_call
 from agentgym.rewards import Rubric, step_cost, tool_errors, well_formed_calls
 from agentgym.tasks import Task, TaskSet
 from agentgym.tools import tool
 
 KINDS = ("arithmetic", "lookup", "convert", "chain")
+EXTRA_KINDS = ("addition",)
+"""Kinds not in the default mix: ``addition`` (two small numbers; submit directly)."""
 
 UNITS: dict[str, tuple[str, float]] = {
     # unit: (dimension, factor to the SI base unit)
@@ -39,6 +42,7 @@ UNITS: dict[str, tuple[str, float]] = {
     "g": ("mass", 0.001), "kg": ("mass", 1.0), "lb": ("mass", 0.45359237), "oz": ("mass", 0.028349523125),
     "ms": ("time", 0.001), "s": ("time", 1.0), "min": ("time", 60.0), "h": ("time", 3600.0),
 }
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 _WORDS = ("apple", "pear", "plum", "fig", "kiwi", "lime", "date", "mango", "peach", "grape", "melon", "cherry")
 _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
         ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow}
@@ -120,6 +124,12 @@ def _convert(rng: np.random.Generator, i: int) -> Task:
                 metadata={"kind": "convert"})
 
 
+def _addition(rng: np.random.Generator, i: int) -> Task:
+    a, b = (int(x) for x in rng.integers(1, 20, size=2))
+    return Task(f"addition-{i:04d}", f"What is {a} + {b}? Submit the result.", verifier={"answer": str(a + b)},
+                solution={"calls": [], "answer": str(a + b)}, metadata={"kind": "addition"})
+
+
 def _chain(rng: np.random.Generator, i: int) -> Task:
     w1, w2, *rest = (str(w) for w in rng.choice(_WORDS, size=4, replace=False))
     store = {f"price-{w}": str(int(rng.integers(2, 50))) for w in (w1, w2, *rest)}
@@ -137,13 +147,13 @@ def _chain(rng: np.random.Generator, i: int) -> Task:
 @lru_cache(maxsize=8)
 def build_tasks(kinds: tuple[str, ...] = KINDS, per_kind: int = 150) -> TaskSet:
     """The generated task set (deterministic; same ids and answers on every machine)."""
-    makers = {"arithmetic": _arithmetic, "lookup": _lookup, "convert": _convert, "chain": _chain}
+    makers = {"arithmetic": _arithmetic, "lookup": _lookup, "convert": _convert, "chain": _chain, "addition": _addition}
     unknown = set(kinds) - set(makers)
     if unknown:
-        raise ValueError(f"unknown ToolUse kinds {sorted(unknown)}; choose from {KINDS}")
+        raise ValueError(f"unknown ToolUse kinds {sorted(unknown)}; choose from {KINDS + EXTRA_KINDS}")
     tasks = []
     for k, kind in enumerate(kinds):
-        rng = np.random.default_rng(1000 + KINDS.index(kind))
+        rng = np.random.default_rng(1000 + (KINDS + EXTRA_KINDS).index(kind))
         tasks += [makers[kind](rng, i) for i in range(per_kind)]
     return TaskSet(tasks, name="tooluse")
 
@@ -154,8 +164,19 @@ class ToolUseEnv(AgentEnv):
     system_prompt = "You are a precise assistant. Solve the task by calling tools, then call submit with the final answer."
     default_max_turns = 6
 
-    def __init__(self, kinds: Sequence[str] = KINDS, per_kind: int = 150, **kwargs: Any):
+    def __init__(self, kinds: Sequence[str] = KINDS, per_kind: int = 150, tools: Sequence[str] | None = None,
+                 answer_in_text: bool = False, **kwargs: Any):
+        """
+        Args:
+            kinds: task kinds (``KINDS``, or ``EXTRA_KINDS`` such as ``addition``).
+            per_kind: tasks generated per kind.
+            tools: offer only these tools (default: all); a shorter prompt for small models.
+            answer_in_text: a turn without a tool call ends the episode and its last number is the
+                submitted answer (for models too small to call tools yet).
+        """
         self.kinds = tuple(kinds)
+        self.offered = tuple(tools) if tools is not None else None
+        self.answer_in_text = answer_in_text
         self.per_kind = per_kind
         self._store: dict[str, str] = {}
         self._submitted: str | None = None
@@ -171,6 +192,23 @@ class ToolUseEnv(AgentEnv):
         rubric.add("tool_errors", tool_errors, weight=0.0, kind="process")
         rubric.add("step_cost", step_cost, weight=0.0, kind="process")
         return rubric
+
+    def get_tools(self) -> list:
+        offered = super().get_tools()
+        if self.offered is None:
+            return offered
+        unknown = set(self.offered) - {t.name for t in offered}
+        if unknown:
+            raise ValueError(f"unknown ToolUse tools {sorted(unknown)}; choose from {[t.name for t in offered]}")
+        return [t for t in offered if t.name in self.offered]
+
+    def on_text_turn(self, parsed: ParsedAction) -> list[Message]:
+        if not self.answer_in_text:
+            return super().on_text_turn(parsed)
+        numbers = _NUMBER.findall(parsed.content)
+        self._submitted = numbers[-1] if numbers else parsed.content
+        self.end("final_answer")
+        return []
 
     def setup(self, task: Task) -> None:
         self._store = dict(task.setup.get("store", {}))

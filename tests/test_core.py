@@ -200,3 +200,11 @@ def test_cli_list_describe_run_validate(tmp_path: Path) -> None:
     assert out.returncode == 0 and "20 tasks checked, 0 broken" in out.stdout
     out = _cli("run", "ToolUse-v0", "--policy", "bogus")
     assert out.returncode != 0 and "unknown policy 'bogus'" in out.stderr
+
+
+def test_core_imports_stay_light() -> None:
+    """The core never imports torch (nor the docker SDK or playwright) just by being imported."""
+    code = "import sys, agentgym, agentgym.cli; agentgym.cli.build_parser(); print(sorted(m for m in ('torch', 'docker', 'playwright', 'transformers') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

@@ -1,0 +1,97 @@
+"""Episodes -> training batch: one sequence per episode, per-token advantages, masks from lengths."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from agentgym.trajectory import Trajectory
+from agentgym.trainer import advantages as adv_fn
+from agentgym.trainer.tokens import episode_sequence
+
+
+@dataclass
+class Episode:
+    """One episode, next-token aligned: ``targets[p]`` is predicted from ``ids[:p+1]``."""
+
+    ids: torch.Tensor  # (L,) input ids
+    targets: torch.Tensor  # (L-1,)
+    mask: torch.Tensor  # (L-1,) float, 1 on sampled target tokens
+    advantages: torch.Tensor  # (L-1,)
+    sample_logprobs: torch.Tensor  # (L-1,)
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.mask.sum().item())
+
+
+@dataclass
+class Batch:
+    episodes: list[Episode]
+    stats: dict[str, float]
+
+
+def make_batch(trajs: Sequence[Trajectory], *, scale: str = "group", process_weight: float = 0.0, gamma: float = 1.0,
+               filter_zero_variance: bool = True) -> Batch:
+    """Advantages for every trainable token of ``trajs``; masked and zero-signal episodes dropped."""
+    group_ids = [t.group_id or t.task_id for t in trajs]
+    seqs = [episode_sequence(t.segments) for t in trajs]
+    valid = np.array([not t.infra_failure and s.trainable.any() for t, s in zip(trajs, seqs)])  # (N,)
+    rewards = np.array([float(t.outcome_reward or 0.0) for t in trajs])  # (N,)
+    a_out = adv_fn.outcome_advantages(rewards, group_ids, valid, scale)  # (N,)
+    process = adv_fn.process_advantages([t.process_rewards for t in trajs], group_ids, gamma, valid) if process_weight > 0 else None
+    per_turn = adv_fn.turn_advantages(a_out, process, process_weight)  # N x (T_i,) or N x (1,)
+
+    signal = np.array([bool(np.any(a != 0)) for a in per_turn])
+    keep = valid.copy()
+    if filter_zero_variance:
+        for g in set(group_ids):
+            members = [i for i, x in enumerate(group_ids) if x == g]
+            if not signal[members].any():
+                keep[members] = False
+
+    episodes = []
+    for i in np.flatnonzero(keep):
+        s = seqs[i]
+        token_adv = adv_fn.token_advantages(per_turn[i], s.turns)  # (L,)
+        episodes.append(Episode(
+            ids=torch.from_numpy(s.ids),
+            targets=torch.from_numpy(s.ids[1:]),
+            mask=torch.from_numpy(s.trainable[1:].astype(np.float32)),
+            advantages=torch.from_numpy(token_adv[1:].astype(np.float32)),
+            sample_logprobs=torch.from_numpy(s.sample_logprobs[1:]),
+        ))
+    n_groups = len(set(group_ids))
+    zero_groups = len({g for g, v, s in zip(group_ids, valid, signal) if v}) - len({g for g, v, s in zip(group_ids, valid, signal) if v and s})
+    stats = {
+        "episodes": float(len(trajs)),
+        "episodes_trained": float(len(episodes)),
+        "episodes_masked": float((~valid).sum()),
+        "zero_variance_groups": float(zero_groups) / max(n_groups, 1),
+        "advantage_abs_mean": float(np.mean(np.abs(a_out[valid]))) if valid.any() else 0.0,
+    }
+    return Batch(episodes, stats)
+
+
+def collate(episodes: Sequence[Episode], pad_id: int, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+    """Right-pad a micro-batch; the attention mask comes from the lengths, never from token ids."""
+    lengths = torch.tensor([len(e.ids) for e in episodes])  # (B,)
+    width = int(lengths.max())
+    b = len(episodes)
+    ids = torch.full((b, width), pad_id, dtype=torch.long)  # (B, L)
+    tgt_shape = (b, width - 1)
+    targets = torch.full(tgt_shape, pad_id, dtype=torch.long)  # (B, L-1)
+    mask, adv, slp = torch.zeros(tgt_shape), torch.zeros(tgt_shape), torch.zeros(tgt_shape)  # (B, L-1)
+    for r, e in enumerate(episodes):
+        n = len(e.ids)
+        ids[r, :n] = e.ids
+        targets[r, : n - 1] = e.targets
+        mask[r, : n - 1] = e.mask
+        adv[r, : n - 1] = e.advantages
+        slp[r, : n - 1] = e.sample_logprobs
+    attention = (torch.arange(width)[None, :] < lengths[:, None]).long()  # (B, L)
+    out = {"ids": ids, "attention_mask": attention, "targets": targets, "mask": mask, "advantages": adv, "sample_logprobs": slp}
+    return {k: v.to(device) for k, v in out.items()}

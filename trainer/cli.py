@@ -1,0 +1,78 @@
+"""``agentgym train``: flags generated one-to-one from :class:`GRPOConfig` (field docstrings are the help).
+
+Wire into the main CLI with ``add_commands(subparsers)``; ``python -m agentgym.trainer.cli``
+runs it stand-alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import typing
+from typing import Any
+
+from agentgym.trainer.config import GRPOConfig, field_docs
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per GRPOConfig field: ``--eps-high 0.28``, ``--lora-rank 8``, ``--no-progress``, ``--env-kwargs '{...}'``."""
+    docs = field_docs(GRPOConfig)
+    hints = typing.get_type_hints(GRPOConfig)
+    for f in dataclasses.fields(GRPOConfig):
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        help_text = f"{docs.get(f.name, '')} (default: {default!r})"
+        hint = hints[f.name]
+        origin, args = typing.get_origin(hint), typing.get_args(hint)
+        if hint is bool:
+            parser.add_argument(_flag(f.name), dest=f.name, action=argparse.BooleanOptionalAction, default=default, help=help_text)
+        elif origin is typing.Literal:
+            parser.add_argument(_flag(f.name), dest=f.name, choices=list(args), default=default, help=help_text)
+        elif origin is dict or hint is dict:
+            parser.add_argument(_flag(f.name), dest=f.name, type=json.loads, default=default, metavar="JSON", help=help_text)
+        elif origin is tuple:
+            parser.add_argument(_flag(f.name), dest=f.name, type=float, nargs=len(args), default=default, help=help_text)
+        else:
+            kinds = [a for a in (args or (hint,)) if a is not type(None)]
+            conv: Any = kinds[0] if kinds and kinds[0] in (int, float, str) else str
+            parser.add_argument(_flag(f.name), dest=f.name, type=conv, default=default, help=help_text)
+
+
+def config_from_args(args: argparse.Namespace) -> GRPOConfig:
+    return GRPOConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(GRPOConfig)})
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from agentgym.trainer.loop import train
+
+    summary = train(config_from_args(args))
+    evals = summary["evals"]
+    if evals:
+        first, last = evals[0], evals[-1]
+        print(f"held-out success: {first['success']:.3f} (step {first['step']}) -> {last['success']:.3f} (step {last['step']}) on {last['tasks']} tasks")
+    print(f"metrics: {summary['metrics']}")
+    return 0
+
+
+def add_commands(subparsers: Any) -> None:
+    """Add ``train`` to an ``argparse`` subparsers object."""
+    parser = subparsers.add_parser("train", help="train a model with GRPO on an environment",
+                                   description="GRPO on whole multi-turn episodes. Every flag is a GRPOConfig field.")
+    add_config_arguments(parser)
+    parser.set_defaults(func=run_train)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="agentgym")
+    add_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,166 @@
+"""``GRPOConfig``: every knob of a training run, one documented field each.
+
+The docstring under each field is its ``--help`` text (``agentgym train --help``); CLI
+flags map one-to-one to fields (``lr`` -> ``--lr``, ``eps_high`` -> ``--eps-high``).
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import inspect
+import json
+import textwrap
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+
+@dataclass
+class GRPOConfig:
+    # ----- what to train on ---------------------------------------------------------
+    env: str = "agentgym/ToolUse-v0"
+    """Environment id to train on (any registered agentgym env)."""
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Extra keyword arguments for ``agentgym.make`` (JSON on the CLI)."""
+    model: str = "tiny"
+    """Model: ``tiny``, ``smollm2`` (SmolLM2-135M-Instruct from the local GGUF), a local path or a hub id."""
+    output_dir: str = "runs/grpo"
+    """Where metrics, trajectories, checkpoints and the reward curve go."""
+    seed: int = 0
+    """Seed of task order, environment resets and sampling; a run is a function of it."""
+
+    # ----- GRPO batch ---------------------------------------------------------------
+    steps: int = 20
+    """Optimizer-step rounds (each: one rollout batch, then ``epochs`` x ``minibatches`` updates)."""
+    tasks_per_step: int = 4
+    """Distinct training tasks per rollout batch."""
+    group_size: int = 4
+    """Episodes per task (G); advantages are relative to the group."""
+    epochs: int = 1
+    """Passes over each rollout batch (PPO epochs)."""
+    minibatches: int = 1
+    """Optimizer steps per epoch; the batch's episodes are split evenly (in order) between them."""
+    micro_batch_size: int = 4
+    """Episodes per forward/backward pass; gradients are identical for any value (memory knob only)."""
+
+    # ----- episode limits -------------------------------------------------------------
+    max_turns: int | None = None
+    """Assistant turns per episode (None: the environment's own limit)."""
+    max_turn_tokens: int = 128
+    """Tokens the policy may sample in one turn (finish reason ``length`` beyond)."""
+    max_total_tokens: int = 2048
+    """Tokens of a whole episode (prompt + turns + tool results); beyond it the episode stops with ``token_budget``."""
+    temperature: float = 1.0
+    """Sampling temperature for training rollouts (logprobs are of this tempered distribution)."""
+    top_k: int = 0
+    """Sample only among the k most likely tokens (0: off)."""
+
+    # ----- advantages ----------------------------------------------------------------
+    scale: Literal["group", "batch", "none"] = "group"
+    """Divide centred rewards by the group std (GRPO), the batch std, or nothing (Dr. GRPO)."""
+    filter_zero_variance: bool = True
+    """Drop groups whose rewards are all equal (they carry no signal) from the loss and its normaliser."""
+    process_weight: float = 0.0
+    """Weight w of per-turn process advantages: A = (1-w) A_outcome + w A_process(turn). 0: outcome only."""
+    gamma: float = 1.0
+    """Discount of per-turn process returns R_t = r_t + gamma R_{t+1}."""
+
+    # ----- loss -----------------------------------------------------------------------
+    loss: str = "ppo_clip"
+    """Policy loss (a key of ``agentgym.trainer.loss.LOSSES``): ``ppo_clip`` or ``pg``."""
+    eps_low: float = 0.2
+    """Lower clip range of the ratio: 1 - eps_low."""
+    eps_high: float = 0.28
+    """Upper clip range of the ratio: 1 + eps_high (DAPO clip-higher)."""
+    kl_coef: float = 0.0
+    """Weight of the k3 KL penalty to the frozen initial model (0: no reference model is kept)."""
+    tis_cap: float = 2.0
+    """Truncated importance sampling: weight tokens by min(pi_old / pi_sampler, cap). 0: off."""
+    lr: float = 1e-5
+    """AdamW learning rate."""
+    weight_decay: float = 0.0
+    """AdamW weight decay."""
+    betas: tuple[float, float] = (0.9, 0.99)
+    """AdamW betas."""
+    max_grad_norm: float = 1.0
+    """Clip the global gradient norm to this (0: off)."""
+
+    # ----- model ----------------------------------------------------------------------
+    lora_rank: int = 0
+    """LoRA rank (0: train all parameters). Needs ``peft``."""
+    lora_alpha: int = 32
+    """LoRA alpha."""
+    lora_targets: str = "all-linear"
+    """LoRA target modules (comma-separated names or ``all-linear``)."""
+    engine: Literal["hf", "vllm"] = "hf"
+    """Rollout engine: ``hf`` (transformers, CPU/GPU) or ``vllm`` (GPU; weights synced after every optimizer step)."""
+    device: str = "auto"
+    """``cpu``, ``cuda`` or ``auto``."""
+    dtype: Literal["float32", "bfloat16"] = "float32"
+    """Training dtype."""
+    gradient_checkpointing: bool = False
+    """Recompute activations in backward (less memory, ~30% slower)."""
+    threads: int = 2
+    """torch CPU threads."""
+    vllm_gpu_memory_utilization: float = 0.3
+    """Fraction of GPU memory vLLM may take (the trainer shares the GPU)."""
+
+    # ----- evaluation, checkpoints, logging -------------------------------------------
+    eval_every: int = 0
+    """Evaluate on held-out tasks every N steps (0: only before and after training)."""
+    eval_tasks: int = 32
+    """Held-out (``test`` split) tasks per evaluation."""
+    eval_temperature: float = 0.0
+    """Sampling temperature at evaluation (0: greedy)."""
+    eval_before: bool = True
+    """Evaluate before the first step as well."""
+    save_every: int = 0
+    """Save a checkpoint every N steps (0: only at the end)."""
+    resume: str | None = None
+    """Resume from a checkpoint directory, or ``auto`` for the latest one in output_dir."""
+    save_trajectories: bool = True
+    """Append every rollout trajectory to ``trajectories.jsonl``."""
+    progress: bool = True
+    """Show a progress bar."""
+
+    def __post_init__(self) -> None:
+        if self.scale not in ("group", "batch", "none"):
+            raise ValueError(f"scale must be group, batch or none; got {self.scale!r}")
+        if not 0.0 <= self.process_weight <= 1.0:
+            raise ValueError("process_weight must be in [0, 1]")
+        if self.group_size < 2:
+            raise ValueError("group_size must be at least 2: GRPO advantages are relative to the group")
+        if self.minibatches < 1 or (self.tasks_per_step * self.group_size) % self.minibatches:
+            raise ValueError(f"minibatches={self.minibatches} must divide the batch of {self.tasks_per_step * self.group_size} episodes")
+        if self.engine not in ("hf", "vllm"):
+            raise ValueError(f"engine must be hf or vllm; got {self.engine!r}")
+        self.betas = tuple(self.betas)  # type: ignore[assignment]
+
+    @property
+    def batch_episodes(self) -> int:
+        return self.tasks_per_step * self.group_size
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "GRPOConfig":
+        return cls(**json.loads(Path(path).read_text()))
+
+
+@lru_cache(maxsize=None)
+def field_docs(cls: type = GRPOConfig) -> dict[str, str]:
+    """The docstring written under each dataclass field (for ``--help``)."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    docs: dict[str, str] = {}
+    for node, nxt in zip(body, body[1:]):
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(nxt, ast.Expr) \
+                and isinstance(nxt.value, ast.Constant) and isinstance(nxt.value.value, str):
+            docs[node.target.id] = " ".join(nxt.value.value.split())
+    return docs

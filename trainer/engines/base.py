@@ -1,0 +1,47 @@
+"""The engine interface shared by the HF and vLLM back ends."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, Sequence
+
+
+@dataclass
+class SamplingParams:
+    max_tokens: int | Sequence[int] = 128
+    """New tokens per prompt (one number, or one per prompt)."""
+    temperature: float = 1.0
+    """0: greedy. Logprobs are of the tempered (and top-k restricted) distribution actually sampled."""
+    top_k: int = 0
+    """Restrict sampling to the k most likely tokens (0: off)."""
+    seed: int = 0
+    """Seed of this call's sampling; a call is a function of (weights, prompts, params)."""
+    stop_ids: Sequence[int] = field(default_factory=tuple)
+    """Token ids that end a completion (included in its ids, finish reason ``stop``)."""
+
+    def limits(self, n: int) -> list[int]:
+        if isinstance(self.max_tokens, int):
+            return [self.max_tokens] * n
+        if len(self.max_tokens) != n:
+            raise ValueError(f"max_tokens has {len(self.max_tokens)} entries for {n} prompts")
+        return [int(m) for m in self.max_tokens]
+
+
+@dataclass
+class Completion:
+    ids: list[int]
+    """Sampled ids, the stop token included when one ended the completion."""
+    logprobs: list[float]
+    """Logprob of each sampled id under the sampling distribution."""
+    finish_reason: str
+    """``stop`` (a stop id) or ``length`` (max_tokens reached)."""
+
+
+class Engine(Protocol):
+    def generate(self, prompts: Sequence[Sequence[int]], params: SamplingParams) -> list[Completion]:
+        """Sample one completion per prompt (token ids in, token ids out)."""
+        ...
+
+    def sync_weights(self, model: Any) -> None:
+        """Make the engine sample from ``model``'s current weights (a no-op when it samples with ``model`` itself)."""
+        ...

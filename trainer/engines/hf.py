@@ -1,0 +1,104 @@
+"""HF transformers engine: a hand-written batched sampling loop with a KV cache.
+
+Why not ``model.generate``: its scores are post-processed in ways that are awkward to map
+back to the distribution actually sampled; here the logprob of each token is read from the
+very ``log_softmax`` it was drawn from. Prompts are left-padded (attention mask and
+position ids from lengths); identical prompts (the G episodes of a group on turn 1) are
+prefilled once and their cache rows copied; finished rows leave the batch.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+from transformers import DynamicCache
+
+from agentgym.trainer.engines.base import Completion, SamplingParams
+
+
+class HFEngine:
+    def __init__(self, model: Any, tokenizer: Any, max_batch: int = 64):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.max_batch = max_batch
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+    def sync_weights(self, model: Any) -> None:
+        self.model = model
+
+    def generate(self, prompts: Sequence[Sequence[int]], params: SamplingParams) -> list[Completion]:
+        limits = params.limits(len(prompts))
+        out: list[Completion] = []
+        for start in range(0, len(prompts), self.max_batch):
+            chunk = slice(start, start + self.max_batch)
+            out += self._generate(prompts[chunk], limits[chunk], params, seed=params.seed + start)
+        return out
+
+    @torch.no_grad()
+    def _generate(self, prompts: Sequence[Sequence[int]], limits: list[int], params: SamplingParams, seed: int) -> list[Completion]:
+        model = self.model
+        device = next(model.parameters()).device
+        was_training = model.training
+        model.eval()
+        stop = torch.tensor(sorted(params.stop_ids) or [-1], device=device)
+        gen = torch.Generator(device=device).manual_seed(seed)
+
+        unique: dict[tuple[int, ...], int] = {}
+        rows = [unique.setdefault(tuple(p), len(unique)) for p in prompts]
+        uniq = list(unique)
+        width = max(len(p) for p in uniq)
+        ids = torch.full((len(uniq), width), self.pad_id, dtype=torch.long, device=device)  # (U, L)
+        mask = torch.zeros((len(uniq), width), dtype=torch.long, device=device)  # (U, L)
+        for i, p in enumerate(uniq):
+            ids[i, width - len(p):] = torch.tensor(p, dtype=torch.long)
+            mask[i, width - len(p):] = 1
+        position = (mask.cumsum(-1) - 1).clamp(min=0)  # (U, L)
+        cache = DynamicCache()
+        logits = model(input_ids=ids, attention_mask=mask, position_ids=position, past_key_values=cache,
+                       use_cache=True, logits_to_keep=1).logits[:, -1]  # (U, V)
+        select = torch.tensor(rows, device=device)
+        cache.batch_select_indices(select)
+        logits, mask, position = logits[select], mask[select], position[select, -1:]  # (B, V), (B, L), (B, 1)
+
+        n = len(prompts)
+        alive = list(range(n))  # batch row -> prompt index
+        sampled: list[list[int]] = [[] for _ in range(n)]
+        logps: list[list[float]] = [[] for _ in range(n)]
+        finish = ["length"] * n
+        while alive:
+            logits = logits.float()
+            if params.temperature > 0:
+                scaled = logits / params.temperature
+                if params.top_k > 0:
+                    kth = torch.topk(scaled, min(params.top_k, scaled.shape[-1]), dim=-1).values[:, -1:]
+                    scaled = scaled.masked_fill(scaled < kth, float("-inf"))
+                logp_all = torch.log_softmax(scaled, dim=-1)  # (B, V)
+                token = torch.multinomial(logp_all.exp(), 1, generator=gen).squeeze(-1)  # (B,)
+            else:
+                logp_all = torch.log_softmax(logits, dim=-1)
+                token = logp_all.argmax(-1)
+            token_logp = logp_all.gather(-1, token[:, None]).squeeze(-1)  # (B,)
+            is_stop = torch.isin(token, stop)
+            keep = []
+            for row, (i, t, lp, s) in enumerate(zip(alive, token.tolist(), token_logp.tolist(), is_stop.tolist())):
+                sampled[i].append(t)
+                logps[i].append(lp)
+                if s:
+                    finish[i] = "stop"
+                elif len(sampled[i]) < limits[i]:
+                    keep.append(row)
+            if not keep:
+                break
+            if len(keep) < len(alive):
+                k = torch.tensor(keep, device=device)
+                cache.batch_select_indices(k)
+                token, mask, position = token[k], mask[k], position[k]
+                alive = [alive[r] for r in keep]
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=-1)
+            position = position + 1
+            logits = model(input_ids=token[:, None], attention_mask=mask, position_ids=position,
+                           past_key_values=cache, use_cache=True).logits[:, -1]
+        if was_training:
+            model.train()
+        return [Completion(s, lp, f) for s, lp, f in zip(sampled, logps, finish)]

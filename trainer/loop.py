@@ -1,0 +1,332 @@
+"""``train(config)``: GRPO on whole multi-turn episodes of an agentgym environment.
+
+The algorithm (GRPO, Shao et al. 2024, "DeepSeekMath", with DAPO's clip-higher and
+token-level loss, Yu et al. 2025). For each step:
+
+1. sample ``tasks_per_step`` training tasks; play ``group_size`` episodes of each with the
+   current policy (lockstep batched rollout; exact sampled ids and their logprobs kept);
+2. advantage of episode i in group g: ``A_i = (R_i - mean_g R) / std_g R`` (or batch std, or
+   none), given to every sampled token of every turn; with process rewards, per-turn
+   discounted returns normalised in the group are mixed in per turn;
+3. recompute ``log pi_old`` of the sampled tokens with the training model; weight tokens by
+   the truncated importance ratio ``min(pi_old / pi_sampler, C)`` (engine mismatch);
+4. for ``epochs`` x ``minibatches`` optimizer steps minimise
+   ``sum_tokens tis * -min(r A, clip(r, 1-eps_low, 1+eps_high) A) [+ beta k3(pi, pi_ref)] / N_tokens``
+   with ``r = pi / pi_old`` and ``N_tokens`` the trainable tokens of that optimizer step;
+5. sync the engine's weights; log; evaluate on held-out tasks; checkpoint.
+
+Deviations from the paper, on purpose:
+
+* no KL penalty by default (``kl_coef=0``; DAPO, Dr. GRPO), no reference model kept then;
+* token-level normalisation over the optimizer step instead of per-sequence means (DAPO);
+* zero-variance groups are dropped instead of contributing zero-advantage tokens (DAPO's
+  dynamic sampling without the re-sampling);
+* population std (ddof=0) in the group scale;
+* when each batch gets exactly one optimizer step (``epochs * minibatches == 1``) ``pi_old``
+  is taken from the same forward pass as ``pi`` (identical weights, so identical values),
+  saving a forward pass; otherwise it is recomputed before the first update;
+* episodes cut by an infrastructure failure are masked out, not scored 0.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+import warnings
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+import agentgym
+from agentgym.rollout import Job, plan_jobs
+from agentgym.trajectory import Trajectory, save_jsonl
+from agentgym.trainer import checkpoint as ckpt
+from agentgym.trainer.batch import Batch, collate, make_batch
+from agentgym.trainer.config import GRPOConfig
+from agentgym.trainer.engines import SamplingParams, make_engine  # noqa: F401  (SamplingParams re-exported for users)
+from agentgym.trainer.loss import LOSSES, k3_kl, tis_weights, token_logprobs, token_mean
+from agentgym.trainer.metrics import MetricsLog, plot_rewards
+from agentgym.trainer.models import load_model
+from agentgym.trainer.rollout import EnvPool, RolloutLimits, RolloutStats, rollout
+from agentgym.trainer.tokens import ChatTokens
+
+
+def tasks_for_step(task_ids: list[str], seed: int, step: int, n: int) -> list[str]:
+    """The ``n`` tasks of ``step``: consecutive slices of seeded per-epoch permutations (a function of step)."""
+    out: list[str] = []
+    pos = step * n
+    while len(out) < n:
+        epoch, offset = divmod(pos, len(task_ids))
+        order = np.random.default_rng([seed, epoch]).permutation(len(task_ids))
+        take = min(n - len(out), len(task_ids) - offset)
+        out += [task_ids[i] for i in order[offset: offset + take]]
+        pos += take
+    return out
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _forward_logprobs(model: Any, mb: dict[str, torch.Tensor], temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """logp and entropy of every target token of a micro-batch; logits only where targets are trainable."""
+    width = mb["ids"].shape[1]
+    trainable_rows = mb["mask"].any(0).nonzero()
+    first = int(trainable_rows[0]) if len(trainable_rows) else width - 2
+    keep = width - first  # logits for input positions first..L-1 predict targets first..L-2 (+1 unused)
+    logits = model(input_ids=mb["ids"], attention_mask=mb["attention_mask"], logits_to_keep=keep).logits[:, :-1]  # (B, keep-1, V)
+    logp, entropy = token_logprobs(logits, mb["targets"][:, first:], temperature)  # (B, keep-1)
+    pad = (first, 0)
+    return torch.nn.functional.pad(logp, pad), torch.nn.functional.pad(entropy, pad)  # (B, L-1)
+
+
+def _pad_rows(rows: list[torch.Tensor], width: int, device: torch.device) -> torch.Tensor:
+    return torch.stack([torch.nn.functional.pad(r, (0, width - len(r))) for r in rows]).to(device)  # (B, L-1)
+
+
+def accumulate_gradients(model: Any, episodes: list, config: GRPOConfig, pad_id: int, device: torch.device | str,
+                         old: list[torch.Tensor] | None = None, ref: list[torch.Tensor] | None = None) -> dict[str, float]:
+    """Backpropagate the loss of one optimizer step over ``episodes``, ``micro_batch_size`` at a time.
+
+    The loss is normalised by the trainable tokens of all ``episodes`` (not of each micro-batch),
+    so the accumulated gradient is the same for any micro-batch size. ``old``/``ref``: per-episode
+    logprobs (L-1,) of pi_old and pi_ref; ``old=None`` takes pi_old from this very forward pass.
+    """
+    c = config
+    device = torch.device(device)
+    n_tokens = sum(e.n_tokens for e in episodes)
+    sums = {k: 0.0 for k in ("loss", "clipped", "entropy", "kl", "mismatch", "tis_capped", "tokens")}
+    for m0 in range(0, len(episodes), c.micro_batch_size):
+        part = range(m0, min(m0 + c.micro_batch_size, len(episodes)))
+        mb = collate([episodes[i] for i in part], pad_id, device)
+        mask = mb["mask"]  # (B, L-1)
+        width = mask.shape[1]
+        logp, entropy = _forward_logprobs(model, mb, c.temperature)  # (B, L-1)
+        old_logp = logp.detach() if old is None else _pad_rows([old[i] for i in part], width, device)
+        loss_tok, clipped = LOSSES[c.loss](logp, old_logp, mb["advantages"], c.eps_low, c.eps_high)  # (B, L-1)
+        tis = tis_weights(old_logp, mb["sample_logprobs"], c.tis_cap)  # (B, L-1)
+        loss_tok = loss_tok * tis
+        if ref is not None:
+            kl = k3_kl(logp, _pad_rows([ref[i] for i in part], width, device))  # (B, L-1)
+            loss_tok = loss_tok + c.kl_coef * kl
+            sums["kl"] += float((kl.detach() * mask).sum())
+        loss = token_mean(loss_tok, mask, n_tokens)
+        loss.backward()
+        with torch.no_grad():
+            sums["loss"] += float(loss)
+            sums["clipped"] += float((clipped.float() * mask).sum())
+            sums["entropy"] += float((entropy * mask).sum())
+            sums["mismatch"] += float(((old_logp - mb["sample_logprobs"]).abs() * mask).sum())
+            sums["tis_capped"] += float(((tis >= c.tis_cap).float() * mask).sum()) if c.tis_cap > 0 else 0.0
+            sums["tokens"] += float(mask.sum())
+    return sums
+
+
+class Trainer:
+    """Holds the model, optimizer, engine and environments of one run; ``train(config)`` drives it."""
+
+    def __init__(self, config: GRPOConfig):
+        self.config = c = config
+        torch.set_num_threads(max(1, c.threads))
+        self.device = _device(c.device)
+        dtype = torch.bfloat16 if c.dtype == "bfloat16" else torch.float32
+        self.model, self.tokenizer = load_model(c.model, dtype=dtype, device=self.device)
+        self.chat = ChatTokens(self.tokenizer)  # fails early if the template cannot give exact deltas
+        if c.gradient_checkpointing:
+            self.model.gradient_checkpointing_enable()
+            self.model.config.use_cache = False
+        if c.lora_rank > 0:
+            from peft import LoraConfig, get_peft_model
+
+            targets: Any = c.lora_targets if c.lora_targets == "all-linear" else c.lora_targets.split(",")
+            with warnings.catch_warnings():  # peft 0.21 reads an attribute transformers 5 deprecated
+                warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+                self.model = get_peft_model(self.model, LoraConfig(r=c.lora_rank, lora_alpha=c.lora_alpha, target_modules=targets, lora_dropout=0.0))
+        self.ref_model = None
+        if c.kl_coef > 0 and c.lora_rank == 0:
+            self.ref_model = copy.deepcopy(self.model).eval().requires_grad_(False)
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(params, lr=c.lr, betas=c.betas, weight_decay=c.weight_decay)
+        engine_kw = {"gpu_memory_utilization": c.vllm_gpu_memory_utilization, "model_path": c.model} if c.engine == "vllm" else {}
+        self.engine = make_engine(c.engine, self.model, self.tokenizer, **engine_kw)
+        self.env_kwargs = dict(c.env_kwargs)
+        if c.max_turns is not None:
+            self.env_kwargs["max_turns"] = c.max_turns
+        self.train_envs = EnvPool(lambda: agentgym.make(c.env, **self.env_kwargs))
+        self.eval_envs = EnvPool(lambda: agentgym.make(c.env, split="test", **self.env_kwargs))
+        probe = self.train_envs.take(1)[0]
+        self.train_ids = probe.tasks.ids
+        test_ids = probe.task_set.split("test").ids
+        order = np.random.default_rng([c.seed, 1]).permutation(len(test_ids))[: c.eval_tasks]
+        self.eval_ids = [test_ids[i] for i in sorted(order)]
+        self.out = Path(c.output_dir)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.step = 0
+        self.policy_name = f"{c.engine}:{c.model}"
+
+    # ----- rollouts --------------------------------------------------------------------
+
+    def limits(self, temperature: float) -> RolloutLimits:
+        c = self.config
+        return RolloutLimits(c.max_turn_tokens, c.max_total_tokens, temperature, c.top_k if temperature > 0 else 0)
+
+    def play(self, pool: EnvPool, jobs: list[Job], temperature: float, seed: int, stats: RolloutStats) -> list[Trajectory]:
+        return rollout(pool.take(len(jobs)), jobs, self.engine, self.chat, self.limits(temperature), seed=seed,
+                       env_id=self.config.env, policy_name=self.policy_name, stats=stats)
+
+    def evaluate(self) -> dict[str, Any]:
+        """Held-out success: one episode per test task, fixed seeds, eval temperature (greedy by default)."""
+        c = self.config
+        stats = RolloutStats()
+        t0 = time.perf_counter()
+        trajs = self.play(self.eval_envs, plan_jobs(self.eval_ids, 1, c.seed), c.eval_temperature, c.seed + 10_000, stats)
+        scored = [t for t in trajs if not t.infra_failure]
+        return {
+            "kind": "eval", "step": self.step, "tasks": len(trajs),
+            "success": float(np.mean([t.success for t in scored])) if scored else float("nan"),
+            "reward": float(np.mean([t.reward for t in scored])) if scored else float("nan"),
+            "turns": float(np.mean([t.num_turns for t in trajs])), "infra_failures": len(trajs) - len(scored),
+            "seconds": time.perf_counter() - t0,
+        }
+
+    # ----- the update ------------------------------------------------------------------
+
+    @torch.no_grad()
+    def _logprobs(self, model: Any, episodes: list, mbs: int) -> list[torch.Tensor]:
+        out = []
+        for i in range(0, len(episodes), mbs):
+            mb = collate(episodes[i: i + mbs], self.tokenizer.pad_token_id, self.device)
+            logp, _ = _forward_logprobs(model, mb, self.config.temperature)
+            out += [row for row in logp.cpu()]
+        return out
+
+    def update(self, batch: Batch) -> dict[str, float]:
+        """``epochs`` x ``minibatches`` optimizer steps on one rollout batch."""
+        c = self.config
+        episodes = batch.episodes
+        if not episodes:
+            return {"loss": 0.0, "optimizer_steps": 0.0}
+        self.model.train()
+        reuse_old = c.epochs * c.minibatches == 1
+        old = None if reuse_old else self._logprobs(self.model, episodes, c.micro_batch_size)
+        ref = None
+        if c.kl_coef > 0:
+            with (self.model.disable_adapter() if c.lora_rank > 0 else nullcontext()):
+                ref = self._logprobs(self.ref_model or self.model, episodes, c.micro_batch_size)
+        totals: dict[str, float] = {}
+        grad_norms = []
+        size = -(-len(episodes) // c.minibatches)
+        for _ in range(c.epochs):
+            for start in range(0, len(episodes), size):
+                idx = list(range(start, min(start + size, len(episodes))))
+                self.optimizer.zero_grad(set_to_none=True)
+                sums = accumulate_gradients(self.model, [episodes[i] for i in idx], c, self.tokenizer.pad_token_id, self.device,
+                                            old=[old[i] for i in idx] if old else None, ref=[ref[i] for i in idx] if ref else None)
+                for k, v in sums.items():
+                    totals[k] = totals.get(k, 0.0) + v
+                params = [p for p in self.model.parameters() if p.requires_grad]
+                norm = torch.nn.utils.clip_grad_norm_(params, c.max_grad_norm if c.max_grad_norm > 0 else float("inf"))
+                grad_norms.append(float(norm))
+                self.optimizer.step()
+        n = max(totals["tokens"], 1.0)
+        return {
+            "loss": totals["loss"] / len(grad_norms), "clip_fraction": totals["clipped"] / n, "entropy": totals["entropy"] / n,
+            "kl": totals["kl"] / n, "logprob_mismatch": totals["mismatch"] / n, "tis_capped_fraction": totals["tis_capped"] / n,
+            "grad_norm": float(np.mean(grad_norms)), "optimizer_steps": float(len(grad_norms)), "trained_tokens": totals["tokens"],
+        }
+
+    # ----- one GRPO step ---------------------------------------------------------------
+
+    def train_step(self) -> dict[str, Any]:
+        c = self.config
+        t_start = time.perf_counter()
+        task_ids = tasks_for_step(self.train_ids, c.seed, self.step, c.tasks_per_step)
+        jobs = plan_jobs(task_ids, c.group_size, c.seed * 100_003 + self.step)
+        stats = RolloutStats()
+        trajs = self.play(self.train_envs, jobs, c.temperature, c.seed * 100_003 + self.step, stats)
+        if c.save_trajectories:
+            for t in trajs:
+                t.metadata["step"] = self.step
+            save_jsonl(trajs, self.out / "trajectories.jsonl", append=True)
+        batch = make_batch(trajs, scale=c.scale, process_weight=c.process_weight, gamma=c.gamma, filter_zero_variance=c.filter_zero_variance)
+        t_train = time.perf_counter()
+        update = self.update(batch)
+        self.engine.sync_weights(self.model)
+        train_s = time.perf_counter() - t_train
+        self.step += 1
+        total_s = time.perf_counter() - t_start
+        reasons: dict[str, int] = {}
+        for t in trajs:
+            reasons[str(t.termination_reason)] = reasons.get(str(t.termination_reason), 0) + 1
+        scored = [t for t in trajs if not t.infra_failure]
+        tokens = sum(t.metadata.get("num_tokens", 0) for t in trajs)
+        return {
+            "kind": "train", "step": self.step,
+            "reward": float(np.mean([t.reward for t in scored])) if scored else 0.0,
+            "outcome": float(np.mean([t.outcome_reward or 0.0 for t in scored])) if scored else 0.0,
+            "success": float(np.mean([t.success for t in scored])) if scored else 0.0,
+            "turns": float(np.mean([t.num_turns for t in trajs])),
+            "sampled_tokens": stats.sampled_tokens, "episode_tokens": tokens,
+            **batch.stats, **update, "stop_reasons": reasons,
+            "time_generation": stats.generation_s, "time_env": stats.env_s, "time_train": train_s, "time_step": total_s,
+            "tokens_per_s": (stats.sampled_tokens + update.get("trained_tokens", 0.0)) / max(total_s, 1e-9),
+            "sampled_tokens_per_s": stats.sampled_tokens / max(stats.generation_s, 1e-9),
+        }
+
+    # ----- checkpoints -------------------------------------------------------------------
+
+    def save(self) -> Path:
+        return ckpt.save(self.out / "checkpoints" / f"step_{self.step:06d}", self.model, self.optimizer, self.step,
+                         {"config": self.config.to_dict()})
+
+    def restore(self, path: str | Path) -> None:
+        state = ckpt.load(path, self.model, self.optimizer)
+        self.step = int(state["step"])
+        self.engine.sync_weights(self.model)
+
+    def close(self) -> None:
+        self.train_envs.close()
+        self.eval_envs.close()
+
+
+def train(config: GRPOConfig) -> dict[str, Any]:
+    """Run GRPO as configured; returns a summary (first/last eval, final step, paths)."""
+    c = config
+    trainer = Trainer(c)
+    try:
+        resume = ckpt.latest(c.output_dir) if c.resume == "auto" else (Path(c.resume) if c.resume else None)
+        if resume is not None:
+            trainer.restore(resume)
+        log = MetricsLog(trainer.out / "metrics.jsonl", resume_step=trainer.step if resume else None)
+        if resume is None and c.save_trajectories and (trainer.out / "trajectories.jsonl").exists():
+            (trainer.out / "trajectories.jsonl").unlink()
+        c.save(trainer.out / "config.json")
+        evals = [r for r in log.read() if r.get("kind") == "eval"]
+        if c.eval_before and trainer.step == 0 and c.eval_tasks > 0:
+            evals.append(trainer.evaluate())
+            log.log(evals[-1])
+        bar = tqdm(total=c.steps, initial=trainer.step, desc="GRPO", disable=not c.progress, dynamic_ncols=True)
+        while trainer.step < c.steps:
+            record = trainer.train_step()
+            log.log(record)
+            bar.update(1)
+            bar.set_postfix(reward=f"{record['reward']:.3f}", clip=f"{record.get('clip_fraction', 0):.3f}")
+            last = trainer.step == c.steps
+            if c.eval_tasks > 0 and ((c.eval_every and trainer.step % c.eval_every == 0) or last):
+                evals.append(trainer.evaluate())
+                log.log(evals[-1])
+            if last or (c.save_every and trainer.step % c.save_every == 0):
+                trainer.save()
+        bar.close()
+        records = log.read()
+        plot_rewards(records, trainer.out / "reward_curve.png", title=f"GRPO on {c.env} ({c.model})")
+        return {"step": trainer.step, "evals": evals, "metrics": str(log.path), "output_dir": str(trainer.out),
+                "train": [r for r in records if r.get("kind") == "train"]}
+    finally:
+        trainer.close()

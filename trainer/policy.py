@@ -1,0 +1,63 @@
+"""Token-level policies for ``agentgym run/eval``: ``hf:<model>`` and ``vllm:<model>``.
+
+They record the exact segments the trainer consumes (prompt, sampled ids with logprobs,
+env deltas) in ``ctx.segments``, one episode per context; ``act`` is thread-safe.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import torch
+
+from agentgym.policies import Generation, PolicyContext
+from agentgym.trainer.engines import SamplingParams, make_engine
+from agentgym.trainer.models import load_model
+from agentgym.trainer.tokens import ChatTokens, EpisodeTokens
+
+
+class HFPolicy:
+    """Samples turns with a transformers model (``tiny``, ``smollm2``, a path or hub id)."""
+
+    engine_kind = "hf"
+
+    def __init__(self, path: str, temperature: float = 0.7, max_tokens: int = 256, top_k: int = 0, device: str = "auto", threads: int = 2, **engine_kw: Any):
+        torch.set_num_threads(threads)
+        dev = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+        self.model, self.tokenizer = load_model(path, device=dev) if self.engine_kind == "hf" else (None, load_model_tokenizer(path))
+        self.chat = ChatTokens(self.tokenizer)
+        if self.engine_kind == "vllm":
+            engine_kw.setdefault("model_path", path)
+        self.engine = make_engine(self.engine_kind, self.model, self.tokenizer, **engine_kw)
+        self.temperature, self.max_tokens, self.top_k = temperature, max_tokens, top_k
+        self.name = f"{self.engine_kind}:{path}"
+        self._lock = threading.Lock()
+
+    def act(self, ctx: PolicyContext) -> Generation:
+        tokens: EpisodeTokens | None = ctx.state.get("tokens")
+        if tokens is None:
+            tokens = ctx.state["tokens"] = EpisodeTokens(self.chat, ctx.messages)
+        else:
+            tokens.add_env(ctx.messages, ctx.turn)
+        params = SamplingParams(max_tokens=self.max_tokens, temperature=self.temperature, top_k=self.top_k,
+                                seed=int(ctx.rng.integers(2**31)), stop_ids=tuple(sorted(self.chat.stop_ids)))
+        with self._lock:
+            (c,) = self.engine.generate([tokens.ids()], params)
+        tokens.add_sampled(c.ids, c.logprobs, ctx.turn + 1)
+        ctx.segments[:] = tokens.segments
+        return Generation(self.chat.decode(c.ids), c.finish_reason)
+
+
+def load_model_tokenizer(path: str) -> Any:
+    from transformers import AutoTokenizer
+
+    from agentgym.trainer.models import resolve
+
+    return AutoTokenizer.from_pretrained(resolve(path))
+
+
+class VLLMPolicy(HFPolicy):
+    """Samples turns with vLLM on a GPU (same segments as ``HFPolicy``)."""
+
+    engine_kind = "vllm"
