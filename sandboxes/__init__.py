@@ -2,13 +2,13 @@
 
 ``LocalSandbox`` (bubblewrap namespaces on the host) and ``DockerSandbox`` (a real
 Docker engine) implement the same :class:`Sandbox` protocol; ``ShellSession`` keeps a
-shell's cwd and environment across commands on any of them. Importing this package
-imports neither ``docker`` nor any optional dependency: backends load them lazily.
+shell's cwd and environment across commands on any of them. ``BrowserSandbox`` (headless
+Chromium that can reach only its task's files) is the browser backend; it runs no commands.
+Importing this package imports neither ``docker`` nor Playwright: backends load them lazily.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from .base import ExecResult, Sandbox, SandboxConfig, SandboxError, truncate_bytes
@@ -16,13 +16,12 @@ from .local import LocalSandbox
 from .shell import ShellSession
 
 if TYPE_CHECKING:
+    from .browser import BrowserSandbox
     from .docker import DockerSandbox
     from .pool import SandboxPool
 
 __all__ = ["Sandbox", "ExecResult", "SandboxConfig", "SandboxError", "LocalSandbox", "DockerSandbox",
-           "SandboxPool", "DockerPool", "ShellSession", "make_sandbox", "truncate_bytes"]
-if (Path(__file__).parent / "browser.py").exists():  # BrowserSandbox lands separately
-    __all__.append("BrowserSandbox")
+           "SandboxPool", "DockerPool", "ShellSession", "make_sandbox", "truncate_bytes", "BrowserSandbox"]
 
 _LAZY = {"DockerSandbox": ".docker", "SandboxPool": ".pool", "DockerPool": ".pool", "BrowserSandbox": ".browser"}
 
@@ -32,13 +31,7 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib
 
-        try:
-            module = importlib.import_module(_LAZY[name], __name__)
-        except ModuleNotFoundError as e:
-            if name == "BrowserSandbox" and e.name == f"{__name__}.browser":
-                raise AttributeError("BrowserSandbox is not available yet in this checkout") from e
-            raise
-        return getattr(module, name)
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
