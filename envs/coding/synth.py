@@ -6,6 +6,8 @@ The recipe (in the spirit of SWE-smith, with mutation operators instead of an LL
    A ``src/`` layout is flattened so ``python -m pytest`` at the root imports the package.
 2. Run the whole test suite once in a sandbox, with a line tracer that records which
    tests execute which source lines (lines run at import time count for every test).
+   Tests whose node ids change with the hash seed (parameters built from sets) are left
+   out: a grader could not find them again.
 3. For each mutation site (:mod:`.mutations`, in a seeded order, round-robin over
    operators): write the mutant, run only the passing tests that execute the mutated
    lines, and if any fails, run the whole suite to classify every test. Keep the mutant
@@ -126,7 +128,7 @@ _report = os.environ["AGENTGYM_REPORT"]
 _select = os.environ.get("AGENTGYM_SELECT")
 _trace = os.environ.get("AGENTGYM_TRACE")
 _root = os.getcwd()
-_tests, _errors, _names, _current = {}, [], [], [-1]
+_tests, _errors, _names, _current, _collected = {}, [], [], [-1], []
 _hits = {}
 _targets = {}
 if _trace:
@@ -150,7 +152,9 @@ def pytest_configure(config):
         sys.settrace(_global)
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(session, config, items):
+    _collected[:] = [i.nodeid for i in items]
     if _select:
         with open(_select) as f:
             keep = set(json.load(f))
@@ -204,7 +208,7 @@ def pytest_sessionfinish(session, exitstatus):
     threading.settrace(None)
     cover = {p: {str(n): sorted(t) for n, t in lines.items()} for p, lines in _hits.items()}
     with open(_report, "w") as f:
-        json.dump({"tests": _tests, "collect_errors": _errors, "names": _names, "coverage": cover, "exitstatus": int(exitstatus)}, f)
+        json.dump({"tests": _tests, "collect_errors": _errors, "names": _names, "collected": _collected, "coverage": cover, "exitstatus": int(exitstatus)}, f)
 '''
 
 
@@ -217,6 +221,8 @@ class PytestRun:
     result: ExecResult
     coverage: dict[str, dict[int, set[str | None]]] = field(default_factory=dict)
     """relpath -> line -> node ids that executed it (None: run outside any test, e.g. at import)."""
+    collected: list[str] = field(default_factory=list)
+    """Node ids collected (before selection)."""
 
     @property
     def passed(self) -> set[str]:
@@ -305,9 +311,10 @@ class PytestRunner:
     def _abs(self, rel: str) -> str:
         return f"{self.sandbox.workdir.rstrip('/')}/{rel}"
 
-    def run(self, *, select: Sequence[str] | None = None, trace: Sequence[str] | None = None, timeout: float = 300.0) -> PytestRun:
+    def run(self, *, select: Sequence[str] | None = None, trace: Sequence[str] | None = None, timeout: float = 300.0,
+            collect_only: bool = False, hash_seed: int | None = None) -> PytestRun:
         env = {"PYTHONDONTWRITEBYTECODE": "1", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "PYTHONPATH": self._abs(PLUGIN_DIR), "AGENTGYM_REPORT": self._abs(f"{PLUGIN_DIR}/report.json"),
-               "PYTHONHASHSEED": "0"}
+               **({"PYTHONHASHSEED": str(hash_seed)} if hash_seed is not None else {})}
         args: list[str] = []
         if select is not None:
             self.sandbox.write_file(f"{PLUGIN_DIR}/select.json", json.dumps(sorted(select)))
@@ -317,7 +324,7 @@ class PytestRunner:
             self.sandbox.write_file(f"{PLUGIN_DIR}/trace.json", json.dumps(sorted(trace)))
             env["AGENTGYM_TRACE"] = self._abs(f"{PLUGIN_DIR}/trace.json")
         self.sandbox.write_file(f"{PLUGIN_DIR}/report.json", "")
-        cmd = [*self.test_cmd, "-p", "agentgym_synth_plugin", "-p", "no:cacheprovider", "-q", *args]
+        cmd = [*self.test_cmd, "-p", "agentgym_synth_plugin", "-p", "no:cacheprovider", "-q", *(["--collect-only"] if collect_only else []), *args]
         result = self.sandbox.exec(cmd, timeout=timeout, env=env)
         raw = self.sandbox.read_file(f"{PLUGIN_DIR}/report.json")
         if result.timed_out or not raw.strip():
@@ -325,7 +332,7 @@ class PytestRunner:
         data = json.loads(raw)
         names = data["names"]
         coverage = {p: {int(n): {names[i] if i >= 0 else None for i in idx} for n, idx in lines.items()} for p, lines in data["coverage"].items()}
-        return PytestRun(data["tests"], data["collect_errors"], result, coverage)
+        return PytestRun(data["tests"], data["collect_errors"], result, coverage, data["collected"])
 
 
 # --- synthesis --------------------------------------------------------------------------
@@ -467,9 +474,15 @@ def synthesize(files: Mapping[str, str], cfg: SynthConfig | None = None, *, log:
         if base.collect_errors or not base.passed:
             detail = "; ".join(f"{e['nodeid']}: {e['message'][-500:]}" for e in base.collect_errors[:3]) or base.result.output[-2000:]
             raise RuntimeError(f"the baseline test run of {project} is not usable ({len(base.passed)} passed): {detail}")
-        passed = base.passed
+        # Parametrized ids built from sets or dicts change with the hash seed; a grader could
+        # not find such tests again, so they are never used as FAIL_TO_PASS or PASS_TO_PASS.
+        stable = set(base.collected)
+        for seed in (1, 2):
+            stable &= set(runner.run(collect_only=True, hash_seed=seed, timeout=cfg.baseline_timeout).collected)
+        passed = base.passed & stable
         timeout = cfg.mutant_timeout or max(20.0, 3 * base.result.duration)
-        log(f"baseline: {len(passed)} passed, {len(base.not_passed)} not passed, {base.result.duration:.1f}s")
+        log(f"baseline: {len(passed)} passed, {len(base.not_passed)} not passed, {len(base.passed - passed)} passing tests "
+            f"left out (their ids change with the hash seed), {base.result.duration:.1f}s")
 
         modules = {p: mutations.parse(files[p]) for p in sources}
         by_op: dict[str, list[mutations.Site]] = {op: [] for op in cfg.operators}

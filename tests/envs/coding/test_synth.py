@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import textwrap
 from pathlib import Path
 
@@ -10,7 +11,9 @@ import pytest
 from agentgym.envs.coding import mutations
 from agentgym.envs.coding.repo import check_task
 from agentgym.envs.coding.synth import (
+    PytestRunner,
     SynthConfig,
+    UnsandboxedWorkspace,
     _candidate_order,
     check_task_tests,
     flatten_src_layout,
@@ -265,3 +268,26 @@ def test_cli_writes_tasks_and_prints_the_yield_table(tiny_project: Path, tmp_pat
     assert [t.verifier["fail_to_pass"] for t in tasks] == [["tests/test_parity.py::test_even", "tests/test_parity.py::test_odd"]]
     printed = capsys.readouterr().out
     assert "1 tasks written" in printed and "| comparison |     2 |    1 |   50% |" in printed
+
+
+def test_tests_whose_ids_change_with_the_hash_seed_are_left_out(tiny_project: Path) -> None:
+    # ids such as "beta-expected0" number the list params by set order, which the hash seed decides
+    (tiny_project / "tests" / "test_sets.py").write_text(textwrap.dedent('''
+        import pytest
+
+        from calc import is_even
+
+
+        @pytest.mark.parametrize("name, expected", [(s, [len(s)]) for s in {"alpha", "beta", "gamma", "delta", "omega", "sigma"}])
+        def test_lengths(name, expected):
+            assert is_even(len(name)) == (expected[0] % 2 == 0)
+    ''').lstrip())
+    cfg = SynthConfig(operators=["comparison"], max_per_operator=5, sandbox="none", name="tiny")
+    result = synthesize(load_project(tiny_project), cfg)
+    (task,) = result.tasks
+    assert {"tests/test_parity.py::test_even", "tests/test_parity.py::test_odd"} <= set(task.verifier["fail_to_pass"])
+    from_sets = {t for t in task.verifier["fail_to_pass"] + task.verifier["pass_to_pass"] if "test_sets" in t}
+    with UnsandboxedWorkspace(tiny_project) as box:
+        runner = PytestRunner(box, [sys.executable, "-m", "pytest"])
+        one, two = (set(runner.run(collect_only=True, hash_seed=seed).collected) for seed in (1, 2))
+    assert one != two and from_sets <= one & two
