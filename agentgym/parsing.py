@@ -8,7 +8,6 @@ OpenAI ``tool_calls`` are handled by :func:`parse_action` for every parser.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 

@@ -9,7 +9,6 @@ every failure (unknown tool, bad arguments, an exception, a timeout) into a
 from __future__ import annotations
 
 import concurrent.futures
-import copy
 import inspect
 import re
 import threading

@@ -10,7 +10,6 @@ from __future__ import annotations
 import abc
 import io
 import json
-import os
 import struct
 import tarfile
 import tempfile

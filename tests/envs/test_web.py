@@ -10,28 +10,19 @@ import pytest
 
 import agentgym
 from agentgym.parsing import format_tool_call
+from agentgym.testing import require
 
 pytestmark = pytest.mark.browser
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 KINDS = ("click-button", "click-link", "click-option", "click-checkboxes", "enter-text", "focus-text")
-
-
-def _require(ok: bool, reason: str) -> None:
-    # tests/conftest.py's rule (its module name clashes with tests/sandboxes/conftest.py on import)
-    if ok:
-        return
-    if IN_CI:
-        pytest.fail(f"required in CI but missing: {reason}")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
 def env() -> Iterator[agentgym.AgentEnv]:
     """One env (one Chromium) for the module."""
-    _require(os.path.exists("/usr/bin/chromium"), "Chromium is not installed: apt-get install chromium")
-    _require(importlib.util.find_spec("playwright") is not None, "Playwright is not installed: pip install playwright")
-    _require(importlib.util.find_spec("miniwob") is not None, "MiniWoB++ pages are not installed: pip install miniwob")
+    require(os.path.exists("/usr/bin/chromium"), "Chromium is not installed: apt-get install chromium")
+    require(importlib.util.find_spec("playwright") is not None, "Playwright is not installed: pip install playwright")
+    require(importlib.util.find_spec("miniwob") is not None, "MiniWoB++ pages are not installed: pip install miniwob")
     e = agentgym.make("agentgym/Web-v0").unwrapped
     yield e
     e.close()

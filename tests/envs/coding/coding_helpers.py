@@ -2,53 +2,18 @@
 
 from __future__ import annotations
 
-import functools
-import os
-import shutil
 from typing import Any
 
 import pytest
 
 from agentgym.envs.coding import make_task
-from agentgym.tasks import Task, TaskSet
 from agentgym.parsing import format_tool_call
-
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-SETUP_HINT = "sudo scripts/setup-system.sh && python -m agentgym.sandboxes.image"
-
-
-def require(ok: bool, reason: str) -> None:
-    if ok:
-        return
-    if IN_CI:
-        pytest.fail(f"required in CI but missing: {reason}")
-    pytest.skip(reason)
-
-
-@functools.cache
-def docker_problem() -> str | None:
-    try:
-        import docker  # noqa: F401
-    except ImportError:
-        return "docker SDK missing: pip install 'agentgym[docker]'"
-    from agentgym.sandboxes import SandboxError
-    from agentgym.sandboxes.image import DEFAULT_IMAGE, image_exists
-
-    try:
-        if not image_exists(DEFAULT_IMAGE):
-            return f"image {DEFAULT_IMAGE} missing: build it with `python -m agentgym.sandboxes.image`"
-    except SandboxError as e:
-        return f"Docker engine not reachable ({e}); install and start it: {SETUP_HINT}"
-    return None
+from agentgym.tasks import Task, TaskSet
+from agentgym.testing import IN_CI, require, require_bwrap, require_docker  # noqa: F401 (re-exported for the tests)
 
 
 def require_backend(kind: str) -> None:
-    if kind == "docker":
-        problem = docker_problem()
-        require(problem is None, problem or "")
-    else:
-        require(shutil.which("bwrap") is not None and os.path.exists("/usr/bin/python3"),
-                f"bubblewrap and /usr/bin/python3 needed for the local sandbox: {SETUP_HINT}")
+    require_docker() if kind == "docker" else require_bwrap()
 
 
 BACKENDS = ["local", pytest.param("docker", marks=pytest.mark.docker)]
