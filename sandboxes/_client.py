@@ -16,7 +16,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from .base import ExecResult, Sandbox, SandboxConfig, SandboxError
 
@@ -90,6 +90,17 @@ class HelperSandbox(Sandbox):
         self._snapshot_file: Any = None
         self._members: dict[str, tarfile.TarInfo] = {}
         self.helper_pid: int | None = None
+
+    def _boot(self, start: Callable[[], None], files: Any) -> None:
+        """Start the helper, upload ``files`` and take the reset snapshot; on any failure, clean up."""
+        try:
+            start()
+            if files is not None:
+                self.upload(files)
+            self.snapshot()
+        except BaseException:
+            self.close()
+            raise
 
     # -- transport -------------------------------------------------------------
     def _connect(self, channel: Channel, timeout: float = 30.0) -> None:

@@ -186,14 +186,7 @@ class DockerSandbox(HelperSandbox):
         self._client = client or docker_client()
         self.container_id: str | None = None
         _install_hooks()
-        try:
-            self._start(user, labels or {}, python)
-            if files is not None:
-                self.upload(files)
-            self.snapshot()
-        except BaseException:
-            self.close()
-            raise
+        self._boot(lambda: self._start(user, labels or {}, python), files)
 
     def _start(self, user: str, labels: Mapping[str, str], python: str) -> None:
         import docker.errors

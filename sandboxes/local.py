@@ -123,14 +123,7 @@ class LocalSandbox(HelperSandbox):
         self.host_workspace.mkdir()
         self.host_uid = os.getuid()
         self._proc: subprocess.Popen | None = None
-        try:
-            self._start(python)
-            if files is not None:
-                self.upload(files)
-            self.snapshot()
-        except BaseException:
-            self.close()
-            raise
+        self._boot(lambda: self._start(python), files)
 
     def _start(self, python: str) -> None:
         cfg = self.config
