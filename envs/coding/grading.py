@@ -196,6 +196,8 @@ class GradeResult:
     ignored: dict[str, str] = field(default_factory=dict)
     anomalies: list[str] = field(default_factory=list)
     """Why the run itself was not trusted (then every target counts as failed)."""
+    integrity: list[str] = field(default_factory=list)
+    """Why the run was flagged as tampering (audit hook, integrity checks, diff scan); non-empty scores 0."""
     timed_out: bool = False
     exit_code: int | None = None
     log: str = ""
@@ -207,7 +209,7 @@ class GradeResult:
 
     @property
     def trusted(self) -> bool:
-        return not self.anomalies
+        return not self.anomalies and not self.integrity
 
     @property
     def f2p_fraction(self) -> float:
@@ -228,7 +230,7 @@ class GradeResult:
 
     def summary(self) -> dict:
         return {"resolved": self.resolved, "f2p": self.fail_to_pass, "p2p": self.pass_to_pass, "applied": self.applied,
-                "ignored": self.ignored, "anomalies": self.anomalies, "timed_out": self.timed_out}
+                "ignored": self.ignored, "anomalies": self.anomalies, "integrity": self.integrity, "timed_out": self.timed_out}
 
 
 def _junit_outcomes(xml: bytes) -> dict[tuple[str, str], str]:
