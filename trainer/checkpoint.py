@@ -1,23 +1,43 @@
-"""Checkpoints that resume exactly: trainable weights, optimizer, step, RNG and data position.
+"""Checkpoints that are standard model directories and resume exactly.
 
-A run draws its tasks and sampling seeds from ``(seed, step)`` alone, so restoring the
-weights, the optimizer state and the step reproduces the remaining steps bit for bit;
-RNG states are saved as well for anything that does touch the global generators.
+Each ``checkpoints/step_NNNNNN/`` is what ``save_pretrained`` writes, loadable as is by
+``AutoModelForCausalLM.from_pretrained``, ``--policy hf:PATH`` and ``vllm serve PATH``:
+
+* full fine-tuning: ``config.json``, ``generation_config.json``, ``model.safetensors`` and the
+  tokenizer files (chat template included);
+* LoRA: a PEFT adapter directory (``adapter_config.json``, ``adapter_model.safetensors``) plus
+  the tokenizer; its ``base_model_name_or_path`` names the base model it was trained from.
+
+Beside the weights, ``trainer_state/`` holds what exact resumption needs and a model loader
+ignores: ``state.json`` (step, the data position, config), ``optimizer.pt`` and ``rng.pt``.
+A run draws its tasks and sampling seeds from ``(seed, step)`` alone, so the step *is* the
+data position; RNG states are saved for anything that does touch the global generators.
+
+Writes are atomic: everything goes to ``step_NNNNNN.tmp``, is fsynced, and is renamed into
+place; :func:`latest` only returns directories named exactly ``step_<digits>`` with a
+``trainer_state/state.json``, so a crash mid-write (or a leftover ``*.tmp``) is never picked.
+
+Not covered: sharded or distributed (FSDP/DeepSpeed) state, retention of old checkpoints.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import random
+import re
 import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
-STATE = "trainer_state.json"
+STATE_DIR = "trainer_state"
+STATE = "state.json"
+FORMAT = 2
+_STEP_DIR = re.compile(r"step_(\d+)")
 
 
 def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -25,58 +45,134 @@ def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {n: p.detach().contiguous().cpu() for n, p in model.named_parameters() if p.requires_grad}
 
 
-def save(path: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, step: int, extra: dict[str, Any] | None = None) -> Path:
-    """Write ``path`` (a directory) atomically: weights, optimizer, RNG, state JSON."""
+def is_peft(model: Any) -> bool:
+    return hasattr(model, "peft_config") and hasattr(model, "get_base_model")
+
+
+def _fsync_tree(root: Path) -> None:
+    for dirpath, _, files in os.walk(root):
+        for name in files:
+            fd = os.open(os.path.join(dirpath, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        _fsync_dir(Path(dirpath))
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def save_model_dir(path: str | Path, model: Any, tokenizer: Any | None) -> None:
+    """``save_pretrained`` of the model (or PEFT adapter) and the tokenizer into ``path``.
+
+    A GGUF ``quantization_config`` left in the config (the weights are de-quantized floats)
+    is dropped first, so the directory is a plain model that every loader accepts.
+    """
+    from agentgym.trainer.models import drop_quantization
+
+    base = model.get_base_model() if is_peft(model) else model
+    if drop_quantization(base.config):
+        for attr, plain in (("hf_quantizer", None), ("quantization_method", None), ("is_quantized", False)):
+            if attr in vars(base):
+                setattr(base, attr, plain)
+    model.save_pretrained(path)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(path)
+
+
+def save(path: str | Path, model: Any, optimizer: torch.optim.Optimizer, step: int, extra: dict[str, Any] | None = None,
+         tokenizer: Any | None = None) -> Path:
+    """Write the checkpoint directory ``path`` atomically (see the module docstring); returns ``path``."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    params = trainable_state(model)
-    # Tied weights (embeddings = lm_head) share storage; store each tensor once.
-    seen: dict[int, str] = {}
-    aliases: dict[str, str] = {}
-    unique: dict[str, torch.Tensor] = {}
-    for name, p in model.named_parameters():
-        if name not in params:
-            continue
-        key = id(p)
-        if key in seen:
-            aliases[name] = seen[key]
-        else:
-            seen[key] = name
-            unique[name] = params[name]
-    save_file(unique, tmp / "weights.safetensors")
-    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-    torch.save({"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}, tmp / "rng.pt")
-    (tmp / STATE).write_text(json.dumps({"step": step, "aliases": aliases, **(extra or {})}, indent=2))
-    shutil.rmtree(path, ignore_errors=True)
+    save_model_dir(tmp, model, tokenizer)
+    state_dir = tmp / STATE_DIR
+    state_dir.mkdir()
+    torch.save(optimizer.state_dict(), state_dir / "optimizer.pt")
+    torch.save({"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}, state_dir / "rng.pt")
+    state = {"format": FORMAT, "step": step, "data_position": {"step": step}, "kind": "lora" if is_peft(model) else "full", **(extra or {})}
+    (state_dir / STATE).write_text(json.dumps(state, indent=2))
+    _fsync_tree(tmp)
+    old = path.with_name(path.name + ".old")
+    if path.exists():  # re-saving a step (e.g. after a resume): move the old one aside first
+        shutil.rmtree(old, ignore_errors=True)
+        path.rename(old)
     tmp.rename(path)
+    _fsync_dir(path.parent)
+    shutil.rmtree(old, ignore_errors=True)
     return path
 
 
-def load(path: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None) -> dict[str, Any]:
-    """Restore a checkpoint into ``model`` (and ``optimizer``); returns the saved state dict (``step``, ...)."""
-    path = Path(path)
-    state = json.loads((path / STATE).read_text())
-    weights = load_file(path / "weights.safetensors")
-    params = dict(model.named_parameters())
-    missing = [n for n, p in params.items() if p.requires_grad and n not in weights and n not in state.get("aliases", {})]
+def _load_full(path: Path, model: torch.nn.Module) -> None:
+    files = sorted(path.glob("*.safetensors"))
+    if not files:
+        raise FileNotFoundError(f"{path}: no *.safetensors weights; is it a checkpoint directory?")
+    weights: dict[str, torch.Tensor] = {}
+    for f in files:
+        weights.update(load_file(f))
+    own = model.state_dict()
+    unexpected = sorted(set(weights) - set(own))
+    if unexpected:
+        raise ValueError(f"{path}: weights {unexpected[:3]} do not belong to this model; was it saved with another model or LoRA setting?")
+    loaded_ptrs = {own[k].data_ptr() for k in weights}
+    missing = [k for k in own if k not in weights and own[k].data_ptr() not in loaded_ptrs]  # tied weights are saved once
     if missing:
-        raise ValueError(f"{path}: checkpoint lacks {len(missing)} trainable parameters (e.g. {missing[0]}); was it saved with another model or LoRA setting?")
+        raise ValueError(f"{path}: checkpoint lacks {len(missing)} weights (e.g. {missing[0]}); was it saved with another model?")
     with torch.no_grad():
         for name, tensor in weights.items():
-            params[name].copy_(tensor.to(params[name].device, params[name].dtype))
+            own[name].copy_(tensor.to(own[name].device, own[name].dtype))
+
+
+def _load_adapter(path: Path, model: Any) -> None:
+    from peft import set_peft_model_state_dict
+
+    file = path / "adapter_model.safetensors"
+    if not file.exists():
+        raise FileNotFoundError(f"{path}: no adapter_model.safetensors; was this run trained without LoRA?")
+    result = set_peft_model_state_dict(model, load_file(file))
+    unexpected = list(getattr(result, "unexpected_keys", []) or [])
+    if unexpected:
+        raise ValueError(f"{path}: adapter weights {unexpected[:3]} do not match this LoRA setting")
+
+
+def load(path: str | Path, model: Any, optimizer: torch.optim.Optimizer | None = None) -> dict[str, Any]:
+    """Restore a checkpoint into ``model`` (and ``optimizer``) and the global RNGs; returns the saved state (``step``, ...)."""
+    path = Path(path)
+    state_file = path / STATE_DIR / STATE
+    if not state_file.exists():
+        raise FileNotFoundError(f"{path}: no {STATE_DIR}/{STATE}; not a complete agentgym checkpoint (resume from checkpoints/step_N)")
+    state = json.loads(state_file.read_text())
+    want = "lora" if is_peft(model) else "full"
+    if state.get("kind", want) != want:
+        raise ValueError(f"{path}: a {state['kind']} checkpoint cannot resume a {want} run; match --lora-rank to the saved run")
+    (_load_adapter if is_peft(model) else _load_full)(path, model)
     if optimizer is not None:
-        optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=False))
-    rng = torch.load(path / "rng.pt", weights_only=False)
+        optimizer.load_state_dict(torch.load(path / STATE_DIR / "optimizer.pt", weights_only=False))
+    rng = torch.load(path / STATE_DIR / "rng.pt", weights_only=False)
     torch.set_rng_state(rng["torch"])
     np.random.set_state(rng["numpy"])
     random.setstate(rng["python"])
     return state
 
 
+def step_of(path: str | Path) -> int | None:
+    """The step of a directory named exactly ``step_<digits>`` (None for anything else, e.g. ``step_3.tmp``)."""
+    m = _STEP_DIR.fullmatch(Path(path).name)
+    return int(m.group(1)) if m else None
+
+
 def latest(output_dir: str | Path) -> Path | None:
-    """The newest complete checkpoint under ``output_dir/checkpoints``."""
+    """The newest complete checkpoint under ``output_dir/checkpoints`` (temp and partial directories ignored)."""
     root = Path(output_dir) / "checkpoints"
-    found = sorted((p for p in root.glob("step_*") if (p / STATE).exists()), key=lambda p: int(p.name.split("_")[1])) if root.exists() else []
-    return found[-1] if found else None
+    if not root.is_dir():
+        return None
+    found = [(s, p) for p in root.iterdir() if (s := step_of(p)) is not None and (p / STATE_DIR / STATE).is_file()]
+    return max(found)[1] if found else None

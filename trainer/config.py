@@ -116,8 +116,8 @@ class GRPOConfig:
     """Sampling temperature at evaluation (0: greedy)."""
     eval_before: bool = True
     """Evaluate before the first step as well."""
-    save_every: int = 0
-    """Save a checkpoint every N steps (0: only at the end)."""
+    save_every: int = 10
+    """Save a checkpoint every N steps, and at the end (0: only at the end)."""
     resume: str | None = None
     """Resume from a checkpoint directory, or ``auto`` for the latest one in output_dir."""
     save_trajectories: bool = True

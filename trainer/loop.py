@@ -49,7 +49,7 @@ from agentgym.trainer.batch import Batch, collate, make_batch
 from agentgym.trainer.config import GRPOConfig
 from agentgym.trainer.engines import SamplingParams, make_engine  # noqa: F401  (SamplingParams re-exported for users)
 from agentgym.trainer.loss import LOSSES, k3_kl, tis_weights, token_logprobs, token_mean
-from agentgym.trainer.metrics import MetricsLog, plot_rewards
+from agentgym.trainer.metrics import MetricsLog, plot_rewards, resume_logs
 from agentgym.trainer.models import load_model
 from agentgym.trainer.rollout import EnvPool, RolloutLimits, RolloutStats, rollout
 from agentgym.trainer.tokens import ChatTokens
@@ -283,7 +283,7 @@ class Trainer:
 
     def save(self) -> Path:
         return ckpt.save(self.out / "checkpoints" / f"step_{self.step:06d}", self.model, self.optimizer, self.step,
-                         {"config": self.config.to_dict()})
+                         {"config": self.config.to_dict()}, tokenizer=self.tokenizer)
 
     def restore(self, path: str | Path) -> None:
         state = ckpt.load(path, self.model, self.optimizer)
@@ -303,9 +303,8 @@ def train(config: GRPOConfig) -> dict[str, Any]:
         resume = ckpt.latest(c.output_dir) if c.resume == "auto" else (Path(c.resume) if c.resume else None)
         if resume is not None:
             trainer.restore(resume)
+        resume_logs(trainer.out, trainer.step if resume else None)  # every appended log cut back to the resumed step
         log = MetricsLog(trainer.out / "metrics.jsonl", resume_step=trainer.step if resume else None)
-        if resume is None and c.save_trajectories and (trainer.out / "trajectories.jsonl").exists():
-            (trainer.out / "trajectories.jsonl").unlink()
         c.save(trainer.out / "config.json")
         evals = [r for r in log.read() if r.get("kind") == "eval"]
         if c.eval_before and trainer.step == 0 and c.eval_tasks > 0:

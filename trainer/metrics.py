@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 
 class MetricsLog:
@@ -14,10 +15,9 @@ class MetricsLog:
     def __init__(self, path: str | Path, resume_step: int | None = None):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if resume_step is not None and self.path.exists():
-            kept = [r for r in self.read() if r.get("step", 0) <= resume_step]
-            self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
-        elif resume_step is None and self.path.exists():
+        if resume_step is not None:
+            truncate_jsonl(self.path, lambda r: r.get("step", 0) <= resume_step)
+        elif self.path.exists():
             self.path.unlink()
 
     def log(self, record: dict[str, Any]) -> None:
@@ -29,6 +29,55 @@ class MetricsLog:
         if not self.path.exists():
             return []
         return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+
+
+def truncate_jsonl(path: str | Path, keep: Callable[[dict[str, Any]], bool]) -> int:
+    """Rewrite a JSONL log with only the records ``keep`` accepts (atomically); returns how many were dropped.
+
+    A torn last line (a crash mid-append) is dropped too. A missing file is left missing.
+    """
+    path = Path(path)
+    if not path.exists():
+        return 0
+    kept: list[str] = []
+    dropped = 0
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            dropped += 1
+            continue
+        if keep(record):
+            kept.append(line)
+        else:
+            dropped += 1
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write("".join(line + "\n" for line in kept))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return dropped
+
+
+# Every log a run appends to, with the records that belong to steps 1..N: metrics records carry the
+# number of steps done (``step``), trajectories the 0-based index of the step that sampled them.
+APPENDED_LOGS: dict[str, Callable[[dict[str, Any], int], bool]] = {
+    "metrics.jsonl": lambda r, n: r.get("step", 0) <= n,
+    "trajectories.jsonl": lambda r, n: (r.get("metadata") or {}).get("step", 0) < n,
+}
+
+
+def resume_logs(output_dir: str | Path, resume_step: int | None) -> None:
+    """Before a run appends: on resume at step N drop every record past N; on a fresh run remove the logs."""
+    for name, belongs in APPENDED_LOGS.items():
+        path = Path(output_dir) / name
+        if resume_step is None:
+            path.unlink(missing_ok=True)
+        else:
+            truncate_jsonl(path, lambda r, b=belongs: b(r, resume_step))
 
 
 def plot_rewards(records: Iterable[dict[str, Any]], path: str | Path, title: str = "GRPO") -> Path:
