@@ -27,7 +27,9 @@ fi
 
 if ! docker info >/dev/null 2>&1; then
   echo "starting dockerd (log: /tmp/dockerd.log)"
-  $SUDO sh -c 'nohup dockerd >/tmp/dockerd.log 2>&1 &'
+  # A new session with every inherited descriptor closed: a daemon must not keep open what its
+  # caller held (e.g. the lock file of `flock LOCK make test`, which would then never be released).
+  $SUDO python3 -c 'import subprocess; subprocess.Popen(["dockerd"], stdin=subprocess.DEVNULL, stdout=open("/tmp/dockerd.log", "ab"), stderr=subprocess.STDOUT, close_fds=True, start_new_session=True)'
   for _ in $(seq 60); do
     docker info >/dev/null 2>&1 && break
     sleep 1
