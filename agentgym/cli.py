@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from typing import Any
 
@@ -117,8 +118,44 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """Argument errors as one line that says where the help is (no usage block)."""
+
+    def error(self, message: str) -> Any:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+# Errors a user's input causes (unknown env, task, policy, model, bad argument value):
+# reported as one line. Anything else is a bug and keeps its traceback.
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, LookupError, OSError, TypeError, ImportError)
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    try:
+        import gymnasium.error
+    except ImportError:  # pragma: no cover - gymnasium is a dependency
+        return USER_ERRORS
+    return USER_ERRORS + (gymnasium.error.Error,)
+
+
+def _one_line(e: BaseException) -> str:
+    text = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+    return " ".join(str(text).split()) or type(e).__name__
+
+
+def _check_env(env_id: Any) -> None:
+    """An unknown environment id fails before anything is loaded, listing the registered ones."""
+    if not isinstance(env_id, str):
+        return
+    import agentgym
+
+    known = agentgym.list_envs()
+    if (env_id if "/" in env_id else f"agentgym/{env_id}") not in known:
+        raise ValueError(f"unknown environment {env_id!r}; registered: {', '.join(k.split('/', 1)[1] for k in known)}")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="agentgym", description="Gymnasium environments for tool-using LLM agents, and a GRPO trainer.")
+    parser = _Parser(prog="agentgym", description="Gymnasium environments for tool-using LLM agents, and a GRPO trainer.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     sub.add_parser("list", help="list registered environments").set_defaults(fn=cmd_list)
@@ -183,10 +220,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. A user error prints ``agentgym: error: ...`` (one line) and returns 2;
+    ``AGENTGYM_DEBUG=1`` shows its traceback instead."""
     args = build_parser().parse_args(argv)
     if getattr(args, "k", None) is None and args.command == "eval":
         args.k = [1]
-    return int(args.fn(args) or 0)
+    try:
+        _check_env(getattr(args, "env", None))
+        return int(args.fn(args) or 0)
+    except _user_errors() as e:
+        if os.environ.get("AGENTGYM_DEBUG"):
+            raise
+        print(f"agentgym: error: {_one_line(e)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -47,10 +47,24 @@ def config_from_args(args: argparse.Namespace) -> GRPOConfig:
     return GRPOConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(GRPOConfig)})
 
 
+def check_config(config: GRPOConfig) -> None:
+    """Fail fast, before any model is loaded, on an unknown environment or model spec."""
+    import agentgym
+    from agentgym.trainer.models import check_spec
+
+    full = config.env if "/" in config.env else f"agentgym/{config.env}"
+    envs = agentgym.list_envs()
+    if full not in envs:
+        raise ValueError(f"unknown environment {config.env!r}; registered: {', '.join(e.split('/', 1)[1] for e in envs)}")
+    check_spec(config.model)
+
+
 def run_train(args: argparse.Namespace) -> int:
     from agentgym.trainer.loop import train
 
-    summary = train(config_from_args(args))
+    config = config_from_args(args)
+    check_config(config)
+    summary = train(config)
     evals = summary["evals"]
     if evals:
         first, last = evals[0], evals[-1]
@@ -64,14 +78,14 @@ def add_commands(subparsers: Any) -> None:
     parser = subparsers.add_parser("train", help="train a model with GRPO on an environment",
                                    description="GRPO on whole multi-turn episodes. Every flag is a GRPOConfig field.")
     add_config_arguments(parser)
-    parser.set_defaults(func=run_train)
+    parser.set_defaults(fn=run_train)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="agentgym")
-    add_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return int(args.func(args))
+    """Stand-alone ``python -m agentgym.trainer.cli train ...`` (same parser and error handling as ``agentgym``)."""
+    from agentgym.cli import main as agentgym_main
+
+    return agentgym_main(argv)
 
 
 if __name__ == "__main__":

