@@ -9,6 +9,8 @@ prefilled once and their cache rows copied; finished rows leave the batch.
 
 from __future__ import annotations
 
+import functools
+import inspect
 from typing import Any, Sequence
 
 import torch
@@ -26,6 +28,16 @@ class HFEngine:
 
     def sync_weights(self, model: Any) -> None:
         self.model = model
+
+    def _cache_kw(self, cache: DynamicCache) -> dict[str, Any]:
+        """The model's KV-cache keyword: ``cache=`` (transformers >= 5.24) or ``past_key_values=`` (older).
+
+        transformers 5.24 renamed the ``forward`` keyword and deprecated the old name for removal
+        in 5.40; the name is read from the signature of the underlying model's ``forward`` (a
+        PEFT wrapper forwards ``**kwargs``, so its own signature says nothing).
+        """
+        base = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+        return {cache_keyword(base): cache}
 
     def generate(self, prompts: Sequence[Sequence[int]], params: SamplingParams) -> list[Completion]:
         limits = params.limits(len(prompts))
@@ -55,7 +67,7 @@ class HFEngine:
             mask[i, width - len(p):] = 1
         position = (mask.cumsum(-1) - 1).clamp(min=0)  # (U, L)
         cache = DynamicCache()
-        logits = model(input_ids=ids, attention_mask=mask, position_ids=position, past_key_values=cache,
+        logits = model(input_ids=ids, attention_mask=mask, position_ids=position, **self._cache_kw(cache),
                        use_cache=True, logits_to_keep=1).logits[:, -1]  # (U, V)
         select = torch.tensor(rows, device=device)
         cache.batch_select_indices(select)
@@ -98,7 +110,18 @@ class HFEngine:
             mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=-1)
             position = position + 1
             logits = model(input_ids=token[:, None], attention_mask=mask, position_ids=position,
-                           past_key_values=cache, use_cache=True).logits[:, -1]
+                           **self._cache_kw(cache), use_cache=True).logits[:, -1]
         if was_training:
             model.train()
         return [Completion(s, lp, f) for s, lp, f in zip(sampled, logps, finish)]
+
+
+def cache_keyword(model: Any) -> str:
+    """``cache`` when ``model.forward`` takes it (transformers >= 5.24), else ``past_key_values``."""
+    return _cache_keyword(type(model))
+
+
+@functools.lru_cache(maxsize=None)
+def _cache_keyword(cls: type) -> str:
+    params = inspect.signature(cls.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
