@@ -171,6 +171,10 @@ class HelperSandbox(Sandbox):
     def read_file(self, path: str) -> bytes:
         return self._call("read", path=path)[1]
 
+    def kill_processes(self) -> int:
+        res, _ = self._call("kill", wait=60.0)
+        return int(res["killed"])
+
     def write_file(self, path: str, data: str | bytes, mode: int | None = None) -> None:
         self._call("write", data.encode() if isinstance(data, str) else bytes(data), path=path, mode=mode)
 

@@ -94,8 +94,9 @@ def oom_count():
 
 
 def sweep(exclude):
-    """Kill every process in our pid namespace but pid 1, us and ``exclude``."""
-    me = os.getpid()
+    """Kill every process in our pid namespace but pid 1, us and ``exclude``; returns
+    how many distinct processes were killed."""
+    me, killed = os.getpid(), set()
     for _ in range(200):
         victims = []
         for name in os.listdir("/proc"):
@@ -109,13 +110,32 @@ def sweep(exclude):
             if state != b"Z":
                 victims.append(int(name))
         if not victims:
-            return
+            return len(killed)
         for pid in victims:
             try:
                 os.kill(pid, signal.SIGKILL)
+                killed.add(pid)
             except OSError:
                 pass
         time.sleep(0.005)
+    return len(killed)
+
+
+SESSIONS = set()  # commands' session ids, for kill_processes without a pid namespace
+
+
+def op_kill(req, blob):
+    """Kill every process in the sandbox but the helper (and the namespace's init)."""
+    if SWEEP:
+        return {"killed": sweep(None)}, b""
+    killed = 0
+    for sid in list(SESSIONS):
+        try:
+            os.killpg(sid, signal.SIGKILL)
+            killed += 1
+        except OSError:
+            SESSIONS.discard(sid)
+    return {"killed": killed}, b""
 
 
 def path_of(p):
@@ -141,6 +161,8 @@ def op_exec(req, blob):
         res = {"exit_code": code, "timed_out": False, "duration": time.monotonic() - start, "out_len": 0,
                "truncated": False, "oom_killed": False}
         return res, ("%s: %s\n" % (e.filename or argv[0], e.strerror)).encode()
+    if not SWEEP:
+        SESSIONS.add(proc.pid)
     if LIMITS.get("cpu") is not None:
         try:
             resource.prlimit(proc.pid, resource.RLIMIT_CPU, (LIMITS["cpu"], LIMITS["cpu"]))
@@ -373,7 +395,7 @@ def op_restore(req, blob):
 
 
 OPS = {"exec": op_exec, "read": op_read, "write": op_write, "tar_out": op_tar_out, "tar_in": op_tar_in,
-       "snapshot": op_snapshot, "diff": op_diff, "restore": op_restore,
+       "snapshot": op_snapshot, "diff": op_diff, "restore": op_restore, "kill": op_kill,
        "ping": lambda req, blob: ({"pid": os.getpid()}, b"")}
 
 

@@ -127,6 +127,14 @@ class Sandbox(abc.ABC):
         """Make the current workspace the state that :meth:`reset` restores."""
         raise NotImplementedError
 
+    def kill_processes(self) -> int:
+        """SIGKILL every process in the sandbox except its own helper, repeatedly until
+        none is left (background jobs, daemons, processes that fork while being killed);
+        returns how many were killed. The workspace is untouched and the sandbox stays
+        usable. Graders call this before grading so nothing the agent started can run
+        (or interfere) while grading happens."""
+        raise NotImplementedError(f"{type(self).__name__} runs no processes to kill")
+
     @abc.abstractmethod
     def close(self) -> None:
         """Release everything; idempotent."""

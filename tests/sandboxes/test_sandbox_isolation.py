@@ -145,3 +145,20 @@ def test_huge_output_is_truncated_in_bounded_memory(sandbox: Sandbox) -> None:
     assert r.stdout.startswith("xxx") and r.stdout.endswith("END\n")
     assert "bytes truncated ...]" in r.stdout and len(r.stdout) < 2 * sandbox.config.output_limit  # type: ignore[attr-defined]
     assert grown < 20 * 1024 * 1024, f"host RSS grew by {grown / 1e6:.1f} MB"
+
+
+def test_kill_processes_leaves_only_the_helper(sandbox: Sandbox) -> None:
+    assert sandbox.kill_processes() == 0
+    # background jobs, a daemon in its own session, and a process that keeps forking
+    script = ("sleep 1000 >/dev/null 2>&1 & "
+              "setsid sh -c 'sleep 1000' >/dev/null 2>&1 & "
+              "sh -c 'while :; do sleep 1000 & sleep 0.01; done' >/dev/null 2>&1 &")
+    assert sandbox.exec(script).ok
+    time.sleep(0.3)
+    before = processes_inside(sandbox)
+    assert len(before) >= 3, before
+    killed = sandbox.kill_processes()
+    assert killed >= len(before), (killed, before)
+    assert processes_inside(sandbox) == []
+    assert sandbox.exec("echo alive").stdout == "alive\n"
+    assert sandbox.kill_processes() == 0
