@@ -11,6 +11,11 @@ Contract (see DESIGN.md):
   are counted in ``info``; they never raise. An infrastructure failure (a tool or grader
   raising ``SandboxError``/``InfrastructureError``) truncates the episode with
   ``termination_reason="infra_error"`` and ``info["infra_failure"] = True``.
+* ``env.messages`` is valid OpenAI chat data: assistant calls only in ``tool_calls`` (the
+  prose outside the call markup in ``content``), every call answered by one tool message
+  (calls not run after an infrastructure failure or an episode-ending call too), and the
+  turn's other feedback (unreadable calls, quoted; nudges) in one user message after them.
+  ``env.raw_messages`` has each assistant turn as the raw text the policy returned.
 * ``terminated``: the task ended (submitted, answered, gave up); ``truncated``: a limit
   (``max_turns``, ``time_limit``) or an infrastructure failure. Both set
   ``info["termination_reason"]``; the outcome reward is added on the final step.
@@ -24,17 +29,17 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Literal
 
 import gymnasium as gym
 
-from agentgym.messages import Action, Message, copy_json, copy_messages, render_transcript, tool_message, user
-from agentgym.parsing import FORMAT_HINT, ParsedAction, ToolCallParser, get_parser, parse_action
+from agentgym.messages import Action, Message, assistant, copy_json, copy_messages, render_transcript, tool_message, user, with_raw_text
+from agentgym.parsing import FORMAT_HINT, ParseError, ParsedAction, ToolCallParser, get_parser, parse_action
 from agentgym.rewards import Rubric
 from agentgym.spaces import AssistantTurn, Chat
 from agentgym.tasks import Task, TaskSet
-from agentgym.tools import Tool, ToolResult, ToolRunner, execute, tools_of
+from agentgym.tools import Tool, ToolCall, ToolResult, ToolRunner, execute, tools_of
 
 
 def _truncate_text(text: str, limit: int) -> str:
@@ -43,6 +48,41 @@ def _truncate_text(text: str, limit: int) -> str:
     head = limit // 2
     tail = limit - head
     return f"{text[:head]}\n[... {len(text) - head - tail} characters truncated ...]\n{text[-tail:]}"
+
+
+def _distinct_ids(calls: list[ToolCall], turn: int) -> list[ToolCall]:
+    """The calls with ids unique within the turn (a policy may repeat or reuse ids)."""
+    seen: set[str] = set()
+    out = []
+    for i, call in enumerate(calls):
+        if not call.id or call.id in seen:
+            new_id, n = f"call_{turn}_{i}", 0
+            while new_id in seen or any(c.id == new_id for c in calls[i + 1 :]):
+                n += 1
+                new_id = f"call_{turn}_{i}_{n}"
+            call = replace(call, id=new_id)
+        seen.add(call.id)
+        out.append(call)
+    return out
+
+
+def _parse_error_feedback(err: ParseError, quote_limit: int = 400) -> str:
+    raw = err.raw.strip()
+    if not raw:
+        return err.message
+    quoted = raw if len(raw) <= quote_limit else raw[:quote_limit] + f" [... {len(raw) - quote_limit} more characters]"
+    return f"{err.message}\nThe call that could not be read: {quoted}"
+
+
+def _merge_user_messages(messages: list[Message]) -> list[Message]:
+    """Consecutive user messages joined into one (templates that need alternating roles)."""
+    out: list[Message] = []
+    for m in messages:
+        if out and m.get("role") == "user" and out[-1].get("role") == "user" and len(m) == 2 and len(out[-1]) == 2:
+            out[-1] = user(f"{out[-1]['content']}\n\n{m['content']}")
+        else:
+            out.append(m)
+    return out
 
 
 @dataclass
@@ -124,6 +164,7 @@ class AgentEnv(gym.Env[list, Action]):
         self.observation_space = Chat()
         self._task: Task | None = None
         self._messages: list[Message] = []
+        self._raw_turns: list[Action | None] = []
         self._turn = 0
         self._end_reason: str | None = None
         self._over = False
@@ -193,6 +234,23 @@ class AgentEnv(gym.Env[list, Action]):
         return list(self._messages)
 
     @property
+    def raw_messages(self) -> list[Message]:
+        """The transcript with each assistant turn as the raw text the policy returned.
+
+        Text actions appear verbatim (tool-call markup included, no ``tool_calls``): the
+        view to render for token-exact training. Message-dict actions appear as parsed.
+        """
+        return with_raw_text(self._messages, self._raw_turns)
+
+    def _assistant_message(self, action: Action, parsed: ParsedAction) -> Message:
+        """The OpenAI assistant message of a turn: prose in ``content``, calls in ``tool_calls``."""
+        if isinstance(action, str) and not parsed.calls and not parsed.errors:
+            return assistant(action)  # no markup at all: keep the text verbatim
+        content = parsed.content if isinstance(parsed.content, str) else ""
+        calls = [c.to_openai() for c in parsed.calls]
+        return assistant(content or (None if calls else ""), calls)  # type: ignore[arg-type]
+
+    @property
     def turn(self) -> int:
         return self._turn
 
@@ -222,6 +280,7 @@ class AgentEnv(gym.Env[list, Action]):
         self._started = time.monotonic()
         self.setup(task)
         self._messages = self.opening_messages(task)
+        self._raw_turns = []
         info = {"task_id": task.id, "split": self.task_set.split_of(task), "tools": self.tool_schemas(), "turn": 0}
         return copy_messages(self._messages), info
 
@@ -232,35 +291,42 @@ class AgentEnv(gym.Env[list, Action]):
             raise RuntimeError("step() called after the episode ended; call env.reset() to start a new one")
         self._turn += 1
         record = TurnRecord(self._turn, parse_action(action, self.parser, self._turn))
-        self._messages.append(record.parsed.message)
+        record.parsed.calls = _distinct_ids(record.parsed.calls, self._turn)
+        self._messages.append(self._assistant_message(action, record.parsed))
+        self._raw_turns.append(action if isinstance(action, str) else None)
         infra: BaseException | None = None
-        for i, err in enumerate(record.parsed.errors):
-            record.observation.append(tool_message(err.message, tool_call_id=f"call_{self._turn}_invalid{i}", name="invalid_tool_call"))
-            record.errors["malformed"] += 1
         for call in record.parsed.calls:
-            if self._end_reason is not None:
-                msg = "Not run: an earlier call in this turn ended the episode."
-                record.observation.append(tool_message(msg, tool_call_id=call.id, name=call.name))
-                continue
-            try:
-                result = execute(call, self._tools, self.tool_timeout, self._runner)
-            except Exception as e:  # noqa: BLE001 - infrastructure, reported below
-                infra = e
-                break
-            record.results.append(result)
-            if result.error:
-                record.errors[result.error] += 1
-            content = _truncate_text(result.content, self.max_tool_output)
+            # Every call gets exactly one tool message, in call order, even when it is not run.
+            if infra is not None:
+                content = "Not run: the environment failed on an earlier call in this turn (not your fault)."
+            elif self._end_reason is not None:
+                content = "Not run: an earlier call in this turn ended the episode."
+            else:
+                try:
+                    result = execute(call, self._tools, self.tool_timeout, self._runner)
+                except Exception as e:  # noqa: BLE001 - infrastructure, reported below
+                    infra = e
+                    content = f"Error: the environment failed while running this call (not your fault): {type(e).__name__}: {e}"
+                else:
+                    record.results.append(result)
+                    if result.error:
+                        record.errors[result.error] += 1
+                    content = _truncate_text(result.content, self.max_tool_output)
             record.observation.append(tool_message(content, tool_call_id=call.id, name=call.name))
+        # Unreadable calls have no id to answer (the OpenAI schema cannot hold them): the
+        # model is told in the turn's feedback message, which quotes what it wrote.
+        feedback: list[Message] = [user(_parse_error_feedback(e)) for e in record.parsed.errors]
+        if record.parsed.errors:
+            record.errors["malformed"] += len(record.parsed.errors)
         if infra is None and not record.parsed.calls and not record.parsed.errors:
-            record.observation.extend(self.on_text_turn(record.parsed))
+            feedback.extend(self.on_text_turn(record.parsed))
+        record.observation.extend(_merge_user_messages(feedback))
         self._error_counts.update(record.errors)
 
         terminated = truncated = False
         reason: str | None = None
         if infra is not None:
             truncated, reason = True, "infra_error"
-            record.observation.append(user(f"Environment error (not your fault): {type(infra).__name__}: {infra}"))
         elif self._end_reason is not None:
             terminated, reason = True, self._end_reason
         elif self._turn >= self.max_turns:

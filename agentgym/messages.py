@@ -1,4 +1,19 @@
-"""Chat messages: plain dicts in the OpenAI format, so any chat template can render them."""
+"""Chat messages: plain dicts in the OpenAI format, so any chat template can render them.
+
+A transcript (``env.messages``, ``Trajectory.messages``) is valid OpenAI chat data:
+
+* an assistant turn is ``{"role": "assistant", "content": <prose or None>, "tool_calls": [...]}``;
+  ``content`` never holds tool-call markup (the parsed calls are in ``tool_calls`` only, so a
+  template that renders ``tool_calls`` shows each call once);
+* the tool messages of a turn come right after its assistant message, one per call, in call
+  order, each answering that call's id (``tool_call_id``); feedback that answers no call
+  (unreadable calls, nudges) is one ``user`` message after them.
+
+:func:`transcript_problems` checks these rules. The raw text a policy produced is not part
+of the transcript; :func:`with_raw_text` puts it back (``env.raw_messages``,
+``Trajectory.raw_messages()``) for token-exact rendering of what the model really wrote.
+Not covered: content given as a list of parts (only strings are produced here).
+"""
 
 from __future__ import annotations
 
@@ -48,6 +63,95 @@ def assistant(content: str | None, tool_calls: list[ToolCallDict] | None = None)
 
 def tool_message(content: str, *, tool_call_id: str, name: str) -> Message:
     return {"role": "tool", "tool_call_id": tool_call_id, "name": name, "content": content}
+
+
+def with_raw_text(messages: list[Message], raw_texts: list[Any]) -> list[Message]:
+    """``messages`` with the k-th assistant turn replaced by ``{"role": "assistant", "content": raw_texts[k]}``.
+
+    ``raw_texts[k]`` is what the policy returned for turn k: a string (sampled text, kept
+    verbatim, tool-call markup included) replaces the turn; anything else (a message dict
+    from a text-level API) leaves the parsed turn as it is.
+    """
+    out: list[Message] = []
+    k = 0
+    for m in messages:
+        if m.get("role") == "assistant":
+            raw = raw_texts[k] if k < len(raw_texts) else None
+            k += 1
+            if isinstance(raw, str):
+                out.append({"role": "assistant", "content": raw})
+                continue
+        out.append(copy_json(m))
+    return out
+
+
+def transcript_problems(messages: list[Message]) -> list[str]:
+    """Every way ``messages`` breaks the OpenAI tool-call protocol (empty list: valid).
+
+    Checks: roles are known; call ids are non-empty strings, unique within their message,
+    with a function name and JSON-string arguments; assistant ``content`` is a string or
+    None (None only with calls); every call of an assistant message is answered, once, by the
+    tool messages that directly follow it, and no tool message answers anything else. (The
+    order of the answers is free, as in the OpenAI API; agentgym writes them in call order.)
+    """
+    import json
+
+    problems: list[str] = []
+    pending: list[str] = []  # call ids of the last assistant message not yet answered
+    open_turn = False  # inside the run of tool messages that follows an assistant message with calls
+    for i, m in enumerate(messages):
+        role = m.get("role")
+        if role not in ROLES:
+            problems.append(f"message {i}: unknown role {role!r}")
+            continue
+        if role != "tool" and pending:
+            problems.append(f"message {i}: calls {pending} of the assistant turn before it got no tool message")
+            pending = []
+        if role != "tool":
+            open_turn = False
+        if role == "assistant":
+            content, calls = m.get("content"), m.get("tool_calls")
+            if content is not None and not isinstance(content, str):
+                problems.append(f"message {i}: assistant content must be a string or None")
+            if calls is None:
+                if content is None:
+                    problems.append(f"message {i}: assistant message with neither content nor tool_calls")
+                continue
+            if not isinstance(calls, list) or not calls:
+                problems.append(f"message {i}: tool_calls must be a non-empty list (omit it when there are no calls)")
+                continue
+            for c in calls:
+                fn = c.get("function") if isinstance(c, dict) else None
+                cid = c.get("id") if isinstance(c, dict) else None
+                if not isinstance(cid, str) or not cid:
+                    problems.append(f"message {i}: a tool call without an id")
+                elif cid in pending:
+                    problems.append(f"message {i}: call id {cid!r} used twice")
+                else:
+                    pending.append(cid)
+                if not isinstance(c, dict) or c.get("type") != "function" or not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn.get("name"):
+                    problems.append(f"message {i}: call {cid!r} is not {{'type': 'function', 'function': {{'name': ...}}}}")
+                    continue
+                try:
+                    json.loads(fn.get("arguments"))
+                except (TypeError, ValueError):
+                    problems.append(f"message {i}: arguments of call {cid!r} are not a JSON string")
+            open_turn = True
+        elif role == "tool":
+            cid = m.get("tool_call_id")
+            if not open_turn:
+                problems.append(f"message {i}: tool message {cid!r} does not follow an assistant message with tool_calls")
+            elif cid not in pending:
+                problems.append(f"message {i}: tool message answers {cid!r}, which is no unanswered call of the assistant turn before it")
+            else:
+                pending.remove(cid)
+            if not isinstance(m.get("content"), str):
+                problems.append(f"message {i}: tool content must be a string")
+        elif not isinstance(m.get("content"), str):
+            problems.append(f"message {i}: {role} content must be a string")
+    if pending:
+        problems.append(f"end: calls {pending} of the last assistant turn got no tool message")
+    return problems
 
 
 def copy_json(x: Any) -> Any:

@@ -1,5 +1,8 @@
 """Trajectories: what happened in one episode, exactly, in a form trainers consume.
 
+``messages`` is valid OpenAI chat data (see :mod:`agentgym.messages`); the raw text of
+each assistant turn stays in ``steps[i].action`` (:meth:`Trajectory.raw_messages`).
+
 Token-level policies add :class:`TokenSegment` s: the exact ids the policy sampled
 (with their logprobs, ``trainable=True``) and the ids of everything else it was shown
 (prompts, tool results; ``trainable=False``). Concatenated in order they are the one
@@ -13,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from agentgym.messages import Action, Message
+from agentgym.messages import Action, Message, with_raw_text
 
 
 @dataclass
@@ -77,6 +80,14 @@ class Trajectory:
     @property
     def success(self) -> bool:
         return (self.outcome_reward or 0.0) >= 1.0
+
+    def raw_messages(self) -> list[Message]:
+        """``messages`` with each assistant turn as the raw text its step's action held.
+
+        ``messages`` is clean OpenAI chat data (calls only in ``tool_calls``); this view has
+        what the policy actually wrote, for token-exact rendering and debugging.
+        """
+        return with_raw_text(self.messages, [s.action for s in self.steps])
 
     def token_ids(self) -> list[int]:
         return [i for s in self.segments for i in s.ids]

@@ -44,11 +44,12 @@ def test_masks_cover_exactly_the_sampled_tokens_of_a_three_turn_episode(tiny_tok
     env.close()
     assert traj.num_turns == 3 and traj.success and traj.termination_reason == "submitted"
     assert [s.kind for s in traj.segments] == ["prompt", "sampled", "env", "sampled", "env", "sampled"]
-    assert any(m["role"] == "tool" and "Error" in m["content"] for m in traj.messages)
+    assert any(m["role"] == "user" and "could not parse" in m["content"] for m in traj.messages)  # the unreadable call
 
     seq = episode_sequence(traj.segments)
     # The whole sequence is the template's rendering of the transcript up to the last reply's <|im_end|>.
-    upto_last_reply = traj.messages[: max(i for i, m in enumerate(traj.messages) if m["role"] == "assistant") + 1]
+    raw = traj.raw_messages()  # the transcript as sampled (traj.messages holds the parsed OpenAI form)
+    upto_last_reply = raw[: max(i for i, m in enumerate(raw) if m["role"] == "assistant") + 1]
     expected = chat.encode(chat.render(upto_last_reply, False))
     assert seq.ids.tolist() == expected[: len(seq.ids)] and expected[len(seq.ids):] == chat.encode("\n")
     # Masks: exactly the sampled ids, labelled with their turn; tool results and prompts are not trainable.
