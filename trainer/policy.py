@@ -2,6 +2,12 @@
 
 They record the exact segments the trainer consumes (prompt, sampled ids with logprobs,
 env deltas) in ``ctx.segments``, one episode per context; ``act`` is thread-safe.
+
+Tools are shown through the model's own chat template when it renders ``tools=`` (else the
+environment's Hermes block; ``tools="block"`` forces it), and the environment's tool-call
+parser is set to the format the model was told to use (``parser=`` overrides the detected
+one): see :mod:`agentgym.trainer.tokens` and :func:`agentgym.parsing.detect_parser`.
+Not covered: a ``RemoteEnv`` keeps the parser its server was started with.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from typing import Any
 
 import torch
 
+from agentgym.parsing import get_parser
 from agentgym.policies import Generation, PolicyContext
 from agentgym.trainer.engines import SamplingParams, make_engine
 from agentgym.trainer.models import load_model
@@ -22,11 +29,12 @@ class HFPolicy:
 
     engine_kind = "hf"
 
-    def __init__(self, path: str, temperature: float = 0.7, max_tokens: int = 256, top_k: int = 0, device: str = "auto", threads: int = 2, **engine_kw: Any):
+    def __init__(self, path: str, temperature: float = 0.7, max_tokens: int = 256, top_k: int = 0, device: str = "auto", threads: int = 2,
+                 tools: str = "auto", parser: str | None = None, **engine_kw: Any):
         torch.set_num_threads(threads)
         dev = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
         self.model, self.tokenizer = load_model(path, device=dev) if self.engine_kind == "hf" else (None, load_model_tokenizer(path))
-        self.chat = ChatTokens(self.tokenizer)
+        self.chat = ChatTokens(self.tokenizer, tools=tools, parser=parser)
         if self.engine_kind == "vllm":
             engine_kw.setdefault("model_path", path)
         self.engine = make_engine(self.engine_kind, self.model, self.tokenizer, **engine_kw)
@@ -37,7 +45,9 @@ class HFPolicy:
     def act(self, ctx: PolicyContext) -> Generation:
         tokens: EpisodeTokens | None = ctx.state.get("tokens")
         if tokens is None:
-            tokens = ctx.state["tokens"] = EpisodeTokens(self.chat, ctx.messages)
+            if hasattr(ctx.env, "parser"):
+                ctx.env.parser = get_parser(self.chat.parser)  # the env must read the format the model was told
+            tokens = ctx.state["tokens"] = EpisodeTokens(self.chat, ctx.messages, ctx.tools)
         else:
             tokens.add_env(ctx.messages, ctx.turn)
         params = SamplingParams(max_tokens=self.max_tokens, temperature=self.temperature, top_k=self.top_k,

@@ -1,26 +1,52 @@
-"""Token-exact episodes: chat-template deltas, token segments and training masks.
+"""Token-exact episodes: chat-template scaffolding, token segments and training masks.
 
-The policy's context is the concatenation of an episode's segments, never a re-render:
+The rule. The policy's context is the concatenation of an episode's segments, never a
+re-render, and the training sequence is that same concatenation:
 
-* turn 0: ``prompt`` = the chat template on the opening messages (+ generation prompt);
-* each turn t: ``sampled`` = the ids the engine sampled, as sampled (trainable, with logprobs);
-  then ``env`` = the template's closing of the assistant message (whatever of it the
-  sampled ids did not already contain, e.g. ``\\n`` after ``<|im_end|>``) plus the
-  rendering of the new tool/feedback messages and the next generation prompt, obtained as
-  the text delta between two renders and tokenized on its own.
+* turn 0: ``prompt`` = the chat template on the opening messages + the generation prompt;
+* turn t: ``sampled`` = the ids the engine sampled, exactly as sampled (trainable, with
+  logprobs), whatever ended them; then ``env`` = the text the template renders after the
+  assistant's content up to the next generation prompt (the assistant message's close, the
+  new tool/feedback messages, the generation prompt), tokenized on its own.
 
-This requires a template that renders a conversation as a prefix of its continuation and
-the assistant's content verbatim; :func:`check_template` verifies it at start-up.
+The assistant's content is never rendered: the transcript is rendered with each sampled
+turn replaced by a slot marker, and the sampled ids fill the slot. The close is shortened
+only by what the sampled ids already hold, so for each finish reason:
+
+* the template's end-of-turn token (``<|im_end|>``, ``<|eot_id|>``): the close minus that
+  token follows (``\\n<|im_start|>tool...``);
+* another stop token (a second EOS such as ``<|endoftext|>``, ``<|eom_id|>``): it is part of
+  what the model wrote, and the full close follows (``<|endoftext|><|im_end|>\\n...``);
+* ``length``: the full close follows the last sampled token.
+
+So the sequence is exactly the template's rendering of the transcript whose assistant
+contents are :meth:`ChatTokens.turn_text` of the sampled ids (the decoded ids, without the
+end-of-turn token the template writes itself; :meth:`EpisodeTokens.raw_messages`), and
+the prompt/env segments are exactly the rendering of the environment's own transcript
+(OpenAI schema, raw call text or not) around the assistant turns. The environment reads
+:meth:`ChatTokens.decode` (any trailing stop token removed).
+
+Tools: with ``tools="auto"`` a template that renders ``tools=`` (and stays a prefix of its
+continuations with them) describes the tools itself, and the environment's own tools block
+(:func:`agentgym.parsing.tools_prompt` at the end of the system message) is left out; other
+templates see the environment's Hermes block. :attr:`ChatTokens.parser` names the call
+format that matches what the model was told.
+
+Not covered: templates that change already-rendered text when the conversation grows
+(e.g. dropping earlier reasoning) or render the assistant turn other than right after the
+generation prompt, and tokenizers whose pieces merge across message boundaries: both are
+refused by :func:`check_template` with the reason.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from agentgym.messages import Message
+from agentgym.parsing import PARSERS, detect_parser, tools_prompt
 from agentgym.trajectory import TokenSegment, Trajectory
 
 
@@ -28,72 +54,184 @@ class TemplateError(ValueError):
     """The chat template cannot produce exact token deltas."""
 
 
-_PROBE: list[Message] = [
-    {"role": "system", "content": "You solve tasks with tools."},
-    {"role": "user", "content": "What is 2 + 3?"},
-    {"role": "assistant", "content": '<tool_call>{"name": "calculator", "arguments": {"expression": "2 + 3"}}</tool_call>'},
-    {"role": "tool", "name": "calculator", "tool_call_id": "call_1_0", "content": "5"},
-    {"role": "user", "content": "Now submit it."},
-]
+_HINT = ("agentgym needs a chat template that renders a conversation as a prefix of its continuation and renders "
+         "the assistant's content right after the generation prompt (ChatML does); set tokenizer.chat_template to such a template")
+# Token names that end generation when the vocabulary has them as special tokens.
+END_TOKENS = ("<|endoftext|>", "<|end_of_text|>", "<|eot_id|>", "<|eom_id|>", "<|im_end|>", "</s>", "<eos>", "<end_of_turn>", "<|end|>")
+_PROBE_TOOL = {"type": "function", "function": {"name": "agentgym_probe_tool", "description": "Look up a word.", "parameters": {
+    "type": "object", "properties": {"word": {"type": "string", "description": "the word"}}, "required": ["word"]}}}
+
+
+def slot(k: int) -> str:
+    """The marker standing for the k-th sampled turn in a rendering (never tokenized)."""
+    return f"@@agentgym-sampled-turn-{k}@@"
+
+
+def _probe(turns: int) -> list[Message]:
+    msgs: list[Message] = [{"role": "system", "content": "You solve tasks with tools."}, {"role": "user", "content": "What is 2 + 3?"}]
+    for k in range(turns):
+        msgs += [{"role": "assistant", "content": slot(k)},
+                 {"role": "tool", "name": "agentgym_probe_tool", "tool_call_id": f"c{k + 1:04d}n000", "content": str(5 + k)},
+                 {"role": "user", "content": "Go on."}]
+    return msgs
 
 
 class ChatTokens:
-    """Renders messages with a tokenizer's chat template and tokenizes deltas exactly."""
+    """A tokenizer's chat template, used for exact token deltas; see the module docstring.
 
-    def __init__(self, tokenizer, check: bool = True):
+    Args:
+        tokenizer: a transformers tokenizer with a chat template.
+        tools: ``auto`` (the template's own tool rendering when it supports ``tools=``, else the
+            environment's Hermes block), ``template`` (require the template's) or ``block``.
+        parser: the tool-call format of the model's turns (default: :func:`agentgym.parsing.detect_parser`).
+        stop_ids: ids that end a turn (default: the end-of-turn token, EOS and the known end tokens in the vocabulary).
+        check: verify the template at start-up (:func:`check_template`).
+    """
+
+    def __init__(self, tokenizer: Any, tools: str = "auto", parser: str | None = None, stop_ids: Sequence[int] | None = None, check: bool = True):
+        if tools not in ("auto", "template", "block"):
+            raise ValueError(f"tools={tools!r}: use auto, template or block")
         self.tokenizer = tokenizer
-        stop = {tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.convert_tokens_to_ids("<|endoftext|>")}
-        self.stop_ids: frozenset[int] = frozenset(i for i in stop if isinstance(i, int) and i >= 0 and i != tokenizer.unk_token_id)
+        self.end_of_turn, self.end_of_turn_id = _end_of_turn(self)
+        if stop_ids is None:
+            vocab = tokenizer.get_vocab()
+            specials = set(getattr(tokenizer, "all_special_ids", [])) | set(getattr(tokenizer, "added_tokens_decoder", {}))
+            found = {vocab[t] for t in END_TOKENS if t in vocab and vocab[t] in specials}
+            stop_ids = found | {tokenizer.eos_token_id, self.end_of_turn_id}
+        self.stop_ids: frozenset[int] = frozenset(i for i in stop_ids if isinstance(i, int) and i >= 0)
+        self.native_tools, self.tools_reason = (False, "tools='block'") if tools == "block" else _native_tools(self)
+        if tools == "template" and not self.native_tools:
+            raise TemplateError(f"tools='template' but {self.tools_reason}; use tools='auto' to fall back to the Hermes block")
+        if parser is not None and parser not in PARSERS:
+            raise ValueError(f"unknown tool-call parser {parser!r}; choose one of {sorted(PARSERS)}")
+        self.parser: str = parser or detect_parser(tokenizer, self.native_tools)
         if check:
             check_template(self)
 
-    def render(self, messages: Sequence[Message], generation_prompt: bool) -> str:
-        # The raw assistant text already holds its tool calls; rendering the parsed
-        # ``tool_calls`` again would put tokens in the context that the model never produced.
-        msgs = [{k: v for k, v in m.items() if not (k == "tool_calls" and m.get("role") == "assistant")} for m in messages]
-        return self.tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=generation_prompt)
+    def render(self, messages: Sequence[Message], generation_prompt: bool, tools: list[dict] | None = None) -> str:
+        msgs = [dict(m, content="") if m.get("content") is None else dict(m) for m in messages]
+        kwargs = {"tools": tools} if tools else {}
+        return self.tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=generation_prompt, **kwargs)
 
     def encode(self, text: str) -> list[int]:
         return list(self.tokenizer.encode(text, add_special_tokens=False))
 
     def decode(self, ids: Sequence[int]) -> str:
-        """The assistant text of sampled ids (a trailing stop token removed)."""
+        """The assistant's text as the environment reads it: a trailing stop token removed."""
         ids = list(ids)
         if ids and ids[-1] in self.stop_ids:
             ids = ids[:-1]
         return self.tokenizer.decode(ids, skip_special_tokens=False)
 
+    def turn_text(self, ids: Sequence[int]) -> str:
+        """The assistant content the sampled ids stand for in the rendering: only the end-of-turn token removed."""
+        ids = list(ids)
+        if ids and ids[-1] == self.end_of_turn_id:
+            ids = ids[:-1]
+        return self.tokenizer.decode(ids, skip_special_tokens=False)
+
+    def present(self, opening: Sequence[Message], tools: list[dict] | None) -> tuple[list[Message], list[dict] | None]:
+        """The opening messages and ``tools=`` the model is shown.
+
+        When the template renders tools and the environment described its tools (its system
+        message ends with :func:`tools_prompt`), that block is removed and the schemas go to the
+        template instead. Otherwise the messages are shown as they are, without ``tools=``.
+        """
+        opening = [dict(m) for m in opening]
+        if not tools or not self.native_tools or not opening or opening[0].get("role") != "system":
+            return opening, None
+        content = opening[0].get("content") or ""
+        for name in PARSERS:  # whichever format the environment's block asks for
+            block = "\n\n" + tools_prompt(tools, name)
+            if content.endswith(block):
+                opening[0]["content"] = content[: -len(block)]
+                return opening, list(tools)
+        return opening, None
+
+
+def _end_of_turn(chat: ChatTokens) -> tuple[str, int | None]:
+    """The special token that starts the template's close of an assistant message (``<|im_end|>``), if any."""
+    text = chat.render([{"role": "user", "content": "Hi."}, {"role": "assistant", "content": slot(0)}], False)
+    if slot(0) not in text:
+        raise TemplateError(f"{_name(chat)}: the chat template does not render the assistant's content verbatim. {_HINT}")
+    close = text.split(slot(0), 1)[1]
+    ids = chat.encode(close)
+    specials = set(getattr(chat.tokenizer, "all_special_ids", [])) | set(getattr(chat.tokenizer, "added_tokens_decoder", {}))
+    if ids and ids[0] in specials:
+        token = chat.tokenizer.decode(ids[:1], skip_special_tokens=False)
+        if close.startswith(token):
+            return token, ids[0]
+    return "", None
+
+
+def _native_tools(chat: ChatTokens) -> tuple[bool, str]:
+    """Whether the template renders ``tools=`` itself and stays prefix-stable with them; else why not."""
+    base = _probe(0)
+    try:
+        with_tools = chat.render(base, True, [_PROBE_TOOL])
+    except Exception as e:  # noqa: BLE001 - any template error means: no usable tool support
+        return False, f"the chat template fails with tools= ({type(e).__name__}: {e})"
+    if "agentgym_probe_tool" not in with_tools or with_tools == chat.render(base, True):
+        return False, "the chat template does not render tools="
+    problem = _prefix_problem(chat, [_PROBE_TOOL])
+    if problem:
+        return False, f"with tools= {problem}"
+    return True, "the chat template renders tools="
+
+
+def _prefix_problem(chat: ChatTokens, tools: list[dict] | None) -> str | None:
+    """None when every turn's rendering continues the previous one right after its slot; else what breaks."""
+    try:
+        prev = chat.render(_probe(0), True, tools)
+        for k in range(2):
+            full = chat.render(_probe(k + 1), True, tools)
+            if not full.startswith(prev):
+                return "the chat template does not extend prefixes: rendering more messages changed the text already rendered"
+            if not full[len(prev):].startswith(slot(k)):
+                return "the chat template does not render the assistant's content right after the generation prompt"
+            prev = full
+    except Exception as e:  # noqa: BLE001
+        return f"the chat template fails on a tool conversation ({type(e).__name__}: {e})"
+    return None
+
+
+def _name(chat: ChatTokens) -> str:
+    return getattr(chat.tokenizer, "name_or_path", "") or "tokenizer"
+
 
 def check_template(chat: ChatTokens) -> None:
-    """Fail with a clear message unless the template extends prefixes exactly (text and tokens)."""
-    name = getattr(chat.tokenizer, "name_or_path", "tokenizer")
-    before = chat.render(_PROBE[:2], True)
-    with_reply = chat.render(_PROBE[:3], False)
-    after = chat.render(_PROBE, True)
-    hint = ("agentgym needs a chat template that renders a conversation as a prefix of its continuation and keeps "
-            "the assistant's text verbatim (ChatML does); set tokenizer.chat_template to such a template")
-    if not with_reply.startswith(before) or not after.startswith(with_reply):
-        raise TemplateError(f"{name}: the chat template does not extend prefixes: rendering more messages changed the "
-                            f"text already rendered. {hint}")
-    if not with_reply[len(before):].startswith(_PROBE[2]["content"]):
-        raise TemplateError(f"{name}: the chat template does not render the assistant's content verbatim right after "
-                            f"the generation prompt. {hint}")
-    pieces = chat.encode(before) + chat.encode(with_reply[len(before):]) + chat.encode(after[len(with_reply):])
-    if pieces != chat.encode(after):
-        raise TemplateError(f"{name}: tokenizing the rendered deltas separately gives other ids than tokenizing the whole "
-                            f"conversation (a token merges across a message boundary). {hint}")
+    """Fail with a clear message unless the template gives exact deltas (text and tokens)."""
+    tools = [_PROBE_TOOL] if chat.native_tools else None
+    problem = _prefix_problem(chat, tools)
+    if problem:
+        raise TemplateError(f"{_name(chat)}: {problem}. {_HINT}")
+    # The deltas tokenized on their own must be the whole rendering tokenized (no merges across boundaries).
+    texts = ["I will call it.", "Done: 6."]
+    filled = chat.render(_probe(2), True, tools)
+    episode = EpisodeTokens(chat, _probe(0), tools, check_tools=False)
+    for k, t in enumerate(texts):
+        filled = filled.replace(slot(k), t, 1)
+        sampled = chat.encode(t) + ([chat.end_of_turn_id] if chat.end_of_turn_id is not None else [])
+        episode.add_sampled(sampled, [0.0] * len(sampled), k + 1)
+        episode.add_env(_probe(k + 1), k + 1)
+    if episode.ids() != chat.encode(filled):
+        raise TemplateError(f"{_name(chat)}: tokenizing the rendered deltas separately gives other ids than tokenizing the whole "
+                            f"conversation (a token merges across a message boundary). {_HINT}")
 
 
 class EpisodeTokens:
-    """The token segments of one episode, built turn by turn."""
+    """The token segments of one episode, built turn by turn (see the module docstring for the rule)."""
 
-    def __init__(self, chat: ChatTokens, opening: Sequence[Message]):
+    def __init__(self, chat: ChatTokens, opening: Sequence[Message], tools: list[dict] | None = None, check_tools: bool = True):
         self.chat = chat
-        self.text = chat.render(opening, True)  # the text the context ids stand for
-        self.n_messages = len(opening)
+        if check_tools:
+            self.opening, self.tools = chat.present(opening, tools)
+        else:
+            self.opening, self.tools = [dict(m) for m in opening], tools
+        self.text = chat.render(self.opening, True, self.tools)  # the rendering (with slots) the context stands for
         self.segments: list[TokenSegment] = [TokenSegment(chat.encode(self.text), False, None, "prompt", 0)]
         self.length = len(self.segments[0].ids)
-        self._last_sampled: list[int] = []
+        self.sampled: list[list[int]] = []
 
     def ids(self) -> list[int]:
         return [i for s in self.segments for i in s.ids]
@@ -101,28 +239,48 @@ class EpisodeTokens:
     def add_sampled(self, ids: Sequence[int], logprobs: Sequence[float], turn: int) -> None:
         self.segments.append(TokenSegment(list(ids), True, [float(x) for x in logprobs], "sampled", turn))
         self.length += len(ids)
-        self._last_sampled = list(ids)
+        self.sampled.append(list(ids))
+
+    def slotted(self, messages: Sequence[Message]) -> list[Message]:
+        """``messages`` as rendered for the context: the shown opening, each later assistant turn a slot."""
+        n = len(self.opening)
+        out = [dict(m) for m in self.opening]
+        k = 0
+        for m in messages[n:]:
+            if m.get("role") == "assistant":
+                out.append({"role": "assistant", "content": slot(k)})
+                k += 1
+            else:
+                out.append(dict(m))
+        if k != len(self.sampled):
+            raise TemplateError(f"the transcript has {k} assistant turns after the opening but {len(self.sampled)} turns were sampled")
+        return out
+
+    def raw_messages(self, messages: Sequence[Message]) -> list[Message]:
+        """The transcript whose rendering is exactly the training sequence (assistant content = sampled text)."""
+        out = self.slotted(messages)
+        k = 0
+        for m in out:
+            if m.get("role") == "assistant" and m.get("content") == slot(k):
+                m["content"] = self.chat.turn_text(self.sampled[k])
+                k += 1
+        return out
 
     def add_env(self, messages: Sequence[Message], turn: int) -> TokenSegment:
-        """Tokens of everything the template adds after the sampled ids of ``turn`` (messages: the whole transcript)."""
-        reply = messages[self.n_messages]
-        upto = self.chat.render(messages[: self.n_messages + 1], False)
-        full = self.chat.render(messages, True)
-        content = reply.get("content") or ""
-        tail = upto[len(self.text):]
-        if not upto.startswith(self.text) or not tail.startswith(content) or not full.startswith(upto):
-            raise TemplateError("the chat template changed already-rendered text mid-episode; see check_template()")
-        close = tail[len(content):]
-        last = self._last_sampled[-1] if self._last_sampled else None
-        if last is not None and last in self.chat.stop_ids:
-            stop_text = self.chat.tokenizer.decode([last], skip_special_tokens=False)
-            if close.startswith(stop_text):
-                close = close[len(stop_text):]
-        segment = TokenSegment(self.chat.encode(close + full[len(upto):]), False, None, "env", turn)
+        """Tokens the template renders after the last sampled turn (``messages``: the whole transcript)."""
+        k = len(self.sampled) - 1
+        full = self.chat.render(self.slotted(messages), True, self.tools)
+        if not full.startswith(self.text + slot(k)):
+            raise TemplateError("the chat template changed already-rendered text mid-episode (or rendered the assistant turn "
+                                "elsewhere than right after the generation prompt); see check_template()")
+        tail = full[len(self.text) + len(slot(k)):]
+        last = self.sampled[k][-1] if self.sampled[k] else None
+        if last is not None and last == self.chat.end_of_turn_id and tail.startswith(self.chat.end_of_turn):
+            tail = tail[len(self.chat.end_of_turn):]
+        segment = TokenSegment(self.chat.encode(tail), False, None, "env", turn)
         self.segments.append(segment)
         self.length += len(segment.ids)
         self.text = full
-        self.n_messages = len(messages)
         return segment
 
 
