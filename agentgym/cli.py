@@ -72,6 +72,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from agentgym.trajectory import save_jsonl
 
     kwargs = {"split": args.split, **_env_kwargs(args.env_arg)}
+    if args.task_id:
+        _check_task(args.env, args.task_id, kwargs)
     trajs = collect(args.env, args.policy, tasks=[args.task_id] * args.episodes if args.task_id else None, num_tasks=None if args.task_id else args.episodes,
                     num_workers=args.workers, seed=args.seed, env_kwargs=kwargs, progress=not args.quiet)
     for t in trajs:
@@ -88,12 +90,38 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from agentgym.evaluation import evaluate
 
-    report = evaluate(args.env, args.policy, split=args.split, num_tasks=args.tasks, samples=args.samples, ks=args.k,
-                      num_workers=args.workers, seed=args.seed, env_kwargs=_env_kwargs(args.env_arg))
+    try:
+        report = evaluate(args.env, args.policy, split=args.split, num_tasks=args.tasks, samples=args.samples, ks=args.k,
+                          num_workers=args.workers, seed=args.seed, env_kwargs=_env_kwargs(args.env_arg), out_dir=args.out,
+                          resume=args.resume, overwrite=args.overwrite)
+    except KeyboardInterrupt:
+        saved = f"; the finished episodes are in {args.out}, continue with the same command and --resume" if args.out else ""
+        print(f"agentgym: interrupted{saved}", file=sys.stderr)
+        return 130
     print(report.to_markdown())
     if args.out:
-        print(f"written to {report.save(args.out)}")
+        print(f"written to {args.out} (metrics.json, summary.md, rewards.png, trajectories.jsonl)")
     return 0
+
+
+def cmd_eval_compare(args: argparse.Namespace) -> int:
+    from agentgym.compare import compare_runs, to_markdown, write_comparison
+
+    result = compare_runs(args.a, args.b, alpha=args.alpha)
+    print(to_markdown(result))
+    print(f"written to {write_comparison(result, args.out)} (compare.md, compare.json)")
+    return 0
+
+
+def _eval_compare_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="agentgym eval compare", description="Compare two `agentgym eval --out` directories task by task "
+                "(B - A), with a paired significance test (McNemar exact / sign-flip permutation test).")
+    p.add_argument("a", help="eval output directory of run A (the baseline)")
+    p.add_argument("b", help="eval output directory of run B")
+    p.add_argument("--out", default="eval-compare", help="directory for compare.md and compare.json (default: eval-compare)")
+    p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    p.set_defaults(fn=cmd_eval_compare, command="eval compare")
+    return p
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -154,6 +182,17 @@ def _check_env(env_id: Any) -> None:
         raise ValueError(f"unknown environment {env_id!r}; registered: {', '.join(k.split('/', 1)[1] for k in known)}")
 
 
+def _check_task(env_id: str, task_id: str, kwargs: dict[str, Any]) -> None:
+    """An unknown task id fails before any episode runs (KeyError naming a few ids that exist)."""
+    import agentgym
+
+    env = agentgym.make(env_id, **kwargs)
+    try:
+        env.task_set[task_id]
+    finally:
+        env.close()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="agentgym", description="Gymnasium environments for tool-using LLM agents, and a GRPO trainer.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -179,7 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_env_args(p)
     p.set_defaults(fn=cmd_run)
 
-    p = sub.add_parser("eval", help="evaluate a policy on held-out tasks (pass@k, reward, turns)")
+    p = sub.add_parser("eval", help="evaluate a policy on held-out tasks (pass@k, reward, turns); `eval compare A B` compares two runs",
+                       epilog="To compare two runs: agentgym eval compare A_DIR B_DIR [--out DIR] (see `agentgym eval compare --help`).")
     p.add_argument("env")
     p.add_argument("--policy", default="oracle")
     p.add_argument("--split", default="test", choices=["train", "test", "all"])
@@ -188,7 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, action="append", default=None, help="pass@k to report (repeatable; default 1)")
     p.add_argument("--workers", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", help="directory for trajectories.jsonl, summary.md and rewards.png")
+    p.add_argument("--out", help="directory for metrics.json, summary.md, rewards.png and trajectories.jsonl (written as episodes finish)")
+    p.add_argument("--resume", action="store_true", help="continue the evaluation in --out: run only unfinished and infrastructure-failed episodes")
+    p.add_argument("--overwrite", action="store_true", help="start over in an --out that already holds an evaluation")
     _add_env_args(p)
     p.set_defaults(fn=cmd_eval)
 
@@ -222,7 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run one command. A user error prints ``agentgym: error: ...`` (one line) and returns 2;
     ``AGENTGYM_DEBUG=1`` shows its traceback instead."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = _eval_compare_parser() if argv[:2] == ["eval", "compare"] else build_parser()
+    args = parser.parse_args(argv[2:] if argv[:2] == ["eval", "compare"] else argv)
     if getattr(args, "k", None) is None and args.command == "eval":
         args.k = [1]
     try:

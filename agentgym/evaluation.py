@@ -1,7 +1,28 @@
-"""Evaluation on held-out tasks: pass@k, reward, turns and why episodes ended."""
+"""Evaluation on held-out tasks: pass@k, reward, turns and why episodes ended.
+
+``evaluate(...)`` runs ``samples`` episodes per task and returns an :class:`EvalReport`;
+with ``out_dir`` it writes each episode to ``trajectories.jsonl`` as it finishes (one
+``write`` per line on an ``O_APPEND`` descriptor), and at the end ``metrics.json``,
+``summary.md`` and ``rewards.png``. ``resume=True`` keeps the finished episodes of an
+interrupted or partly failed run in the same directory (same env, policy, tasks, samples
+and seed) and runs only the missing and infrastructure-failed ones; the final files are
+the same as those of an uninterrupted run.
+
+Rules a user can check:
+
+* pass@k uses the unbiased estimator over the tasks with at least k *valid* samples
+  (an infrastructure failure is not a sample); the tasks left out are reported by id.
+  Asking for k > samples is an error, not a silent pass@1.
+* ``mean_*`` metrics are over valid episodes; infrastructure failures are counted apart.
+
+Not covered: two processes evaluating into one directory at once; episodes whose outcome
+depends on wall-clock time (a resumed run then differs as a rerun would).
+"""
 
 from __future__ import annotations
 
+import json
+import os
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from math import comb
@@ -11,8 +32,11 @@ from typing import Any, Sequence
 import numpy as np
 
 from agentgym.policies import Policy
-from agentgym.rollout import EnvSource, collect
-from agentgym.trajectory import Trajectory, save_jsonl
+from agentgym.rollout import EnvSource, Job, collect, select_tasks
+from agentgym.trajectory import Trajectory
+
+RUN_FILE = "eval.json"
+TRAJECTORIES = "trajectories.jsonl"
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -24,77 +48,185 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return 1.0 - comb(n - c, k) / comb(n, k)
 
 
+def _mean(xs: Sequence[float]) -> float | None:
+    return float(np.mean(xs)) if len(xs) else None
+
+
 @dataclass
 class EvalReport:
+    """Metrics of a set of evaluation episodes (``tasks``: every task asked for, in order)."""
+
     env_id: str
     policy: str
     trajectories: list[Trajectory]
     ks: Sequence[int] = (1,)
-    pass_at: dict[int, float] = field(default_factory=dict)
+    tasks: Sequence[str] | None = None
+    config: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        by_task: dict[str, list[Trajectory]] = defaultdict(list)
+        if self.tasks is None:
+            self.tasks = list(dict.fromkeys(t.task_id for t in self.trajectories))
+        self.valid: dict[str, list[Trajectory]] = {task: [] for task in self.tasks}
         for t in self.trajectories:
             if not t.infra_failure:
-                by_task[t.task_id].append(t)
-        for k in self.ks:
-            scores = [pass_at_k(len(ts), sum(t.success for t in ts), k) for ts in by_task.values() if len(ts) >= k]
-            self.pass_at[k] = float(np.mean(scores)) if scores else 0.0
+                self.valid.setdefault(t.task_id, []).append(t)
 
-    @property
-    def num_tasks(self) -> int:
-        return len({t.task_id for t in self.trajectories})
+    def pass_at(self, k: int) -> dict[str, Any]:
+        """pass@k over the tasks with >= k valid samples: value (None when no task has), used and dropped tasks."""
+        used = {task: ts for task, ts in self.valid.items() if len(ts) >= k}
+        dropped = [{"task_id": task, "valid_samples": len(ts)} for task, ts in self.valid.items() if len(ts) < k]
+        scores = [pass_at_k(len(ts), sum(t.success for t in ts), k) for ts in used.values()]
+        return {"value": _mean(scores), "tasks": len(used), "dropped": len(dropped), "dropped_tasks": dropped}
+
+    def per_task(self) -> dict[str, dict[str, Any]]:
+        all_by_task: dict[str, list[Trajectory]] = defaultdict(list)
+        for t in self.trajectories:
+            all_by_task[t.task_id].append(t)
+        out = {}
+        for task, ts in self.valid.items():
+            out[task] = {
+                "episodes": len(all_by_task.get(task, [])),
+                "valid": len(ts),
+                "successes": sum(t.success for t in ts),
+                "mean_reward": _mean([t.reward for t in ts]),
+                "mean_outcome": _mean([t.outcome_reward or 0.0 for t in ts]),
+            }
+        return out
 
     def metrics(self) -> dict[str, Any]:
+        """Everything ``metrics.json`` holds: plain JSON, no timings (a rerun gives the same)."""
         ts = self.trajectories
+        valid = [t for task_ts in self.valid.values() for t in task_ts]
+        pass_at = {str(k): self.pass_at(k) for k in self.ks}
+        errors: Counter = Counter()
+        for t in ts:
+            if t.steps:
+                errors.update(t.steps[-1].info.get("error_counts", {}))
         return {
             "env": self.env_id,
             "policy": self.policy,
-            "tasks": self.num_tasks,
+            "config": self.config,
+            "tasks": len(self.valid),
             "episodes": len(ts),
-            **{f"pass@{k}": v for k, v in self.pass_at.items()},
-            "mean_reward": float(np.mean([t.reward for t in ts])) if ts else 0.0,
-            "mean_outcome": float(np.mean([t.outcome_reward or 0.0 for t in ts])) if ts else 0.0,
-            "mean_turns": float(np.mean([t.num_turns for t in ts])) if ts else 0.0,
+            "valid_episodes": len(valid),
             "infra_failures": sum(t.infra_failure for t in ts),
-            "termination_reasons": dict(Counter(t.termination_reason for t in ts)),
-            "tool_errors": dict(sum((Counter(t.steps[-1].info.get("error_counts", {})) for t in ts if t.steps), Counter())),
+            **{f"pass@{k}": v["value"] for k, v in pass_at.items()},
+            "pass_at": pass_at,
+            "success_rate": _mean([float(t.success) for t in valid]),
+            "mean_reward": _mean([t.reward for t in valid]),
+            "mean_outcome": _mean([t.outcome_reward or 0.0 for t in valid]),
+            "mean_turns": _mean([t.num_turns for t in valid]),
+            "termination_reasons": dict(sorted(Counter(str(t.termination_reason) for t in ts).items())),
+            "tool_errors": dict(sorted(errors.items())),
+            "per_task": self.per_task(),
         }
 
     def to_markdown(self) -> str:
         m = self.metrics()
         rows = [f"# Evaluation: {m['env']} with {m['policy']}", "", "| metric | value |", "|---|---|"]
-        for key in ("tasks", "episodes", *[f"pass@{k}" for k in self.ks], "mean_reward", "mean_outcome", "mean_turns", "infra_failures"):
-            v = m[key]
-            rows.append(f"| {key} | {v:.3f} |" if isinstance(v, float) else f"| {key} | {v} |")
+        for key in ("tasks", "episodes", "valid_episodes", "infra_failures", *[f"pass@{k}" for k in self.ks],
+                    "success_rate", "mean_reward", "mean_outcome", "mean_turns"):
+            rows.append(f"| {key} | {_fmt(m[key])} |")
+        notes = []
+        for k, p in m["pass_at"].items():
+            if p["dropped"]:
+                ids = ", ".join(f"{d['task_id']} ({d['valid_samples']})" for d in p["dropped_tasks"][:20])
+                more = f", ... ({p['dropped'] - 20} more)" if p["dropped"] > 20 else ""
+                notes.append(f"- pass@{k} is over {p['tasks']} tasks; {p['dropped']} dropped with fewer than {k} valid "
+                             f"samples (task (valid samples)): {ids}{more}")
+        if notes:
+            rows += ["", *notes]
         rows += ["", "| termination reason | episodes |", "|---|---|"]
-        rows += [f"| {r} | {n} |" for r, n in sorted(m["termination_reasons"].items(), key=lambda x: -x[1])]
+        rows += [f"| {r} | {n} |" for r, n in sorted(m["termination_reasons"].items(), key=lambda x: (-x[1], x[0]))]
         if m["tool_errors"]:
-            rows += ["", "| tool error | count |", "|---|---|"] + [f"| {e} | {n} |" for e, n in sorted(m["tool_errors"].items())]
+            rows += ["", "| tool error | count |", "|---|---|"] + [f"| {e} | {n} |" for e, n in m["tool_errors"].items()]
+        rows += ["", "| task | valid / episodes | successes | mean reward |", "|---|---|---|---|"]
+        rows += [f"| {task} | {s['valid']} / {s['episodes']} | {s['successes']} | {_fmt(s['mean_reward'])} |" for task, s in m["per_task"].items()]
         return "\n".join(rows) + "\n"
 
     def save(self, out_dir: str | Path) -> Path:
-        """Write trajectories.jsonl, summary.md and rewards.png into ``out_dir``."""
+        """Write trajectories.jsonl (in job order), metrics.json, summary.md and rewards.png into ``out_dir``."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        save_jsonl(self.trajectories, out / "trajectories.jsonl")
-        (out / "summary.md").write_text(self.to_markdown())
+        _atomic_write(out / TRAJECTORIES, "".join(t.to_json() + "\n" for t in self.trajectories))
+        _atomic_write(out / "metrics.json", json.dumps(self.metrics(), indent=2, allow_nan=False) + "\n")
+        _atomic_write(out / "summary.md", self.to_markdown())
+        self._plot(out / "rewards.png")
+        return out
+
+    def _plot(self, path: Path) -> None:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
         fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
-        axes[0].hist([t.reward for t in self.trajectories], bins=20, color="#4472c4")
-        axes[0].set(title="episode reward", xlabel="reward", ylabel="episodes")
-        reasons = Counter(t.termination_reason for t in self.trajectories)
-        axes[1].barh(list(map(str, reasons)), list(reasons.values()), color="#ed7d31")
+        axes[0].hist([t.reward for t in self.trajectories if not t.infra_failure], bins=20, color="#4472c4")
+        axes[0].set(title="episode reward (valid episodes)", xlabel="reward", ylabel="episodes")
+        reasons = Counter(str(t.termination_reason) for t in self.trajectories)
+        axes[1].barh(list(reasons), list(reasons.values()), color="#ed7d31")
         axes[1].set(title="termination reason")
-        fig.suptitle(f"{self.env_id} — {self.policy} — pass@1 {self.pass_at.get(1, 0):.3f}")
+        p1 = self.pass_at(1)["value"]
+        fig.suptitle(f"{self.env_id} — {self.policy} — pass@1 {_fmt(p1)}")
         fig.tight_layout()
-        fig.savefig(out / "rewards.png", dpi=100)
+        tmp = path.with_name(path.name + ".tmp.png")
+        fig.savefig(tmp, dpi=100)
         plt.close(fig)
+        os.replace(tmp, path)
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "n/a"
+    return f"{v:.3f}" if isinstance(v, float) else str(v)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class EpisodeLog:
+    """``trajectories.jsonl`` of a run directory, appended one whole line per finished episode."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def read(self) -> list[Trajectory]:
+        """The complete episodes on file; a line cut by a crash (the last one) is ignored."""
+        if not self.path.exists():
+            return []
+        out = []
+        for line in self.path.read_text(encoding="utf-8").splitlines(keepends=True):
+            if not line.endswith("\n"):
+                break  # the writer died mid-line
+            try:
+                out.append(Trajectory.from_json(line))
+            except (ValueError, TypeError, KeyError):
+                continue
         return out
+
+    def rewrite(self, trajectories: Sequence[Trajectory]) -> None:
+        _atomic_write(self.path, "".join(t.to_json() + "\n" for t in trajectories))
+
+    def append(self, traj: Trajectory) -> None:
+        data = (traj.to_json() + "\n").encode("utf-8")
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _job_key(job: Job) -> list:
+    return [job.index, job.task_id, job.seed]
 
 
 def evaluate(
@@ -103,16 +235,103 @@ def evaluate(
     *,
     split: str = "test",
     num_tasks: int | None = None,
+    tasks: Sequence[str] | None = None,
     samples: int = 1,
     ks: Sequence[int] = (1,),
     num_workers: int = 4,
     seed: int = 0,
     env_kwargs: dict[str, Any] | None = None,
     progress: bool = True,
+    out_dir: str | Path | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
 ) -> EvalReport:
-    """Run ``samples`` episodes per held-out task and compute pass@k for each k."""
-    kwargs = {"split": split, **(env_kwargs or {})}
-    trajs = collect(env, policy, num_tasks=num_tasks, group_size=samples, num_workers=num_workers, seed=seed,
-                    env_kwargs=kwargs if isinstance(env, str) else None, progress=progress, desc=f"eval {split}")
+    """Run ``samples`` episodes per held-out task and compute pass@k for each k.
+
+    With ``out_dir``, episodes are saved as they finish and the report is written there;
+    ``resume`` continues a run in ``out_dir`` (see the module docstring); ``overwrite``
+    starts over in a directory that already holds episodes.
+    """
+    ks = tuple(sorted(set(int(k) for k in ks))) or (1,)
+    if samples < 1:
+        raise ValueError(f"--samples must be at least 1, got {samples}")
+    if min(ks) < 1:
+        raise ValueError(f"k must be at least 1, got {min(ks)}")
+    if max(ks) > samples:
+        raise ValueError(f"pass@{max(ks)} needs at least {max(ks)} samples per task but --samples is {samples}; "
+                         f"run with --samples {max(ks)} or more, or drop -k {max(ks)}")
+    if resume and out_dir is None:
+        raise ValueError("--resume needs --out DIR: the directory of the evaluation to continue")
+    env_id = env if isinstance(env, str) else "custom"
     name = policy if isinstance(policy, str) else getattr(policy, "name", type(policy).__name__)
-    return EvalReport(env if isinstance(env, str) else "custom", name, trajs, ks=tuple(k for k in ks if k <= samples) or (1,))
+    kwargs = {"split": split, **(env_kwargs or {})}
+    if tasks is None:
+        from agentgym.registry import make
+
+        probe = make(env, **kwargs) if isinstance(env, str) else env()
+        try:
+            tasks = select_tasks(probe, num_tasks, seed)
+        finally:
+            probe.close()
+    tasks = list(tasks)
+    config = {"env": env_id, "policy": name, "split": split, "env_kwargs": env_kwargs or {}, "samples": samples,
+              "seed": seed, "tasks": tasks}
+
+    done: dict[int, Trajectory] = {}
+    log: EpisodeLog | None = None
+    if out_dir is not None:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        log = EpisodeLog(out / TRAJECTORIES)
+        previous = _read_config(out / RUN_FILE)
+        has_episodes = (out / TRAJECTORIES).exists() and (out / TRAJECTORIES).stat().st_size > 0
+        if resume and previous is not None:
+            _check_same_run(previous, config, out)
+            for t in log.read():
+                key = t.metadata.get("eval_job")
+                if key is not None and not t.infra_failure:
+                    done[key[0]] = t
+        elif resume and has_episodes:
+            raise ValueError(f"--resume: {out} has episodes but no readable {RUN_FILE}, so they cannot be matched to this "
+                             f"run; use --overwrite or another --out")
+        elif has_episodes and not overwrite:
+            raise ValueError(f"{out} already holds an evaluation; pass --resume to continue it, --overwrite to start "
+                             f"over, or choose another --out")
+        _atomic_write(out / RUN_FILE, json.dumps(config, indent=2) + "\n")
+        log.rewrite([done[i] for i in sorted(done)])  # drops cut lines, failed and stale episodes
+
+    new: dict[int, Trajectory] = {}
+
+    def finished(job: Job, traj: Trajectory) -> None:
+        traj.metadata["eval_job"] = _job_key(job)
+        new[job.index] = traj
+        if log is not None:
+            log.append(traj)
+
+    collect(env, policy, tasks=tasks, group_size=samples, num_workers=num_workers, seed=seed,
+            env_kwargs=kwargs if isinstance(env, str) else None, progress=progress, desc=f"eval {split}",
+            skip=lambda job: job.index in done and done[job.index].metadata["eval_job"] == _job_key(job), on_result=finished)
+    merged = {**done, **new}
+    report = EvalReport(env_id, name, [merged[i] for i in sorted(merged)], ks=ks, tasks=tasks, config=config)
+    if out_dir is not None:
+        report.save(out_dir)
+    return report
+
+
+def _read_config(path: Path) -> dict | None:
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except ValueError:
+        return None
+
+
+def _check_same_run(previous: dict, config: dict, out: Path) -> None:
+    """A resumed run must be the same evaluation, or its report would mix two."""
+    diffs = [f"{k}: {previous.get(k)!r} on file, {v!r} now" for k, v in config.items() if k != "tasks" and previous.get(k) != v]
+    if previous.get("tasks") != config["tasks"]:
+        diffs.append("the task list differs (check --tasks, --split and --seed)")
+    if diffs:
+        raise ValueError(f"--resume: {out} holds another evaluation ({'; '.join(diffs)}); use the same arguments, "
+                         f"or --overwrite / another --out to start a new one")

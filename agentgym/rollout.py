@@ -31,10 +31,18 @@ def run_episode(
     """Play one episode of ``policy`` in ``env`` and return its trajectory.
 
     A policy that raises (a server down, an engine crash) ends the episode as an
-    infrastructure failure (``termination_reason="policy_error"``) instead of raising,
-    so one bad episode does not lose a whole batch.
+    infrastructure failure (``termination_reason="policy_error"``), and so does an
+    exception escaping ``env.reset``/``env.step`` (``"env_error"``: the environment broke
+    its contract; model mistakes never raise), instead of raising, so one bad episode does
+    not lose a whole batch. ``metadata["error"]`` says what was raised.
     """
-    obs, info = env.reset(seed=seed, options={"task_id": task_id} if task_id is not None else None)
+    try:
+        obs, info = env.reset(seed=seed, options={"task_id": task_id} if task_id is not None else None)
+    except Exception as e:  # noqa: BLE001 - recorded as an infrastructure failure
+        traj = Trajectory(env_id=env_id or type(env).__name__, task_id=str(task_id), seed=seed, group_id=group_id,
+                          policy=getattr(policy, "name", type(policy).__name__))
+        _fail(traj, "env_error", e)
+        return traj
     ctx = PolicyContext(
         env=env, task=env.task, messages=env.messages, new_messages=obs, tools=info["tools"], rng=np.random.default_rng(seed)
     )
@@ -51,15 +59,18 @@ def run_episode(
         try:
             out = policy.act(ctx)
         except Exception as e:  # noqa: BLE001 - recorded as an infrastructure failure
-            traj.truncated, traj.infra_failure, traj.termination_reason = True, True, "policy_error"
-            traj.metadata["error"] = "".join(traceback.format_exception_only(type(e), e)).strip()
+            _fail(traj, "policy_error", e)
             break
         finish = None
         if isinstance(out, Generation):
             action, finish = out.text, out.finish_reason
         else:
             action = out
-        obs, reward, terminated, truncated, info = env.step(action)
+        try:
+            obs, reward, terminated, truncated, info = env.step(action)
+        except Exception as e:  # noqa: BLE001 - recorded as an infrastructure failure
+            _fail(traj, "env_error", e)
+            break
         traj.steps.append(Step(action, obs, reward, info["reward_components"], info, finish))
         if terminated or truncated:
             traj.terminated, traj.truncated = terminated, truncated
@@ -73,6 +84,11 @@ def run_episode(
     traj.messages = env.messages
     traj.segments = ctx.segments
     return traj
+
+
+def _fail(traj: Trajectory, reason: str, e: BaseException) -> None:
+    traj.truncated, traj.infra_failure, traj.termination_reason = True, True, reason
+    traj.metadata["error"] = "".join(traceback.format_exception_only(type(e), e)).strip()
 
 
 @dataclass(frozen=True)
@@ -112,6 +128,8 @@ def collect(
     env_kwargs: dict[str, Any] | None = None,
     progress: bool = True,
     desc: str = "episodes",
+    skip: Callable[[Job], bool] | None = None,
+    on_result: Callable[[Job, Trajectory], None] | None = None,
 ) -> list[Trajectory]:
     """Run ``group_size`` episodes for each task, ``num_workers`` at a time, in threads.
 
@@ -119,6 +137,11 @@ def collect(
     thread gets its own environment. Tasks default to ``num_tasks`` tasks drawn (seeded)
     from the environment's split. Results come back in job order, whatever order they
     finished in, so a run is reproducible.
+
+    ``skip(job)`` true leaves a job out (its result is not returned: a resumed run).
+    ``on_result(job, traj)`` is called in the calling thread as each episode finishes.
+    On an interrupt (``KeyboardInterrupt``) jobs not yet started are cancelled and the
+    environments closed before the interrupt propagates.
     """
     policy = make_policy(policy)
     env_id = env if isinstance(env, str) else ""
@@ -140,28 +163,33 @@ def collect(
     first = worker_env()
     try:
         task_ids = list(tasks) if tasks is not None else select_tasks(first, num_tasks, seed)
-        jobs = plan_jobs(task_ids, group_size, seed)
-        results: list[Trajectory | None] = [None] * len(jobs)
+        jobs = [j for j in plan_jobs(task_ids, group_size, seed) if skip is None or not skip(j)]
+        results: dict[int, Trajectory] = {}
 
-        def run(job: Job) -> tuple[int, Trajectory]:
-            return job.index, run_episode(worker_env(), policy, task_id=job.task_id, seed=job.seed, env_id=env_id, group_id=job.group_id)
+        def run(job: Job) -> tuple[Job, Trajectory]:
+            return job, run_episode(worker_env(), policy, task_id=job.task_id, seed=job.seed, env_id=env_id, group_id=job.group_id)
+
+        def done(job: Job, traj: Trajectory) -> None:
+            results[job.index] = traj
+            if on_result is not None:
+                on_result(job, traj)
+            bar.update(1)
 
         bar = tqdm(total=len(jobs), desc=desc, disable=not progress, dynamic_ncols=True)
         if num_workers <= 1:
             for job in jobs:
-                i, traj = run(job)
-                results[i] = traj
-                bar.update(1)
+                done(*run(job))
         else:
-            with ThreadPoolExecutor(max_workers=num_workers, thread_name_prefix="agentgym-rollout") as pool:
+            pool = ThreadPoolExecutor(max_workers=num_workers, thread_name_prefix="agentgym-rollout")
+            try:
                 futures = [pool.submit(run, job) for job in jobs]
                 for fut in as_completed(futures):
-                    i, traj = fut.result()
-                    results[i] = traj
-                    bar.update(1)
-                    bar.set_postfix(reward=f"{np.mean([r.reward for r in results if r is not None]):.3f}")
+                    done(*fut.result())
+                    bar.set_postfix(reward=f"{np.mean([r.reward for r in results.values()]):.3f}")
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)  # on an interrupt: only the running episodes finish
         bar.close()
-        return [r for r in results if r is not None]
+        return [results[i] for i in sorted(results)]
     finally:
         for e in created:
             e.close()
