@@ -103,8 +103,8 @@ def test_debug_shows_the_traceback() -> None:
 
 def test_train_runs_instead_of_crashing_on_its_handler(tmp_path: Path) -> None:
     """``agentgym train`` dispatches to its handler (it used to crash: Namespace has no attribute 'fn')."""
-    result = agentgym("train", "--env", "Calculator-v0", "--model", "tiny", "--steps", "1", "--tasks-per-step", "1",
-                      "--group-size", "2", "--eval-tasks", "0", "--max-turn-tokens", "8", "--no-progress", "--output-dir", str(tmp_path / "run"),
+    result = agentgym("train", "--env", "Calculator-v0", "--model", "tiny", "--steps", "1", "--tasks-per-step", "2",
+                      "--group-size", "2", "--minibatches", "1", "--eval-tasks", "0", "--max-turn-tokens", "8", "--no-progress", "--output-dir", str(tmp_path / "run"),
                       env={"AGENTGYM_CACHE": str(tmp_path / "cache")})
     assert result.returncode == 0, result.stderr[-3000:]
     assert "metrics:" in result.stdout

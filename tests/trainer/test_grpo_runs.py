@@ -46,7 +46,8 @@ def test_two_steps_on_every_env_family(env_id: str, tiny_dir: Path, tmp_path: Pa
 
 
 def _weights(path: Path) -> dict[str, torch.Tensor]:
-    return load_file(latest(path) / "weights.safetensors")
+    ckpt = latest(path)  # a model directory (model.safetensors) or a PEFT adapter directory
+    return load_file(ckpt / ("adapter_model.safetensors" if (ckpt / "adapter_config.json").exists() else "model.safetensors"))
 
 
 @pytest.mark.slow
