@@ -6,12 +6,17 @@ Each problem becomes a tiny repository in the shared coding-task format:
   body ``raise NotImplementedError``; the reference solution is the prompt plus the
   canonical body;
 * ``tests/test_examples.py`` (visible): runs the docstring's ``>>>`` examples;
-* ``tests/test_check.py`` (hidden, FAIL_TO_PASS): the official ``check(candidate)`` test,
-  importing ``solution`` the way the official harness executes prompt + completion.
+* ``verifier["function"]``: the official ``check(candidate)`` with the pristine prompt as its
+  prelude (helpers such as ``poly`` or ``encode_cyclic``), graded by
+  :class:`~agentgym.envs.coding.function_grading.FunctionGrader`: the check runs in a process
+  that never imports the candidate, and every call's result comes back as plain data;
+* ``tests/test_check.py`` (hidden, FAIL_TO_PASS): the same check as a pytest file importing
+  ``solution`` the way the official harness executes prompt + completion, for readers of the
+  plain repository format.
 
 ``HumanEval-v0`` is the single-turn RLVR form: the action is the code (a fenced
 ```` ```python ```` block or bare code; a full function definition or just the body to
-append to the prompt), graded by the hidden test; the episode ends after one step. An
+append to the prompt), graded by the function grader; the episode ends after one step. An
 empty completion, or one that does not parse, scores 0 without starting a sandbox.
 """
 
@@ -23,8 +28,10 @@ from functools import lru_cache
 from typing import Any
 
 from agentgym.envs.coding.env import CodingEnv
+from agentgym.envs.coding.function_grading import FunctionGrader
 from agentgym.envs.coding.grading import GradeResult
 from agentgym.envs.coding.repo import make_task
+
 from agentgym.messages import Action
 from agentgym.parsing import ParsedAction, format_tool_call
 from agentgym.tasks import Task, TaskSet
@@ -52,7 +59,7 @@ def humaneval_task(problem: dict) -> Task:
              f"Hidden tests will call `{entry}` on many inputs.\n\n```python\n{prompt.strip()}\n```")
     hidden = f"from solution import *  # noqa: F401,F403\nfrom solution import {entry}\n{problem['test']}\n\n" \
              f"def test_check():\n    check({entry})\n"
-    return make_task(
+    task = make_task(
         problem["task_id"], issue,
         files={SOLUTION: prompt + "    raise NotImplementedError\n", EXAMPLES: EXAMPLES_TEST},
         fail_to_pass=[f"{CHECK}::test_check"],
@@ -60,6 +67,8 @@ def humaneval_task(problem: dict) -> Task:
         hidden_tests={CHECK: hidden},
         source="humaneval", entry_point=entry, humaneval_prompt=prompt,
     )
+    task.verifier["function"] = {"entry_point": entry, "module": SOLUTION, "prelude": prompt, "check": problem["test"]}
+    return task
 
 
 @lru_cache(maxsize=1)
@@ -94,7 +103,7 @@ def completion_to_module(prompt: str, entry_point: str, completion: str) -> str:
 
 
 class HumanEvalEnv(CodingEnv):
-    """Single-turn HumanEval: write the function; the hidden check() test grades it."""
+    """Single-turn HumanEval: write the function; the official check() grades it outside the candidate's process."""
 
     system_prompt = ("Complete the Python function. Reply with the complete function in one ```python code block "
                      "(or call submit with the code).")
@@ -142,7 +151,7 @@ class HumanEvalEnv(CodingEnv):
             ast.parse(module)
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             return self._failed("the completion does not parse")  # cannot be imported, so cannot pass
-        return self.grader.grade_files(task, {SOLUTION: module})
+        return FunctionGrader(self.provider, timeout=self.grader.timeout).grade_files(task, {SOLUTION: module})
 
     def _failed(self, why: str) -> GradeResult:
         """A verdict reached without running anything (no sandbox needed)."""

@@ -1,0 +1,202 @@
+"""Plain data as tagged JSON text: the only form in which a candidate's results reach a checker.
+
+A function-level grader never holds an object the candidate's code made: the candidate runs
+in another process and sends its result as text, and the checker rebuilds it from that text
+with :func:`loads`. Only built-in plain values come back, so nothing the candidate wrote can
+run in the checker (no ``__eq__``, ``__bool__``, ``__hash__``, ``__float__`` or
+``__del__`` of its own).
+
+Encoded exactly and kept distinct: ``None``, ``bool``, ``int`` (any size), ``float`` (incl.
+``nan``, ``inf``, ``-0.0``; bit-exact), ``complex``, ``str`` (incl. lone surrogates),
+``bytes``, ``list``, ``tuple``, ``set``, ``frozenset``, ``dict`` (order kept; keys any
+hashable plain value). Every value is a JSON array whose first item is a one-letter tag, so a
+tuple never decodes as a list and ``True`` never as ``1``.
+
+:func:`dumps` accepts only objects whose type *is* one of those (``type(x) is int``, not
+``isinstance``): subclasses, numpy scalars, generators and custom classes raise
+:class:`NotPlainError`. :func:`loads` rejects anything malformed, too deep, too large, or
+unhashable where a key or set member is needed, with :class:`PlainDataError`; it builds
+fresh objects every time (a decoded ``nan`` is never ``math.nan``, so identity shortcuts in
+container comparison cannot make it equal to an expected ``nan``).
+
+Not covered: object identity and aliasing (a list holding the same list twice decodes as
+two equal lists), mutation of arguments (a callee's in-place changes do not travel back),
+and types outside the list above.
+
+This module is stdlib-only and self-contained: its source is also run, as text, inside the
+grading sandbox (see :mod:`agentgym.envs.coding.function_grading`).
+"""
+
+import base64 as _b64
+import json as _json
+
+MAX_DEPTH = 200
+"""Deepest nesting :func:`dumps` and :func:`loads` accept."""
+MAX_NODES = 2_000_000
+"""Most values (containers and scalars counted alike) in one document."""
+MAX_INT_HEX = 1 << 16
+"""Longest hex digit string of an int (about 78,000 decimal digits)."""
+
+
+class PlainDataError(ValueError):
+    """Text that is not a well-formed plain-data document."""
+
+
+class NotPlainError(TypeError):
+    """A value that is not built-in plain data (a subclass, a custom object, a function...)."""
+
+
+_SCALARS = {type(None): "n", bool: "b", int: "i", float: "f", complex: "c", str: "s", bytes: "y"}
+_SEQUENCES = {list: "l", tuple: "t", set: "S", frozenset: "z"}
+
+
+def to_tagged(value, _depth=0, _count=None):
+    """``value`` as a JSON-compatible tagged structure; :class:`NotPlainError` if it is not plain data."""
+    if _count is None:
+        _count = [0]
+    _count[0] += 1
+    if _count[0] > MAX_NODES:
+        raise NotPlainError(f"more than {MAX_NODES} values")
+    if _depth > MAX_DEPTH:
+        raise NotPlainError(f"nested deeper than {MAX_DEPTH} levels (or a container that holds itself)")
+    t = type(value)
+    if t is type(None):
+        return ["n"]
+    if t is bool:
+        return ["b", value]
+    if t is int:
+        return ["i", format(value, "x")]
+    if t is float:
+        return ["f", float.hex(value)]
+    if t is complex:
+        return ["c", float.hex(value.real), float.hex(value.imag)]
+    if t is str:
+        return ["s", value]
+    if t is bytes:
+        return ["y", _b64.b64encode(value).decode("ascii")]
+    if t in _SEQUENCES:
+        return [_SEQUENCES[t], [to_tagged(v, _depth + 1, _count) for v in value]]
+    if t is dict:
+        return ["d", [[to_tagged(k, _depth + 1, _count), to_tagged(v, _depth + 1, _count)] for k, v in value.items()]]
+    raise NotPlainError(f"{describe_type(t)} is not plain data (use int, float, str, bool, None, bytes, complex, "
+                        f"list, tuple, dict, set or frozenset)")
+
+
+def describe_type(t):
+    """``module.Qualname`` of a type, without calling anything the type defines."""
+    try:
+        module = type.__getattribute__(t, "__module__")
+        name = type.__getattribute__(t, "__qualname__")
+    except Exception:  # a metaclass can make anything raise
+        return "an object of an unknown type"
+    if not isinstance(module, str) or not isinstance(name, str):
+        return "an object of an unknown type"
+    return name[:100] if module == "builtins" else f"{module[:100]}.{name[:100]}"
+
+
+def _hex_float(s):
+    if type(s) is not str or len(s) > 40:
+        raise PlainDataError("bad float")
+    return float.fromhex(s)
+
+
+def from_tagged(node, _depth=0, _count=None):
+    """The plain value a tagged structure stands for; :class:`PlainDataError` if it is malformed."""
+    if _count is None:
+        _count = [0]
+    _count[0] += 1
+    if _count[0] > MAX_NODES:
+        raise PlainDataError(f"more than {MAX_NODES} values")
+    if _depth > MAX_DEPTH:
+        raise PlainDataError(f"nested deeper than {MAX_DEPTH} levels")
+    if type(node) is not list or not node or type(node[0]) is not str:
+        raise PlainDataError("every value must be a tagged array")
+    tag, n = node[0], len(node)
+    try:
+        if tag == "n" and n == 1:
+            return None
+        if tag == "b" and n == 2 and type(node[1]) is bool:
+            return True if node[1] else False
+        if tag == "i" and n == 2 and type(node[1]) is str and 0 < len(node[1]) <= MAX_INT_HEX:
+            digits = node[1].removeprefix("-")
+            if not digits or digits.strip("0123456789abcdef"):
+                raise PlainDataError("bad int")
+            return int(node[1], 16)
+        if tag == "f" and n == 2:
+            return _hex_float(node[1])
+        if tag == "c" and n == 3:
+            return complex(_hex_float(node[1]), _hex_float(node[2]))
+        if tag == "s" and n == 2 and type(node[1]) is str:
+            return node[1][:]
+        if tag == "y" and n == 2 and type(node[1]) is str:
+            return _b64.b64decode(node[1].encode("ascii"), validate=True)
+        if tag in ("l", "t", "S", "z") and n == 2 and type(node[1]) is list:
+            items = [from_tagged(v, _depth + 1, _count) for v in node[1]]
+            return {"l": list, "t": tuple, "S": set, "z": frozenset}[tag](items)
+        if tag == "d" and n == 2 and type(node[1]) is list:
+            out = {}
+            for pair in node[1]:
+                if type(pair) is not list or len(pair) != 2:
+                    raise PlainDataError("a dict item must be a [key, value] pair")
+                out[from_tagged(pair[0], _depth + 1, _count)] = from_tagged(pair[1], _depth + 1, _count)
+            return out
+    except PlainDataError:
+        raise
+    except (ValueError, TypeError, OverflowError, UnicodeError) as e:  # bad hex/base64, unhashable key or member
+        raise PlainDataError(f"malformed {tag!r} value: {type(e).__name__}") from None
+    raise PlainDataError(f"unknown tag or wrong arity: {tag[:10]!r}/{n}")
+
+
+def dumps(value):
+    """``value`` as one line of tagged JSON text (:class:`NotPlainError` if it is not plain data)."""
+    return _json.dumps(to_tagged(value), ensure_ascii=True, separators=(",", ":"), allow_nan=False)
+
+
+def loads(text, max_bytes=64 << 20):
+    """The plain value in ``text`` (str or bytes); :class:`PlainDataError` when it is not a valid document."""
+    if type(text) is bytes:
+        text = text.decode("utf-8", "strict") if len(text) <= max_bytes else None
+    if type(text) is not str or len(text) > max_bytes:
+        raise PlainDataError(f"not a document of at most {max_bytes} bytes")
+    try:
+        node = _json.loads(text, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as e:
+        raise PlainDataError(f"not JSON ({type(e).__name__})") from None
+    try:
+        return from_tagged(node)
+    except RecursionError:
+        raise PlainDataError("nested too deeply") from None
+
+
+def _no_constant(name):
+    raise PlainDataError(f"bare {name} is not allowed (floats are tagged)")
+
+
+def plain_equal(got, expected, float_tol=0.0):
+    """Strict equality of two plain values: same types all the way down (``True`` is not ``1``,
+    a tuple is not a list); floats and complex numbers within ``float_tol`` (relative and
+    absolute), an ``int`` result accepted for a ``float`` expectation; ``nan`` equals ``nan``."""
+    te, tg = type(expected), type(got)
+    if te is float or te is complex:
+        if tg not in (int, float, complex) or (te is float and tg is complex):
+            return False
+        pairs = [(complex(got).real, complex(expected).real), (complex(got).imag, complex(expected).imag)]
+        for g, e in pairs:
+            if e != e or g != g:
+                if not (e != e and g != g):
+                    return False
+            elif float_tol > 0:
+                if abs(g - e) > float_tol * max(1.0, abs(e)):
+                    return False
+            elif g != e:
+                return False
+        return True
+    if tg is not te:
+        return False
+    if te in (list, tuple):
+        return len(got) == len(expected) and all(plain_equal(g, e, float_tol) for g, e in zip(got, expected))
+    if te is dict:
+        if len(got) != len(expected) or set(got) != set(expected):
+            return False
+        return all(plain_equal(got[k], expected[k], float_tol) for k in expected)
+    return got == expected
