@@ -1,21 +1,84 @@
-"""The README's Python examples run as written."""
+"""The README's Python examples run as written, and every command it shows runs (not just ``--help``).
+
+Commands run through the real CLI in a subprocess, in README order, in one scratch folder (so a
+later command sees what an earlier one wrote, e.g. ``tasks.jsonl``). To fit a test they are made
+smaller, never different: a model becomes ``tiny``, step, task and mutant counts shrink, and the
+README's placeholders (``...``, ``NAME==VERSION``, ``path/to/project``) get concrete values.
+``make demo`` / ``make test`` are checked with ``make -n`` (running them would install and run
+the whole suite from inside the suite).
+"""
 
 from __future__ import annotations
 
+import os
 import re
+import shlex
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import gymnasium as gym
+import pytest
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+from agentgym.testing import require_bwrap, require_docker
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+
+# README placeholders -> concrete values (a small PyPI sdist that ships its tests; a tiny local project).
+# The checkpoint path follows the train command made smaller (--steps 1).
+PLACEHOLDERS = {"NAME==VERSION": "six==1.17.0", "path/to/project": "tinyproj", "checkpoints/step_000020": "checkpoints/step_000001"}
+# Per command: flags set (replacing the README's value) to keep the run small.
+SMALLER: dict[tuple[str, ...], dict[str, str | None]] = {
+    ("train",): {"--model": "tiny", "--steps": "1", "--tasks-per-step": "2", "--group-size": "2", "--eval-tasks": "2",
+                 "--max-turn-tokens": "16", "--no-progress": None},
+    ("eval",): {"--tasks": "2", "--workers": "2"},
+    ("run",): {"--quiet": None},
+    ("tasks", "validate"): {"--limit": "2"},
+    ("tasks", "synth"): {"--max-tasks": "1", "--max-per-operator": "2"},
+}
 
 
-def _blocks() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+def _blocks(lang: str) -> list[str]:
+    return re.findall(rf"```{lang}\n(.*?)```", README.read_text(), flags=re.S)
+
+
+def readme_commands() -> list[str]:
+    """Every ``agentgym``/``make`` command line of the README's bash blocks, comments stripped, ``a | b`` alternatives split."""
+    out: list[str] = []
+    for block in _blocks("bash"):
+        for line in block.splitlines():
+            line = line.split(" #", 1)[0].strip()
+            if not line.startswith(("agentgym ", "make ")):
+                continue
+            if " | " in line:  # "agentgym sandbox build-image | gc": alternatives of the last word
+                first, *alts = [p.strip() for p in line.split(" | ")]
+                stem = first.rsplit(" ", 1)[0]
+                out += [first] + [f"{stem} {alt}" for alt in alts]
+            else:
+                out.append(line)
+    return out
+
+
+def smaller(command: str) -> list[str]:
+    for placeholder, value in PLACEHOLDERS.items():
+        command = command.replace(placeholder, value)
+    argv = shlex.split(command)[1:]
+    words = [a for a in argv if not a.startswith("-")]
+    for key, flags in SMALLER.items():
+        if tuple(words[: len(key)]) != key:
+            continue
+        for flag, value in flags.items():
+            if flag in argv:
+                i = argv.index(flag)
+                del argv[i: i + (1 if value is None else 2)]
+            argv += [flag] if value is None else [flag, value]
+    return argv
 
 
 def test_readme_examples_run() -> None:
-    blocks = _blocks()
+    blocks = _blocks("python")
     assert len(blocks) >= 3
     namespaces = []
     for block in blocks:
@@ -28,3 +91,77 @@ def test_readme_examples_run() -> None:
     assert (reward, terminated) == (1.0, True)
     env.close()
     del gym.registry["agentgym/Capitals-v0"]
+
+
+def test_readme_commands_are_found() -> None:
+    commands = readme_commands()
+    subcommands = {tuple(w for w in shlex.split(c)[1:3] if not w.startswith("-")) for c in commands if c.startswith("agentgym")}
+    for expected in [("list",), ("train",), ("eval", "ToolUse-v0"), ("sandbox", "gc"), ("tasks", "synth")]:
+        assert any(s[: len(expected)] == expected for s in subcommands), (expected, subcommands)
+    assert "make demo" in commands and "make test" in commands
+
+
+def test_make_targets_in_the_readme_install_from_the_lock() -> None:
+    for target, needle in [("demo", "agentgym.trainer.demo"), ("test", "pytest")]:
+        done = subprocess.run(["make", "-n", "-B", target], cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert needle in done.stdout
+        assert "--require-hashes" in done.stdout and "requirements/all.lock" in done.stdout
+
+
+TINY_PROJECT = {
+    "calc.py": """
+        def clamp(x, lo, hi):
+            if x < lo:
+                return lo
+            if x > hi:
+                return hi
+            return x
+
+
+        def is_even(n):
+            return n % 2 == 0
+        """,
+    "test_calc.py": """
+        from calc import clamp, is_even
+
+
+        def test_clamp_low():
+            assert clamp(-5, 0, 10) == 0
+
+
+        def test_clamp_high():
+            assert clamp(50, 0, 10) == 10
+
+
+        def test_clamp_inside():
+            assert clamp(5, 0, 10) == 5
+
+
+        def test_even():
+            assert is_even(4) and not is_even(3)
+        """,
+}
+
+
+@pytest.mark.slow
+def test_every_readme_command_runs(tmp_path: Path) -> None:
+    require_docker()  # `agentgym sandbox build-image | gc`
+    require_bwrap()  # `agentgym tasks synth` (local sandbox)
+    project = tmp_path / PLACEHOLDERS["path/to/project"]
+    project.mkdir()
+    for name, text in TINY_PROJECT.items():
+        (project / name).write_text(textwrap.dedent(text).lstrip())
+    env = {**os.environ, "AGENTGYM_CACHE": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1"}
+    ran = []
+    for command in readme_commands():
+        if command.startswith("make "):
+            continue  # test_make_targets_in_the_readme_install_from_the_lock
+        argv = smaller(command)
+        done = subprocess.run([sys.executable, "-m", "agentgym.cli", *argv], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, f"README command failed: {command}\nran: agentgym {shlex.join(argv)}\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+        ran.append(argv)
+    assert len(ran) >= 10
+    assert (tmp_path / "tasks.jsonl").exists()  # written by `tasks synth`, read by the following `tasks validate`
+    assert (tmp_path / "runs" / "calc" / "checkpoints").is_dir()
+    assert (tmp_path / "runs" / "eval" / "summary.md").exists()
