@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
-
-from agentgym.trajectory import Trajectory
 from agentgym.trainer import advantages as adv_fn
 from agentgym.trainer.tokens import episode_sequence
+
+from agentgym.trajectory import Trajectory
 
 
 @dataclass
@@ -31,21 +31,46 @@ class Episode:
 @dataclass
 class Batch:
     episodes: list[Episode]
-    stats: dict[str, float]
+    stats: dict[str, Any]
+
+
+def mask_reason(traj: Trajectory, has_tokens: bool = True) -> str | None:
+    """Why an episode takes no part in training (None: it is trained on).
+
+    Masked: infrastructure failures (the rollout records the reason as ``termination_reason``,
+    e.g. ``reset_error``, ``template_error``, ``engine_error``, ``env_error``, ``infra_error``),
+    non-finite rewards (``nonfinite_reward``) and episodes without a sampled token (``no_tokens``).
+    """
+    if traj.infra_failure:
+        return str(traj.termination_reason or "infra_error")
+    rewards = [traj.outcome_reward or 0.0, *traj.process_rewards]
+    if not all(isinstance(r, (int, float)) and np.isfinite(r) for r in rewards):
+        return "nonfinite_reward"
+    if not has_tokens:
+        return "no_tokens"
+    return None
 
 
 def make_batch(trajs: Sequence[Trajectory], *, scale: str = "group", process_weight: float = 0.0, gamma: float = 1.0,
                filter_zero_variance: bool = True) -> Batch:
-    """Advantages for every trainable token of ``trajs``; masked and zero-signal episodes dropped."""
+    """Advantages for every trainable token of ``trajs``; masked and zero-signal episodes dropped.
+
+    A group whose episodes are all masked contributes nothing; the others' statistics use only
+    their valid episodes (see :mod:`agentgym.trainer.advantages`).
+    """
     group_ids = [t.group_id or t.task_id for t in trajs]
     seqs = [episode_sequence(t.segments) for t in trajs]
-    valid = np.array([not t.infra_failure and s.trainable.any() for t, s in zip(trajs, seqs)])  # (N,)
-    rewards = np.array([float(t.outcome_reward or 0.0) for t in trajs])  # (N,)
+    reasons = [mask_reason(t, bool(s.trainable.any())) for t, s in zip(trajs, seqs)]
+    valid = np.array([r is None for r in reasons], dtype=bool)  # (N,)
+    rewards = np.array([float(t.outcome_reward or 0.0) if v else 0.0 for t, v in zip(trajs, valid)])  # (N,)
     a_out = adv_fn.outcome_advantages(rewards, group_ids, valid, scale)  # (N,)
-    process = adv_fn.process_advantages([t.process_rewards for t in trajs], group_ids, gamma, valid) if process_weight > 0 else None
+    process = None
+    if process_weight > 0:
+        turn_rewards = [t.process_rewards if v else [] for t, v in zip(trajs, valid)]  # N x (T_i,)
+        process = adv_fn.process_advantages(turn_rewards, group_ids, gamma, valid, scale)  # N x (T_i,)
     per_turn = adv_fn.turn_advantages(a_out, process, process_weight)  # N x (T_i,) or N x (1,)
 
-    signal = np.array([bool(np.any(a != 0)) for a in per_turn])
+    signal = np.array([bool(np.any(a != 0)) for a in per_turn]) & valid  # (N,)
     keep = valid.copy()
     if filter_zero_variance:
         for g in set(group_ids):
@@ -65,11 +90,16 @@ def make_batch(trajs: Sequence[Trajectory], *, scale: str = "group", process_wei
             sample_logprobs=torch.from_numpy(s.sample_logprobs[1:]),
         ))
     n_groups = len(set(group_ids))
-    zero_groups = len({g for g, v, s in zip(group_ids, valid, signal) if v}) - len({g for g, v, s in zip(group_ids, valid, signal) if v and s})
+    zero_groups = len({g for g, v in zip(group_ids, valid) if v}) - len({g for g, s in zip(group_ids, signal) if s})
+    masked: dict[str, int] = {}
+    for r in reasons:
+        if r is not None:
+            masked[r] = masked.get(r, 0) + 1
     stats = {
         "episodes": float(len(trajs)),
         "episodes_trained": float(len(episodes)),
         "episodes_masked": float((~valid).sum()),
+        "masked_reasons": masked,
         "zero_variance_groups": float(zero_groups) / max(n_groups, 1),
         "advantage_abs_mean": float(np.mean(np.abs(a_out[valid]))) if valid.any() else 0.0,
     }
