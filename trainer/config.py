@@ -120,6 +120,10 @@ class GRPOConfig:
     """Save a checkpoint every N steps, and at the end (0: only at the end)."""
     resume: str | None = None
     """Resume from a checkpoint directory, or ``auto`` for the latest one in output_dir."""
+    max_failed_fraction: float = 0.5
+    """A step fails when more than this fraction of its episodes are masked (exceptions, infrastructure errors)."""
+    max_failed_steps: int = 2
+    """Stop the run after this many failing steps in a row, naming the most common reason (0: never stop)."""
     save_trajectories: bool = True
     """Append every rollout trajectory to ``trajectories.jsonl``."""
     progress: bool = True
@@ -134,6 +138,8 @@ class GRPOConfig:
             raise ValueError("group_size must be at least 2: GRPO advantages are relative to the group")
         if self.minibatches < 1 or (self.tasks_per_step * self.group_size) % self.minibatches:
             raise ValueError(f"minibatches={self.minibatches} must divide the batch of {self.tasks_per_step * self.group_size} episodes")
+        if not 0.0 <= self.max_failed_fraction <= 1.0 or self.max_failed_steps < 0:
+            raise ValueError("max_failed_fraction must be in [0, 1] and max_failed_steps >= 0")
         if self.engine not in ("hf", "vllm"):
             raise ValueError(f"engine must be hf or vllm; got {self.engine!r}")
         self.betas = tuple(self.betas)  # type: ignore[assignment]

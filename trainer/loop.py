@@ -5,9 +5,13 @@ token-level loss, Yu et al. 2025). For each step:
 
 1. sample ``tasks_per_step`` training tasks; play ``group_size`` episodes of each with the
    current policy (lockstep batched rollout; exact sampled ids and their logprobs kept);
-2. advantage of episode i in group g: ``A_i = (R_i - mean_g R) / std_g R`` (or batch std, or
-   none), given to every sampled token of every turn; with process rewards, per-turn
-   discounted returns normalised in the group are mixed in per turn;
+2. mask the episodes that failed (any exception inside one episode ends that episode alone,
+   with a reason; see ``rollout``); stop the run with a one-line message when more than
+   ``max_failed_fraction`` of the episodes failed in ``max_failed_steps`` steps in a row;
+   advantage of episode i in group g: ``A_i = (R_i - mean_g R) / std_g R`` (or batch std, or
+   none), given to every sampled token of every turn; with process rewards, each turn's
+   return-to-go minus the group's mean return-to-go at that turn is mixed in per turn
+   (``advantages``: identical episodes get exactly zero);
 3. recompute ``log pi_old`` of the sampled tokens with the training model; weight tokens by
    the truncated importance ratio ``min(pi_old / pi_sampler, C)`` (engine mismatch);
 4. for ``epochs`` x ``minibatches`` optimizer steps minimise
@@ -39,13 +43,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
-
-import agentgym
-from agentgym.rollout import Job, plan_jobs
-from agentgym.trajectory import Trajectory, save_jsonl
 from agentgym.trainer import checkpoint as ckpt
-from agentgym.trainer.batch import Batch, collate, make_batch
+from agentgym.trainer.batch import Batch, collate, make_batch, mask_reason
 from agentgym.trainer.config import GRPOConfig
 from agentgym.trainer.engines import SamplingParams, make_engine  # noqa: F401  (SamplingParams re-exported for users)
 from agentgym.trainer.loss import LOSSES, k3_kl, tis_weights, token_logprobs, token_mean
@@ -53,6 +52,11 @@ from agentgym.trainer.metrics import MetricsLog, plot_rewards, resume_logs
 from agentgym.trainer.models import load_model
 from agentgym.trainer.rollout import EnvPool, RolloutLimits, RolloutStats, rollout
 from agentgym.trainer.tokens import ChatTokens
+from tqdm.auto import tqdm
+
+import agentgym
+from agentgym.rollout import Job, plan_jobs
+from agentgym.trajectory import Trajectory, save_jsonl
 
 
 def tasks_for_step(task_ids: list[str], seed: int, step: int, n: int) -> list[str]:
@@ -66,6 +70,25 @@ def tasks_for_step(task_ids: list[str], seed: int, step: int, n: int) -> list[st
         out += [task_ids[i] for i in order[offset: offset + take]]
         pos += take
     return out
+
+
+class TrainingStopped(RuntimeError):
+    """Too many failed episodes in a row; the message is one line naming the most common reason."""
+
+
+def failure_message(masked_reasons: list[dict[str, int]], errors: dict[str, str], n_episodes: int, config: GRPOConfig, step: int) -> str:
+    """The one-line stop message: the failing steps, the most common reason, an example error, the fix."""
+    counts: dict[str, int] = {}
+    for reasons in masked_reasons:
+        for r, n in reasons.items():
+            counts[r] = counts.get(r, 0) + n
+    reason, n = max(counts.items(), key=lambda kv: kv[1]) if counts else ("unknown", 0)
+    example = f", e.g. {errors[reason]}" if errors.get(reason) else ""
+    per_step = ", ".join(str(sum(r.values())) for r in masked_reasons)
+    return (f"training stopped at step {step}: more than max_failed_fraction={config.max_failed_fraction:g} of the "
+            f"{n_episodes} episodes failed in {len(masked_reasons)} steps in a row ({per_step} failed); most common reason: "
+            f"{reason} ({n} episodes){example}. Fix the cause, or raise --max-failed-fraction / --max-failed-steps "
+            f"(0: never stop) to train on the rest")
 
 
 def _device(name: str) -> torch.device:
@@ -168,6 +191,7 @@ class Trainer:
         self.out = Path(c.output_dir)
         self.out.mkdir(parents=True, exist_ok=True)
         self.step = 0
+        self.failed_steps: list[dict[str, int]] = []  # masked reasons of the current run of failing steps
         self.policy_name = f"{c.engine}:{c.model}"
 
     # ----- rollouts --------------------------------------------------------------------
@@ -255,11 +279,13 @@ class Trainer:
                 t.metadata["step"] = self.step
             save_jsonl(trajs, self.out / "trajectories.jsonl", append=True)
         batch = make_batch(trajs, scale=c.scale, process_weight=c.process_weight, gamma=c.gamma, filter_zero_variance=c.filter_zero_variance)
+        stopped = self.check_failures(trajs, batch)
         t_train = time.perf_counter()
-        update = self.update(batch)
+        update = {} if stopped else self.update(batch)
         self.engine.sync_weights(self.model)
         train_s = time.perf_counter() - t_train
-        self.step += 1
+        if not stopped:
+            self.step += 1
         total_s = time.perf_counter() - t_start
         reasons: dict[str, int] = {}
         for t in trajs:
@@ -267,7 +293,7 @@ class Trainer:
         scored = [t for t in trajs if not t.infra_failure]
         tokens = sum(t.metadata.get("num_tokens", 0) for t in trajs)
         return {
-            "kind": "train", "step": self.step,
+            "kind": "train", "step": self.step + (1 if stopped else 0),
             "reward": float(np.mean([t.reward for t in scored])) if scored else 0.0,
             "outcome": float(np.mean([t.outcome_reward or 0.0 for t in scored])) if scored else 0.0,
             "success": float(np.mean([t.success for t in scored])) if scored else 0.0,
@@ -277,7 +303,29 @@ class Trainer:
             "time_generation": stats.generation_s, "time_env": stats.env_s, "time_train": train_s, "time_step": total_s,
             "tokens_per_s": (stats.sampled_tokens + update.get("trained_tokens", 0.0)) / max(total_s, 1e-9),
             "sampled_tokens_per_s": stats.sampled_tokens / max(stats.generation_s, 1e-9),
+            **({"stopped": stopped} if stopped else {}),
         }
+
+    def check_failures(self, trajs: list[Trajectory], batch: Batch) -> str | None:
+        """Track failing steps (more than ``max_failed_fraction`` masked); the stop message once there are too many in a row."""
+        c = self.config
+        masked = batch.stats["masked_reasons"]
+        if sum(masked.values()) <= c.max_failed_fraction * len(trajs) or c.max_failed_steps == 0:
+            self.failed_steps = []
+            return None
+        self.failed_steps.append(masked)
+        if len(self.failed_steps) < c.max_failed_steps:
+            return None
+        errors: dict[str, str] = {}
+        for t in trajs:
+            reason = mask_reason(t, any(seg.trainable for seg in t.segments))
+            error = t.metadata.get("error") or (t.steps[-1].info.get("infra_error") if t.steps else None)
+            if reason == "no_tokens":
+                error = (f"ended ({t.termination_reason}) before sampling a token: the prompt has {t.metadata.get('num_tokens')} "
+                         f"tokens, max_total_tokens={c.max_total_tokens}")
+            if reason and error:
+                errors.setdefault(reason, str(error))
+        return failure_message(self.failed_steps, errors, len(trajs), c, self.step + 1)
 
     # ----- checkpoints -------------------------------------------------------------------
 
@@ -314,6 +362,8 @@ def train(config: GRPOConfig) -> dict[str, Any]:
         while trainer.step < c.steps:
             record = trainer.train_step()
             log.log(record)
+            if record.get("stopped"):
+                raise TrainingStopped(record["stopped"])
             bar.update(1)
             bar.set_postfix(reward=f"{record['reward']:.3f}", clip=f"{record.get('clip_fraction', 0):.3f}")
             last = trainer.step == c.steps

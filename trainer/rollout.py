@@ -10,23 +10,42 @@ Limits, each recorded as the stop reason (``trajectory.termination_reason``):
 the environment's turn limit (``max_turns``), ``max_turn_tokens`` per turn (the turn ends
 with finish reason ``length``; the env sees the text so far) and ``max_total_tokens`` per
 episode (``token_budget``: the episode is truncated and graded as the env grades
-truncations). An environment that raises ends its episode as ``env_error``, an
-infrastructure failure (masked in training).
+truncations).
+
+One bad episode never ends the batch. Any exception inside one episode ends that episode
+alone as an infrastructure failure (``infra_failure=True``, masked in training), with the
+reason as its ``termination_reason`` and the exception in ``metadata["error"]``:
+
+* ``reset_error``: ``env.reset`` raised;
+* ``template_error``: the chat template or tokenizer raised, or changed already-rendered text;
+* ``engine_error``: generation raised (the batch is retried one episode at a time, so only
+  the episodes that fail on their own are masked) or returned non-finite log-probs;
+* ``env_error``: ``env.step`` raised (a tool, the grader, the env's own code) or returned
+  something that is not a step result;
+* ``grader_error``: grading a token-budget truncation raised;
+* ``nonfinite_reward``: the env returned a NaN or infinite reward (kept as 0.0, original in
+  ``metadata["nonfinite_rewards"]``, so trajectories stay valid JSON).
+
+The environment's own ``infra_error`` (a tool or sandbox failure it caught) is masked too.
+Not covered: an engine or environment that hangs (use the env's ``tool_timeout``/``time_limit``)
+and exceptions that are not ``Exception`` (``KeyboardInterrupt``, ``SystemExit``), which stop the run.
 """
 
 from __future__ import annotations
 
+import math
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Sequence
+
+from agentgym.trainer.engines.base import Completion, Engine, SamplingParams
+from agentgym.trainer.tokens import ChatTokens, EpisodeTokens
 
 from agentgym.env import AgentEnv
 from agentgym.rollout import Job
 from agentgym.trajectory import Step, Trajectory
-from agentgym.trainer.engines.base import Engine, SamplingParams
-from agentgym.trainer.tokens import ChatTokens, EpisodeTokens
 
 
 @dataclass
@@ -52,6 +71,7 @@ class _Episode:
     traj: Trajectory
     tokens: EpisodeTokens | None = None
     done: bool = False
+    reset_failed: bool = False
 
 
 class EnvPool:
@@ -86,17 +106,27 @@ def _finish(ep: _Episode, info: dict, terminated: bool, truncated: bool) -> None
     ep.traj.outcome_reward = info.get("outcome_reward")
 
 
+def _error_text(e: BaseException) -> str:
+    return " ".join("".join(traceback.format_exception_only(type(e), e)).split())[:500]
+
+
+def _fail(ep: _Episode, reason: str, e: BaseException | str) -> None:
+    """End one episode as a masked infrastructure failure with ``reason``."""
+    ep.traj.metadata["error"] = e if isinstance(e, str) else _error_text(e)
+    _finish(ep, {"termination_reason": reason, "infra_failure": True, "outcome_reward": None}, False, True)
+
+
 def _stop_for_budget(ep: _Episode) -> None:
     """End an episode that ran out of tokens, graded the way its env grades truncations."""
     outcome: float | None = None
-    infra = False
+    reason = "token_budget"
     if ep.env.grade_on_truncation:
         try:
             outcome, _ = ep.env.rubric.score_outcome(ep.env)
         except Exception as e:  # noqa: BLE001 - a grader failing is an infrastructure failure
-            infra = True
-            ep.traj.metadata["error"] = f"{type(e).__name__}: {e}"
-    info = {"termination_reason": "token_budget", "infra_failure": infra, "outcome_reward": outcome}
+            reason = "grader_error"
+            ep.traj.metadata["error"] = _error_text(e)
+    info = {"termination_reason": reason, "infra_failure": reason == "grader_error", "outcome_reward": outcome}
     if ep.traj.steps:
         last = ep.traj.steps[-1]
         last.reward += float(outcome or 0.0)
@@ -109,6 +139,92 @@ def _step_env(ep: _Episode, text: str) -> tuple[list, float, bool, bool, dict] |
         return ep.env.step(text)
     except Exception as e:  # noqa: BLE001 - an env bug must not lose the whole batch
         return e
+
+
+def _reset(ep: _Episode, chat: ChatTokens, limits: RolloutLimits) -> None:
+    """Start one episode; a failure ends it alone (``reset_error`` / ``template_error``)."""
+    job = ep.job
+    try:
+        obs, info = ep.env.reset(seed=job.seed, options={"task_id": job.task_id})
+        ep.traj.task_id = str(info.get("task_id", job.task_id))
+        ep.traj.tools = list(info.get("tools") or [])
+        ep.traj.metadata["split"] = info.get("split")
+    except Exception as e:  # noqa: BLE001
+        ep.reset_failed = True
+        return _fail(ep, "reset_error", e)
+    try:
+        ep.tokens = EpisodeTokens(chat, obs)
+    except Exception as e:  # noqa: BLE001
+        return _fail(ep, "template_error", e)
+    if ep.tokens.length >= limits.max_total_tokens:
+        _stop_for_budget(ep)
+
+
+def _generate(engine: Engine, prompts: list[list[int]], params: SamplingParams) -> list[Completion | BaseException]:
+    """One batched call; if it raises, one call per prompt, so that only the failing prompts fail."""
+    try:
+        out = list(engine.generate(prompts, params))
+    except Exception:  # noqa: BLE001 - find the culprits below
+        out = []
+    if len(out) == len(prompts):
+        return out
+    limits = params.limits(len(prompts))
+    results: list[Completion | BaseException] = []
+    for i, (prompt, limit) in enumerate(zip(prompts, limits)):
+        try:
+            results.append(engine.generate([prompt], replace(params, max_tokens=[limit], seed=params.seed + 104_729 * (i + 1)))[0])
+        except Exception as e:  # noqa: BLE001
+            results.append(e)
+    return results
+
+
+def _apply_step(ep: _Episode, c: Completion, text: str, result: object, limits: RolloutLimits, turn: int) -> None:
+    """Record one env step (or its failure) and append the env's tokens."""
+    if isinstance(result, BaseException):
+        return _fail(ep, "env_error", result)
+    try:
+        obs, reward, terminated, truncated, info = result  # type: ignore[misc]
+        ep.traj.steps.append(Step(text, obs, float(reward), dict(info.get("reward_components") or {}), info, c.finish_reason))
+    except Exception as e:  # noqa: BLE001 - not a step result
+        return _fail(ep, "env_error", f"env.step returned a malformed result: {_error_text(e)}")
+    if terminated or truncated:
+        return _finish(ep, info, bool(terminated), bool(truncated))
+    try:
+        ep.tokens.add_env(ep.env.messages, turn)  # type: ignore[union-attr]
+    except Exception as e:  # noqa: BLE001
+        return _fail(ep, "template_error", e)
+    if ep.tokens.length >= limits.max_total_tokens:  # type: ignore[union-attr]
+        _stop_for_budget(ep)
+
+
+def _finite(x: object) -> bool:
+    return x is None or (isinstance(x, (int, float)) and math.isfinite(x))
+
+
+def _check_rewards(traj: Trajectory) -> None:
+    """Mask an episode whose env produced a NaN/inf reward; store 0.0 in its place (keeps JSON valid)."""
+    bad: list[str] = []
+    if not _finite(traj.outcome_reward):
+        bad.append(f"outcome={traj.outcome_reward!r}")
+        traj.outcome_reward = 0.0
+    for t, s in enumerate(traj.steps, 1):
+        for key in ("process_reward", "outcome_reward"):
+            if not _finite(s.info.get(key)):
+                bad.append(f"turn {t} {key}={s.info[key]!r}")
+                s.info[key] = 0.0
+        if not _finite(s.reward):
+            bad.append(f"turn {t} reward={s.reward!r}")
+            s.reward = 0.0
+        for k, v in list(s.reward_components.items()):
+            if not _finite(v):
+                bad.append(f"turn {t} {k}={v!r}")
+                s.reward_components[k] = 0.0
+    if bad:
+        traj.metadata["nonfinite_rewards"] = bad
+        if not traj.infra_failure:
+            traj.infra_failure = True
+            traj.termination_reason = "nonfinite_reward"
+            traj.metadata["error"] = "the environment returned non-finite rewards: " + ", ".join(bad[:5])
 
 
 def rollout(
@@ -125,19 +241,14 @@ def rollout(
     stats: RolloutStats | None = None,
 ) -> list[Trajectory]:
     """Play ``jobs`` (one env each from ``envs``) in lockstep; trajectories come back in job order."""
-    stats = stats if stats is not None else RolloutStats()
-    episodes: list[_Episode] = []
-    t0 = time.perf_counter()
-    for job, env in zip(jobs, envs, strict=False):
-        obs, info = env.reset(seed=job.seed, options={"task_id": job.task_id})
-        traj = Trajectory(env_id=env_id, task_id=info["task_id"], seed=job.seed, group_id=job.group_id, policy=policy_name,
-                          tools=info["tools"], metadata={"split": info.get("split")})
-        ep = _Episode(job, env, traj, EpisodeTokens(chat, obs))
-        if ep.tokens.length >= limits.max_total_tokens:
-            _stop_for_budget(ep)
-        episodes.append(ep)
-    if len(episodes) < len(jobs):
+    if len(envs) < len(jobs):
         raise ValueError(f"{len(jobs)} jobs but only {len(envs)} environments")
+    stats = stats if stats is not None else RolloutStats()
+    t0 = time.perf_counter()
+    episodes = [_Episode(job, env, Trajectory(env_id=env_id, task_id=job.task_id, seed=job.seed, group_id=job.group_id,
+                                              policy=policy_name)) for job, env in zip(jobs, envs)]
+    for ep in episodes:
+        _reset(ep, chat, limits)
     stats.env_s += time.perf_counter() - t0
 
     turn = 0
@@ -147,39 +258,46 @@ def rollout(
             if not active:
                 break
             turn += 1
-            budgets = [min(limits.max_turn_tokens, limits.max_total_tokens - ep.tokens.length) for ep in active]
+            budgets = [min(limits.max_turn_tokens, limits.max_total_tokens - ep.tokens.length) for ep in active]  # type: ignore[union-attr]
             t0 = time.perf_counter()
             params = SamplingParams(max_tokens=budgets, temperature=limits.temperature, top_k=limits.top_k,
                                     seed=seed * 7919 + turn, stop_ids=tuple(sorted(chat.stop_ids)))
-            completions = engine.generate([ep.tokens.ids() for ep in active], params)
+            completions = _generate(engine, [ep.tokens.ids() for ep in active], params)  # type: ignore[union-attr]
             stats.generation_s += time.perf_counter() - t0
             stats.turns += len(active)
 
             t0 = time.perf_counter()
-            texts = []
+            stepping: list[tuple[_Episode, Completion, str]] = []
             for ep, c in zip(active, completions):
-                ep.tokens.add_sampled(c.ids, c.logprobs, turn)
+                if isinstance(c, BaseException):
+                    _fail(ep, "engine_error", c)
+                    continue
+                if not all(math.isfinite(x) for x in c.logprobs) or len(c.logprobs) != len(c.ids) or not c.ids:
+                    _fail(ep, "engine_error", f"the engine returned {len(c.ids)} ids with {len(c.logprobs)} log-probs, "
+                                              f"not all finite; sampling with temperature > 0 gives finite log-probs")
+                    continue
+                try:
+                    ep.tokens.add_sampled(c.ids, c.logprobs, turn)  # type: ignore[union-attr]
+                    text = chat.decode(c.ids)
+                except Exception as e:  # noqa: BLE001
+                    _fail(ep, "template_error", e)
+                    continue
                 stats.sampled_tokens += len(c.ids)
-                texts.append(chat.decode(c.ids))
-            results = list(pool.map(_step_env, active, texts)) if env_workers > 1 else [_step_env(e, t) for e, t in zip(active, texts)]
-            for ep, c, text, result in zip(active, completions, texts, results):
-                if isinstance(result, BaseException):
-                    ep.traj.metadata["error"] = "".join(traceback.format_exception_only(type(result), result)).strip()
-                    _finish(ep, {"termination_reason": "env_error", "infra_failure": True, "outcome_reward": None}, False, True)
-                    continue
-                obs, reward, terminated, truncated, info = result
-                ep.traj.steps.append(Step(text, obs, reward, info["reward_components"], info, c.finish_reason))
-                if terminated or truncated:
-                    _finish(ep, info, terminated, truncated)
-                    continue
-                ep.tokens.add_env(ep.env.messages, turn)
-                if ep.tokens.length >= limits.max_total_tokens:
-                    _stop_for_budget(ep)
+                stepping.append((ep, c, text))
+            texts = [t for _, _, t in stepping]
+            eps = [ep for ep, _, _ in stepping]
+            results = list(pool.map(_step_env, eps, texts)) if env_workers > 1 else [_step_env(e, t) for e, t in zip(eps, texts)]
+            for (ep, c, text), result in zip(stepping, results):
+                _apply_step(ep, c, text, result, limits, turn)
             stats.env_s += time.perf_counter() - t0
 
     for ep in episodes:
-        ep.traj.messages = ep.env.messages
+        try:
+            ep.traj.messages = [] if ep.reset_failed else ep.env.messages
+        except Exception:  # noqa: BLE001 - an env that cannot even list its messages
+            ep.traj.messages = []
         ep.traj.segments = ep.tokens.segments if ep.tokens else []
         ep.traj.metadata["finish_reasons"] = [s.finish_reason for s in ep.traj.steps]
         ep.traj.metadata["num_tokens"] = ep.tokens.length if ep.tokens else 0
+        _check_rewards(ep.traj)
     return [ep.traj for ep in episodes]
