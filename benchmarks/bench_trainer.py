@@ -58,7 +58,7 @@ def run_agentgym(model_dir: str, steps: int, threads: int) -> dict:
     agentgym.register("agentgym/BenchDigits-v0", Digits, override=True)
     with tempfile.TemporaryDirectory() as out:
         config = GRPOConfig(env="agentgym/BenchDigits-v0", model=model_dir, output_dir=out, tasks_per_step=PROMPTS, group_size=GROUP,
-                            max_turn_tokens=MAX_NEW, max_total_tokens=512, temperature=1.0, lr=1e-5, eval_tasks=0,
+                            max_turn_tokens=MAX_NEW, max_total_tokens=512, temperature=1.0, lr=1e-5, eval_tasks=0, minibatches=1,
                             filter_zero_variance=False, micro_batch_size=PROMPTS * GROUP, threads=threads, save_trajectories=False,
                             progress=False)
         trainer = Trainer(config)

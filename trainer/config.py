@@ -40,8 +40,9 @@ class GRPOConfig:
     """Episodes per task (G); advantages are relative to the group."""
     epochs: int = 1
     """Passes over each rollout batch (PPO epochs)."""
-    minibatches: int = 1
-    """Optimizer steps per epoch; the batch's episodes are split evenly (in order) between them."""
+    minibatches: int = 4
+    """Optimizer steps per epoch, the batch's episodes split in order into this many near-equal parts. Above 1 every
+    update after the first is off-policy, so the PPO ratio moves and eps_low/eps_high act (at 1 x 1 the ratio is always 1)."""
     micro_batch_size: int = 4
     """Episodes per forward/backward pass; gradients are identical for any value (memory knob only)."""
 
@@ -53,9 +54,9 @@ class GRPOConfig:
     max_total_tokens: int = 2048
     """Tokens of a whole episode (prompt + turns + tool results); beyond it the episode stops with ``token_budget``."""
     temperature: float = 1.0
-    """Sampling temperature for training rollouts (logprobs are of this tempered distribution)."""
+    """Sampling temperature for training rollouts, > 0 (logprobs are of this tempered distribution; 0 is refused)."""
     top_k: int = 0
-    """Sample only among the k most likely tokens (0: off)."""
+    """Must stay 0 for training: the trainer scores tokens under the full softmax, not a top-k truncation."""
 
     # ----- advantages ----------------------------------------------------------------
     scale: Literal["group", "batch", "none"] = "group"
@@ -136,8 +137,18 @@ class GRPOConfig:
             raise ValueError("process_weight must be in [0, 1]")
         if self.group_size < 2:
             raise ValueError("group_size must be at least 2: GRPO advantages are relative to the group")
-        if self.minibatches < 1 or (self.tasks_per_step * self.group_size) % self.minibatches:
-            raise ValueError(f"minibatches={self.minibatches} must divide the batch of {self.tasks_per_step * self.group_size} episodes")
+        if not 1 <= self.minibatches <= self.batch_episodes or self.epochs < 1:
+            raise ValueError(f"minibatches={self.minibatches} must be between 1 and the batch of {self.batch_episodes} episodes "
+                             f"(tasks_per_step x group_size), and epochs >= 1")
+        if not self.temperature > 0:
+            raise ValueError(f"temperature={self.temperature} cannot train: greedy decoding has no sampling distribution, so the "
+                             "log-probabilities the PPO ratio and importance weights need are undefined (and a group's episodes "
+                             "would be identical); use temperature > 0 (1.0 samples the model as it is) and eval_temperature=0 "
+                             "for greedy evaluation")
+        if self.top_k != 0:
+            raise ValueError(f"top_k={self.top_k} cannot train: the sampler would draw from the top-k truncated distribution "
+                             "while the trainer scores tokens under the full softmax, biasing the ratio and importance weights; "
+                             "use top_k=0 and lower the temperature to sharpen sampling")
         if not 0.0 <= self.max_failed_fraction <= 1.0 or self.max_failed_steps < 0:
             raise ValueError("max_failed_fraction must be in [0, 1] and max_failed_steps >= 0")
         if self.engine not in ("hf", "vllm"):

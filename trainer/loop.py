@@ -14,7 +14,8 @@ token-level loss, Yu et al. 2025). For each step:
    (``advantages``: identical episodes get exactly zero);
 3. recompute ``log pi_old`` of the sampled tokens with the training model; weight tokens by
    the truncated importance ratio ``min(pi_old / pi_sampler, C)`` (engine mismatch);
-4. for ``epochs`` x ``minibatches`` optimizer steps minimise
+4. for ``epochs`` x ``minibatches`` optimizer steps (default 1 x 4: every minibatch after the
+   first is off-policy, so the ratio moves and the clip acts) minimise
    ``sum_tokens tis * -min(r A, clip(r, 1-eps_low, 1+eps_high) A) [+ beta k3(pi, pi_ref)] / N_tokens``
    with ``r = pi / pi_old`` and ``N_tokens`` the trainable tokens of that optimizer step;
 5. sync the engine's weights; log; evaluate on held-out tasks; checkpoint.
@@ -27,8 +28,9 @@ Deviations from the paper, on purpose:
   dynamic sampling without the re-sampling);
 * population std (ddof=0) in the group scale;
 * when each batch gets exactly one optimizer step (``epochs * minibatches == 1``) ``pi_old``
-  is taken from the same forward pass as ``pi`` (identical weights, so identical values),
-  saving a forward pass; otherwise it is recomputed before the first update;
+  is taken from the same forward pass as ``pi`` (identical weights, so identical values,
+  the ratio is exactly 1 and clipping never acts), saving a forward pass; otherwise it is
+  recomputed before the first update;
 * episodes cut by an infrastructure failure are masked out, not scored 0.
 """
 
@@ -91,6 +93,12 @@ def failure_message(masked_reasons: list[dict[str, int]], errors: dict[str, str]
             f"(0: never stop) to train on the rest")
 
 
+def minibatch_indices(n: int, minibatches: int) -> list[list[int]]:
+    """Split ``range(n)`` in order into ``min(minibatches, n)`` near-equal parts (sizes differ by at most one)."""
+    parts = min(max(minibatches, 1), n)
+    return [list(range(n * k // parts, n * (k + 1) // parts)) for k in range(parts)] if n else []
+
+
 def _device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -124,7 +132,7 @@ def accumulate_gradients(model: Any, episodes: list, config: GRPOConfig, pad_id:
     c = config
     device = torch.device(device)
     n_tokens = sum(e.n_tokens for e in episodes)
-    sums = {k: 0.0 for k in ("loss", "clipped", "entropy", "kl", "mismatch", "tis_capped", "tokens")}
+    sums = {k: 0.0 for k in ("loss", "clipped", "ratio_dev", "entropy", "kl", "mismatch", "tis_capped", "tokens")}
     for m0 in range(0, len(episodes), c.micro_batch_size):
         part = range(m0, min(m0 + c.micro_batch_size, len(episodes)))
         mb = collate([episodes[i] for i in part], pad_id, device)
@@ -144,6 +152,7 @@ def accumulate_gradients(model: Any, episodes: list, config: GRPOConfig, pad_id:
         with torch.no_grad():
             sums["loss"] += float(loss)
             sums["clipped"] += float((clipped.float() * mask).sum())
+            sums["ratio_dev"] += float(((logp.detach() - old_logp).exp() - 1.0).abs().mul(mask).sum())
             sums["entropy"] += float((entropy * mask).sum())
             sums["mismatch"] += float(((old_logp - mb["sample_logprobs"]).abs() * mask).sum())
             sums["tis_capped"] += float(((tis >= c.tis_cap).float() * mask).sum()) if c.tis_cap > 0 else 0.0
@@ -245,10 +254,8 @@ class Trainer:
                 ref = self._logprobs(self.ref_model or self.model, episodes, c.micro_batch_size)
         totals: dict[str, float] = {}
         grad_norms = []
-        size = -(-len(episodes) // c.minibatches)
         for _ in range(c.epochs):
-            for start in range(0, len(episodes), size):
-                idx = list(range(start, min(start + size, len(episodes))))
+            for idx in minibatch_indices(len(episodes), c.minibatches):
                 self.optimizer.zero_grad(set_to_none=True)
                 sums = accumulate_gradients(self.model, [episodes[i] for i in idx], c, self.tokenizer.pad_token_id, self.device,
                                             old=[old[i] for i in idx] if old else None, ref=[ref[i] for i in idx] if ref else None)
@@ -260,7 +267,8 @@ class Trainer:
                 self.optimizer.step()
         n = max(totals["tokens"], 1.0)
         return {
-            "loss": totals["loss"] / len(grad_norms), "clip_fraction": totals["clipped"] / n, "entropy": totals["entropy"] / n,
+            "loss": totals["loss"] / len(grad_norms), "clip_fraction": totals["clipped"] / n,
+            "ratio_abs_dev": totals["ratio_dev"] / n, "entropy": totals["entropy"] / n,
             "kl": totals["kl"] / n, "logprob_mismatch": totals["mismatch"] / n, "tis_capped_fraction": totals["tis_capped"] / n,
             "grad_norm": float(np.mean(grad_norms)), "optimizer_steps": float(len(grad_norms)), "trained_tokens": totals["tokens"],
         }

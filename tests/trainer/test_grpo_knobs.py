@@ -1,0 +1,50 @@
+"""Honest knobs: the default configuration makes the PPO ratio move and the clip act; untrainable sampling is refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agentgym.trainer import GRPOConfig, train
+from agentgym.trainer.loop import minibatch_indices
+
+
+def test_temperature_zero_is_refused_for_training_with_what_to_use() -> None:
+    for t in (0.0, -1.0):
+        with pytest.raises(ValueError, match=r"greedy decoding .* log-probabilities .* undefined.*temperature > 0.*eval_temperature=0"):
+            GRPOConfig(temperature=t)
+    assert GRPOConfig(temperature=0.7, eval_temperature=0.0).eval_temperature == 0.0  # greedy evaluation stays allowed
+
+
+def test_top_k_is_refused_for_training() -> None:
+    with pytest.raises(ValueError, match=r"top_k=20 cannot train: .*truncated distribution.*full softmax.*use top_k=0"):
+        GRPOConfig(top_k=20)
+
+
+def test_default_configuration_takes_several_updates_per_rollout_batch() -> None:
+    c = GRPOConfig()
+    assert c.epochs * c.minibatches > 1, "with one update per batch the ratio is always 1 and the clip never acts"
+    with pytest.raises(ValueError, match="minibatches=17 must be between 1 and the batch of 16 episodes"):
+        GRPOConfig(minibatches=17)
+
+
+def test_minibatches_split_in_order_into_near_equal_parts() -> None:
+    assert minibatch_indices(10, 4) == [[0, 1], [2, 3, 4], [5, 6], [7, 8, 9]]
+    assert minibatch_indices(3, 4) == [[0], [1], [2]]  # fewer episodes than minibatches (zero-variance groups dropped)
+    assert minibatch_indices(0, 4) == []
+    assert sum(minibatch_indices(16, 4), []) == list(range(16))
+
+
+@pytest.mark.slow
+def test_default_knobs_move_the_ratio_and_clip(tiny_dir: Path, digits_env_id: str, tmp_path: Path) -> None:
+    # every algorithm knob at its default (epochs, minibatches, eps, lr, batch, token limits); only what to run on changes
+    base = dict(env=digits_env_id, model=str(tiny_dir), steps=2, eval_tasks=0, progress=False, threads=1, save_trajectories=False)
+    run = train(GRPOConfig(**base, output_dir=str(tmp_path / "default")))["train"]
+    assert all(r["optimizer_steps"] == 4 for r in run)
+    assert all(r["ratio_abs_dev"] > 0 for r in run), "pi/pi_old must differ from 1 after the first minibatch"
+    # the same defaults at the learning rate the tiny model learns with (test_grpo_learning): tokens leave the clip range
+    fast = train(GRPOConfig(**base, output_dir=str(tmp_path / "fast"), lr=3e-3))["train"]
+    assert fast[0]["clip_fraction"] > 0
+    print("clip fraction, default lr:", [r["clip_fraction"] for r in run], "mean |r-1|:", [r["ratio_abs_dev"] for r in run],
+          "| lr 3e-3:", [r["clip_fraction"] for r in fast])
