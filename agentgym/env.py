@@ -35,7 +35,7 @@ from typing import Any, ClassVar, Literal
 import gymnasium as gym
 
 from agentgym.messages import Action, Message, assistant, copy_json, copy_messages, render_transcript, tool_message, user, with_raw_text
-from agentgym.parsing import FORMAT_HINT, ParseError, ParsedAction, ToolCallParser, get_parser, parse_action
+from agentgym.parsing import FORMAT_HINT, ParseError, ParsedAction, ToolCallParser, get_parser, parse_action, tools_prompt
 from agentgym.rewards import Rubric
 from agentgym.spaces import AssistantTurn, Chat
 from agentgym.tasks import Task, TaskSet
@@ -64,6 +64,20 @@ def _distinct_ids(calls: list[ToolCall], turn: int) -> list[ToolCall]:
         seen.add(call.id)
         out.append(call)
     return out
+
+
+def _strict_json_calls(parsed: ParsedAction) -> list[ToolCall]:
+    """The calls whose arguments are strict JSON; NaN/Infinity (which Python's json reads) become parse errors."""
+    ok = []
+    for call in parsed.calls:
+        try:
+            json.dumps(call.arguments, allow_nan=False)
+        except ValueError:
+            parsed.errors.append(ParseError(f'Error: arguments of tool "{call.name}" are not valid JSON: NaN and Infinity '
+                                            f"are not JSON numbers. Use a number or a string.", call.raw))
+            continue
+        ok.append(call)
+    return ok
 
 
 def _parse_error_feedback(err: ParseError, quote_limit: int = 400) -> str:
@@ -196,8 +210,7 @@ class AgentEnv(gym.Env[list, Action]):
     def opening_messages(self, task: Task) -> list[Message]:
         system = self.system_prompt
         if self.tools_in_prompt and self._tools:
-            schemas = "\n".join(json.dumps(t.schema()["function"]) for t in self._tools.values())
-            system += f"\n\nYou can call these tools:\n<tools>\n{schemas}\n</tools>\n{FORMAT_HINT}"
+            system += "\n\n" + tools_prompt([t.schema() for t in self._tools.values()], self.parser)
         return [{"role": "system", "content": system}, user(task.prompt)]
 
     def on_text_turn(self, parsed: ParsedAction) -> list[Message]:
@@ -206,7 +219,7 @@ class AgentEnv(gym.Env[list, Action]):
             self.end("final_answer")
             return []
         names = ", ".join(self._tools)
-        return [user(f"Your reply contained no tool call. Call one of the tools ({names}). {FORMAT_HINT}")]
+        return [user(f"Your reply contained no tool call. Call one of the tools ({names}). {getattr(self.parser, 'format_hint', FORMAT_HINT)}")]
 
     def oracle_turns(self, task: Task) -> list[Action]:
         """The reference solution as assistant turns (played by the ``oracle`` policy)."""
@@ -247,6 +260,8 @@ class AgentEnv(gym.Env[list, Action]):
         if isinstance(action, str) and not parsed.calls and not parsed.errors:
             return assistant(action)  # no markup at all: keep the text verbatim
         content = parsed.content if isinstance(parsed.content, str) else ""
+        if isinstance(action, dict) and isinstance(action.get("content"), list):  # OpenAI content parts
+            content = "".join(p.get("text", "") for p in action["content"] if isinstance(p, dict) and isinstance(p.get("text"), str))
         calls = [c.to_openai() for c in parsed.calls]
         return assistant(content or (None if calls else ""), calls)  # type: ignore[arg-type]
 
@@ -291,7 +306,7 @@ class AgentEnv(gym.Env[list, Action]):
             raise RuntimeError("step() called after the episode ended; call env.reset() to start a new one")
         self._turn += 1
         record = TurnRecord(self._turn, parse_action(action, self.parser, self._turn))
-        record.parsed.calls = _distinct_ids(record.parsed.calls, self._turn)
+        record.parsed.calls = _distinct_ids(_strict_json_calls(record.parsed), self._turn)
         self._messages.append(self._assistant_message(action, record.parsed))
         self._raw_turns.append(action if isinstance(action, str) else None)
         infra: BaseException | None = None

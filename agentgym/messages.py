@@ -85,6 +85,24 @@ def with_raw_text(messages: list[Message], raw_texts: list[Any]) -> list[Message
     return out
 
 
+def answer_pending_calls(messages: list[Message], content: str) -> list[Message]:
+    """``messages`` plus a tool message (``content``) for each call of the last assistant turn left unanswered.
+
+    For transcripts cut mid-turn (an environment that raised inside ``step``), so they stay valid.
+    """
+    out = copy_json(messages)
+    last = max((i for i, m in enumerate(out) if m.get("role") == "assistant"), default=None)
+    if last is None:
+        return out
+    answered = {m.get("tool_call_id") for m in out[last + 1 :] if m.get("role") == "tool"}
+    if any(m.get("role") != "tool" for m in out[last + 1 :]):
+        return out  # the turn was closed already
+    for call in out[last].get("tool_calls") or []:
+        if call.get("id") not in answered:
+            out.append(tool_message(content, tool_call_id=call["id"], name=call.get("function", {}).get("name", "")))
+    return out
+
+
 def transcript_problems(messages: list[Message]) -> list[str]:
     """Every way ``messages`` breaks the OpenAI tool-call protocol (empty list: valid).
 
@@ -133,7 +151,7 @@ def transcript_problems(messages: list[Message]) -> list[str]:
                     problems.append(f"message {i}: call {cid!r} is not {{'type': 'function', 'function': {{'name': ...}}}}")
                     continue
                 try:
-                    json.loads(fn.get("arguments"))
+                    json.loads(fn.get("arguments"), parse_constant=_no_constant)
                 except (TypeError, ValueError):
                     problems.append(f"message {i}: arguments of call {cid!r} are not a JSON string")
             open_turn = True
@@ -152,6 +170,10 @@ def transcript_problems(messages: list[Message]) -> list[str]:
     if pending:
         problems.append(f"end: calls {pending} of the last assistant turn got no tool message")
     return problems
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 def copy_json(x: Any) -> Any:

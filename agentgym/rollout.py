@@ -12,6 +12,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from agentgym.env import AgentEnv
+from agentgym.messages import answer_pending_calls
 from agentgym.policies import Generation, Policy, PolicyContext, make_policy
 from agentgym.registry import make
 from agentgym.trajectory import Step, Trajectory
@@ -70,7 +71,9 @@ def run_episode(
             obs, reward, terminated, truncated, info = env.step(action)
         except Exception as e:  # noqa: BLE001 - recorded as an infrastructure failure
             _fail(traj, "env_error", e)
-            break
+            traj.messages = answer_pending_calls(env.messages, "Not run: the environment failed (not your fault).")
+            traj.segments = ctx.segments
+            return traj
         traj.steps.append(Step(action, obs, reward, info["reward_components"], info, finish))
         if terminated or truncated:
             traj.terminated, traj.truncated = terminated, truncated

@@ -246,3 +246,21 @@ def test_compare_real_runs_from_the_cli(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     c = json.loads((tmp_path / "eval-compare" / "compare.json").read_text())
     assert c["paired_tasks"] == 12 and c["success_rate_b"] == 1.0 and c["verdict"].startswith("B is better")
+
+
+def test_an_episode_whose_env_raises_is_an_infra_failure_not_a_crashed_evaluation() -> None:
+    from agentgym.envs.tooluse import ToolUseEnv
+
+    class ResetFails(ToolUseEnv):
+        def setup(self, task):
+            if task.id == bad:
+                raise RuntimeError("could not prepare the task")
+            super().setup(task)
+
+    ids = ResetFails(split="test").tasks.ids[:3]
+    bad = ids[1]
+    report = evaluate(lambda: ResetFails(split="test"), "oracle", tasks=ids, samples=2, ks=(1, 2), progress=False)
+    m = report.metrics()
+    assert m["infra_failures"] == 2 and m["termination_reasons"] == {"env_error": 2, "submitted": 4}
+    assert m["pass@1"] == 1.0 and m["pass_at"]["1"]["dropped_tasks"] == [{"task_id": bad, "valid_samples": 0}]
+    assert all("could not prepare the task" in t.metadata["error"] for t in report.trajectories if t.infra_failure)

@@ -318,3 +318,35 @@ def test_every_env_records_valid_transcripts(env_id: str, policy: str, tokenizer
         errors = sum(sum(s.info["tool_errors"].values()) for t in trajs for s in t.steps)
         assert errors > 0 and any(re.search(r"could not|unknown tool|invalid arguments", m.get("content") or "")
                                   for t in trajs for m in t.messages)
+
+
+def test_nan_arguments_and_content_parts(tokenizer) -> None:
+    env = _play(['<tool_call>{"name": "echo", "arguments": {"text": NaN}}</tool_call>',
+                 {"role": "assistant", "content": [{"type": "text", "text": "parts "}, {"type": "text", "text": "joined"}],
+                  "tool_calls": [{"id": "p", "type": "function", "function": {"name": "echo", "arguments": '{"text": "z"}'}}]}])
+    check_transcript(env.messages, env.tool_schemas(), tokenizer)
+    assert "tool_calls" not in env.messages[2] and "NaN and Infinity are not JSON numbers" in env.messages[3]["content"]
+    assert env.messages[4]["content"] == "parts joined" and env.messages[5]["content"] == "z"
+    env.close()
+
+
+def test_an_env_that_raises_mid_episode_leaves_a_valid_transcript(tokenizer) -> None:
+    from agentgym.messages import answer_pending_calls
+    from agentgym.rewards import Rubric
+
+    class Broken(Toolbox):
+        def build_rubric(self) -> Rubric:
+            def explode(env, record) -> float:
+                raise RuntimeError("reward function bug")
+
+            return Rubric().add("explode", explode, kind="process", weight=1.0)
+
+    [t] = agentgym.collect(Broken, "random", num_tasks=1, seed=0, progress=False)
+    assert (t.infra_failure, t.termination_reason) == (True, "env_error") and "reward function bug" in t.metadata["error"]
+    check_transcript(t.messages, t.tools, tokenizer)
+    cut = [{"role": "user", "content": "q"}, {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "a", "type": "function", "function": {"name": "f", "arguments": "{}"}},
+        {"id": "b", "type": "function", "function": {"name": "g", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "a", "name": "f", "content": "done"}]
+    fixed = answer_pending_calls(cut, "Not run.")
+    assert transcript_problems(fixed) == [] and fixed[-1] == {"role": "tool", "tool_call_id": "b", "name": "g", "content": "Not run."}
