@@ -185,3 +185,26 @@ def test_resumed_run_logs_each_step_once(tiny_dir: Path, digits_env_id: str, tmp
     train_steps = [json.loads(x)["step"] for x in (tmp_path / "metrics.jsonl").read_text().splitlines() if json.loads(x)["kind"] == "train"]
     assert train_steps == [1, 2, 3]
     assert ckpt.latest(tmp_path).name == "step_000003"
+
+
+@pytest.mark.slow
+def test_smollm2_checkpoint_is_a_plain_model_even_from_an_old_gguf_cache(tmp_path: Path) -> None:
+    """SmolLM2 comes from a GGUF; its checkpoints must not carry ``quant_method: gguf`` (save_pretrained refuses it)."""
+    import shutil
+
+    from agentgym.trainer.models import ensure_smollm2
+
+    cache = ensure_smollm2()
+    assert "quantization_config" not in json.loads((cache / "config.json").read_text())
+    old = tmp_path / "old-cache"  # as written before the GGUF entry was dropped
+    shutil.copytree(cache, old)
+    config = json.loads((old / "config.json").read_text())
+    (old / "config.json").write_text(json.dumps({**config, "quantization_config": {"quant_method": "gguf"}}))
+    model, tok = load_model(str(old))
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-5)
+    path = ckpt.save(tmp_path / "step_000001", model, opt, 1, tokenizer=tok)
+    assert "quantization_config" not in json.loads((path / "config.json").read_text())
+    loaded = AutoModelForCausalLM.from_pretrained(path)
+    ids = torch.tensor([[1, 2, 3, 4]])
+    assert torch.equal(_logits(loaded, ids), _logits(model, ids))
+    assert AutoTokenizer.from_pretrained(path).chat_template == tok.chat_template
