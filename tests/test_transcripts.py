@@ -6,6 +6,7 @@ timeouts, infrastructure failures, episode-ending calls, bad message dicts)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import shutil
@@ -21,8 +22,11 @@ from agentgym.messages import transcript_problems
 from agentgym.testing import require, require_bwrap
 from agentgym.tools import tool
 
-openai_chat = pytest.importorskip("openai.types.chat", reason="pip install openai (the dev extra)")
-pydantic = pytest.importorskip("pydantic")
+try:  # the official schema; a dev dependency (in CI a missing one fails, see agentgym.testing.require)
+    import openai.types.chat as openai_chat
+    import pydantic
+except ImportError:  # pragma: no cover
+    openai_chat = pydantic = None
 
 # A tools-aware template in the style of Qwen2.5's: tools listed in the system turn, calls
 # rendered from ``tool_calls`` as <tool_call> JSON, tool results grouped in a user turn as
@@ -87,18 +91,22 @@ def tokenizer():
     return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", eos_token="<|im_end|>", chat_template=QWEN_STYLE_TEMPLATE)
 
 
-_MESSAGE = pydantic.TypeAdapter(openai_chat.ChatCompletionMessageParam)
-_KEYS = {
-    "system": set(typing.get_type_hints(openai_chat.ChatCompletionSystemMessageParam)),
-    "user": set(typing.get_type_hints(openai_chat.ChatCompletionUserMessageParam)),
-    "assistant": set(typing.get_type_hints(openai_chat.ChatCompletionAssistantMessageParam)),
-    # ``name`` on tool messages is what HF's tool-use docs show; OpenAI-compatible servers accept it.
-    "tool": set(typing.get_type_hints(openai_chat.ChatCompletionToolMessageParam)) | {"name"},
-}
+@functools.cache
+def _openai_schema() -> tuple:
+    require(openai_chat is not None, "the openai package (dev extra) is needed: pip install -e '.[dev]'")
+    keys = {
+        "system": set(typing.get_type_hints(openai_chat.ChatCompletionSystemMessageParam)),
+        "user": set(typing.get_type_hints(openai_chat.ChatCompletionUserMessageParam)),
+        "assistant": set(typing.get_type_hints(openai_chat.ChatCompletionAssistantMessageParam)),
+        # ``name`` on tool messages is what HF's tool-use docs show; OpenAI-compatible servers accept it.
+        "tool": set(typing.get_type_hints(openai_chat.ChatCompletionToolMessageParam)) | {"name"},
+    }
+    return pydantic.TypeAdapter(openai_chat.ChatCompletionMessageParam), keys
 
 
 def check_transcript(messages: list[dict], tools: list[dict], tokenizer) -> str:
     """Assert ``messages`` is valid OpenAI chat data that a tools template renders with each call once."""
+    _MESSAGE, _KEYS = _openai_schema()
     assert transcript_problems(messages) == []
     for m in messages:
         _MESSAGE.validate_python(m)  # the official types: roles, required keys, value types
