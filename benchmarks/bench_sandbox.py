@@ -1,9 +1,12 @@
 """Sandbox latency: exec, start (cold and from a warm pool) and reset, against baselines.
 
-    python benchmarks/bench_sandbox.py [--n 300] [--no-docker]
+    python benchmarks/bench_sandbox.py [--n 300] [--no-docker] [--before 142967d]
 
 Baselines in the same run: a bare ``subprocess.run(["true"])`` for LocalSandbox, and
 the Docker SDK's ``exec_run`` (one ``docker exec`` per command) for DockerSandbox.
+``--before REV`` also loads the sandbox package as it was at git revision ``REV``
+(default: before the channel hardening of issue 8) and times its exec in the same
+interleaved rounds, so "before" and "after" share the machine's load.
 Targets: LocalSandbox exec p50 within 2x of bare subprocess; DockerSandbox exec p50
 at least 10x faster than exec_run; warm-pool acquire under 20 ms.
 """
@@ -11,13 +14,16 @@ at least 10x faster than exec_run; warm-pool acquire under 20 ms.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable
+from types import ModuleType
+from typing import Any, Callable
 
 from agentgym.sandboxes import LocalSandbox, Sandbox
 from agentgym.sandboxes.pool import SandboxPool
@@ -39,6 +45,23 @@ def interleaved(fns: dict[str, Callable[[], object]], n: int, rounds: int = 10) 
         for name, fn in fns.items():
             out[name] += timings(fn, max(1, n // rounds))
     return out
+
+
+def load_before(rev: str, into: str) -> ModuleType:
+    """The ``sandboxes`` package at git revision ``rev``, importable as ``sandboxes_<rev>``."""
+    repo = Path(__file__).resolve().parents[1]
+    name = f"sandboxes_{rev}"
+    pkg = Path(into) / name
+    pkg.mkdir()
+    files = subprocess.run(["git", "-C", str(repo), "ls-tree", "--name-only", f"{rev}:sandboxes"], check=True,
+                           capture_output=True, text=True).stdout.split()
+    for f in files:
+        if f.endswith(".py"):
+            src = subprocess.run(["git", "-C", str(repo), "show", f"{rev}:sandboxes/{f}"], check=True,
+                                 capture_output=True).stdout
+            (pkg / f).write_bytes(src)
+    sys.path.insert(0, into)
+    return importlib.import_module(name)
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -81,15 +104,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=300, help="exec samples per contender")
     parser.add_argument("--no-docker", action="store_true")
+    parser.add_argument("--before", default="142967d", help="git revision to compare exec with ('' to skip)")
     args = parser.parse_args()
     rows: list[tuple[str, str, float, float, str]] = []  # (group, what, p50 ms, p99 ms, note)
 
+    before_dir = tempfile.TemporaryDirectory()
+    old: Any = load_before(args.before, before_dir.name) if args.before else None
     local = LocalSandbox()
+    old_local = old.LocalSandbox() if old is not None else None
     fns: dict[str, Callable[[], object]] = {
         "bare subprocess.run(['true'])": lambda: subprocess.run(["true"]),
         "LocalSandbox.exec(['true'])": lambda: local.exec(["true"]),
     }
-    docker_sb = container = None
+    if old_local is not None:
+        fns[f"LocalSandbox.exec(['true']) before ({args.before})"] = lambda: old_local.exec(["true"])
+    docker_sb = container = old_docker = None
     if not args.no_docker:
         from agentgym.sandboxes import DockerSandbox
         from agentgym.sandboxes.docker import docker_client
@@ -97,6 +126,9 @@ def main() -> None:
         docker_sb = DockerSandbox()
         container = docker_client().containers.get(docker_sb.container_id)
         fns["DockerSandbox.exec(['true'])"] = lambda: docker_sb.exec(["true"])
+        if old is not None:
+            old_docker = importlib.import_module(old.__name__ + ".docker").DockerSandbox()
+            fns[f"DockerSandbox.exec(['true']) before ({args.before})"] = lambda: old_docker.exec(["true"])
     res = interleaved(fns, args.n)
     if container is not None:
         res["docker SDK exec_run('true')"] = timings(lambda: container.exec_run(["true"]), max(20, args.n // 6))
@@ -106,13 +138,20 @@ def main() -> None:
         if name.startswith("LocalSandbox"):
             ratio = statistics.median(xs) / bare
             note = f"{ratio:.2f}x bare (target <= 2x) {'OK' if ratio <= 2 else 'MISSED'}"
-        if name.startswith("DockerSandbox") and "docker SDK exec_run('true')" in res:
+        if " before (" in name:
+            now = statistics.median(res[name.split(" before (")[0]])
+            note = (note + "; " if name.startswith("LocalSandbox") else "") + \
+                f"after/before = {now / statistics.median(xs):.2f}"
+        elif name.startswith("DockerSandbox") and "docker SDK exec_run('true')" in res:
             ratio = statistics.median(res["docker SDK exec_run('true')"]) / statistics.median(xs)
             note = f"{ratio:.0f}x faster than exec_run (target >= 10x) {'OK' if ratio >= 10 else 'MISSED'}"
         rows.append(("exec", name, pct(xs, 0.5), pct(xs, 0.99), note))
 
     rows.append(("start", "LocalSandbox() cold", *(lambda t: (pct(t, .5), pct(t, .99)))(
         timings(lambda: LocalSandbox().close(), 20)), "includes close"))
+    if old is not None:
+        rows.append(("start", f"LocalSandbox() cold before ({args.before})", *(lambda t: (pct(t, .5), pct(t, .99)))(
+            timings(lambda: old.LocalSandbox().close(), 20)), "includes close"))
     with SandboxPool(LocalSandbox, size=3) as pool:
         acq = []
         for _ in range(10):
@@ -155,8 +194,10 @@ def main() -> None:
                 rows.append(("reset", f"{name} full copy (wipe + upload), baseline", pct(full, .5), pct(full, .99),
                              f"reset is {statistics.median(full) / statistics.median(changed):.1f}x faster"))
     local.close()
-    if docker_sb is not None:
-        docker_sb.close()
+    for sb in (docker_sb, old_local, old_docker):
+        if sb is not None:
+            sb.close()
+    before_dir.cleanup()
     _print(rows)
 
 

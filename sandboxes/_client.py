@@ -10,6 +10,7 @@ from __future__ import annotations
 import abc
 import io
 import json
+import secrets
 import struct
 import tarfile
 import tempfile
@@ -29,6 +30,38 @@ RPC_GRACE = 15.0
 """Seconds the helper may take beyond a command's own timeout before it counts as dead."""
 
 
+class _Violation(Exception):
+    """A frame from the helper broke the protocol (becomes a SandboxError)."""
+
+
+def _check_response(op: str, res: dict[str, Any], data: bytes) -> None:
+    """Type-check a response header; raise :class:`_Violation` on anything unexpected."""
+    ok = res.get("ok")
+    if not isinstance(ok, bool):
+        raise _Violation("a response without a boolean 'ok'")
+    if not ok:
+        if data:
+            raise _Violation("an error response with a payload")
+        if not isinstance(res.get("error"), (str, type(None))) or not isinstance(res.get("path"), (str, type(None))):
+            raise _Violation("an error response with a non-text message or path")
+        errno = res.get("errno")
+        if errno is not None and (type(errno) is not int or not 0 < errno < 4096):
+            raise _Violation(f"an error response with errno {errno!r}")
+        return
+    for name, types in _FIELDS.get(op, {}).items():
+        value = res.get(name)
+        if not isinstance(value, types) or (bool not in types and isinstance(value, bool)):
+            raise _Violation(f"{name}={value!r} ({type(value).__name__}, expected {types[0].__name__})")
+    if op == "exec" and not 0 <= res["out_len"] <= len(data):
+        raise _Violation(f"out_len={res['out_len']} for a {len(data)}-byte payload")
+    if op == "exec" and not (res["duration"] >= 0 and -256 < res["exit_code"] < 512):
+        raise _Violation(f"exit_code={res['exit_code']}, duration={res['duration']}")
+    if op == "diff" and not all(isinstance(n, str) for n in res["restore"]):
+        raise _Violation("a restore list with non-text names")
+    if op in ("write", "tar_in", "restore", "kill", "ping", "diff", "exit") and data:
+        raise _Violation(f"a {len(data)}-byte payload where none belongs")
+
+
 class Channel(abc.ABC):
     """A reliable byte stream to the helper."""
 
@@ -45,7 +78,7 @@ class Channel(abc.ABC):
 
 def helper_argv(python: str, config: dict[str, Any]) -> list[str]:
     """Command line that starts the helper (it then reads its source from stdin)."""
-    return [python, "-I", "-S", "-c", BOOTSTRAP, str(len(SERVER_SOURCE.encode())), json.dumps(config)]
+    return [python, "-I", "-S", "-B", "-c", BOOTSTRAP, str(len(SERVER_SOURCE.encode())), json.dumps(config)]
 
 
 def helper_env(config: SandboxConfig, home: str = "/tmp") -> dict[str, str]:
@@ -77,8 +110,31 @@ def _safe_member(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
         return None
 
 
+MAX_HEADER = 1 << 20
+"""Largest JSON header the host accepts from the helper."""
+OUTPUT_SLACK = 256
+"""Bytes a truncation marker may add to each of stdout and stderr."""
+
+_INT, _BOOL, _NUM, _STR = (int,), (bool,), (int, float), (str,)
+_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
+    "exec": {"exit_code": _INT, "timed_out": _BOOL, "duration": _NUM, "out_len": _INT, "truncated": _BOOL,
+             "oom_killed": _BOOL},
+    "diff": {"restore": (list,)},
+    "kill": {"killed": _INT},
+    "ping": {"pid": _INT},
+}
+
+
 class HelperSandbox(Sandbox):
-    """A :class:`Sandbox` whose operations are requests to the in-sandbox helper."""
+    """A :class:`Sandbox` whose operations are requests to the in-sandbox helper.
+
+    Every frame from the helper is untrusted input: its header is bounded
+    (:data:`MAX_HEADER`), its blob by a cap per operation (exec: twice
+    ``output_limit`` plus markers; files and archives: ``max_transfer_mb``) checked
+    before anything is allocated, its JSON and field types are checked, and it must
+    echo the random id of the request it answers. Any violation is a
+    :class:`SandboxError` and marks the sandbox broken (no later call is trusted).
+    """
 
     def __init__(self, config: SandboxConfig | None) -> None:
         self.config = config or SandboxConfig()
@@ -102,37 +158,63 @@ class HelperSandbox(Sandbox):
             self.close()
             raise
 
+    @property
+    def _transfer_limit(self) -> int:
+        return int(self.config.max_transfer_mb) * 1024 * 1024
+
+    def _server_limits(self) -> dict[str, Any]:
+        """Helper configuration every backend passes (limits the helper enforces itself)."""
+        return {"output_limit": self.config.output_limit, "max_blob": self._transfer_limit}
+
     # -- transport -------------------------------------------------------------
     def _connect(self, channel: Channel, timeout: float = 30.0) -> None:
         self._channel = channel
         channel.send(SERVER_SOURCE.encode())
-        hello, _ = self._read_frame(time.monotonic() + timeout)
-        if not hello.get("ready"):
-            raise SandboxError(f"the sandbox helper did not start: {hello}")
-        self.helper_pid = hello.get("pid")
+        res, _ = self._call("ping", wait=timeout)
+        self.helper_pid = res["pid"]
 
-    def _read_frame(self, deadline: float) -> tuple[dict[str, Any], bytes]:
+    def _read_frame(self, deadline: float, rid: str, blob_limit: int) -> tuple[dict[str, Any], bytes]:
+        """One response frame, checked: sizes before reading, then JSON, then the id."""
         assert self._channel is not None
         jlen, blen = HDR.unpack(self._channel.recv_exact(HDR.size, deadline))
-        obj = json.loads(self._channel.recv_exact(jlen, deadline))
+        if jlen > MAX_HEADER:
+            raise _Violation(f"a {jlen}-byte header (the limit is {MAX_HEADER})")
+        if blen > blob_limit:
+            raise _Violation(f"a {blen}-byte payload (the limit for this call is {blob_limit})")
+        raw = self._channel.recv_exact(jlen, deadline)
+        try:
+            obj = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise _Violation(f"a header that is not JSON ({e})") from None
+        if not isinstance(obj, dict):
+            raise _Violation(f"a {type(obj).__name__} header instead of an object")
+        if obj.get("id") != rid:
+            raise _Violation(f"an answer to request {obj.get('id')!r} while waiting for {rid!r}")
         blob = self._channel.recv_exact(blen, deadline) if blen else b""
         return obj, blob
 
-    def _call(self, op: str, blob: bytes = b"", wait: float = RPC_GRACE, **fields: Any) -> tuple[dict, bytes]:
+    def _call(self, op: str, blob: bytes = b"", wait: float = RPC_GRACE, blob_limit: int = 0,
+              **fields: Any) -> tuple[dict, bytes]:
         with self._lock:
             if self._closed:
                 raise SandboxError("the sandbox is closed")
             if self._broken:
                 raise SandboxError(f"the sandbox is broken ({self._broken}); create a new one")
             assert self._channel is not None
-            head = json.dumps({"op": op, **fields}).encode()
+            rid = secrets.token_hex(8)
+            head = json.dumps({"op": op, "id": rid, **fields}).encode()
             try:
                 self._channel.send(HDR.pack(len(head), len(blob)) + head + blob)
-                res, data = self._read_frame(time.monotonic() + wait)
-            except (SandboxError, OSError) as e:
+                res, data = self._read_frame(time.monotonic() + wait, rid, blob_limit)
+                _check_response(op, res, data)
+            except _Violation as e:
+                self._broken = f"invalid frame from the helper: {e}"
+                raise SandboxError(f"the sandbox helper sent {e} during {op!r}; the sandbox can no longer be "
+                                   "trusted: close it and create a new one") from None
+            except (SandboxError, OSError, struct.error) as e:
                 self._broken = str(e)
                 raise SandboxError(f"lost the sandbox helper during {op!r}: {e}{self._diagnose()}") from e
-        if not res.get("ok"):
+        if not res["ok"]:
             if res.get("errno") is not None:
                 raise OSError(res["errno"], res.get("error"), res.get("path"))
             raise SandboxError(f"sandbox helper failed on {op!r}: {res.get('error')}")
@@ -155,8 +237,9 @@ class HelperSandbox(Sandbox):
         argv = ["/bin/sh", "-c", cmd] if isinstance(cmd, str) else [str(a) for a in cmd]
         timeout = self.config.timeout if timeout is None else float(timeout)
         data = stdin.encode() if isinstance(stdin, str) else (stdin or b"")
-        res, out = self._call("exec", data, wait=timeout + RPC_GRACE, argv=argv, timeout=timeout, cwd=cwd,
-                              env=dict(env or {}), stdin=stdin is not None)
+        res, out = self._call("exec", data, wait=timeout + RPC_GRACE,
+                              blob_limit=2 * (self.config.output_limit + OUTPUT_SLACK), argv=argv, timeout=timeout,
+                              cwd=cwd, env={str(k): str(v) for k, v in (env or {}).items()}, stdin=stdin is not None)
         n = res["out_len"]
         return ExecResult(
             exit_code=res["exit_code"],
@@ -169,7 +252,7 @@ class HelperSandbox(Sandbox):
         )
 
     def read_file(self, path: str) -> bytes:
-        return self._call("read", path=path)[1]
+        return self._call("read", blob_limit=self._transfer_limit, path=path)[1]
 
     def kill_processes(self) -> int:
         res, _ = self._call("kill", wait=60.0)
@@ -182,13 +265,13 @@ class HelperSandbox(Sandbox):
         self._call("tar_in", tar_directory(local_dir), wait=300.0, dest=dest)
 
     def download(self, path: str, local_dir: str | Path) -> None:
-        _, blob = self._call("tar_out", wait=300.0, path=path)
+        _, blob = self._call("tar_out", wait=300.0, blob_limit=self._transfer_limit, path=path)
         Path(local_dir).mkdir(parents=True, exist_ok=True)
         with tarfile.open(fileobj=io.BytesIO(blob), mode="r") as tar:
             tar.extractall(local_dir, filter=_safe_member)
 
     def snapshot(self) -> None:
-        _, blob = self._call("snapshot", wait=300.0)
+        _, blob = self._call("snapshot", wait=300.0, blob_limit=self._transfer_limit)
         self._drop_snapshot()
         self._snapshot_file = tempfile.TemporaryFile(prefix="agentgym-snapshot-")
         self._snapshot_file.write(blob)
@@ -223,11 +306,12 @@ class HelperSandbox(Sandbox):
         if not self._lock.acquire(blocking=False):
             return False  # a command is in flight (closed from another thread): the backend kills it
         try:
-            head = json.dumps({"op": "exit"}).encode()
+            rid = secrets.token_hex(8)
+            head = json.dumps({"op": "exit", "id": rid}).encode()
             self._channel.send(HDR.pack(len(head), 0) + head)
-            self._read_frame(time.monotonic() + wait)
+            self._read_frame(time.monotonic() + wait, rid, 0)
             return True
-        except (SandboxError, OSError, ValueError):
+        except (SandboxError, OSError, ValueError, struct.error):
             return False
         finally:
             self._lock.release()

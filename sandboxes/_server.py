@@ -5,36 +5,68 @@ inside bubblewrap namespaces or a container) and forks every command, so a comma
 costs a fork/exec instead of building namespaces or a ``docker exec``.
 
 Protocol on the original stdin/stdout: frames of ``>II`` (JSON length, blob length),
-a JSON object, then the raw blob. One request, one response; requests are handled
-one at a time. Configuration is a JSON object in ``argv[1]``.
+a JSON object, then the raw blob. Every request carries an ``id`` that its response
+echoes. One request, one response, handled one at a time. Configuration is a JSON
+object in ``argv[1]``.
+
+The channel is ours alone: the helper is the init (PID 1) of the sandbox's pid
+namespace and makes itself non-dumpable before anything else, so the commands it runs
+(same uid) can neither ptrace it, nor open ``/proc/1/fd``, ``/proc/1/mem`` or
+``/proc/1/environ``, nor ``pidfd_getfd`` its descriptors, nor kill it (signals from
+inside a pid namespace reach its init only for the signals it handles: SIGCHLD and
+SIGXFSZ, both harmless here). Channel descriptors are close-on-exec; commands get fresh
+pipes. File operations refuse anything that is not a regular file or directory (a FIFO,
+a ``/proc`` magic link to our own pipes), so a workspace symlink cannot turn a host
+``read_file``/``write_file`` into a read or write of the channel.
+
+What the same uid may still do to a non-dumpable process without ptrace rights
+(``prlimit``, ``sched_setaffinity``/``setscheduler``/``setparam``/``setattr``,
+``setpriority``, ``ioprio_set``) is refused by a seccomp filter inherited by every
+command, when aimed at pid 1 or at the whole uid (x86_64, i386, aarch64; other
+architectures get no filter). Not covered here: exhausting what the sandbox's processes
+share (the pids limit: the helper then reports commands that cannot start, and
+``kill_processes`` still works); the host bounds and validates every frame it gets.
 """
 
-import io
-import json
-import os
-import resource
-import select
-import shutil
-import signal
-import stat
-import struct
-import subprocess
-import sys
-import tarfile
-import time
+import ctypes
+
+# First thing: no process we start may inspect or trace us, whatever happens below.
+_LIBC = ctypes.CDLL(None, use_errno=True)
+_LIBC.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
+if _LIBC.prctl(3, 0, 0, 0, 0) != 0:  # PR_GET_DUMPABLE = 3
+    raise SystemExit("agentgym-helper: cannot make itself non-dumpable; refusing to run commands")
+
+import errno  # noqa: E402
+import io  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import resource  # noqa: E402
+import select  # noqa: E402
+import shutil  # noqa: E402
+import signal  # noqa: E402
+import stat  # noqa: E402
+import struct  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tarfile  # noqa: E402
+import time  # noqa: E402
 
 HDR = struct.Struct(">II")
 CFG = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
 WORKDIR = CFG.get("workdir", "/workspace")
 OUTPUT_LIMIT = int(CFG.get("output_limit", 65536))
 BASE_ENV = dict(CFG.get("env", {}))
-SWEEP = bool(CFG.get("sweep", False))  # only when we own a pid namespace
+PIDNS = bool(CFG.get("sweep", False))  # we are init of our own pid namespace
 LIMITS = CFG.get("rlimits", {})
-MAX_BLOB = 1 << 30
+MAX_BLOB = int(CFG.get("max_blob", 1 << 30))  # largest file or tar we send or accept
+MAX_HEADER = 1 << 20
 DEVNULL_FD = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)  # commands' stdin, opened once
 OOM_WORDS = (b"MemoryError", b"Cannot allocate memory", b"std::bad_alloc", b"out of memory")
 RLIMITS = {"as": resource.RLIMIT_AS, "cpu": resource.RLIMIT_CPU, "nproc": resource.RLIMIT_NPROC,
            "fsize": resource.RLIMIT_FSIZE, "core": resource.RLIMIT_CORE}
+SPECIAL_DEVS = {os.stat(p).st_dev for p in ("/proc", "/sys") if os.path.isdir(p)}
+SESSIONS = set()  # commands' session ids, to kill them without a pid namespace
+WAKE_R, WAKE_W = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)  # SIGCHLD wakes our poll loops
 
 
 class Bounded:
@@ -64,6 +96,30 @@ class Bounded:
         return bytes(self.head) + ("\n[... %d bytes truncated ...]\n" % cut).encode() + tail, True
 
 
+def too_big(what):
+    return OSError(errno.EFBIG, "%s larger than %d MiB, the sandbox's transfer limit "
+                   "(raise SandboxConfig.max_transfer_mb)" % (what, MAX_BLOB >> 20))
+
+
+class Capped(io.RawIOBase):
+    """A write-only buffer that refuses to grow past MAX_BLOB (tar output)."""
+
+    def __init__(self):
+        self.buf = bytearray()
+
+    def writable(self):
+        return True
+
+    def tell(self):
+        return len(self.buf)
+
+    def write(self, data):
+        if len(self.buf) + len(data) > MAX_BLOB:
+            raise too_big("the archive is")
+        self.buf += data
+        return len(data)
+
+
 def set_limits():
     """Limit ourselves, once, so every command inherits the limits from birth (no
     preexec_fn: that would force fork over vfork and triple the cost of a command).
@@ -72,8 +128,104 @@ def set_limits():
     for name, value in LIMITS.items():
         if value is not None and name != "cpu":
             resource.setrlimit(RLIMITS[name], (int(value), int(value)))
-    # a handler (not SIG_IGN, which children would inherit): over-size writes fail with EFBIG
+    # handlers (not SIG_IGN, which children would inherit; exec resets handlers):
+    # over-size writes fail with EFBIG; a child's exit wakes the poll loops so we reap
     signal.signal(signal.SIGXFSZ, lambda *a: None)
+    signal.signal(signal.SIGCHLD, lambda *a: None)
+    signal.set_wakeup_fd(WAKE_W, warn_on_full_buffer=False)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # -c installed KeyboardInterrupt; as init, ignored
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # subprocess restores it for commands
+
+
+# Same-uid syscalls that reach another process without ptrace rights. As PID 1 and
+# non-dumpable we are safe from ptrace and signals, but not from these: lowering our
+# RLIMIT_CPU hard limit would get us SIGKILLed, RLIMIT_NOFILE/AS/NPROC would cripple us,
+# SCHED_IDLE or nice 19 would starve us into host timeouts. A seccomp filter (inherited
+# by every command) refuses them when aimed at pid 1, or at the whole uid.
+_NRS = {  # audit arch -> {syscall: (number, rule)}; rule "pid": arg0 == 1; "who": arg0 == whole-uid or arg1 == 1
+    0xC000003E: {"prlimit64": 302, "sched_setaffinity": 203, "sched_setscheduler": 144, "sched_setparam": 142,
+                 "sched_setattr": 314, "setpriority": 141, "ioprio_set": 251},  # x86_64
+    0x40000003: {"prlimit64": 340, "sched_setaffinity": 241, "sched_setscheduler": 156, "sched_setparam": 154,
+                 "sched_setattr": 351, "setpriority": 97, "ioprio_set": 289},  # i386 (int 0x80 from x86_64 too)
+    0xC00000B7: {"prlimit64": 261, "sched_setaffinity": 122, "sched_setscheduler": 119, "sched_setparam": 118,
+                 "sched_setattr": 274, "setpriority": 140, "ioprio_set": 30},  # aarch64
+}
+_WHOLE_UID = {"setpriority": 2, "ioprio_set": 3}  # PRIO_USER, IOPRIO_WHO_USER
+
+
+def fence_pid1():
+    """Install the filter above (no-op on other architectures: they are not covered)."""
+    ld, jeq, jset, ret = 0x20, 0x15, 0x45, 0x06
+    allow, deny = 0x7FFF0000, 0x00050000 | errno.EPERM
+    prog, fixups = [], []  # prog: [code, jt, jf, k]; fixups: (index, field, label)
+    labels = {}
+
+    def op(code, k, jt=None, jf=None):
+        for field, label in ((1, jt), (2, jf)):
+            if label is not None:
+                fixups.append((len(prog), field, label))
+        prog.append([code, 0, 0, k])
+
+    op(ld, 4)  # arch
+    for arch in _NRS:
+        op(jeq, arch, jt="arch%x" % arch)
+    op(ret, allow)
+    for arch, nrs in _NRS.items():
+        labels["arch%x" % arch] = len(prog)
+        op(ld, 0)  # nr
+        if arch == 0xC000003E:
+            op(jset, 0x40000000, jt="deny")  # x32 ABI: not used by anything we run
+        for name, nr in nrs.items():
+            op(jeq, nr, jt="who_%s" % name if name in _WHOLE_UID else "pid")
+        op(ret, allow)
+    labels["pid"] = len(prog)
+    op(ld, 16)  # args[0], low 32 bits
+    op(jeq, 1, jt="deny")
+    op(ret, allow)
+    for name, whole in _WHOLE_UID.items():
+        labels["who_%s" % name] = len(prog)
+        op(ld, 16)
+        op(jeq, whole, jt="deny")
+        op(ld, 24)  # args[1]
+        op(jeq, 1, jt="deny")
+        op(ret, allow)
+    labels["deny"] = len(prog)
+    op(ret, deny)
+    for index, field, label in fixups:
+        prog[index][field] = labels[label] - index - 1
+        assert 0 <= prog[index][field] < 256
+    filt = (ctypes.c_uint64 * len(prog))(*[c | jt << 16 | jf << 24 | k << 32 for c, jt, jf, k in prog])
+
+    class Prog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    fprog = Prog(len(prog), ctypes.addressof(filt))
+    if _LIBC.prctl(38, 1, 0, 0, 0) != 0 or _LIBC.prctl(22, 2, ctypes.byref(fprog), 0, 0) != 0:  # NO_NEW_PRIVS, SECCOMP
+        raise SystemExit("agentgym-helper: cannot install its seccomp filter (errno %d)" % ctypes.get_errno())
+
+
+def reap(current=None):
+    """Collect every exited child (as PID 1 we inherit the sandbox's orphans) without
+    stealing the status of ``current``, the command in flight (its Popen reaps it)."""
+    try:
+        os.read(WAKE_R, 4096)
+    except OSError:
+        pass
+    while True:
+        try:
+            info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return
+        if info is None:
+            return
+        if current is not None and info.si_pid == current.pid:
+            current.poll()
+            current = None
+            continue
+        try:
+            os.waitpid(info.si_pid, 0)
+        except ChildProcessError:
+            pass
 
 
 OOM_FILES = [p for p in ("/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control")
@@ -93,66 +245,90 @@ def oom_count():
     return None
 
 
-def sweep(exclude):
-    """Kill every process in our pid namespace but pid 1, us and ``exclude``; returns
-    how many distinct processes were killed."""
-    me, killed = os.getpid(), set()
-    for _ in range(200):
-        victims = []
-        for name in os.listdir("/proc"):
-            if not name.isdigit() or int(name) in (1, me, exclude):
-                continue
+def others():
+    """Live processes of our pid namespace other than us."""
+    me, out = os.getpid(), []
+    for name in os.listdir("/proc"):
+        if name.isdigit() and int(name) != me:
             try:
                 with open("/proc/%s/stat" % name, "rb") as f:
                     state = f.read().rsplit(b")", 1)[1].split()[0]
             except (OSError, IndexError):
                 continue
-            if state != b"Z":
-                victims.append(int(name))
-        if not victims:
-            return len(killed)
-        for pid in victims:
+            if state not in (b"Z", b"X"):
+                out.append(int(name))
+    return out
+
+
+def kill_all(current=None):
+    """SIGKILL every other process in the sandbox until none is left; how many died."""
+    if not PIDNS:
+        killed = 0
+        for sid in list(SESSIONS):
             try:
-                os.kill(pid, signal.SIGKILL)
-                killed.add(pid)
+                killed += len([p for p in others() if os.getsid(p) == sid])
             except OSError:
                 pass
-        time.sleep(0.005)
-    return len(killed)
-
-
-SESSIONS = set()  # commands' session ids, for kill_processes without a pid namespace
-
-
-def op_kill(req, blob):
-    """Kill every process in the sandbox but the helper (and the namespace's init)."""
-    if SWEEP:
-        return {"killed": sweep(None)}, b""
-    killed = 0
-    for sid in list(SESSIONS):
-        try:
-            os.killpg(sid, signal.SIGKILL)
-            killed += 1
-        except OSError:
-            SESSIONS.discard(sid)
-    return {"killed": killed}, b""
+            try:
+                os.killpg(sid, signal.SIGKILL)
+            except OSError:
+                SESSIONS.discard(sid)
+        reap(current)
+        return killed
+    seen = set()
+    deadline = time.monotonic() + 30
+    while True:
+        alive = others()
+        if not alive or time.monotonic() > deadline:
+            break
+        seen.update(alive)
+        try:  # as init of the namespace: every process in it but us, atomically
+            os.kill(-1, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        reap(current)
+        current = current if current is None or current.returncode is None else None
+        time.sleep(0.001)
+    reap(current)
+    return len(seen)
 
 
 def path_of(p):
     return os.path.join(WORKDIR, p) if p else WORKDIR
 
 
+def open_file(path, flags, mode=0o644):
+    """Open a regular file for the host; anything else (FIFO, device, socket, a ``/proc``
+    or ``/sys`` file, our own descriptors through ``/proc/self/fd``) is refused without
+    blocking, reading or writing it."""
+    fd = os.open(path, flags | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC, mode)
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_dev in SPECIAL_DEVS:
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file (the sandbox transfers only regular files)", path)
+    return fd, st
+
+
+def check(cond, what):
+    if not cond:
+        raise ValueError("bad request: " + what)
+
+
 def op_exec(req, blob):
-    argv = req["argv"]
+    argv, env_extra, cwd = req.get("argv"), req.get("env") or {}, req.get("cwd")
+    check(isinstance(argv, list) and argv and all(isinstance(a, str) for a in argv), "argv")
+    check(isinstance(env_extra, dict) and all(isinstance(k, str) and isinstance(v, str)
+                                              for k, v in env_extra.items()), "env")
+    check(cwd is None or isinstance(cwd, str), "cwd")
     env = dict(BASE_ENV)
-    env.update(req.get("env") or {})
+    env.update(env_extra)
     timeout = float(req.get("timeout", 30))
     stdin = blob if req.get("stdin") else None
     oom0 = oom_count()
     start = time.monotonic()
     try:
         proc = subprocess.Popen(
-            argv, cwd=path_of(req.get("cwd")), env=env, start_new_session=True,
+            argv, cwd=path_of(cwd), env=env, start_new_session=True,
             stdin=subprocess.PIPE if stdin is not None else DEVNULL_FD,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
@@ -161,7 +337,7 @@ def op_exec(req, blob):
         res = {"exit_code": code, "timed_out": False, "duration": time.monotonic() - start, "out_len": 0,
                "truncated": False, "oom_killed": False}
         return res, ("%s: %s\n" % (e.filename or argv[0], e.strerror)).encode()
-    if not SWEEP:
+    if not PIDNS:
         SESSIONS.add(proc.pid)
     if LIMITS.get("cpu") is not None:
         try:
@@ -180,8 +356,8 @@ def op_exec(req, blob):
             os.killpg(proc.pid, signal.SIGKILL)
         except OSError:
             pass
-        if SWEEP:
-            sweep(None)
+        if PIDNS:
+            kill_all(proc)
         code = proc.wait()
     duration = time.monotonic() - start
     for f in (proc.stdin, proc.stdout, proc.stderr):
@@ -202,12 +378,13 @@ def op_exec(req, blob):
 def pump(proc, stdin, deadline):
     """Feed stdin and collect stdout/stderr into bounded buffers until both close, the
     process has exited for a moment (a background child may hold the pipes), or the
-    deadline. Returns whether the deadline passed."""
+    deadline. Reaps orphans as they exit. Returns whether the deadline passed."""
     proc.out, proc.err = Bounded(OUTPUT_LIMIT), Bounded(OUTPUT_LIMIT)
     poller = select.poll()
     sinks = {proc.stdout.fileno(): proc.out, proc.stderr.fileno(): proc.err}
     for fd in sinks:
         poller.register(fd, select.POLLIN)
+    poller.register(WAKE_R, select.POLLIN)
     win = None
     if stdin is not None:
         view = memoryview(stdin)
@@ -234,6 +411,9 @@ def pump(proc, stdin, deadline):
             elif now - exited_at > 0.1 or not open_fds:
                 return False
             for fd, ev in poller.poll(min(deadline - now, 0.05 if pidfd is None or exited_at else 3600) * 1000):
+                if fd == WAKE_R:
+                    reap(proc)
+                    continue
                 if fd == pidfd:
                     poller.unregister(fd)
                     exited_at = time.monotonic()
@@ -262,43 +442,103 @@ def pump(proc, stdin, deadline):
 
 
 def op_read(req, blob):
-    with open(path_of(req["path"]), "rb") as f:
-        if os.fstat(f.fileno()).st_size > MAX_BLOB:
-            raise OSError(27, "file too large to read through the sandbox (> 1 GiB)", req["path"])
-        return {}, f.read()
+    fd, st = open_file(path_of(req["path"]), os.O_RDONLY)
+    with open(fd, "rb") as f:
+        if st.st_size > MAX_BLOB:
+            raise too_big("the file is")
+        data = bytearray(f.read(st.st_size + 1))  # what stat promised; more if it grows
+        while len(data) > st.st_size:
+            chunk = f.read(1 << 20)
+            if not chunk:
+                break
+            data += chunk
+            if len(data) > MAX_BLOB:
+                raise too_big("the file is")
+        return {}, bytes(data)
 
 
 def op_write(req, blob):
     path = path_of(req["path"])
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with open(path, "wb") as f:
+    fd, _ = open_file(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    with open(fd, "wb") as f:
         f.write(blob)
-    if req.get("mode") is not None:
-        os.chmod(path, req["mode"])
+        if req.get("mode") is not None:
+            os.fchmod(f.fileno(), int(req["mode"]))
     return {}, b""
+
+
+def add_tree(tar, path, arcname):
+    """Add ``path`` (not followed if a link) and, for a directory, its tree. Only
+    directories, regular files and symlinks are archived; each file is opened with
+    :func:`open_file` and must still be the inode that was listed."""
+    st = os.lstat(path)
+    if stat.S_ISLNK(st.st_mode) or stat.S_ISDIR(st.st_mode):
+        tar.addfile(tar.gettarinfo(path, arcname))
+    elif stat.S_ISREG(st.st_mode):
+        try:
+            fd, fst = open_file(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError as e:
+            if e.errno in (errno.ENOENT, errno.ELOOP, errno.EINVAL):
+                return  # replaced while we listed it
+            raise
+        with open(fd, "rb") as f:
+            if (fst.st_dev, fst.st_ino) == (st.st_dev, st.st_ino):
+                info = tar.gettarinfo(arcname=arcname, fileobj=f)
+                tar.addfile(info, f)
+    if stat.S_ISDIR(st.st_mode):
+        for name in sorted(os.listdir(path)):
+            add_tree(tar, os.path.join(path, name), arcname + "/" + name if arcname else name)
 
 
 def op_tar_out(req, blob):
     path = path_of(req.get("path"))
-    buf = io.BytesIO()
+    buf = Capped()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        if os.path.isdir(path) and not os.path.islink(path):
+        st = os.lstat(path)
+        if stat.S_ISDIR(st.st_mode):
             for name in sorted(os.listdir(path)):
-                tar.add(os.path.join(path, name), arcname=name)
+                add_tree(tar, os.path.join(path, name), name)
         else:
-            tar.add(path, arcname=os.path.basename(path))
-    return {}, buf.getvalue()
+            add_tree(tar, path, os.path.basename(path))
+    return {}, bytes(buf.buf)
+
+
+def extract(blob, dest):
+    """Extract the host's tar into ``dest``: only directories, regular files and symlinks,
+    no absolute or ``..`` names; existing entries in the way are replaced, and a file is
+    never written through a symlink or into anything but a regular file."""
+    dirs = []
+    with tarfile.open(fileobj=io.BytesIO(blob), mode="r") as tar:
+        for m in tar:
+            name = os.path.normpath(m.name)
+            if name.startswith(("/", "..")) or name == ".":
+                continue
+            target = os.path.join(dest, name)
+            if os.path.lexists(target) and not (m.isdir() and os.path.isdir(target) and not os.path.islink(target)):
+                remove(target)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            if m.isdir():
+                os.makedirs(target, exist_ok=True)
+                os.chmod(target, 0o700 | m.mode)
+                dirs.append((target, m))
+            elif m.issym():
+                os.symlink(m.linkname, target)
+            elif m.isfile() or m.islnk():  # a hard link becomes a copy
+                fd, _ = open_file(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+                with open(fd, "wb") as f:
+                    shutil.copyfileobj(tar.extractfile(m), f)
+                    os.fchmod(fd, m.mode & 0o7777)
+                    os.utime(fd, (m.mtime, m.mtime))
+    for target, m in reversed(dirs):
+        os.chmod(target, m.mode & 0o7777)
+        os.utime(target, (m.mtime, m.mtime), follow_symlinks=False)
 
 
 def op_tar_in(req, blob):
     dest = path_of(req.get("dest"))
     os.makedirs(dest, exist_ok=True)
-    with tarfile.open(fileobj=io.BytesIO(blob), mode="r") as tar:
-        for m in tar.getmembers():
-            target = os.path.join(dest, m.name)
-            if os.path.lexists(target) and not (m.isdir() and os.path.isdir(target)):
-                remove(target)
-        tar.extractall(dest)
+    extract(blob, dest)
     return {}, b""
 
 
@@ -375,8 +615,7 @@ def op_diff(req, blob):
 def op_restore(req, blob):
     """Second half of reset: extract the snapshot's members the host sent, refresh the manifest."""
     if blob:
-        with tarfile.open(fileobj=io.BytesIO(blob), mode="r") as tar:
-            tar.extractall(WORKDIR)
+        extract(blob, WORKDIR)
     for rel in req.get("names", []):
         p = os.path.join(WORKDIR, rel)
         try:
@@ -385,13 +624,18 @@ def op_restore(req, blob):
             continue
         want = MANIFEST[rel]
         if want[0] == "f" and not stat.S_ISLNK(st.st_mode):
-            os.utime(p, ns=(want[3], want[3]))
-            os.chmod(p, stat.S_IMODE(want[1]))
+            os.utime(p, ns=(want[3], want[3]), follow_symlinks=False)
+            os.chmod(p, stat.S_IMODE(want[1]), follow_symlinks=False)
         MANIFEST[rel] = entry(os.lstat(p), p)
     for rel, want in MANIFEST.items():  # directory modes last: a read-only dir blocks restores
-        if want[0] == "d" and os.path.isdir(os.path.join(WORKDIR, rel)):
-            os.chmod(os.path.join(WORKDIR, rel), stat.S_IMODE(want[1]))
+        p = os.path.join(WORKDIR, rel)
+        if want[0] == "d" and os.path.isdir(p) and not os.path.islink(p):
+            os.chmod(p, stat.S_IMODE(want[1]))
     return {}, b""
+
+
+def op_kill(req, blob):
+    return {"killed": kill_all()}, b""
 
 
 OPS = {"exec": op_exec, "read": op_read, "write": op_write, "tar_out": op_tar_out, "tar_in": op_tar_in,
@@ -417,39 +661,61 @@ def send(fd, obj, blob=b""):
         data = data[os.write(fd, data):]
 
 
-def main():
-    try:  # non-dumpable: processes we start (same uid) cannot ptrace us or open our pipes
-        import ctypes
+def wait_readable(fd):
+    """Block until the host writes, reaping orphans that exit meanwhile."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    poller.register(WAKE_R, select.POLLIN)
+    while True:
+        events = dict(poller.poll())
+        if WAKE_R in events:
+            reap()
+        if fd in events:
+            return
 
-        ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
-    except Exception:
-        pass
-    rfd, wfd = os.dup(0), os.dup(1)
+
+def main():
+    if PIDNS and os.getpid() != 1:
+        raise SystemExit("agentgym-helper: expected to be PID 1 of the sandbox's pid namespace")
+    if PIDNS:
+        fence_pid1()
+    rfd, wfd = os.dup(0), os.dup(1)  # close-on-exec (PEP 446); 0 and 1 become /dev/null
     null = os.open(os.devnull, os.O_RDWR)
     os.dup2(null, 0)
     os.dup2(null, 1)
-    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    os.close(null)
     set_limits()
-    send(wfd, {"ok": True, "ready": True, "pid": os.getpid()})
     while True:
+        wait_readable(rfd)
         head = read_exact(rfd, HDR.size)
         if head is None:
             return
         jlen, blen = HDR.unpack(head)
-        req = json.loads(read_exact(rfd, jlen) or b"{}")
-        blob = read_exact(rfd, blen) if blen else b""
-        op = req.get("op")
-        if op == "exit":
-            send(wfd, {"ok": True})
+        if jlen > MAX_HEADER or blen > MAX_BLOB + MAX_HEADER:
+            send(wfd, {"ok": False, "errno": None, "id": None, "error": "frame too large (%d+%d)" % (jlen, blen)})
+            return  # the stream cannot be trusted past this point
+        raw, blob = read_exact(rfd, jlen), read_exact(rfd, blen) if blen else b""
+        if raw is None or blob is None:
             return
         try:
-            res, data = OPS[op](req, blob)
-            res["ok"] = True
+            req = json.loads(raw)
+            check(isinstance(req, dict) and isinstance(req.get("op"), str), "not a request")
+        except ValueError as e:
+            send(wfd, {"ok": False, "errno": None, "id": None, "error": "malformed request: %s" % e})
+            return
+        rid = req.get("id")
+        if req["op"] == "exit":
+            send(wfd, {"ok": True, "id": rid})
+            return
+        try:
+            res, data = OPS[req["op"]](req, blob)
+            res["ok"], res["id"] = True, rid
             send(wfd, res, data)
         except OSError as e:
-            send(wfd, {"ok": False, "errno": e.errno, "error": e.strerror or str(e), "path": req.get("path")})
+            send(wfd, {"ok": False, "id": rid, "errno": e.errno, "error": e.strerror or str(e),
+                       "path": req.get("path") if isinstance(req.get("path"), str) else None})
         except Exception as e:  # report, keep serving
-            send(wfd, {"ok": False, "errno": None, "error": "%s: %s" % (type(e).__name__, e)})
+            send(wfd, {"ok": False, "id": rid, "errno": None, "error": "%s: %s" % (type(e).__name__, e)})
 
 
 if __name__ == "__main__":

@@ -82,6 +82,17 @@ class SandboxConfig:
     """Allow network access. Off by default; keep it off for agents."""
     env: Mapping[str, str] = field(default_factory=dict)
     """Extra environment variables for every command."""
+    disk_mb: int = 512
+    """Size of the workspace (a tmpfs on both backends): writing past it fails with
+    ENOSPC. It is memory: on Docker it counts against ``memory_mb``; locally it is host
+    memory outside any per-sandbox limit, so keep ``disk_mb x sandboxes`` below host RAM."""
+    max_inodes: int = 65536
+    """Most files + directories the workspace (and ``/tmp``) may hold; creating more
+    fails with ENOSPC. Not enforced by the local backend when the host is not root."""
+    max_transfer_mb: int = 1024
+    """Largest file or archive moved between host and sandbox (``read_file``,
+    ``download``, ``snapshot``); beyond it the call fails with EFBIG. Keep it above
+    ``disk_mb`` plus tar overhead so a full workspace can still be snapshotted."""
 
 
 class Sandbox(abc.ABC):

@@ -158,14 +158,27 @@ class DockerSandbox(HelperSandbox):
 
     Defaults: ``network_mode="none"``, memory (no swap), CPU and pids limits from
     ``config``, non-root user ``1000:1000``, all capabilities dropped,
-    ``no-new-privileges``, an init process, a read-only root filesystem with tmpfs
-    ``/tmp``; the workspace is an anonymous volume at ``/workspace``. Containers carry
-    ``agentgym.sandbox=1`` and ``agentgym.run_id`` labels and are removed (with their
-    volume) on :meth:`close`, at interpreter exit and on SIGTERM/SIGINT; :func:`gc`
-    reaps what a killed process left behind.
+    ``no-new-privileges``, a read-only root filesystem. The workspace is a tmpfs at
+    ``/workspace`` of ``disk_mb`` and ``max_inodes`` (owned by the user, exec allowed),
+    ``/tmp`` a tmpfs of ``memory_mb`` and ``max_inodes``: past either, writes fail with
+    ENOSPC. tmpfs is memory: the container's memory limit is ``memory_mb + disk_mb``
+    so that a full workspace still leaves ``memory_mb`` to the processes, while what
+    ``/tmp`` holds shares ``memory_mb`` with them. Containers carry ``agentgym.sandbox=1`` and
+    ``agentgym.run_id`` labels and are removed on :meth:`close`, at interpreter exit and
+    on SIGTERM/SIGINT; :func:`gc` reaps what a killed process left behind.
 
-    Not isolated: the host kernel is shared (no gVisor/Kata); there is no disk quota on
-    the workspace volume. The image needs ``/usr/bin/python3`` for the helper.
+    The host<->helper channel (the attach stream) is held only by the helper, which is
+    the container's PID 1 (no docker-init), non-dumpable and reaps orphans itself: the
+    commands it runs (same uid) cannot ptrace it, open ``/proc/1/fd``/``environ``/``mem``,
+    ``pidfd_getfd`` its descriptors, kill it, or lower its rlimits or priority (a seccomp
+    filter on top of Docker's refuses ``prlimit``/``sched_*``/``setpriority``/``ioprio_set``
+    on pid 1), and every frame the host reads is bounded and validated. The container's environment is the image's plus ``config.env``; no
+    host variable is passed. Nothing of the host is mounted.
+
+    Not isolated: the host kernel is shared (no gVisor/Kata); ``/dev/shm`` is Docker's
+    64 MiB tmpfs without an inode cap (its memory counts against the container); the
+    helper's command line (the sandbox's own config) is readable inside. The image needs
+    ``/usr/bin/python3`` for the helper.
     """
 
     def __init__(
@@ -190,23 +203,28 @@ class DockerSandbox(HelperSandbox):
 
     def _start(self, user: str, labels: Mapping[str, str], python: str) -> None:
         import docker.errors
-        import docker.types
 
         cfg = self.config
         mb = 1024 * 1024
-        server_cfg = {"workdir": self.workdir, "output_limit": cfg.output_limit, "env": helper_env(cfg),
-                      "rlimits": {"cpu": cfg.cpu_seconds, "fsize": cfg.max_file_mb * mb, "core": 0}, "sweep": True}
+        server_cfg = {**self._server_limits(), "workdir": self.workdir, "env": helper_env(cfg), "sweep": True,
+                      "rlimits": {"cpu": cfg.cpu_seconds, "fsize": cfg.max_file_mb * mb, "core": 0}}
+        owner = ",mode=1777"  # a user name: we cannot tell its uid, so anyone may write
+        uid, _, gid = user.partition(":")
+        if uid.isdigit():
+            owner = f",mode=0755,uid={uid},gid={gid if gid.isdigit() else uid}"
+        inodes = int(cfg.max_inodes)
+        memory = (cfg.memory_mb + int(cfg.disk_mb)) * mb  # the workspace tmpfs is memory too
         try:
             container = self._client.api.create_container(
                 self.image, command=helper_argv(python, server_cfg), user=user, working_dir=self.workdir,
                 stdin_open=True, labels={**_owner_labels(self.run_id), **labels}, network_disabled=not cfg.network,
                 host_config=self._client.api.create_host_config(
                     network_mode="none" if not cfg.network else "bridge",
-                    mem_limit=cfg.memory_mb * mb, memswap_limit=cfg.memory_mb * mb,
+                    mem_limit=memory, memswap_limit=memory,
                     nano_cpus=int(cfg.cpus * 1e9), pids_limit=cfg.max_processes,
-                    cap_drop=["ALL"], security_opt=["no-new-privileges"], init=True, read_only=True,
-                    tmpfs={"/tmp": f"size={cfg.memory_mb}m,mode=1777"},
-                    mounts=[docker.types.Mount(target=self.workdir, source=None, type="volume")],
+                    cap_drop=["ALL"], security_opt=["no-new-privileges"], init=False, read_only=True,
+                    tmpfs={"/tmp": f"size={cfg.memory_mb}m,nr_inodes={inodes},mode=1777",
+                           self.workdir: f"size={int(cfg.disk_mb)}m,nr_inodes={inodes},exec{owner}"},
                 ),
             )
         except docker.errors.ImageNotFound:

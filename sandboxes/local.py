@@ -1,4 +1,4 @@
-"""LocalSandbox: a host workspace directory and processes isolated with bubblewrap."""
+"""LocalSandbox: processes isolated with bubblewrap, a tmpfs workspace with size and inode caps."""
 
 from __future__ import annotations
 
@@ -28,13 +28,41 @@ _ETC = ("alternatives", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime"
 _PASSWD = "root:x:0:0:root:/root:/usr/sbin/nologin\nagent:x:1000:1000:agent:/tmp:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
 _GROUP = "root:x:0:\nagent:x:1000:\nnogroup:x:65534:\n"
 _HOSTS = "127.0.0.1\tlocalhost sandbox\n::1\tlocalhost\n"
+STDERR_TAIL = 4000
+_WRAPPER_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+# Run as root in a fresh private mount namespace (unshare): mount the workspace and the
+# scratch tmpfs with size and inode caps, then drop to the sandbox's host uid and exec
+# bwrap. The mounts exist only in that namespace and vanish with its last process.
+_MOUNT_SCRIPT = ('mount -t tmpfs -o "$1" agentgym-workspace "$2" && mount -t tmpfs -o "$3" agentgym-scratch "$4" '
+                 '&& mkdir -m 1777 "$4/tmp" "$4/shm" && shift 4 && exec "$@"')
 
 
 class _PipeChannel(Channel):
+    """The helper's stdin/stdout pipes; its stderr (bwrap's too) is a third pipe whose
+    last few KiB are kept for diagnostics (drained while waiting, never a file)."""
+
     def __init__(self, proc: subprocess.Popen) -> None:
         assert proc.stdin is not None and proc.stdout is not None
         self._w, self._r, self._buf = proc.stdin.fileno(), proc.stdout.fileno(), bytearray()
+        self._e = proc.stderr.fileno() if proc.stderr is not None else None
+        if self._e is not None:
+            os.set_blocking(self._e, False)
         self._proc = proc
+        self.stderr = bytearray()
+
+    def drain_stderr(self) -> bytes:
+        while self._e is not None:
+            try:
+                chunk = os.read(self._e, 1 << 16)
+            except BlockingIOError:
+                break
+            except OSError:
+                chunk = b""
+            if not chunk:
+                self._e = None
+                break
+            self.stderr = (self.stderr + chunk)[-STDERR_TAIL:]
+        return bytes(self.stderr)
 
     def send(self, data: bytes) -> None:
         view = memoryview(data)
@@ -44,9 +72,15 @@ class _PipeChannel(Channel):
     def recv_exact(self, n: int, deadline: float) -> bytes:
         while len(self._buf) < n:
             left = deadline - time.monotonic()
-            if left <= 0 or not select.select([self._r], [], [], left)[0]:
+            fds = [self._r] if self._e is None else [self._r, self._e]
+            ready = select.select(fds, [], [], left)[0] if left > 0 else []
+            if not ready:
                 raise SandboxError("the sandbox helper did not answer in time")
-            chunk = os.read(self._r, max(n - len(self._buf), 1 << 16))
+            if self._e is not None and self._e in ready:
+                self.drain_stderr()
+            if self._r not in ready:
+                continue
+            chunk = os.read(self._r, min(max(n - len(self._buf), 1 << 16), 1 << 20))
             if not chunk:
                 raise SandboxError(f"the sandbox helper exited (status {self._proc.poll()})")
             self._buf += chunk
@@ -55,7 +89,7 @@ class _PipeChannel(Channel):
         return out
 
     def close(self) -> None:
-        for f in (self._proc.stdin, self._proc.stdout):
+        for f in (self._proc.stdin, self._proc.stdout, self._proc.stderr):
             if f is not None and not f.closed:
                 f.close()
 
@@ -68,25 +102,41 @@ def _bwrap() -> str:
 
 
 class LocalSandbox(HelperSandbox):
-    """Commands run in Linux namespaces (bubblewrap) over a host temp directory.
+    """Commands run in Linux namespaces (bubblewrap) with a tmpfs workspace.
 
-    One helper process (``_server.py`` under ``/usr/bin/python3``) starts inside the
-    namespaces with the sandbox and forks every command, so ``exec`` costs about a
-    fork/exec.
+    One helper process (``_server.py`` under ``/usr/bin/python3``) is PID 1 of the
+    sandbox's pid namespace (``bwrap --as-pid-1``) and forks every command, so ``exec``
+    costs about a fork/exec.
 
     What it isolates:
 
     * **network**: own network namespace with only a down loopback, no DNS config
       (unless ``config.network``);
     * **filesystem**: an empty root with ``/usr`` (``/usr/local`` masked) and a few
-      ``/etc`` files bound read-only, synthetic ``/etc/passwd``/``group``/``hosts``, private
-      ``/proc``, read-only ``/dev`` (null, zero, random, tty...), ``/dev/shm`` (tmpfs,
-      64 MiB) and ``/tmp`` (tmpfs, capped at ``memory_mb``). The workspace is the only host directory bound writable, at
-      ``/workspace``. ``/root``, ``/home``, ``/work``, the host ``/tmp`` and everything else
-      are absent;
+      ``/etc`` files bound read-only, synthetic ``/etc/passwd``/``group``/``hosts`` (copied
+      in from pipes, not host files), private ``/proc``, read-only ``/dev`` (null, zero,
+      random, tty...). The only writable places are ``/workspace``, ``/tmp`` and
+      ``/dev/shm``, all tmpfs that belong to this sandbox: no host-writable file or
+      directory is visible. ``/root``, ``/home``, ``/work``, the host ``/tmp`` and
+      everything else are absent;
+    * **disk**: the workspace holds at most ``disk_mb`` and ``max_inodes`` entries;
+      ``/tmp`` + ``/dev/shm`` together at most ``memory_mb`` and ``max_inodes`` (past
+      either, writes fail with ENOSPC). As root the tmpfs are mounted in a private
+      mount namespace (``unshare``) that dies with the sandbox. **Not root**: bwrap's own
+      ``--size`` tmpfs, so the size caps hold but there is **no inode cap**;
+    * **the host<->helper channel**: the helper is non-dumpable and PID 1, so the
+      commands (same uid) cannot ptrace it, read ``/proc/1/{fd,environ,mem}``,
+      ``pidfd_getfd`` its pipes, or kill it (``kill -9 1`` and ``kill -9 -1`` inside do
+      nothing to it), nor lower its rlimits or priority (a seccomp filter refuses
+      ``prlimit``/``sched_*``/``setpriority``/``ioprio_set`` on pid 1); no command
+      inherits the channel; bwrap and the helper start with an
+      empty environment (no host variable is visible anywhere inside); the helper's
+      stderr is a pipe the host drains. Every frame the host reads is bounded and
+      validated (see :class:`~agentgym.sandboxes._client.HelperSandbox`);
     * **processes**: own pid, ipc, uts, cgroup and user namespaces (uid 1000 inside), no
-      capabilities, new session (no terminal injection); on a timeout every process in
-      the sandbox but the helper is killed; closing kills the namespace;
+      capabilities, new session (no terminal injection); on a timeout, and on
+      :meth:`kill_processes`, every process in the sandbox but the helper is killed;
+      closing kills the namespace;
     * **resources** (rlimits per command): address space ``memory_mb``, CPU time
       ``cpu_seconds``, file size ``max_file_mb``, no core dumps; processes
       ``max_processes`` (per sandbox when the host runs as root: each sandbox gets its own
@@ -95,13 +145,15 @@ class LocalSandbox(HelperSandbox):
 
     What it does not isolate: it shares the host kernel (a kernel exploit escapes);
     memory is capped per process (address space), not for the sandbox as a whole, and
-    there is no cgroup CPU share or disk quota for the workspace; ``/usr`` of the host
-    is readable (its installed software, not user data); the sandbox's processes run
-    as the same uid as the helper (which is made non-dumpable so they cannot ptrace it,
-    but they can kill it: that surfaces as :class:`SandboxError`).
+    the tmpfs (``disk_mb`` + ``memory_mb`` at most) are host memory outside any cgroup;
+    there is no cgroup CPU share; ``/usr`` of the host is readable (its installed
+    software, not user data); the helper's command line (the sandbox's own config) is
+    readable inside. The workspace is not visible from the host: use ``read_file``/
+    ``download``.
 
-    ``isolation="none"`` runs the helper directly on the host, in the workspace, for
-    debugging only: no isolation at all, and ``workdir`` is the host path.
+    ``isolation="none"`` runs the helper directly on the host, in a host temp directory
+    (:attr:`host_workspace`), for debugging only: no isolation, no quota, and ``workdir``
+    is the host path.
     """
 
     def __init__(
@@ -118,9 +170,9 @@ class LocalSandbox(HelperSandbox):
         if not os.path.exists(python):
             raise SandboxError(f"{python} not found: apt-get install python3 python3-pytest")
         self.isolation = isolation
-        self._root = Path(tempfile.mkdtemp(prefix="agentgym-sbx-"))
-        self.host_workspace = self._root / "workspace"
-        self.host_workspace.mkdir()
+        self.host_dir = Path(tempfile.mkdtemp(prefix="agentgym-sbx-"))
+        """Host temp directory of this sandbox (mount points only, unless ``isolation="none"``); removed on close."""
+        self.host_workspace: Path | None = None
         self.host_uid = os.getuid()
         self._proc: subprocess.Popen | None = None
         self._boot(lambda: self._start(python), files)
@@ -129,41 +181,53 @@ class LocalSandbox(HelperSandbox):
         cfg = self.config
         mb = 1024 * 1024
         rlimits = {"as": cfg.memory_mb * mb, "cpu": cfg.cpu_seconds, "fsize": cfg.max_file_mb * mb, "core": 0}
-        as_root = os.geteuid() == 0 and self.isolation == "bwrap"
-        if as_root:
-            self.host_uid = HOST_UID_BASE + random.SystemRandom().randrange(1 << 24)
-            rlimits["nproc"] = cfg.max_processes
-            os.chown(self.host_workspace, self.host_uid, self.host_uid)
-            os.chmod(self._root, 0o711)
-        self.host_workspace.chmod(0o755)
+        server_cfg = {**self._server_limits(), "rlimits": rlimits}
+        pass_fds: list[int] = []
         if self.isolation == "none":
+            self.host_workspace = self.host_dir / "workspace"
+            self.host_workspace.mkdir()
             self.workdir = str(self.host_workspace)
-            env = helper_env(cfg, home=str(self._root))
+            env = helper_env(cfg, home=str(self.host_dir))
             env["PATH"] = os.environ.get("PATH", env["PATH"])
-            server_cfg = {"workdir": self.workdir, "output_limit": cfg.output_limit, "env": env,
-                          "rlimits": rlimits, "sweep": False}
-            argv = helper_argv(python, server_cfg)
+            argv = helper_argv(python, {**server_cfg, "workdir": self.workdir, "env": env, "sweep": False})
         else:
-            server_cfg = {"workdir": WORKDIR, "output_limit": cfg.output_limit, "env": helper_env(cfg),
-                          "rlimits": rlimits, "sweep": True}
-            argv = self._bwrap_argv() + helper_argv(python, server_cfg)
-        self._log = open(self._root / "helper.log", "wb")
-        self._proc = subprocess.Popen(
-            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, start_new_session=True,
-            cwd=self._root, **({"user": self.host_uid, "group": self.host_uid, "extra_groups": []} if as_root else {}),
-        )
+            as_root = os.geteuid() == 0
+            if as_root:
+                self.host_uid = HOST_UID_BASE + random.SystemRandom().randrange(1 << 24)
+                rlimits["nproc"] = cfg.max_processes
+                os.chmod(self.host_dir, 0o711)
+            helper = helper_argv(python, {**server_cfg, "workdir": WORKDIR, "env": helper_env(cfg), "sweep": True})
+            argv = self._bwrap_argv(as_root, pass_fds) + helper
+            if as_root:
+                argv = self._root_wrapper(argv)
+        try:
+            self._proc = subprocess.Popen(
+                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                cwd=self.host_dir, env={"PATH": _WRAPPER_PATH}, pass_fds=pass_fds,
+            )
+        finally:
+            for fd in pass_fds:
+                os.close(fd)
         self._connect(_PipeChannel(self._proc), timeout=30.0)
 
-    def _bwrap_argv(self) -> list[str]:
+    def _root_wrapper(self, argv: list[str]) -> list[str]:
+        """As root: unshare a private mount namespace, mount the capped tmpfs, drop to
+        the sandbox's host uid, exec ``argv`` (bwrap)."""
+        cfg, uid = self.config, str(self.host_uid)
+        ws_opts = f"size={int(cfg.disk_mb)}m,nr_inodes={int(cfg.max_inodes)},mode=0755,uid={uid},gid={uid}"
+        scratch_opts = f"size={int(cfg.memory_mb)}m,nr_inodes={int(cfg.max_inodes)},mode=0755"
+        tools = {name: shutil.which(name, path=_WRAPPER_PATH) for name in ("unshare", "setpriv", "mount")}
+        missing = [name for name, path in tools.items() if path is None]
+        if missing:
+            raise SandboxError(f"{', '.join(missing)} not found: apt-get install util-linux mount")
+        return [str(tools["unshare"]), "--mount", "--propagation", "private", "--", "/bin/sh", "-c", _MOUNT_SCRIPT,
+                "sh", ws_opts, str(self.host_dir / "workspace"), scratch_opts, str(self.host_dir / "scratch"),
+                str(tools["setpriv"]), f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--", *argv]
+
+    def _bwrap_argv(self, as_root: bool, pass_fds: list[int]) -> list[str]:
         cfg = self.config
-        etc = self._root / "etc"
-        etc.mkdir()
-        for name, text in (("passwd", _PASSWD), ("group", _GROUP), ("hosts", _HOSTS)):
-            (etc / name).write_text(text)
-            (etc / name).chmod(0o644)
-        etc.chmod(0o755)
-        argv = [_bwrap(), "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
-                "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--hostname", "sandbox",
+        argv = [_bwrap(), "--unshare-all", "--as-pid-1", "--die-with-parent", "--new-session", "--clearenv",
+                "--cap-drop", "ALL", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--hostname", "sandbox",
                 "--ro-bind", "/usr", "/usr"]
         if cfg.network:
             argv += ["--share-net", "--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf"]
@@ -177,19 +241,30 @@ class LocalSandbox(HelperSandbox):
                  "--symlink", "/usr/bin/python3", "/usr/local/bin/python", "--remount-ro", "/usr/local"]
         for name in _ETC:
             argv += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
-        for name in ("passwd", "group", "hosts"):
-            argv += ["--ro-bind", str(etc / name), f"/etc/{name}"]
-        scratch = str(cfg.memory_mb * 1024 * 1024)  # tmpfs is host memory: cap it
-        argv += ["--proc", "/proc", "--dev", "/dev", "--size", "67108864", "--tmpfs", "/dev/shm", "--remount-ro", "/dev",
-                 "--size", scratch, "--tmpfs", "/tmp",
-                 "--bind", str(self.host_workspace), WORKDIR, "--chdir", WORKDIR, "--remount-ro", "/"]
+        for name, text in (("passwd", _PASSWD), ("group", _GROUP), ("hosts", _HOSTS)):
+            r, w = os.pipe()  # small: fits in the pipe buffer; bwrap copies it into its own tmpfs
+            os.write(w, text.encode())
+            os.close(w)
+            pass_fds.append(r)
+            argv += ["--perms", "0644", "--ro-bind-data", str(r), f"/etc/{name}"]
+        argv += ["--proc", "/proc", "--dev", "/dev"]
+        if as_root:
+            (self.host_dir / "workspace").mkdir()
+            (self.host_dir / "scratch").mkdir()
+            scratch = self.host_dir / "scratch"
+            argv += ["--bind", str(scratch / "shm"), "/dev/shm", "--remount-ro", "/dev",
+                     "--bind", str(scratch / "tmp"), "/tmp", "--bind", str(self.host_dir / "workspace"), WORKDIR]
+        else:
+            argv += ["--size", "67108864", "--tmpfs", "/dev/shm", "--remount-ro", "/dev",
+                     "--size", str(cfg.memory_mb * 1024 * 1024), "--tmpfs", "/tmp",
+                     "--size", str(cfg.disk_mb * 1024 * 1024), "--perms", "0755", "--tmpfs", WORKDIR]
+        argv += ["--chdir", WORKDIR, "--remount-ro", "/"]
         return argv
 
     def _diagnose(self) -> str:
-        try:
-            log = (self._root / "helper.log").read_bytes()[-2000:].decode(errors="replace").strip()
-        except OSError:
+        if not isinstance(self._channel, _PipeChannel):
             return ""
+        log = self._channel.drain_stderr().decode(errors="replace").strip()
         return f"\nhelper stderr:\n{log}" if log else ""
 
     @property
@@ -208,9 +283,7 @@ class LocalSandbox(HelperSandbox):
                 proc.wait()
             if self.host_uid >= HOST_UID_BASE:
                 _kill_uid(self.host_uid)
-        if getattr(self, "_log", None) is not None:
-            self._log.close()
-        shutil.rmtree(self._root, ignore_errors=True)
+        shutil.rmtree(self.host_dir, ignore_errors=True)
 
 
 def _kill_uid(uid: int, patience: float = 2.0) -> None:

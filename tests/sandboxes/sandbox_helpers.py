@@ -14,7 +14,7 @@ Factory = Callable[..., Sandbox]
 
 def small_config(**overrides: Any) -> SandboxConfig:
     """Tight limits so the adversarial tests finish fast."""
-    values: dict[str, Any] = {"timeout": 10.0, "memory_mb": 256, "max_processes": 64, "cpu_seconds": 20}
+    values: dict[str, Any] = {"timeout": 10.0, "memory_mb": 256, "max_processes": 64, "cpu_seconds": 20, "disk_mb": 64}
     values.update(overrides)
     return SandboxConfig(**values)
 
