@@ -81,9 +81,17 @@ def save_model_dir(path: str | Path, model: Any, tokenizer: Any | None) -> None:
         for attr, plain in (("hf_quantizer", None), ("quantization_method", None), ("is_quantized", False)):
             if attr in vars(base):
                 setattr(base, attr, plain)
-    model.save_pretrained(path)
-    if tokenizer is not None:
-        tokenizer.save_pretrained(path)
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # a checkpoint every N steps: no "Writing model shards" bar each time
+    try:
+        model.save_pretrained(path)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(path)
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def save(path: str | Path, model: Any, optimizer: torch.optim.Optimizer, step: int, extra: dict[str, Any] | None = None,

@@ -95,6 +95,8 @@ def test_lora_checkpoint_is_a_peft_adapter_directory(tiny_dir: Path, tmp_path: P
     ids = torch.randint(0, base.config.vocab_size, (1, 9), generator=torch.Generator().manual_seed(2))
     loaded = AutoModelForCausalLM.from_pretrained(path)  # transformers' PEFT integration: base + adapter
     assert torch.allclose(_logits(loaded, ids), _logits(model, ids), atol=1e-5)
+    via_policy, _ = load_model(str(path))  # what --policy hf:PATH loads
+    assert torch.allclose(_logits(via_policy, ids), _logits(model, ids), atol=1e-5)
 
     with pytest.raises(ValueError, match="lora"):
         full, _ = load_model(str(tiny_dir))
