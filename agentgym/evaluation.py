@@ -276,6 +276,7 @@ def evaluate(
     tasks = list(tasks)
     config = {"env": env_id, "policy": name, "split": split, "env_kwargs": env_kwargs or {}, "samples": samples,
               "seed": seed, "tasks": tasks}
+    config = json.loads(json.dumps(config, default=repr))  # plain JSON, as it is compared when resuming
 
     done: dict[int, Trajectory] = {}
     log: EpisodeLog | None = None
