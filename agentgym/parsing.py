@@ -320,7 +320,21 @@ def detect_parser(tokenizer: Any, native_tools: bool = True) -> str:
 def tools_prompt(schemas: list[dict], parser: str | ToolCallParser = "hermes") -> str:
     """agentgym's own description of the tools (the fallback for templates that cannot render ``tools=``)."""
     functions = "\n".join(json.dumps(s.get("function", s)) for s in schemas)
-    return f"You can call these tools:\n<tools>\n{functions}\n</tools>\n{get_parser(parser).format_hint}"
+    hint = getattr(get_parser(parser), "format_hint", FORMAT_HINT)
+    return f"You can call these tools:\n<tools>\n{functions}\n</tools>\n{hint}"
+
+
+def without_tools_prompt(messages: list[Message], schemas: list[dict]) -> list[Message] | None:
+    """``messages`` with the environment's tools block (:func:`tools_prompt`, any format) cut from the
+    end of the system message, for a renderer that describes the tools itself; None when there is no such block."""
+    if not schemas or not messages or messages[0].get("role") != "system":
+        return None
+    content = messages[0].get("content") or ""
+    for name in PARSERS:
+        block = "\n\n" + tools_prompt(schemas, name)
+        if content.endswith(block):
+            return [dict(messages[0], content=content[: -len(block)]), *(dict(m) for m in messages[1:])]
+    return None
 
 
 def _parse_message(action: dict, turn: int) -> ParsedAction:

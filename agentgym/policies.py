@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
 import numpy as np
 
 from agentgym.messages import Action, Message
+from agentgym.parsing import without_tools_prompt
 from agentgym.spaces import AssistantTurn
 from agentgym.trajectory import TokenSegment
 
@@ -105,19 +106,37 @@ class RandomPolicy:
 
 
 class OpenAIPolicy:
-    """Any OpenAI-compatible chat server (``vllm serve``, llama.cpp, ...); text level only."""
+    """Any OpenAI-compatible chat server (``vllm serve``, llama.cpp, ...); text level only.
 
-    def __init__(self, base_url: str, model: str = "default", temperature: float = 0.0, max_tokens: int = 1024, timeout: float = 120.0, api_key: str = "EMPTY"):
+    With ``tools=True`` the tool schemas go in the request's ``tools`` (the server renders them
+    with the model's own chat template and parses the calls) and the environment's tools block
+    is cut from the system message (when the environment describes its tools at all); the server
+    must have tool calling enabled (vLLM:
+    ``--enable-auto-tool-choice --tool-call-parser <family>``). Default: the block, no ``tools``.
+    """
+
+    def __init__(self, base_url: str, model: str = "default", temperature: float = 0.0, max_tokens: int = 1024, timeout: float = 120.0,
+                 api_key: str = "EMPTY", tools: bool = False):
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.timeout = timeout
         self.api_key = api_key
+        self.tools = tools
         self.name = f"openai:{base_url}#{model}"
 
+    def request(self, ctx: PolicyContext) -> dict:
+        """The chat-completions request body for the next turn."""
+        messages = without_tools_prompt(ctx.messages, ctx.tools) if self.tools else None
+        body: dict[str, Any] = {"model": self.model, "messages": messages or ctx.messages, "temperature": self.temperature,
+                                "max_tokens": self.max_tokens}
+        if messages is not None:
+            body["tools"] = ctx.tools
+        return body
+
     def act(self, ctx: PolicyContext) -> Action:
-        body = {"model": self.model, "messages": ctx.messages, "temperature": self.temperature, "max_tokens": self.max_tokens}
+        body = self.request(ctx)
         req = urllib.request.Request(
             f"{self.base_url}/chat/completions",
             data=json.dumps(body).encode(),

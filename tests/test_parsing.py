@@ -300,3 +300,19 @@ def test_environment_reads_each_family_format(parser: str, call: str) -> None:
     assert [m["role"] for m in obs] == ["tool"] and obs[0]["content"] == "5"
     (assistant_msg,) = [m for m in env.messages if m["role"] == "assistant"]
     assert obs[0]["tool_call_id"] == assistant_msg["tool_calls"][0]["id"]
+
+
+def test_openai_policy_sends_tools_instead_of_the_block_when_asked() -> None:
+    from agentgym.parsing import without_tools_prompt
+    from agentgym.policies import OpenAIPolicy, PolicyContext
+
+    env = agentgym.make("agentgym/ToolUse-v0")
+    obs, info = env.reset(seed=0)
+    ctx = PolicyContext(env=env, task=env.task, messages=env.messages, new_messages=obs, tools=info["tools"])
+    plain = OpenAIPolicy("http://127.0.0.1:9/v1").request(ctx)
+    native = OpenAIPolicy("http://127.0.0.1:9/v1", tools=True).request(ctx)
+    env.close()
+    assert "tools" not in plain and plain["messages"] == env.messages
+    assert native["tools"] == info["tools"] and native["messages"][1:] == env.messages[1:]
+    assert native["messages"][0]["content"] == env.system_prompt  # the block is gone, the env's prompt stays
+    assert without_tools_prompt([{"role": "system", "content": "Hi."}], info["tools"]) is None  # nothing to cut: no tools= either

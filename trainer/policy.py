@@ -4,9 +4,9 @@ They record the exact segments the trainer consumes (prompt, sampled ids with lo
 env deltas) in ``ctx.segments``, one episode per context; ``act`` is thread-safe.
 
 Tools are shown through the model's own chat template when it renders ``tools=`` (else the
-environment's Hermes block; ``tools="block"`` forces it), and the environment's tool-call
-parser is set to the format the model was told to use (``parser=`` overrides the detected
-one): see :mod:`agentgym.trainer.tokens` and :func:`agentgym.parsing.detect_parser`.
+environment's Hermes block; ``tools="block"`` forces it). When the template describes the
+tools, the environment's tool-call parser is set to the model family's format (``parser=``
+names one explicitly, and is then always applied): see :mod:`agentgym.trainer.tokens` and :func:`agentgym.parsing.detect_parser`.
 Not covered: a ``RemoteEnv`` keeps the parser its server was started with.
 """
 
@@ -35,6 +35,7 @@ class HFPolicy:
         dev = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
         self.model, self.tokenizer = load_model(path, device=dev) if self.engine_kind == "hf" else (None, load_model_tokenizer(path))
         self.chat = ChatTokens(self.tokenizer, tools=tools, parser=parser)
+        self.parser = parser
         if self.engine_kind == "vllm":
             engine_kw.setdefault("model_path", path)
         self.engine = make_engine(self.engine_kind, self.model, self.tokenizer, **engine_kw)
@@ -45,9 +46,12 @@ class HFPolicy:
     def act(self, ctx: PolicyContext) -> Generation:
         tokens: EpisodeTokens | None = ctx.state.get("tokens")
         if tokens is None:
-            if hasattr(ctx.env, "parser"):
-                ctx.env.parser = get_parser(self.chat.parser)  # the env must read the format the model was told
             tokens = ctx.state["tokens"] = EpisodeTokens(self.chat, ctx.messages, ctx.tools)
+            # The env must read the format the model was told: the template's (its family's parser),
+            # else the env's own block (its parser), unless the user named a parser.
+            parser = self.parser or tokens.tool_parser
+            if parser and hasattr(ctx.env, "parser"):
+                ctx.env.parser = get_parser(parser)
         else:
             tokens.add_env(ctx.messages, ctx.turn)
         params = SamplingParams(max_tokens=self.max_tokens, temperature=self.temperature, top_k=self.top_k,

@@ -46,7 +46,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from agentgym.messages import Message
-from agentgym.parsing import PARSERS, detect_parser, tools_prompt
+from agentgym.parsing import PARSERS, detect_parser, without_tools_prompt
 from agentgym.trajectory import TokenSegment, Trajectory
 
 
@@ -97,8 +97,9 @@ class ChatTokens:
             vocab = tokenizer.get_vocab()
             specials = set(getattr(tokenizer, "all_special_ids", [])) | set(getattr(tokenizer, "added_tokens_decoder", {}))
             found = {vocab[t] for t in END_TOKENS if t in vocab and vocab[t] in specials}
-            stop_ids = found | {tokenizer.eos_token_id, self.end_of_turn_id}
-        self.stop_ids: frozenset[int] = frozenset(i for i in stop_ids if isinstance(i, int) and i >= 0)
+            stop_ids = found | {tokenizer.eos_token_id}
+        # The end-of-turn token always ends a turn: a model that samples it has finished its message.
+        self.stop_ids: frozenset[int] = frozenset(i for i in {*stop_ids, self.end_of_turn_id} if isinstance(i, int) and i >= 0)
         self.native_tools, self.tools_reason = (False, "tools='block'") if tools == "block" else _native_tools(self)
         if tools == "template" and not self.native_tools:
             raise TemplateError(f"tools='template' but {self.tools_reason}; use tools='auto' to fall back to the Hermes block")
@@ -137,16 +138,10 @@ class ChatTokens:
         message ends with :func:`tools_prompt`), that block is removed and the schemas go to the
         template instead. Otherwise the messages are shown as they are, without ``tools=``.
         """
-        opening = [dict(m) for m in opening]
-        if not tools or not self.native_tools or not opening or opening[0].get("role") != "system":
-            return opening, None
-        content = opening[0].get("content") or ""
-        for name in PARSERS:  # whichever format the environment's block asks for
-            block = "\n\n" + tools_prompt(tools, name)
-            if content.endswith(block):
-                opening[0]["content"] = content[: -len(block)]
-                return opening, list(tools)
-        return opening, None
+        shown = without_tools_prompt(list(opening), tools or []) if self.native_tools else None
+        if shown is None:
+            return [dict(m) for m in opening], None
+        return shown, list(tools or [])
 
 
 def _end_of_turn(chat: ChatTokens) -> tuple[str, int | None]:
@@ -233,6 +228,11 @@ class EpisodeTokens:
         self.length = len(self.segments[0].ids)
         self.sampled: list[list[int]] = []
 
+    @property
+    def tool_parser(self) -> str | None:
+        """The parser the environment must use when the template describes the tools (None: the env's block, its parser)."""
+        return self.chat.parser if self.tools is not None else None
+
     def ids(self) -> list[int]:
         return [i for s in self.segments for i in s.ids]
 
@@ -282,6 +282,27 @@ class EpisodeTokens:
         self.length += len(segment.ids)
         self.text = full
         return segment
+
+
+def sampled_transcript(chat: ChatTokens, traj: Trajectory) -> tuple[list[Message], list[dict] | None]:
+    """``(messages, tools)`` whose rendering is exactly the trajectory's token sequence (the text of it).
+
+    ``traj.messages`` as the model was shown it (tools block cut when the template rendered
+    ``tools=``), with its last assistant turns' contents replaced by :meth:`ChatTokens.turn_text`
+    of the sampled segments, so a stop token other than the end-of-turn token appears as text.
+    Render with ``chat.render(messages, False, tools)``: the sequence is a prefix of it (the
+    close after the last turn's end-of-turn token is not part of the sequence).
+    """
+    sampled = [s.ids for s in traj.segments if s.kind == "sampled"]
+    positions = [i for i, m in enumerate(traj.messages) if m.get("role") == "assistant"]
+    if len(positions) < len(sampled):
+        raise ValueError(f"the trajectory has {len(sampled)} sampled turns but {len(positions)} assistant messages")
+    first = positions[len(positions) - len(sampled)] if sampled else len(traj.messages)
+    opening, tools = chat.present(traj.messages[:first], traj.tools)
+    out = opening + [dict(m) for m in traj.messages[first:]]
+    for pos, ids in zip(positions[len(positions) - len(sampled):], sampled):
+        out[pos] = {"role": "assistant", "content": chat.turn_text(ids)}
+    return out, tools
 
 
 @dataclass
