@@ -18,6 +18,7 @@ PYTEST_ARGS ?=
 LOCKS := requirements/all.lock requirements/nodeps.lock
 REFRESH := build/lock-refresh
 LOCK_TESTS ?= tests
+RUN ?=
 
 .PHONY: setup python system test demo bench clean lock lock-refresh lock-accept
 
@@ -62,7 +63,7 @@ lock-refresh:
 	$(PYTHON) -m venv $(REFRESH)/venv
 	$(call install_locked,$(REFRESH)/venv,$(REFRESH))
 	@echo "== newest versions ($$(date -u +%F)):"; $(REFRESH)/venv/bin/python -m pip list --format=freeze | grep -iE '^(torch|transformers|accelerate|peft|trl|safetensors|tokenizers|numpy|gymnasium|openai)=='
-	$(REFRESH)/venv/bin/python -m pytest -q $(LOCK_TESTS)
+	$(RUN) $(REFRESH)/venv/bin/python -m pytest -q $(LOCK_TESTS)
 	@echo "refreshed lock passed; 'make lock-accept' copies it into requirements/"
 
 lock-accept:

@@ -57,11 +57,11 @@ def test_hf_engine_passes_the_cache_under_the_models_own_keyword() -> None:
     """transformers >= 5.24 names it ``cache`` (``past_key_values`` is deprecated); older models keep the old name."""
 
     class Old(torch.nn.Module):
-        def forward(self, input_ids=None, past_key_values=None, use_cache=None):  # noqa: ANN001, ANN202
+        def forward(self, input_ids=None, past_key_values=None, use_cache=None):
             return None
 
     class New(torch.nn.Module):
-        def forward(self, input_ids=None, cache=None, use_cache=None):  # noqa: ANN001, ANN202
+        def forward(self, input_ids=None, cache=None, use_cache=None):
             return None
 
     assert cache_keyword(Old()) == "past_key_values"

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from transformers import DynamicCache
@@ -121,7 +122,7 @@ def cache_keyword(model: Any) -> str:
     return _cache_keyword(type(model))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cache_keyword(cls: type) -> str:
     params = inspect.signature(cls.forward).parameters
     return "cache" if "cache" in params else "past_key_values"
