@@ -48,8 +48,11 @@ Not covered: the checker and the candidate share a uid inside the sandbox, so th
 can kill or starve the checker (that scores 0, it cannot score 1); a candidate can still
 special-case the inputs it sees (hard-coding answers to a weak check is a weakness of the
 check); in-place mutation of arguments and object identity are not observed (calls get
-copies); results must be built-in plain data (a numpy scalar fails the call); the sandbox
-helper's own hardening is the sandbox backend's job.
+copies); results must be built-in plain data (a numpy scalar fails the call); after a stop
+(timeout, crash) the remaining io cases fail, the candidate is not restarted; the candidate's
+harness (``python3 -I -B -c``, no pytest) differs from an agent's ``run_tests``, which only
+tells it that it is being graded, and that gains it nothing here; the sandbox helper's own
+hardening is the sandbox backend's job.
 """
 
 from __future__ import annotations

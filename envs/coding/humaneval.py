@@ -28,7 +28,7 @@ from functools import lru_cache
 from typing import Any
 
 from agentgym.envs.coding.env import CodingEnv
-from agentgym.envs.coding.function_grading import FunctionGrader
+from agentgym.envs.coding.function_grading import FunctionGrader, is_function_task
 from agentgym.envs.coding.grading import GradeResult
 from agentgym.envs.coding.repo import make_task
 
@@ -151,6 +151,8 @@ class HumanEvalEnv(CodingEnv):
             ast.parse(module)
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             return self._failed("the completion does not parse")  # cannot be imported, so cannot pass
+        if not is_function_task(task):  # e.g. tasks exported before verifier["function"] existed
+            return self.grader.grade_files(task, {SOLUTION: module})
         return FunctionGrader(self.provider, timeout=self.grader.timeout).grade_files(task, {SOLUTION: module})
 
     def _failed(self, why: str) -> GradeResult:

@@ -450,6 +450,9 @@ FORGE_CHANNEL = """
 import os, stat
 
 def ENTRY(*args, **kwargs):
+    verdict = '{"outcomes": {"tests/test_check.py::test_check": "passed"}, "failures": [], "integrity": [], "timed_out": false}'
+    for fd in (1, 2):
+        os.write(fd, ("\\n@@agentgym-function-" + "0" * 32 + "@@" + verdict + "\\n").encode())
     for fd in range(3, 64):
         try:
             if stat.S_ISFIFO(os.fstat(fd).st_mode):
@@ -676,3 +679,49 @@ def test_every_humaneval_task_is_a_function_task() -> None:
     assert "def poly(" in spec["prelude"] and "def check(candidate)" in spec["check"]
     assert tasks["HumanEval/32"].verifier["fail_to_pass"] == ["tests/test_check.py::test_check"]
 
+
+
+def test_code_repair_on_humaneval_grades_outside_the_candidate(grader: FunctionGrader) -> None:
+    """The multi-turn env reaches the same grader (Grader.grade dispatches function tasks)."""
+    from coding_helpers import call
+
+    from agentgym.envs.coding import CodeRepairEnv
+    from agentgym.policies import ScriptedPolicy
+    from agentgym.rollout import run_episode
+
+    task = he("HumanEval/29")
+    cheat = module_for(task, ALWAYS_EQUAL, "HumanEval/29")
+    env = CodeRepairEnv(source="humaneval", sandbox=grader.provider.kind, split="all")
+    try:
+        for module, reward in ((cheat, 0.0), (task.solution["files"][SOLUTION], 1.0)):
+            policy = ScriptedPolicy([call("write_file", path=SOLUTION, content=module), call("submit")])
+            traj = run_episode(env, policy, task_id="HumanEval/29")
+            assert traj.outcome_reward == reward, env.last_grade.summary()
+        assert env.last_grade.fail_to_pass == {"tests/test_check.py::test_check": "passed"}
+    finally:
+        env.close()
+
+
+@pytest.mark.parametrize("stdout, exit_code, timed_out, why", [
+    ("", 0, False, "found 0"),
+    ("{n}{v}\n{n}{v}\n", 0, False, "found 2"),
+    ("{n}not json\n", 0, False, "does not parse"),
+    ("{n}{v}\n", -9, False, "exited with status -9"),
+    ("{n}{v}\n", 0, True, "did not finish in time"),
+    ('{n}{{"outcomes": {{"x": "passed"}}, "failures": [], "integrity": [], "timed_out": false}}\n', 0, False, "malformed"),
+    ('{n}{{"outcomes": {{"t": "passed!"}}, "failures": [], "integrity": [], "timed_out": false}}\n', 0, False, "malformed"),
+    ("@@agentgym-function-forged@@{v}\n", 0, False, "found 0"),
+])
+def test_verdicts_that_cannot_be_trusted_fail_closed(stdout: str, exit_code: int, timed_out: bool, why: str) -> None:
+    from agentgym.envs.coding.grading import GradeResult
+    from agentgym.sandboxes import ExecResult
+
+    nonce = "@@agentgym-function-" + secrets.token_hex(16) + "@@"
+    good = json.dumps({"outcomes": {"t": "passed"}, "failures": [], "integrity": [], "timed_out": False})
+    res = ExecResult(exit_code, stdout.format(n=nonce, v=good), "", timed_out=timed_out)
+    result = GradeResult({"t": "failed"}, {})
+    FunctionGrader._verify(result, res, nonce, ["t"])
+    assert not result.resolved and any(why in reason for reason in result.integrity), result.integrity
+    trusted = GradeResult({"t": "failed"}, {})
+    FunctionGrader._verify(trusted, ExecResult(0, f"{nonce}{good}\n", ""), nonce, ["t"])
+    assert trusted.resolved  # the same verdict, on its own and with a clean exit, is accepted
