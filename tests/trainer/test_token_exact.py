@@ -248,9 +248,14 @@ def test_every_finish_reason_is_token_exact(name: str, finish: str, tokenizers: 
         assert full_clean.count('"name": "lookup"') == 1 and "<|python_tag|>" not in full_clean and "<tool_call>{" not in full_clean
 
 
-def test_sampling_with_the_tiny_model_continues_from_the_sampled_ids(tiny_dir: Path) -> None:
+@pytest.mark.parametrize("template", [None, QWEN_STYLE], ids=["chatml", "qwen-style"])
+def test_sampling_with_the_tiny_model_continues_from_the_sampled_ids(template: str | None, tiny_dir: Path, tmp_path: Path) -> None:
     """Real sampling (mostly ``length`` finishes on a random model): every turn's prompt is the segments so far."""
-    policy = make_policy(f"hf:{tiny_dir}", max_tokens=12, temperature=1.5, threads=1)
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_dir, model_dir)
+    _tokenizer(tiny_dir, template).save_pretrained(model_dir)
+    policy = make_policy(f"hf:{model_dir}", max_tokens=12, temperature=1.5, threads=1)
+    assert policy.chat.native_tools == (template is not None)
     engine = policy.engine
     prompts: list[list[int]] = []
 
@@ -272,6 +277,9 @@ def test_sampling_with_the_tiny_model_continues_from_the_sampled_ids(tiny_dir: P
         ids += seg.ids
     for seg, step in zip([s for s in traj.segments if s.kind == "sampled"], traj.steps):
         assert step.action == policy.chat.decode(seg.ids)
+    messages, tools = sampled_transcript(policy.chat, traj)
+    assert (tools is not None) == (template is not None)
+    assert policy.chat.render(messages, False, tools).startswith(policy.chat.tokenizer.decode(traj.token_ids()))
 
 
 def test_the_env_parser_follows_what_the_model_was_told(tokenizers: dict) -> None:
