@@ -110,7 +110,7 @@ def compare_runs(a_dir: str | Path, b_dir: str | Path, alpha: float = 0.05) -> d
     if not paired:
         verdict = "no task was evaluated in both runs: nothing to compare"
     elif p < alpha:
-        verdict = f"B is {'better' if mean_b > mean_a else 'worse'} than A (p = {p:.3g} < {alpha})"
+        verdict = f"B is {'better' if better > worse else 'worse'} than A (p = {p:.3g} < {alpha})"
     else:
         verdict = f"no significant difference at the {alpha} level (p = {p:.3g}); the 95% interval of B - A is [{lo:+.3f}, {hi:+.3f}]"
         n_diff = sum(d != 0 for d in diffs)
@@ -153,8 +153,8 @@ def to_markdown(c: dict[str, Any]) -> str:
         lines.append(f"| {k} | {_f(a['metrics'][k])} | {_f(b['metrics'].get(k))} |")
     t = c["test"]
     lines += ["", f"**{c['verdict']}.**", "",
-              f"- paired tasks: {c['paired_tasks']}; success rate over them A {_f(c['success_rate_a'])}, B {_f(c['success_rate_b'])}; "
-              f"B better on {c['b_better_tasks']}, worse on {c['b_worse_tasks']}",
+              (f"- paired tasks: {c['paired_tasks']}; success rate over them A {_f(c['success_rate_a'])}, B {_f(c['success_rate_b'])}; "
+               f"B better on {c['b_better_tasks']}, worse on {c['b_worse_tasks']}"),
               f"- test: {t['method']} ({t['computed']}), p = {t['p_value']:.4g}"
               + (f"; paired bootstrap 95% CI of B - A: [{t['bootstrap_ci95'][0]:+.3f}, {t['bootstrap_ci95'][1]:+.3f}]" if t["bootstrap_ci95"] else "")]
     lines += [f"- warning: {w}" for w in c["warnings"]]

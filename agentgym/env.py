@@ -34,8 +34,26 @@ from typing import Any, ClassVar, Literal
 
 import gymnasium as gym
 
-from agentgym.messages import Action, Message, assistant, copy_json, copy_messages, render_transcript, tool_message, user, with_raw_text
-from agentgym.parsing import FORMAT_HINT, ParseError, ParsedAction, ToolCallParser, get_parser, parse_action, tools_prompt
+from agentgym.messages import (
+    Action,
+    Message,
+    assistant,
+    copy_json,
+    copy_messages,
+    render_transcript,
+    tool_message,
+    user,
+    with_raw_text,
+)
+from agentgym.parsing import (
+    FORMAT_HINT,
+    ParsedAction,
+    ParseError,
+    ToolCallParser,
+    get_parser,
+    parse_action,
+    tools_prompt,
+)
 from agentgym.rewards import Rubric
 from agentgym.spaces import AssistantTurn, Chat
 from agentgym.tasks import Task, TaskSet

@@ -24,10 +24,11 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from math import comb
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -252,7 +253,7 @@ def evaluate(
     ``resume`` continues a run in ``out_dir`` (see the module docstring); ``overwrite``
     starts over in a directory that already holds episodes.
     """
-    ks = tuple(sorted(set(int(k) for k in ks))) or (1,)
+    ks = tuple(sorted({int(k) for k in ks})) or (1,)
     if samples < 1:
         raise ValueError(f"--samples must be at least 1, got {samples}")
     if min(ks) < 1:

@@ -94,7 +94,7 @@ _EVAL = ["eval", "ToolUse-v0", "--policy", "slowrandom", "--samples", "2", "-k",
 
 def _cli(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "agentgym.cli", *args], capture_output=True, text=True, timeout=300, cwd=cwd,
-                          env={**os.environ, **(env or {})})
+                          env={**os.environ, **(env or {})}, check=False)
 
 
 def _slow(tmp: Path, out: str, *extra: str, sleep: float = 0.0) -> subprocess.Popen:
@@ -119,7 +119,7 @@ def _wait_for_lines(path: Path, n: int, proc: subprocess.Popen, timeout: float =
 def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("full")
     proc = _slow(tmp, "full")
-    out, err = proc.communicate(timeout=300)
+    _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     return tmp / "full"
 

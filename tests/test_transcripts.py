@@ -254,7 +254,9 @@ def test_text_turn_nudge_and_feedback_are_one_user_message(tokenizer) -> None:
 
 
 def test_message_dict_actions_with_bad_and_repeated_ids(tokenizer) -> None:
-    fn = lambda name, args: {"name": name, "arguments": args}  # noqa: E731
+    def fn(name: str, args: str) -> dict:
+        return {"name": name, "arguments": args}
+
     action = {"role": "assistant", "content": None, "tool_calls": [
         {"id": "c", "type": "function", "function": fn("echo", '{"text": "1"}')},
         {"id": "c", "type": "function", "function": fn("echo", '{"text": "2"}')},  # repeated id
