@@ -97,6 +97,7 @@ class CodingEnv(AgentEnv):
         sandbox_options: dict[str, Any] | None = None,
         reward_mode: Literal["binary", "fraction"] = "binary",
         grade_timeout: float = 120.0,
+        integrity_scan: bool = True,
         **kwargs: Any,
     ):
         if reward_mode not in ("binary", "fraction"):
@@ -104,7 +105,7 @@ class CodingEnv(AgentEnv):
         self.source = source
         self.reward_mode = reward_mode
         self.provider = SandboxProvider(sandbox, **(sandbox_options or {}))
-        self.grader = Grader(self.provider, timeout=grade_timeout)
+        self.grader = Grader(self.provider, timeout=grade_timeout, scan=integrity_scan)
         self.last_grade: GradeResult | None = None
         super().__init__(**kwargs)
 
@@ -127,6 +128,15 @@ class CodingEnv(AgentEnv):
     def setup(self, task: Task) -> None:
         check_task(task)
         self.last_grade = None
+
+    def step(self, action: Action) -> tuple[list, float, bool, bool, dict]:
+        """As :meth:`AgentEnv.step`; the final step's info also has ``integrity``: why the grader
+        distrusted the run (integrity flags, then anomalies), empty when clean."""
+        obs, reward, terminated, truncated, info = super().step(action)
+        if "termination_reason" in info:
+            grade = self.last_grade
+            info["integrity"] = [*grade.integrity, *grade.anomalies] if grade is not None else []
+        return obs, reward, terminated, truncated, info
 
     def _grade(self) -> GradeResult:
         if self.last_grade is None:
@@ -172,6 +182,7 @@ class CodeRepairEnv(RepoTools, CodingEnv):
             test_timeout: seconds a ``run_tests`` call may take.
             reject_syntax_errors: refuse edits that leave a ``.py`` file unparseable (default: apply and warn).
             grade_timeout: seconds the grading test run may take.
+            integrity_scan: scan the diff for tampering constructs before grading (layer 3 of the grader).
             **kwargs: :class:`~agentgym.env.AgentEnv` arguments (``tasks``, ``split``, ``max_turns``, ...).
         """
         # Commands are bounded by the sandbox's own timeouts; the thread timeout is only a backstop.
@@ -201,6 +212,7 @@ class CodeRepairEnv(RepoTools, CodingEnv):
     def setup(self, task: Task) -> None:
         super().setup(task)
         self.sandbox_killed = False
+        self.agent_ran = False
         self.edit_log, self.test_log = [], []
         self.visible_tests = visible_test_files(task)
         self.test_paths = test_paths_of(task)
@@ -229,7 +241,7 @@ class CodeRepairEnv(RepoTools, CodingEnv):
                 {t: "missing" for t in verifier.get("pass_to_pass", [])},
                 anomalies=["the agent's code killed its sandbox during the episode"],
             )
-        return self.grader.grade_workspace(self.task, self.workspace)
+        return self.grader.grade_workspace(self.task, self.workspace, agent_ran=self.agent_ran)
 
     def oracle_turns(self, task: Task) -> list[Action]:
         turns: list[Action] = []

@@ -1,55 +1,90 @@
-"""SWE-bench-style grading: hidden tests run on the pristine repository plus the agent's source changes.
+"""SWE-bench-style grading in layers: hidden tests run on the pristine repository plus the agent's source changes.
 
-How a submission is graded (:meth:`Grader.grade`):
+How a submission is graded (:meth:`Grader.grade_workspace`, :meth:`Grader.grade`):
 
-1. :func:`collect_changes` lists the agent's workspace (regular files only; symlinks are
-   never followed) and keeps the files that differ from the pristine repository.
-   :func:`~agentgym.envs.coding.repo.split_changes` drops every change to tests,
+1. Every process the agent left in its workspace sandbox is killed
+   (``Sandbox.kill_processes``), then :func:`collect_changes` lists the workspace (regular
+   files only; symlinks are never followed) and keeps the files that differ from the pristine
+   repository. :func:`~agentgym.envs.coding.repo.split_changes` drops every change to tests,
    ``conftest.py``, pytest/tox/setup.cfg/pyproject configuration, ``sitecustomize``,
    ``.pth`` files, hidden directories, and new files outside the existing packages.
-2. A **fresh** sandbox receives the pristine repository, the kept changes, the hidden
-   tests (never present in the agent's sandbox) and a grader-owned *canary* test that
-   must fail. No git history is created.
-3. :data:`RUNNER` runs pytest once for all target tests plus the canary, under
-   ``python3 -I -B`` (no ``PYTHON*`` variables, no user site, no bytecode), with a
-   grader-owned ini (``-c``: the repository's ini/tox/setup.cfg/pyproject are not read,
-   ``addopts`` is empty), ``-p no:cacheprovider``, plugin autoloading off,
-   ``PYTEST_ADDOPTS`` removed, and the junit XML written to a fresh ``mkdtemp``
-   directory outside the workspace. Its configuration (including a per-run nonce) comes
-   on stdin, so it is not in ``argv`` or the environment. A guard plugin fails any test
-   whose function's code comes from a file the agent changed (a replaced test), and
-   records every outcome itself. After ``pytest.main`` returns, the runner writes one
-   nonce-tagged line (exit status, junit, its own outcomes) to the stdout it saved
-   before any graded code ran, and leaves with ``os._exit`` (no ``atexit`` handlers).
-4. The grader accepts the run only when everything agrees: exactly one nonce line, the
-   process exit status equals pytest's (which must be 1: the canary failed and the
-   session was not interrupted), the canary is reported failed in both the junit XML and
-   the runner's record, and the two agree on every target test. Otherwise the outcome is
-   0 and the reason is recorded in ``GradeResult.anomalies``. Missing, skipped, xfailed,
-   xpassed or errored target tests count as failed.
+2. A **fresh** sandbox receives the pristine repository, the kept changes and the hidden
+   tests (never present in the agent's sandbox). No git history is created.
+3. The harness (``_runner.py``, see :mod:`~agentgym.envs.coding.harness`) runs pytest once
+   for all target tests plus a canary test that must fail, and the grader accepts the run
+   only when everything agrees: one nonce-tagged record, the process exit status equals
+   pytest's (which must be 1: the canary failed, nothing interrupted), the canary failed in
+   both the junit XML and the runner's record, the two agree on every target. Missing,
+   skipped, xfailed, xpassed or errored targets count as failed.
 
-What this does not protect against: the graded code runs inside the pytest process
-(as in SWE-bench), so code written to defeat *this* grader — finding the runner's
-objects in memory and rewriting the guard's record, the junit file and the canary
-consistently — is not ruled out. The canary, the nonce and the cross-checks make the
-generic hacks (exit tricks, forged output, patched pytest internals, conftest or
-start-up injection, edited tests) score 0; see ``tests/envs/coding/test_redteam.py``.
+The integrity layers, and what each one stops:
+
+* **Same harness** (layer 1). ``run_tests`` and grading run the same runner with the same
+  interpreter flags (``-I -B``), argv, environment, ``__main__`` names, cwd and output
+  locations; the configuration comes on stdin. Stops: telling the runs apart by flags,
+  argv, environment variables, ``__main__`` or where output goes. Not covered: the hidden
+  test files exist only while grading, and ``os.stat`` raises no audit event, so code can
+  still learn it is being graded; the layers below flag the cheating act itself.
+* **Tamper detection inside the run** (layer 2, in ``_runner.py``). An audit hook installed
+  before any project code runs attributes events to the changed code (the nearest
+  non-library frame on the stack) and flags: stack and frame access (``sys._getframe``,
+  ``inspect``/``traceback`` stack walks, ``tb_frame``/``gi_frame``/``cr_frame``/``f_code``,
+  ``sys._current_frames``, ``gc.get_objects/get_referrers/get_referents``), reading a test
+  function's ``__code__``, opening/listing/renaming/linking the test files, the canary or the
+  runner's files (by inode), writing Python files, ``sys.settrace/setprofile``, ``ctypes``,
+  compiling or executing new code, building code objects, replacing ``__code__``, signals
+  sent and processes started. Identity snapshots taken before project code runs are
+  re-checked after collection, around each test and at the end: every attribute of every
+  library module loaded (builtins, os, io, json, importlib, unittest, pytest, _pytest,
+  pluggy, ...) and of its classes, ``sys.modules`` entries, ``sys.meta_path``/``path_hooks``,
+  the registered plugins and hook implementations, the collected test functions and the
+  test modules' globals (builtins shadowed by changed code), threads still running changed
+  code, signal handlers, trace hooks. Classes of the changed code are probed for
+  comparisons that accept two different values. Stops: always-equal return values, reading
+  expected values from the caller's frame or code, answer keys from the hidden tests,
+  patched pytest/pluggy/unittest internals and plugins registered at run time (also when
+  only ``tests/`` outcomes are flipped), junit or outcome rewriting from threads or hooked
+  ``open``, no-op ``assert*`` methods, patched or shadowed builtins.
+* **Scan of the diff** (layer 3, :mod:`~agentgym.envs.coding.integrity`). Constructs the
+  changed files newly introduce, compared with the pristine files: frame/inspect/gc/
+  traceback internals, builtins, ``sys.modules``/import hooks, trace functions, ctypes,
+  pytest/unittest internals in source code, atexit/``os._exit``/signals, reads of argv,
+  flags, ``__main__`` or the environment, exec/eval/compile/``__import__``/importlib,
+  computed ``getattr``, test paths in string literals, comparison methods that ignore the
+  other operand, and module-level names that shadow builtins. Stops: the same classes
+  again, before anything runs, including value-level tricks the probes cannot see (an
+  always-equal object from a library such as ``unittest.mock.ANY``).
+* **Process and channel death** (layer 4). Agent processes are killed before the listing;
+  any ``SandboxError`` from the workspace after the agent's code ran in it, or from the
+  grading sandbox once the changed code runs there, scores 0 (``anomalies``), never an
+  infrastructure failure. A sandbox that cannot be started before any agent code ran is
+  still an infrastructure failure.
+* **Verdict** (layer 5). :class:`GradeResult` carries ``integrity`` (and ``anomalies``);
+  either makes the run untrusted and the outcome 0; ``CodingEnv`` reports them as
+  ``info["integrity"]``.
+
+What is not covered: the graded code runs inside the pytest process (as in SWE-bench). An
+attack that reaches the runner's objects without any audited operation and without
+changing a snapshotted attribute (for example holding a test module object obtained during
+import and reading its module-level data, which no audit event reveals) is caught only by
+the diff scan (``sys.modules``, test imports); value-level always-equal objects of library
+classes the scan does not know are not probed; rebinding plain data constants (ints,
+strings) of library modules is not flagged.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
-import secrets
 import tempfile
 import time
 import xml.etree.ElementTree as ET
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
 
+from agentgym.envs.coding.harness import HARNESS_ARGV, HarnessRun, harness_config, parse_run
+from agentgym.envs.coding.integrity import scan_changes
 from agentgym.envs.coding.repo import Changes, grading_files, junit_key, split_changes, target_tests, test_paths_of
 from agentgym.tasks import Task
 
@@ -57,68 +92,6 @@ if TYPE_CHECKING:
     from agentgym.envs.coding.sandboxing import SandboxProvider
     from agentgym.sandboxes import ExecResult, Sandbox
 
-
-RUNNER = r"""
-import base64, json, os, sys, tempfile, zlib
-result_fd = os.dup(1)
-cfg = json.loads(sys.stdin.readline())
-devnull = os.open(os.devnull, os.O_RDONLY)
-os.dup2(devnull, 0)
-nonce = cfg.pop("nonce")
-for key in list(os.environ):
-    if key.startswith(("PYTEST", "PYTHON", "_PYTEST", "COV_CORE")):
-        del os.environ[key]
-os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
-sys.dont_write_bytecode = True
-root = os.getcwd()
-sys.path[:0] = [os.path.join(root, p) for p in cfg["pythonpath"]]
-out = tempfile.mkdtemp(prefix="g")
-report = os.path.join(out, "r.xml")
-ini = os.path.join(out, "pytest.ini")
-with open(ini, "w") as f:
-    f.write("[pytest]\naddopts =\njunit_family = xunit2\njunit_logging = no\njunit_log_passing_tests = false\n")
-changed = {os.path.realpath(os.path.join(root, p)) for p in cfg["changed"]}
-import pytest
-outcomes = {}
-RANK = {"passed": 0, "skipped": 1, "xfailed": 1, "xpassed": 2, "failed": 2, "error": 3}
-
-class Guard:
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_call(self, item):
-        code = getattr(getattr(item, "obj", None), "__code__", None)
-        if code is not None and os.path.realpath(code.co_filename) in changed:
-            raise RuntimeError("agentgym grader: this test's function comes from a changed source file")
-
-    def pytest_runtest_logreport(self, report):
-        if report.passed:
-            o = "xpassed" if hasattr(report, "wasxfail") else "passed"
-        elif report.skipped:
-            o = "xfailed" if hasattr(report, "wasxfail") else "skipped"
-        else:
-            o = "failed" if report.when == "call" else "error"
-        if report.when == "call" or o != "passed":
-            old = outcomes.get(report.nodeid)
-            if old is None or RANK[o] > RANK[old]:
-                outcomes[report.nodeid] = o
-
-try:
-    code = int(pytest.main(["-q", "-p", "no:cacheprovider", "-c", ini, "--rootdir", root, "--confcutdir", root,
-                            "--junitxml", report,
-                            "--tb=short", "-o", "console_output_style=classic", *cfg["nodeids"]], plugins=[Guard()]))
-except BaseException as e:
-    code = 3
-try:
-    with open(report, "rb") as f:
-        junit = f.read()
-except OSError:
-    junit = b""
-line = json.dumps({"exit": code, "junit": base64.b64encode(zlib.compress(junit)).decode(), "outcomes": outcomes})
-data = ("\n" + nonce + line + "\n").encode()
-while data:
-    data = data[os.write(result_fd, data):]
-os._exit(code if 0 <= code < 256 else 3)
-"""
 
 # Lists regular files that differ from the pristine hashes (given on stdin), and deleted paths.
 CHANGES_SCRIPT = r"""
@@ -148,9 +121,6 @@ for d, dirs, files in os.walk("."):
 deleted = sorted(set(pristine) - seen)
 print(json.dumps({"changed": changed, "other": other, "deleted": deleted}))
 """
-
-CANARY = "def test_canary():\n    assert False, 'agentgym grader canary: this test must fail'\n"
-
 
 def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
@@ -246,99 +216,142 @@ def _junit_outcomes(xml: bytes) -> dict[tuple[str, str], str]:
     return out
 
 
+def kill_agent_processes(sandbox: "Sandbox") -> int:
+    """Kill every process the agent left in ``sandbox`` (0 when the backend cannot)."""
+    killer = getattr(sandbox, "kill_processes", None)
+    if killer is None:
+        return 0
+    try:
+        return int(killer())
+    except NotImplementedError:
+        return 0
+
+
 class Grader:
     """Grades coding tasks in fresh sandboxes from ``provider``.
 
-    ``timeout`` bounds the one pytest run per task (a timeout fails the submission).
+    ``timeout`` bounds the one pytest run per task (a timeout fails the submission);
+    ``scan=False`` turns off the diff scan (layer 3), e.g. to test the run-time layers alone.
     """
 
-    def __init__(self, provider: "SandboxProvider", timeout: float = 120.0):
+    def __init__(self, provider: "SandboxProvider", timeout: float = 120.0, scan: bool = True):
         self.provider = provider
         self.timeout = timeout
+        self.scan = scan
 
-    def grade_workspace(self, task: Task, workspace: "Sandbox") -> GradeResult:
-        """Grade the current state of the agent's ``workspace``."""
-        return self.grade(task, collect_changes(workspace, task))
+    def grade_workspace(self, task: Task, workspace: "Sandbox", agent_ran: bool = True) -> GradeResult:
+        """Grade the current state of the agent's ``workspace``.
+
+        ``agent_ran``: whether the agent's code has run in the workspace (``run_tests``). Then a
+        sandbox failure while its processes are killed or its files listed scores 0 instead of
+        raising an infrastructure error.
+        """
+        from agentgym.sandboxes import SandboxError
+
+        try:
+            kill_agent_processes(workspace)
+            changes = collect_changes(workspace, task)
+        except SandboxError as error:
+            if not agent_ran:
+                raise
+            return self._dead(task, Changes({}, {}), f"the workspace sandbox failed after the agent's code ran in it "
+                                                     f"({type(error).__name__}: {str(error)[:200]})")
+        return self.grade(task, changes)
 
     def grade_files(self, task: Task, files: Mapping[str, str | None]) -> GradeResult:
         """Grade a set of changed files (``None`` deletes), e.g. a single-turn completion."""
         return self.grade(task, split_changes(task.setup["files"], files, test_paths_of(task)))
 
     def grade(self, task: Task, changes: Changes) -> GradeResult:
+        from agentgym.envs.coding.function_grading import FunctionGrader, is_function_task
+
+        if is_function_task(task):  # input/expected-output checks compare outside the candidate's process
+            return FunctionGrader(self.provider, self.timeout).grade(task, changes)
+        start = time.monotonic()
+        flagged = scan_changes(task, changes) if self.scan else []
+        if flagged:  # nothing needs to run: the outcome is 0 whatever the tests say
+            result = self._result(task, changes)
+            result.integrity.extend(flagged)
+            result.log = "not run: the diff scan flagged the changes"
+        else:
+            result = self._run(task, changes)
+        result.duration = time.monotonic() - start
+        return result
+
+    @staticmethod
+    def _result(task: Task, changes: Changes) -> GradeResult:
+        f2p = task.verifier.get("fail_to_pass", [])
+        return GradeResult({t: "missing" for t in f2p},
+                           {t: "missing" for t in task.verifier.get("pass_to_pass", []) if t not in f2p},
+                           applied=sorted(changes.applied), ignored=dict(changes.ignored))
+
+    def _dead(self, task: Task, changes: Changes, why: str) -> GradeResult:
+        result = self._result(task, changes)
+        result.anomalies.append(why)
+        return result
+
+    def _run(self, task: Task, changes: Changes) -> GradeResult:
         from agentgym.sandboxes import SandboxError
 
-        try:
-            return self._grade(task, changes)
-        except SandboxError as error:
-            if not changes.applied:
-                raise
-            # The graded code can kill every process of its uid, the sandbox's helper included.
-            # If the pristine repository grades fine, the agent's code broke the sandbox: a 0,
-            # not an infrastructure failure that a trainer would mask.
-            self._grade(task, Changes({}, {}))
-            return GradeResult({t: "missing" for t in task.verifier.get("fail_to_pass", [])},
-                               {t: "missing" for t in task.verifier.get("pass_to_pass", [])},
-                               applied=sorted(changes.applied), ignored=dict(changes.ignored),
-                               anomalies=[f"the sandbox died while the changed code ran ({type(error).__name__})"])
-
-    def _grade(self, task: Task, changes: Changes) -> GradeResult:
-        start = time.monotonic()
-        nonce = "@@agentgym-grade-" + secrets.token_hex(16) + "@@"
-        canary_file = f"test_agentgym_canary_{secrets.token_hex(6)}.py"
-        canary = f"{canary_file}::test_canary"
         files = grading_files(task, changes)
-        files[canary_file] = CANARY
         targets = target_tests(task)
-        python_path = ["."] + (["src"] if any(p.startswith("src/") for p in files) else [])
-        cfg = {"nonce": nonce, "nodeids": [*targets, canary], "changed": sorted(changes.applied), "pythonpath": python_path}
+        cfg, canary = harness_config(task, targets, grading=True)
         with tempfile.TemporaryDirectory(prefix="agentgym-grade-") as tmp:
             for path, content in files.items():
                 dest = Path(tmp, path)
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 dest.write_text(content)
-            sandbox = self.provider.acquire(tmp)
+            sandbox = self.provider.acquire(tmp)  # fails before any agent code runs: infrastructure
         try:
-            res = sandbox.exec(["python3", "-I", "-B", "-c", RUNNER], stdin=json.dumps(cfg) + "\n", timeout=self.timeout)
+            res = sandbox.exec(HARNESS_ARGV, stdin=json.dumps(cfg) + "\n", timeout=self.timeout)
+        except SandboxError as error:
+            if not changes.applied:
+                raise  # only pristine code ran: the infrastructure failed
+            # The graded code can kill every process of its uid, the sandbox's helper included,
+            # or garble its channel: a 0, not an infrastructure failure a trainer would mask.
+            return self._dead(task, changes, f"the grading sandbox failed while the changed code ran "
+                                             f"({type(error).__name__}: {str(error)[:200]})")
         finally:
-            self.provider.release(sandbox)
-        result = GradeResult({t: "missing" for t in task.verifier.get("fail_to_pass", [])},
-                             {t: "missing" for t in task.verifier.get("pass_to_pass", []) if t not in task.verifier.get("fail_to_pass", [])},
-                             applied=sorted(changes.applied), ignored=dict(changes.ignored), timed_out=res.timed_out,
-                             exit_code=res.exit_code, log=res.output[-4000:])
-        self._verify(result, res, nonce, targets, canary)
-        result.duration = time.monotonic() - start
+            try:
+                self.provider.release(sandbox)
+            except Exception:  # noqa: BLE001 - a sandbox the graded code broke is discarded either way
+                pass
+        result = self._result(task, changes)
+        result.timed_out, result.exit_code = res.timed_out, res.exit_code
+        run = parse_run(res, cfg["nonce"])
+        result.log = run.output[-4000:]
+        result.integrity.extend(run.integrity)
+        self._verify(result, res, run, targets, canary or "")
         return result
 
     @staticmethod
-    def _verify(result: GradeResult, res: "ExecResult", nonce: str, targets: list[str], canary: str) -> None:
+    def _verify(result: GradeResult, res: "ExecResult", run: HarnessRun, targets: list[str], canary: str) -> None:
         anomalies = result.anomalies
         if res.timed_out:
             return  # every target stays "missing": a timeout fails the submission
-        lines = [line for line in res.stdout.splitlines() if line.startswith(nonce)]
-        if len(lines) != 1:
-            anomalies.append(f"expected one result record from the runner, found {len(lines)} (the run was cut short or tampered with)")
+        if run.records != 1:
+            anomalies.append(f"expected one result record from the runner, found {run.records} "
+                             "(the run was cut short or tampered with)")
             return
-        try:
-            record = json.loads(lines[0][len(nonce):])
-            junit = zlib.decompress(base64.b64decode(record["junit"]))
-            mine: dict[str, str] = dict(record["outcomes"])
-            exit_code = int(record["exit"])
-        except (ValueError, KeyError, TypeError, zlib.error) as e:
-            anomalies.append(f"unreadable result record ({type(e).__name__})")
+        if run.error or run.exit is None:
+            anomalies.append(run.error or "unreadable result record")
             return
-        if exit_code != res.exit_code:
-            anomalies.append(f"process exit status {res.exit_code} disagrees with pytest's {exit_code}")
-        if exit_code != 1:
-            anomalies.append(f"pytest exit status {exit_code}; expected 1 (the canary fails, nothing interrupted)")
-        if not junit:
+        if run.exit != res.exit_code:
+            anomalies.append(f"process exit status {res.exit_code} disagrees with pytest's {run.exit}")
+        if run.exit != 1:
+            anomalies.append(f"pytest exit status {run.exit}; expected 1 (the canary fails, nothing interrupted)")
+        if not run.junit:
             anomalies.append("no junit report")
             return
         try:
-            reported = _junit_outcomes(junit)
+            reported = _junit_outcomes(run.junit)
         except ET.ParseError:
             anomalies.append("junit report does not parse")
             return
-        if reported.get(junit_key(canary)) != "failed" or mine.get(canary) != "failed":
+        mine = run.outcomes
+        canary_junit = [o for (_, name), o in reported.items() if name == canary]
+        canary_mine = [o for nodeid, o in mine.items() if nodeid.endswith("::" + canary)]
+        if canary_junit != ["failed"] or canary_mine != ["failed"]:
             anomalies.append("the canary test did not fail")
         for nodeid in targets:
             from_junit = reported.get(junit_key(nodeid), "missing")

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
+from agentgym.envs.coding.harness import HARNESS_ARGV, HarnessRun, harness_config, parse_run
 from agentgym.envs.coding.repo import is_test_file, normalize_path
 from agentgym.sandboxes.base import SandboxError
 from agentgym.tools import tool
@@ -170,6 +171,10 @@ class RepoTools:
     visible_tests: list[str]
     """What ``run_tests`` runs by default."""
     python_path: str = "."
+    agent_ran: bool = False
+    """Whether the agent's code has run in the workspace (``run_tests``): from then on a sandbox
+    failure ends the episode as unresolved instead of raising an infrastructure error."""
+    sandbox_killed: bool = False
     edit_log: list[EditRecord]
     test_log: list[tuple[int, float]]
     """(turn, visible pass fraction) per ``run_tests`` call."""
@@ -180,8 +185,24 @@ class RepoTools:
 
     # ----- plumbing -------------------------------------------------------------
 
+    def _sandbox_error(self, error: SandboxError) -> Exception:
+        """What a tool raises when the workspace sandbox fails: an infrastructure error before
+        the agent's code ran in it, afterwards the end of the episode (scored 0)."""
+        if not self.agent_ran:
+            return error
+        # The agent's code ran in there with the helper's uid: a sandbox that fails now was most
+        # likely broken by that code (a process left behind by run_tests). Counting it as an
+        # infrastructure failure would let a policy mask a failing episode.
+        self.sandbox_killed = True
+        self.end("sandbox_killed")  # type: ignore[attr-defined]
+        return RuntimeError(f"The sandbox stopped after your code ran in it ({error}). "
+                            "The episode ends and counts as unresolved.")
+
     def _fs(self, op: str, path: str, **req: Any) -> dict:
-        res = self.workspace.exec(["python3", "-I", "-S", "-c", FS_SCRIPT], stdin=json.dumps({"op": op, "path": path, **req}), timeout=30)
+        try:
+            res = self.workspace.exec(["python3", "-I", "-S", "-c", FS_SCRIPT], stdin=json.dumps({"op": op, "path": path, **req}), timeout=30)
+        except SandboxError as e:
+            raise self._sandbox_error(e) from None
         try:
             return json.loads(res.stdout.strip().splitlines()[-1])
         except (json.JSONDecodeError, IndexError):
@@ -190,6 +211,8 @@ class RepoTools:
     def _read_text(self, path: str) -> str:
         try:
             data = self.workspace.read_file(path)
+        except SandboxError as e:
+            raise self._sandbox_error(e) from None
         except IsADirectoryError:
             raise ValueError(f"{path} is a directory; use list_files to see its contents") from None
         except FileNotFoundError:
@@ -207,6 +230,8 @@ class RepoTools:
             return f"Error: not written, the result would not parse:\n{problem}\nFix the syntax and try again."
         try:
             self.workspace.write_file(path, content)
+        except SandboxError as e:
+            raise self._sandbox_error(e) from None
         except IsADirectoryError:
             raise ValueError(f"{path} is a directory") from None
         self._record_edit(path, problem is None)
@@ -341,7 +366,10 @@ class RepoTools:
             path: file path relative to the repository root
         """
         path = normalize_path(path)
-        res = self.workspace.exec(["rm", "-f", "--", path], timeout=10)
+        try:
+            res = self.workspace.exec(["rm", "-f", "--", path], timeout=10)
+        except SandboxError as e:
+            raise self._sandbox_error(e) from None
         if not res.ok:
             raise ValueError(f"could not delete {path}: {res.output.strip()[:300]}")
         return f"Deleted {path}."
@@ -360,8 +388,9 @@ class RepoTools:
             targets = list(self.visible_tests)
             if not targets:
                 return "This repository has no visible tests."
+        self.agent_ran = True
         try:
-            res = self._pytest(targets)
+            res, run = self._pytest(targets)
         except SandboxError as e:
             # The agent's code was running in there, and it runs with the helper's uid: a
             # sandbox that dies now was most likely killed by that code. Counting it as an
@@ -370,8 +399,8 @@ class RepoTools:
             self.sandbox_killed = True
             self.end("sandbox_killed")
             return f"The sandbox stopped while your code was running ({e}). The episode ends and counts as unresolved."
-        self._record_test_run(res)
-        out = scrub(res.output.strip())
+        self._record_test_run(run)
+        out = scrub("\n".join(line for line in run.output.splitlines() if "generated xml file" not in line).strip())
         if res.timed_out:
             out += f"\n[tests timed out after {self.test_timeout:g} s]"
         return out or "(no output)"
@@ -424,16 +453,14 @@ class RepoTools:
         wrapper = MetadataWrapper(module)
         return _outline(wrapper.module, wrapper), source.splitlines()
 
-    def _pytest(self, targets: list[str]) -> "ExecResult":
-        argv = ["python3", "-B", "-m", "pytest", "-q", "-p", "no:cacheprovider", "--tb=short",
-                "-o", "console_output_style=classic", *targets]
-        return self.workspace.exec(argv, timeout=self.test_timeout, env={"PYTHONPATH": self.python_path})
+    def _pytest(self, targets: list[str]) -> tuple["ExecResult", HarnessRun]:
+        """Run ``targets`` with the grader's own harness (same flags, argv, environment, layout)."""
+        cfg, _ = harness_config(self.task, targets, grading=False)  # type: ignore[attr-defined]
+        res = self.workspace.exec(HARNESS_ARGV, stdin=json.dumps(cfg) + "\n", timeout=self.test_timeout)
+        return res, parse_run(res, cfg["nonce"])
 
-    def _record_test_run(self, res: "ExecResult") -> None:
-        """Pass fraction from pytest's summary line: a shaping signal only, never used for grading."""
-        lines = res.output.strip().splitlines()
-        counts = {"passed": 0, "failed": 0, "error": 0, "errors": 0}
-        for n, word in re.findall(r"(\d+) (passed|failed|errors?)\b", lines[-1] if lines else ""):
-            counts[word] += int(n)
-        total = sum(counts.values())
-        self.test_log.append((self.turn, counts["passed"] / total if total else 0.0))  # type: ignore[attr-defined]
+    def _record_test_run(self, run: HarnessRun) -> None:
+        """Pass fraction from the harness's own outcomes: a shaping signal only, never used for grading."""
+        outcomes = list(run.outcomes.values()) if run.records == 1 else []
+        passed = sum(o == "passed" for o in outcomes)
+        self.test_log.append((self.turn, passed / len(outcomes) if outcomes else 0.0))  # type: ignore[attr-defined]

@@ -45,3 +45,32 @@ def calc_tasks() -> TaskSet:
 
 def call(name: str, **args: Any) -> str:
     return format_tool_call(name, args)
+
+
+STATS = "def mean(xs):\n    return sum(xs) / (len(xs) + 1)\n"
+STATS_FIXED = "def mean(xs):\n    return sum(xs) / len(xs)\n"
+HIDDEN_UNITTEST = ("import unittest\n\nfrom stats import mean\n\n\nclass TestMean(unittest.TestCase):\n"
+                   "    def test_mean(self):\n        self.assertEqual(mean([1, 2, 3]), 2)\n\n"
+                   "    def test_mean_floats(self):\n        self.assertAlmostEqual(mean([0.5, 1.5]), 1.0)\n")
+HIDDEN_BUILTINS = ("from stats import *  # noqa: F403\n\n\ndef test_mean():\n    assert abs(mean([1, 2, 3]) - 2) < 1e-9\n\n\n"
+                   "def test_mean_pair():\n    assert abs(mean([2, 4]) - 3) < 1e-9\n")
+
+
+def stats_task(kind: str) -> Task:
+    """``stats-unittest`` (hidden unittest.TestCase tests) or ``stats-builtins`` (asserts through builtins, star import)."""
+    hidden = HIDDEN_UNITTEST if kind == "unittest" else HIDDEN_BUILTINS
+    names = ["TestMean::test_mean", "TestMean::test_mean_floats"] if kind == "unittest" else ["test_mean", "test_mean_pair"]
+    return make_task(
+        f"stats-{kind}", "`stats.mean([1, 2, 3])` returns 1.5 instead of 2. Fix `mean` in stats/core.py.",
+        files={"stats/__init__.py": "from stats.core import mean\n", "stats/core.py": STATS,
+               "tests/test_smoke.py": "from stats import mean\n\n\ndef test_empty_sum():\n    assert mean([0, 0]) == 0\n"},
+        fail_to_pass=[f"tests/test_mean.py::{n}" for n in names],
+        pass_to_pass=["tests/test_smoke.py::test_empty_sum"],
+        hidden_tests={"tests/test_mean.py": hidden},
+        solution={"stats/core.py": STATS_FIXED},
+        source="test", split="train",
+    )
+
+
+def redteam_tasks() -> TaskSet:
+    return TaskSet([calc_task(), stats_task("unittest"), stats_task("builtins")], name="redteam")
