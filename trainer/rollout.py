@@ -44,6 +44,7 @@ from agentgym.trainer.engines.base import Completion, Engine, SamplingParams
 from agentgym.trainer.tokens import ChatTokens, EpisodeTokens
 
 from agentgym.env import AgentEnv
+from agentgym.parsing import get_parser
 from agentgym.rollout import Job
 from agentgym.trajectory import Step, Trajectory
 
@@ -153,7 +154,10 @@ def _reset(ep: _Episode, chat: ChatTokens, limits: RolloutLimits) -> None:
         ep.reset_failed = True
         return _fail(ep, "reset_error", e)
     try:
-        ep.tokens = EpisodeTokens(chat, obs)
+        ep.tokens = EpisodeTokens(chat, obs, ep.traj.tools)  # tools through the model's template when it renders them
+        parser = getattr(ep.tokens, "tool_parser", None)  # the env reads the format the model was shown (as HFPolicy)
+        if parser and hasattr(ep.env, "parser"):
+            ep.env.parser = get_parser(parser)
     except Exception as e:  # noqa: BLE001
         return _fail(ep, "template_error", e)
     if ep.tokens.length >= limits.max_total_tokens:
