@@ -476,12 +476,17 @@ def test_forging_answers_on_the_result_channel(grader: FunctionGrader) -> None:
 
 PROBE = r'''
 import ctypes, os
+CONTROL = False
 
 def solve():
     """Try to reach the checker's memory, descriptors, environment and the check's source."""
     marker = "MARK" + "ER_"  # the check holds the whole marker; this module holds only its parts
     hits = []
     me, parent = os.getpid(), os.getppid()
+    if CONTROL:  # a dumpable process of the same uid holding the marker: the probe must find it in its memory
+        import subprocess, time
+        subprocess.Popen(["python3", "-c", "import sys, time; s = sys.argv[1][::-1]; time.sleep(60)", marker[::-1]])
+        time.sleep(1.0)
     libc = ctypes.CDLL(None, use_errno=True)
     libc.syscall.restype = ctypes.c_long
     if libc.ptrace(16, parent, None, None) == 0:  # PTRACE_ATTACH
@@ -549,9 +554,10 @@ def test_the_candidate_cannot_reach_the_checker_or_the_check_source(grader: Func
     result = grader.grade_files(task, {"solution.py": PROBE})
     assert result.resolved, result.log
     # the probe itself works: given the marker in its own workspace, it finds it
-    planted = PROBE.replace('"MARK" + "ER_"', repr(marker)) + f"\n# {marker}\n"
+    planted = PROBE.replace('"MARK" + "ER_"', repr(marker)).replace("CONTROL = False", "CONTROL = True") + f"\n# {marker}\n"
     result = grader.grade_files(task, {"solution.py": planted})
     assert not result.resolved and "found the check's marker in" in result.log and "solution.py" in result.log, result.log
+    assert "/mem" in result.log, result.log  # it reads the memory of a dumpable process, not of the checker
 
 
 # --- io-case tasks ---------------------------------------------------------------------------
@@ -683,9 +689,9 @@ def test_every_humaneval_task_is_a_function_task() -> None:
 
 def test_code_repair_on_humaneval_grades_outside_the_candidate(grader: FunctionGrader) -> None:
     """The multi-turn env reaches the same grader (Grader.grade dispatches function tasks)."""
+    from agentgym.envs.coding import CodeRepairEnv
     from coding_helpers import call
 
-    from agentgym.envs.coding import CodeRepairEnv
     from agentgym.policies import ScriptedPolicy
     from agentgym.rollout import run_episode
 
