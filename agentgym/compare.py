@@ -110,7 +110,7 @@ def compare_runs(a_dir: str | Path, b_dir: str | Path, alpha: float = 0.05) -> d
     if not paired:
         verdict = "no task was evaluated in both runs: nothing to compare"
     elif p < alpha:
-        verdict = f"B is {'better' if better > worse else 'worse'} than A (p = {p:.3g} < {alpha})"
+        verdict = f"B is {'better' if sum(diffs) > 0 else 'worse'} than A (p = {p:.3g} < {alpha})"
     else:
         verdict = f"no significant difference at the {alpha} level (p = {p:.3g}); the 95% interval of B - A is [{lo:+.3f}, {hi:+.3f}]"
         n_diff = sum(d != 0 for d in diffs)
