@@ -31,7 +31,7 @@ def test_every_trained_parameter_changes(tiny_dir: Path, digits_env_id: str, tmp
                         group_size=4, max_turn_tokens=6, max_total_tokens=256, lr=1e-3, eval_tasks=0, progress=False, threads=1)
     train(config)
     before = dict(AutoModelForCausalLM.from_pretrained(tiny_dir).named_parameters())
-    after = load_file(latest(tmp_path) / "weights.safetensors")
+    after = load_file(latest(tmp_path) / "model.safetensors")  # checkpoints are standard model directories
     assert set(after) == set(before) - {n for n in before if n not in after}
     unchanged = [n for n, t in after.items() if (t - before[n].detach()).abs().max() == 0]
     assert not unchanged, f"parameters not updated: {unchanged}"
