@@ -65,7 +65,7 @@ OOM_WORDS = (b"MemoryError", b"Cannot allocate memory", b"std::bad_alloc", b"out
 RLIMITS = {"as": resource.RLIMIT_AS, "cpu": resource.RLIMIT_CPU, "nproc": resource.RLIMIT_NPROC,
            "fsize": resource.RLIMIT_FSIZE, "core": resource.RLIMIT_CORE}
 SPECIAL_DEVS = {os.stat(p).st_dev for p in ("/proc", "/sys") if os.path.isdir(p)}
-SESSIONS = set()  # commands' session ids, to kill them without a pid namespace
+SESSIONS: set = set()  # commands' session ids, to kill them without a pid namespace
 WAKE_R, WAKE_W = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)  # SIGCHLD wakes our poll loops
 
 
@@ -364,15 +364,15 @@ def op_exec(req, blob):
         if f is not None and not f.closed:
             f.close()
     o, otrunc = proc.out.value()
-    e, etrunc = proc.err.value()
+    err, etrunc = proc.err.value()
     exit_code = 124 if timed_out else (128 - code if code < 0 else code)
     oom = False
     if not timed_out and exit_code != 0:
         oom1 = oom_count()
-        oom = (oom0 is not None and oom1 is not None and oom1 > oom0) or any(w in e[-4096:] for w in OOM_WORDS)
+        oom = (oom0 is not None and oom1 is not None and oom1 > oom0) or any(w in err[-4096:] for w in OOM_WORDS)
     res = {"exit_code": exit_code, "timed_out": timed_out, "duration": duration, "out_len": len(o),
            "truncated": otrunc or etrunc, "oom_killed": oom}
-    return res, o + e
+    return res, o + err
 
 
 def pump(proc, stdin, deadline):
@@ -575,7 +575,7 @@ def walk():
     return out
 
 
-MANIFEST = {}
+MANIFEST: dict = {}
 
 
 def op_snapshot(req, blob):
