@@ -7,10 +7,10 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from agentgym.trainer import advantages as adv_fn
-from agentgym.trainer.tokens import episode_sequence
 
 from agentgym.trajectory import Trajectory
+from agentgym.trainer import advantages as adv_fn
+from agentgym.trainer.tokens import episode_sequence
 
 
 @dataclass

@@ -45,6 +45,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
+
+import agentgym
+from agentgym.rollout import Job, plan_jobs
+from agentgym.trajectory import Trajectory, save_jsonl
 from agentgym.trainer import checkpoint as ckpt
 from agentgym.trainer.batch import Batch, collate, make_batch, mask_reason
 from agentgym.trainer.config import GRPOConfig
@@ -54,11 +59,6 @@ from agentgym.trainer.metrics import MetricsLog, plot_rewards, resume_logs
 from agentgym.trainer.models import load_model
 from agentgym.trainer.rollout import EnvPool, RolloutLimits, RolloutStats, rollout
 from agentgym.trainer.tokens import ChatTokens
-from tqdm.auto import tqdm
-
-import agentgym
-from agentgym.rollout import Job, plan_jobs
-from agentgym.trajectory import Trajectory, save_jsonl
 
 
 def tasks_for_step(task_ids: list[str], seed: int, step: int, n: int) -> list[str]:

@@ -40,13 +40,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
-from agentgym.trainer.engines.base import Completion, Engine, SamplingParams
-from agentgym.trainer.tokens import ChatTokens, EpisodeTokens
-
 from agentgym.env import AgentEnv
 from agentgym.parsing import get_parser
 from agentgym.rollout import Job
 from agentgym.trajectory import Step, Trajectory
+from agentgym.trainer.engines.base import Completion, Engine, SamplingParams
+from agentgym.trainer.tokens import ChatTokens, EpisodeTokens
 
 
 @dataclass
@@ -276,7 +275,8 @@ def rollout(
                 if isinstance(c, BaseException):
                     _fail(ep, "engine_error", c)
                     continue
-                if not all(math.isfinite(x) for x in c.logprobs) or len(c.logprobs) != len(c.ids) or not c.ids:
+                trainable = limits.temperature > 0  # greedy (evaluation) logprobs are never trained on
+                if not c.ids or (trainable and (len(c.logprobs) != len(c.ids) or not all(math.isfinite(x) for x in c.logprobs))):
                     _fail(ep, "engine_error", f"the engine returned {len(c.ids)} ids with {len(c.logprobs)} log-probs, "
                                               f"not all finite; sampling with temperature > 0 gives finite log-probs")
                     continue

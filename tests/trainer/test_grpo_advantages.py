@@ -4,18 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from agentgym.trainer.advantages import (
-    discounted_returns,
-    exact_mean,
-    outcome_advantages,
-    process_advantages,
-    token_advantages,
-    turn_advantages,
-    zero_variance_groups,
-)
-from agentgym.trainer.batch import make_batch
 
 from agentgym.trajectory import Step, TokenSegment, Trajectory
+from agentgym.trainer.advantages import (discounted_returns, exact_mean, outcome_advantages, process_advantages,
+                                         token_advantages, turn_advantages, zero_variance_groups)
+from agentgym.trainer.batch import make_batch
 
 REWARDS = np.array([1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0])
 GROUPS = ["a"] * 4 + ["b"] * 4

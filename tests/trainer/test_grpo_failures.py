@@ -16,14 +16,6 @@ from typing import Iterator, Sequence
 
 import gymnasium as gym
 import pytest
-from agentgym.trainer import GRPOConfig, train
-from agentgym.trainer.batch import make_batch
-from agentgym.trainer.engines import Completion, SamplingParams
-from agentgym.trainer.engines.hf import HFEngine
-from agentgym.trainer.loop import TrainingStopped
-from agentgym.trainer.models import CHATML_TEMPLATE, load_model
-from agentgym.trainer.rollout import RolloutLimits, rollout
-from agentgym.trainer.tokens import ChatTokens
 
 import agentgym
 from agentgym.env import AgentEnv
@@ -32,6 +24,14 @@ from agentgym.rewards import Rubric
 from agentgym.rollout import plan_jobs
 from agentgym.tasks import Task, TaskSet
 from agentgym.trajectory import load_jsonl, save_jsonl
+from agentgym.trainer import GRPOConfig, train
+from agentgym.trainer.batch import make_batch
+from agentgym.trainer.engines import Completion, SamplingParams
+from agentgym.trainer.engines.hf import HFEngine
+from agentgym.trainer.loop import TrainingStopped
+from agentgym.trainer.models import CHATML_TEMPLATE, load_model
+from agentgym.trainer.rollout import RolloutLimits, rollout
+from agentgym.trainer.tokens import ChatTokens
 
 FLAKY_ID = "agentgym/TestFlaky-v0"
 # task index % every -> what goes wrong (0 and the rest: nothing)
