@@ -342,3 +342,33 @@ def test_same_uid_syscalls_cannot_reach_the_helper(sandbox: Sandbox) -> None:
     assert sandbox.exec(["python3", "-c", "while True: pass"], timeout=3).timed_out  # CPU use goes on
     _works(sandbox)
     assert sandbox.exec("nice -n 5 true && ulimit -n 64 && ulimit -t 100").ok  # limits on oneself still work
+
+
+COMPAT_PROBE = r'''
+import ctypes, mmap, subprocess
+# x86_64 code that makes the i386 prlimit64 call (int 0x80, nr 340) on pid edi, reading only
+code = bytes([0xB8, 0x54, 0x01, 0x00, 0x00, 0x89, 0xFB, 0x31, 0xC9, 0x31, 0xD2, 0x31, 0xF6, 0xCD, 0x80, 0xC3])
+buf = mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+buf.write(code)
+i386_prlimit = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int)(ctypes.addressof(ctypes.c_char.from_buffer(buf)))
+libc = ctypes.CDLL(None, use_errno=True)
+child = subprocess.Popen(["sleep", "30"])
+x32 = libc.syscall(0x40000000 | 302, 1, 7, None, None)
+print(i386_prlimit(1), i386_prlimit(child.pid), x32, ctypes.get_errno())
+child.kill()
+'''
+
+
+def test_compat_syscall_abis_are_fenced_too(sandbox: Sandbox) -> None:
+    """The seccomp fence also covers the i386 entry (``int 0x80``) and the x32 ABI, so
+    the same calls cannot be made under another syscall number."""
+    import platform
+
+    if platform.machine() != "x86_64":  # only x86_64 has these alternative entries
+        return
+    r = sandbox.exec(["python3", "-c", COMPAT_PROBE])
+    assert r.exit_code == 0, r
+    helper, own, x32, err = (int(v) for v in r.stdout.split())
+    assert own == 0, r  # the i386 call itself works (on the attacker's own child)
+    assert helper == -1, r  # -EPERM on pid 1
+    assert x32 == -1 and err == 1, r  # EPERM, not ENOSYS: refused before the kernel looks
