@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from agentgym.messages import Action, Message
 from agentgym.tools import ToolCall
@@ -292,12 +293,12 @@ def _template_text(tokenizer: Any) -> str:
     return template or ""
 
 
-def detect_parser(tokenizer: Any, native_tools: bool = True) -> str:
+def detect_parser(tokenizer: Any, native_tools: bool = True, default: str | None = "hermes") -> str | None:
     """The call format a model was trained on, from its tokenizer's vocabulary and chat template.
 
     ``mistral`` when ``[TOOL_CALLS]`` is a token or in the template; ``hermes`` when the
     template writes ``<tool_call>`` (Qwen2.5/3, Hermes); ``llama3`` when ``<|python_tag|>`` is a
-    token or the template asks for ``"parameters"`` (Llama-3.1+); otherwise ``hermes``.
+    token or the template asks for ``"parameters"`` (Llama-3.1+); otherwise ``default``.
     With ``native_tools=False`` (the template cannot render tools, so agentgym's Hermes block
     describes them) the answer is always ``hermes``: the model must write what it was told.
     """
@@ -314,7 +315,7 @@ def detect_parser(tokenizer: Any, native_tools: bool = True) -> str:
         return "hermes"
     if "<|python_tag|>" in vocab or "<|python_tag|>" in template or '"parameters"' in template:
         return "llama3"
-    return "hermes"
+    return default
 
 
 def tools_prompt(schemas: list[dict], parser: str | ToolCallParser = "hermes") -> str:

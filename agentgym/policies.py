@@ -16,8 +16,9 @@ from __future__ import annotations
 import importlib
 import json
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -33,8 +34,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class PolicyContext:
-    env: "AgentEnv"
-    task: "Task"
+    env: AgentEnv
+    task: Task
     messages: list[Message]
     """The whole transcript so far."""
     new_messages: list[Message]

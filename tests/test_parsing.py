@@ -7,8 +7,21 @@ import time
 import pytest
 
 import agentgym
-from agentgym.parsing import (FORMAT_HINT, JSON_HINT, LLAMA3_HINT, MISTRAL_HINT, PARSERS, HermesParser, JSONParser, Llama3Parser,
-                              MistralParser, detect_parser, get_parser, parse_action, tools_prompt)
+from agentgym.parsing import (
+    FORMAT_HINT,
+    JSON_HINT,
+    LLAMA3_HINT,
+    MISTRAL_HINT,
+    PARSERS,
+    HermesParser,
+    JSONParser,
+    Llama3Parser,
+    MistralParser,
+    detect_parser,
+    get_parser,
+    parse_action,
+    tools_prompt,
+)
 from agentgym.tools import ToolCall, as_tool, execute, tool
 
 
@@ -143,7 +156,7 @@ def test_openai_message_dict() -> None:
 
 
 def test_json_parser_and_registry() -> None:
-    text, calls, errors = JSONParser().parse('{"name": "add", "arguments": {"a": 1}}', 1)
+    _, calls, errors = JSONParser().parse('{"name": "add", "arguments": {"a": 1}}', 1)
     assert calls[0].name == "add" and errors == []
     assert [e.message for e in JSONParser().parse('{"name": "add", "arguments": {"a": 1}', 1)[2]] == [
         f"Error: could not parse tool call: invalid JSON (Expecting ',' delimiter at line 1 column 38). {JSON_HINT}"]
@@ -294,7 +307,7 @@ def test_tools_prompt_is_the_block_the_environment_writes() -> None:
 def test_environment_reads_each_family_format(parser: str, call: str) -> None:
     env = agentgym.make("agentgym/ToolUse-v0", parser=parser)
     env.reset(seed=0)
-    obs, reward, term, trunc, info = env.step(call)
+    obs, _, _, _, info = env.step(call)
     env.close()
     assert info["tool_calls"] == 1 and info["tool_errors"] == {}
     assert [m["role"] for m in obs] == ["tool"] and obs[0]["content"] == "5"

@@ -16,12 +16,12 @@ import threading
 from typing import Any
 
 import torch
-
-from agentgym.parsing import get_parser
-from agentgym.policies import Generation, PolicyContext
 from agentgym.trainer.engines import SamplingParams, make_engine
 from agentgym.trainer.models import load_model
 from agentgym.trainer.tokens import ChatTokens, EpisodeTokens
+
+from agentgym.parsing import get_parser
+from agentgym.policies import Generation, PolicyContext
 
 
 class HFPolicy:
@@ -64,9 +64,8 @@ class HFPolicy:
 
 
 def load_model_tokenizer(path: str) -> Any:
-    from transformers import AutoTokenizer
-
     from agentgym.trainer.models import resolve
+    from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(resolve(path))
 

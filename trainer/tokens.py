@@ -40,8 +40,9 @@ refused by :func:`check_template` with the reason.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -101,11 +102,15 @@ class ChatTokens:
         # The end-of-turn token always ends a turn: a model that samples it has finished its message.
         self.stop_ids: frozenset[int] = frozenset(i for i in {*stop_ids, self.end_of_turn_id} if isinstance(i, int) and i >= 0)
         self.native_tools, self.tools_reason = (False, "tools='block'") if tools == "block" else _native_tools(self)
+        if self.native_tools and parser is None and detect_parser(tokenizer, True, default=None) is None:
+            # The template would tell the model a call format no parser here reads (e.g. DeepSeek's).
+            self.native_tools = False
+            self.tools_reason = "the chat template renders tools= but asks for a call format agentgym cannot parse; pass parser="
         if tools == "template" and not self.native_tools:
             raise TemplateError(f"tools='template' but {self.tools_reason}; use tools='auto' to fall back to the Hermes block")
         if parser is not None and parser not in PARSERS:
             raise ValueError(f"unknown tool-call parser {parser!r}; choose one of {sorted(PARSERS)}")
-        self.parser: str = parser or detect_parser(tokenizer, self.native_tools)
+        self.parser: str = parser or detect_parser(tokenizer, self.native_tools) or "hermes"
         if check:
             check_template(self)
 

@@ -10,10 +10,18 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import pytest
+from agentgym.trainer.engines import Completion, SamplingParams
+from agentgym.trainer.tokens import (
+    ChatTokens,
+    EpisodeTokens,
+    TemplateError,
+    episode_sequence,
+    sampled_transcript,
+)
 
 import agentgym
 from agentgym.messages import transcript_problems
@@ -21,8 +29,6 @@ from agentgym.parsing import Llama3Parser, tools_prompt
 from agentgym.policies import make_policy
 from agentgym.rollout import run_episode
 from agentgym.testing import require
-from agentgym.trainer.engines import Completion, SamplingParams
-from agentgym.trainer.tokens import ChatTokens, EpisodeTokens, TemplateError, episode_sequence, sampled_transcript
 
 QWEN_STYLE = (
     "{% if tools %}<|im_start|>system\n{% if messages[0]['role'] == 'system' %}{{ messages[0]['content'] }}{% else %}You are helpful.{% endif %}"
@@ -140,6 +146,14 @@ def test_a_template_that_moves_its_tools_block_falls_back_to_the_hermes_block(ti
     assert (chat.end_of_turn, "[TOOL_CALLS]" in tok.get_vocab()) == ("</s>", True)
     with pytest.raises(TemplateError, match="does not extend prefixes"):
         ChatTokens(tok, tools="template")
+
+
+def test_a_template_asking_for_an_unknown_call_format_falls_back_unless_a_parser_is_named(tiny_dir: Path) -> None:
+    unknown = QWEN_STYLE.replace("<tool_call>", "<<call>>").replace("</tool_call>", "<</call>>")
+    chat = ChatTokens(_tokenizer(tiny_dir, unknown))
+    assert not chat.native_tools and "pass parser=" in chat.tools_reason and chat.parser == "hermes"
+    named = ChatTokens(_tokenizer(tiny_dir, unknown), parser="json")
+    assert named.native_tools and named.parser == "json"
 
 
 class Script:
