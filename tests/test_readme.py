@@ -28,12 +28,15 @@ README = ROOT / "README.md"
 
 # README placeholders -> concrete values (a small PyPI sdist that ships its tests; a tiny local project).
 # The checkpoint path follows the train command made smaller (--steps 1).
-PLACEHOLDERS = {"NAME==VERSION": "six==1.17.0", "path/to/project": "tinyproj", "checkpoints/step_000020": "checkpoints/step_000001"}
+# Two evaluation runs to compare: the README's `eval --out runs/eval` run, with itself.
+PLACEHOLDERS = {"NAME==VERSION": "six==1.17.0", "path/to/project": "tinyproj", "checkpoints/step_000020": "checkpoints/step_000001",
+                "DIR_A": "runs/eval", "DIR_B": "runs/eval"}
 # Per command: flags set (replacing the README's value) to keep the run small.
 SMALLER: dict[tuple[str, ...], dict[str, str | None]] = {
     ("train",): {"--model": "tiny", "--steps": "1", "--tasks-per-step": "2", "--group-size": "2", "--eval-tasks": "2",
                  "--max-turn-tokens": "16", "--no-progress": None},
     ("eval",): {"--tasks": "2", "--workers": "2"},
+    ("eval", "compare"): {},
     ("run",): {"--quiet": None},
     ("tasks", "validate"): {"--limit": "2"},
     ("tasks", "synth"): {"--max-tasks": "1", "--max-per-operator": "2"},
@@ -44,8 +47,23 @@ def _blocks(lang: str) -> list[str]:
     return re.findall(rf"```{lang}\n(.*?)```", README.read_text(), flags=re.S)
 
 
+def _positional(command: str) -> list[str]:
+    """The words of a command that are neither flags nor flag values (``eval --out DIR`` -> ``[eval]``)."""
+    out, skip = [], False
+    for word in shlex.split(command)[1:]:
+        if skip:
+            skip = False
+        elif word.startswith("-"):
+            skip = "=" not in word
+        else:
+            out.append(word)
+    return out
+
+
 def readme_commands() -> list[str]:
-    """Every ``agentgym``/``make`` command line of the README's bash blocks, comments stripped, ``a | b`` alternatives split."""
+    """Every ``agentgym``/``make`` command of the README: bash-block lines (comments stripped, ``a | b``
+    alternatives split), then inline ``agentgym ...`` spans that are whole commands, not fragments
+    naming one shown in full (``agentgym tasks synth`` is a fragment of ``agentgym tasks synth --pypi ...``)."""
     out: list[str] = []
     for block in _blocks("bash"):
         for line in block.splitlines():
@@ -58,6 +76,11 @@ def readme_commands() -> list[str]:
                 out += [first] + [f"{stem} {alt}" for alt in alts]
             else:
                 out.append(line)
+    for span in re.findall(r"`(agentgym [^`]+)`", README.read_text()):
+        words = _positional(span)
+        if span in out or any(_positional(c)[: len(words)] == words for c in out if c.startswith("agentgym")):
+            continue
+        out.append(span)
     return out
 
 
@@ -66,9 +89,9 @@ def smaller(command: str) -> list[str]:
         command = command.replace(placeholder, value)
     argv = shlex.split(command)[1:]
     words = [a for a in argv if not a.startswith("-")]
-    for key, flags in SMALLER.items():
-        if tuple(words[: len(key)]) != key:
-            continue
+    keys = [key for key in SMALLER if tuple(words[: len(key)]) == key]
+    for key in sorted(keys, key=len)[-1:]:  # the most specific entry (eval compare, not eval)
+        flags = SMALLER[key]
         for flag, value in flags.items():
             if flag in argv:
                 i = argv.index(flag)
@@ -96,7 +119,7 @@ def test_readme_examples_run() -> None:
 def test_readme_commands_are_found() -> None:
     commands = readme_commands()
     subcommands = {tuple(w for w in shlex.split(c)[1:3] if not w.startswith("-")) for c in commands if c.startswith("agentgym")}
-    for expected in [("list",), ("train",), ("eval", "ToolUse-v0"), ("sandbox", "gc"), ("tasks", "synth")]:
+    for expected in [("list",), ("train",), ("eval", "ToolUse-v0"), ("eval", "compare"), ("sandbox", "gc"), ("tasks", "synth")]:
         assert any(s[: len(expected)] == expected for s in subcommands), (expected, subcommands)
     assert "make demo" in commands and "make test" in commands
 
