@@ -311,3 +311,29 @@ def test_the_env_parser_follows_what_the_model_was_told(tokenizers: dict) -> Non
     shown = EpisodeTokens(llama, bare_opening, info["tools"])
     assert shown.tool_parser is None and shown.tools is None and "agentgym_probe_tool" not in llama.tokenizer.decode(shown.ids())
     assert "Given the following functions" not in llama.tokenizer.decode(shown.ids())  # no tools the env kept out of the prompt
+
+
+@pytest.mark.parametrize("name", ["llama-style", "smollm2"])
+def test_trainer_rollout_is_token_exact_with_another_stop_token(name: str, tokenizers: dict) -> None:
+    """The GRPO rollout (not HFPolicy): the model's template shows the tools, the env parses its format,
+    and a turn ending on a stop token that is not the end-of-turn token is continued exactly."""
+    from agentgym.trainer.rollout import RolloutLimits, rollout
+
+    from agentgym.rollout import Job
+
+    chat = ChatTokens(tokenizers[name])
+    env = agentgym.make("agentgym/ToolUse-v0", kinds=("lookup",))
+    task = env.task_set[env.tasks.ids[0]]
+    texts = [_call_text(chat.parser, "lookup", task.solution["calls"][0][1]), _call_text(chat.parser, "submit", {"answer": task.verifier["answer"]})]
+    stop = _other_stop(chat)
+    script = Script([(chat.encode(t) + [stop], "stop") for t in texts])
+    (traj,) = rollout([env], [Job(0, task.id, 0, "g")], script, chat, RolloutLimits(512, 8192), env_workers=1)
+    env.close()
+    assert traj.success and transcript_problems(traj.messages) == [], traj.messages
+    segs = traj.segments
+    assert script.prompts == [segs[0].ids, segs[0].ids + segs[1].ids + segs[2].ids]
+    assert segs[1].ids[-1] == stop and segs[2].ids[: 1] == [chat.end_of_turn_id]  # <stop><end-of-turn>: the full close
+    messages, tools = sampled_transcript(chat, traj)
+    assert (tools is not None) == chat.native_tools
+    upto = messages[: max(i for i, m in enumerate(messages) if m["role"] == "assistant") + 1]
+    assert chat.encode(chat.render(upto, False, tools))[: len(traj.token_ids())] == traj.token_ids()
