@@ -74,8 +74,11 @@ def tasks_for_step(task_ids: list[str], seed: int, step: int, n: int) -> list[st
     return out
 
 
-class TrainingStopped(RuntimeError):
-    """Too many failed episodes in a row; the message is one line naming the most common reason."""
+class TrainingStopped(RuntimeError, ValueError):
+    """Too many failed episodes in a row; the message is one line naming the most common reason.
+
+    Also a ``ValueError`` (the cause is the run's input: env, template, limits), so the CLI reports it in one line.
+    """
 
 
 def failure_message(masked_reasons: list[dict[str, int]], errors: dict[str, str], n_episodes: int, config: GRPOConfig, step: int) -> str:

@@ -208,3 +208,16 @@ def test_the_prompt_alone_over_the_budget_is_named(tiny_dir: Path, flaky_env_id:
                         max_turn_tokens=6, max_total_tokens=4, eval_tasks=0, progress=False, threads=1, max_failed_steps=1)
     with pytest.raises(TrainingStopped, match=r"no_tokens \(4 episodes\).*max_total_tokens=4"):
         train(config)
+
+
+def test_the_cli_reports_the_stop_in_one_line(tiny_dir: Path, flaky_env_id: str, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from agentgym.cli import main
+
+    code = main(["train", "--env", flaky_env_id, "--env-kwargs", '{"broken": true}', "--model", str(tiny_dir), "--output-dir",
+                 str(tmp_path), "--steps", "3", "--tasks-per-step", "2", "--group-size", "2", "--max-turn-tokens", "6",
+                 "--eval-tasks", "0", "--no-progress", "--threads", "1"])
+    err = capsys.readouterr().err.strip()  # transformers' loading progress bar may come first
+    assert code == 2 and "Traceback" not in err
+    last = err.splitlines()[-1]
+    assert last.startswith("agentgym: error: training stopped at step 2:") and "reset_error" in last and "cannot set up" in last
