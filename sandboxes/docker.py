@@ -159,26 +159,31 @@ class DockerSandbox(HelperSandbox):
     Defaults: ``network_mode="none"``, memory (no swap), CPU and pids limits from
     ``config``, non-root user ``1000:1000``, all capabilities dropped,
     ``no-new-privileges``, a read-only root filesystem. The workspace is a tmpfs at
-    ``/workspace`` of ``disk_mb`` and ``max_inodes`` (owned by the user, exec allowed),
-    ``/tmp`` a tmpfs of ``memory_mb`` and ``max_inodes``: past either, writes fail with
-    ENOSPC. tmpfs is memory: the container's memory limit is ``memory_mb + disk_mb``
-    so that a full workspace still leaves ``memory_mb`` to the processes, while what
-    ``/tmp`` holds shares ``memory_mb`` with them. Containers carry ``agentgym.sandbox=1`` and
-    ``agentgym.run_id`` labels and are removed on :meth:`close`, at interpreter exit and
-    on SIGTERM/SIGINT; :func:`gc` reaps what a killed process left behind.
+    ``/workspace`` of ``disk_mb`` (owned by the user, exec allowed), ``/tmp`` a tmpfs of
+    ``memory_mb``, ``/dev/shm`` one of 64 MiB, each capped at ``max_inodes`` entries:
+    past a cap, writes fail with ENOSPC. tmpfs is memory: the container's memory limit
+    is ``memory_mb + disk_mb`` so that a full workspace still leaves ``memory_mb`` to
+    the processes, while what ``/tmp`` and ``/dev/shm`` hold shares ``memory_mb`` with
+    them. Containers carry ``agentgym.sandbox=1`` and ``agentgym.run_id`` labels and are
+    removed on :meth:`close`, at interpreter exit and on SIGTERM/SIGINT; :func:`gc`
+    reaps what a killed process left behind.
 
     The host<->helper channel (the attach stream) is held only by the helper, which is
     the container's PID 1 (no docker-init), non-dumpable and reaps orphans itself: the
     commands it runs (same uid) cannot ptrace it, open ``/proc/1/fd``/``environ``/``mem``,
     ``pidfd_getfd`` its descriptors, kill it, or lower its rlimits or priority (a seccomp
     filter on top of Docker's refuses ``prlimit``/``sched_*``/``setpriority``/``ioprio_set``
-    on pid 1), and every frame the host reads is bounded and validated. The container's environment is the image's plus ``config.env``; no
-    host variable is passed. Nothing of the host is mounted.
+    on pid 1); every frame the host reads is bounded and validated. The container's
+    environment is the image's plus ``config.env``: no host variable is passed. No host
+    directory is mounted; nothing inside is writable but those tmpfs (and the mqueue of
+    the container's own IPC namespace).
 
-    Not isolated: the host kernel is shared (no gVisor/Kata); ``/dev/shm`` is Docker's
-    64 MiB tmpfs without an inode cap (its memory counts against the container); the
-    helper's command line (the sandbox's own config) is readable inside. The image needs
-    ``/usr/bin/python3`` for the helper.
+    Not isolated: the host kernel is shared (no gVisor/Kata); the OOM killer picks by
+    size within the container, so processes that fill ``/tmp`` and then exhaust memory
+    can get the helper killed (a :class:`SandboxError`); Docker binds its own
+    ``/etc/hosts``, ``/etc/hostname`` and ``/etc/resolv.conf`` (host files, read-only and
+    root-owned inside); the helper's command line (the sandbox's own config) is readable
+    inside. The image needs ``/usr/bin/python3`` for the helper.
     """
 
     def __init__(
@@ -224,6 +229,7 @@ class DockerSandbox(HelperSandbox):
                     nano_cpus=int(cfg.cpus * 1e9), pids_limit=cfg.max_processes,
                     cap_drop=["ALL"], security_opt=["no-new-privileges"], init=False, read_only=True,
                     tmpfs={"/tmp": f"size={cfg.memory_mb}m,nr_inodes={inodes},mode=1777",
+                           "/dev/shm": f"size=64m,nr_inodes={inodes},mode=1777",
                            self.workdir: f"size={int(cfg.disk_mb)}m,nr_inodes={inodes},exec{owner}"},
                 ),
             )

@@ -158,7 +158,8 @@ def test_kill_processes_leaves_only_the_helper(sandbox: Sandbox) -> None:
     before = processes_inside(sandbox)
     assert len(before) >= 3, before
     killed = sandbox.kill_processes()
-    assert killed >= len(before), (killed, before)
+    lasting = [p for p in before if "sleep 0.01" not in p]  # those may exit on their own meanwhile
+    assert killed >= len(lasting), (killed, before)
     assert processes_inside(sandbox) == []
     assert sandbox.exec("echo alive").stdout == "alive\n"
     assert sandbox.kill_processes() == 0
