@@ -89,22 +89,26 @@ class FakeSandbox(HelperSandbox):
             del buf[:n]
             return out
 
-        for reply in replies:
-            head = need(8)
-            if head is None:
-                return
-            jlen, blen = HDR.unpack(head)
-            req = json.loads(need(jlen) or b"{}")
-            need(blen)
-            self.requests.append(req)
-            try:
+        try:
+            for reply in replies:
+                head = need(8)
+                if head is None:
+                    return
+                jlen, blen = HDR.unpack(head)
+                req = json.loads(need(jlen) or b"{}")
+                need(blen)
+                self.requests.append(req)
                 self._fake.sendall(reply(req))
-            except OSError:
-                return
-        self._fake.shutdown(socket.SHUT_WR)  # out of replies: the helper "exits"
+            self._fake.shutdown(socket.SHUT_WR)  # out of replies: the helper "exits"
+            while need(1) is not None:  # until the host hangs up
+                pass
+        except OSError:
+            pass
+        finally:
+            self._fake.close()
 
     def _release(self) -> None:
-        self._fake.close()
+        """The host end closes after this; the fake helper then sees EOF and ends."""
 
 
 def _assert_broken(sb: FakeSandbox) -> None:
