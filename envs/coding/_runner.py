@@ -43,7 +43,6 @@ junit XML and the guard's own outcomes.
 def _agentgym_harness():  # noqa: C901 - one closure keeps every runner object off module globals
     import _thread
     import gc
-    import hashlib
     import json
     import os
     import sys
@@ -59,7 +58,13 @@ def _agentgym_harness():  # noqa: C901 - one closure keeps every runner object o
     isinstance_, type_, len_, repr_, str_, bytes_, int_ = isinstance, type, len, repr, str, bytes, int
     FunctionType, MethodType, ModuleType = types.FunctionType, types.MethodType, types.ModuleType
     dict_get = dict.get
+    all_ = all
+    from operator import is_
 
+    try:
+        from _sha256 import sha256  # the C hash alone: hashlib also loads OpenSSL
+    except ImportError:
+        from hashlib import sha256
     result_fd = os.dup(1)
     streams = (sys.stdout, sys.stderr)
     cfg = json.loads(sys.stdin.readline())
@@ -76,6 +81,22 @@ def _agentgym_harness():  # noqa: C901 - one closure keeps every runner object o
     root = os.getcwd()
     lib_dirs = tuple(sorted({p.rstrip("/") + "/" for p in sys.path if p.startswith("/") and not p.startswith(root)},
                             key=len, reverse=True))
+    # pytest and its plugins are imported before the repository is on sys.path (nothing in it can
+    # shadow them) and before the audit hook (no project code can run yet; the hook would only slow
+    # these imports down).
+    import importlib
+    import linecache
+    import signal
+    import threading
+    import unittest  # noqa: F401 - snapshotted with the rest
+
+    import pytest
+    from _pytest.config import default_plugins
+    for name in default_plugins:
+        try:
+            importlib.import_module("_pytest." + name)
+        except ImportError:
+            pass
     sys.path[:0] = [os.path.join(root, p) for p in cfg["pythonpath"]]
 
     flags_sent = set()
@@ -115,7 +136,7 @@ def _agentgym_harness():  # noqa: C901 - one closure keeps every runner object o
         path = norm(rel)
         try:
             with open(path, "rb") as f:
-                ok = hashlib.sha256(f.read()).hexdigest() == digest
+                ok = sha256(f.read()).hexdigest() == digest
         except OSError:
             continue
         if ok:
@@ -144,10 +165,10 @@ def _agentgym_harness():  # noqa: C901 - one closure keeps every runner object o
         protected.add((st.st_dev, st.st_ino))
     out_prefix = out + "/"
 
-    runner_codes = {}
+    runner_codes = set()  # this runner's code objects (their co_filename is "<string>", like exec'd code)
 
     def add_codes(code):
-        runner_codes[id(code)] = code
+        runner_codes.add(code)
         for const in code.co_consts:
             if type_(const) is types.CodeType:
                 add_codes(const)
@@ -157,7 +178,6 @@ def _agentgym_harness():  # noqa: C901 - one closure keeps every runner object o
 
     # code -> (class, module name): "U" changed, "T" trusted test, "P" trusted source, "L" library,
     # "S" code compiled from a string, "H" this runner
-    code_cache = {}
     file_cache = {}
 
     def classify_file(fn):
@@ -187,17 +207,19 @@ def _agentgym_harness():  # noqa: C901 - one closure keeps every runner object o
         file_cache[fn] = c
         return c
 
+    RUNNER_CLASS = ("H", "runner")
+
     def classify(code):
-        hit = dict_get(code_cache, id(code))
-        if hit is not None and hit[0] is code:
-            return hit[1]
-        c = ("H", "runner") if dict_get(runner_codes, id(code)) is code else classify_file(code.co_filename)
-        code_cache[id(code)] = (code, c)
-        return c
+        fn = code.co_filename
+        if fn == "<string>" and code in runner_codes:
+            return RUNNER_CLASS
+        c = dict_get(file_cache, fn)
+        return c if c is not None else classify_file(fn)
 
     # ---- the audit hook -------------------------------------------------------------------
     busy = set()
     u_ran = []  # set once code from a changed file is executed (imported)
+    baseline = []  # set once the snapshots are taken: before the first changed code runs, or at session start
 
     def walk():
         """(owner class, [library/string codes from the event up to the owner])."""
@@ -319,6 +341,9 @@ def _agentgym_harness():  # noqa: C901 - one closure keeps every runner object o
 
     def on_exec(args):
         if not u_ran and type_(args[0]) is types.CodeType and classify(args[0])[0] == "U":
+            if not baseline:  # the first changed code is about to run: everything so far is the baseline
+                snap_new_modules()
+                baseline.append("before " + args[0].co_filename)
             u_ran.append(args[0].co_filename)
         new_code("executed a code object")
 
@@ -327,8 +352,11 @@ def _agentgym_harness():  # noqa: C901 - one closure keeps every runner object o
         if name in ("f_code", "tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_back", "f_locals", "f_globals"):
             stack_access("a frame (" + name + ")", tb=(name == "tb_frame"))
         elif name == "__code__" and type_(obj) is FunctionType:
-            if classify(obj.__code__)[0] in ("T", "H"):
-                always("read the code of a test or grader function")
+            # A function's module tells where it was defined without another audited read of __code__.
+            g = obj.__globals__
+            f = dict_get(g, "__file__") if type_(g) is dict else None
+            if type_(f) is str_ and classify_file(f)[0] == "T":
+                always("read the code of a test function")
 
     def on_setattr(args):
         if args[1] in ("__code__", "__defaults__", "__kwdefaults__", "__globals__", "__closure__"):
@@ -371,6 +399,8 @@ def _agentgym_harness():  # noqa: C901 - one closure keeps every runner object o
     watch_get = WATCH.get
 
     def hook(event, args):
+        if not u_ran and event != "exec":
+            return  # no changed code has run yet, so nothing can be attributed to it
         handler = watch_get(event)
         if handler is None:
             if event[:7] != "ctypes.":
@@ -394,10 +424,6 @@ def _agentgym_harness():  # noqa: C901 - one closure keeps every runner object o
     sys.addaudithook(hook)
 
     # ---- snapshots ---------------------------------------------------------------------
-    import unittest  # noqa: F401 - snapshotted with the rest
-
-    import pytest
-
     MISSING = object()
     # Rebound by pytest or the interpreter while tests run: checked only for changed code as the new value.
     VOLATILE = {("sys", k) for k in ("stdout", "stderr", "stdin", "last_type", "last_value", "last_traceback",
@@ -408,15 +434,18 @@ def _agentgym_harness():  # noqa: C901 - one closure keeps every runner object o
         ("_pytest.assertion.util", "_config"), ("faulthandler", "_fd"),
     }
     PLAIN = (int_, float, bool, str_, bytes_, type_(None))
-    snaps = []  # [label, mapping, key, value]
-    sizes = {}  # id(mapping) -> [label, mapping, length, keys]
+    snaps = []  # [label, mapping, keys, values]
     snapped_mods = {}  # module name -> module
 
+    HOT = {"builtins", "sys", "_pytest", "pytest", "pluggy", "unittest", "os", "posix", "io", "_io", "json",
+           "importlib", "threading", "signal", "math", "operator", "linecache", "__main__", "functools"}
+    hot = []  # the snapshots re-checked around every test; all of them after collection and at the end
+
     def snap_mapping(label, d):
-        for k, v in list(d.items()):
-            if type_(k) is str_:
-                snaps.append([label, d, k, v])
-        sizes[id(d)] = [label, d, len_(d), set(d.keys())]
+        entry = [label, d, list(d), tuple(d.values())]
+        snaps.append(entry)
+        if label.split(".")[0] in HOT:
+            hot.append(entry)
 
     def snap_module(name, m):
         snapped_mods[name] = m
@@ -433,7 +462,6 @@ def _agentgym_harness():  # noqa: C901 - one closure keeps every runner object o
                 if f is None or classify_file(f)[0] == "L":
                     snap_module(name, m)
 
-    snap_new_modules()
 
     def code_owner(v, depth=0):
         """The class ("U", ...) of the code behind a value: functions, methods, partials, classes, instances."""
@@ -476,38 +504,50 @@ def _agentgym_harness():  # noqa: C901 - one closure keeps every runner object o
                 names.add(name)
         return names
 
-    def check_snapshots(when, rebase=False):
-        """Compare every snapshotted attribute by identity; ``rebase`` accepts changes that are not changed code."""
-        for entry in snaps:
-            label, d, k, v = entry
-            now = d.get(k, MISSING)
-            if now is v:
-                continue
-            volatile = (label, k) in VOLATILE or (type_(v) in PLAIN and type_(now) in PLAIN)
-            if code_owner(now) == "U":
-                flag(f"{label}.{k} was replaced by changed code ({when})", label + "." + k)
-            elif rebase or volatile:
-                entry[3] = now
-            else:
-                flag(f"{label}.{k} was replaced or removed ({when})", label + "." + k)
-        for info in list(sizes.values()):
-            label, d, n, keys = info
-            if len_(d) == n and not rebase:
-                continue
-            for k in list(d.keys()):
-                if k in keys or type_(k) is not str_:
+    def check_snapshots(when, rebase=False, entries=None):
+        """Compare the snapshotted mappings by identity; ``rebase`` accepts changes that are not changed code."""
+        for entry in list(snaps if entries is None else entries):
+            label, d, keys, values = entry
+            if len_(d) == len_(values) and all_(map(is_, d.values(), values)) and list(d) == keys:
+                continue  # the fast path (C only: no audit events, no code of the agent): nothing changed
+            old = dict(zip(keys, values))
+            for k in list(d):
+                if type_(k) is not str_:
                     continue
-                v = d.get(k, MISSING)
-                if type_(v) is ModuleType and getattr(v, "__name__", "") == label + "." + k:
+                now = d.get(k, MISSING)
+                v = old.pop(k, MISSING)
+                if now is v:
+                    continue
+                if v is not MISSING:
+                    volatile = (label, k) in VOLATILE or (type_(v) in PLAIN and type_(now) in PLAIN)
+                    if code_owner(now) == "U":
+                        flag(f"{label}.{k} was replaced by changed code ({when})", label + "." + k)
+                    elif not ((rebase and label.startswith(("_pytest", "pytest", "pluggy"))) or volatile):
+                        flag(f"{label}.{k} was replaced or removed ({when})", label + "." + k)
+                elif type_(now) is ModuleType and getattr(now, "__name__", "") == label + "." + k:
                     pass  # a submodule was imported
-                elif code_owner(v) == "U":
+                elif code_owner(now) == "U":
                     flag(f"{label}.{k} was added by changed code ({when})", label + "." + k)
-                elif not rebase and type_(v) not in PLAIN and (label == "builtins" or label.startswith(("_pytest", "pytest", "pluggy", "unittest"))
-                                     ) and not k.startswith("_abc_") and k != "__slotnames__":
+                elif not rebase and type_(now) not in PLAIN and (
+                        label == "builtins" or label.startswith(("_pytest", "pytest", "pluggy", "unittest"))
+                        ) and not k.startswith("_abc_") and k != "__slotnames__":
                     flag(f"{label}.{k} was added ({when})", label + "." + k)
-                snaps.append([label, d, k, v])
-                keys.add(k)
-            info[2] = len_(d)
+            for k in old:
+                if type_(k) is str_ and (label, k) not in VOLATILE and not rebase:
+                    flag(f"{label}.{k} was removed ({when})", label + "." + k)
+            entry[2:] = [list(d), tuple(d.values())]
+        mods = sys.modules
+        if len_(mods) != len_(mods_seen[1]) or not all_(map(is_, mods.values(), mods_seen[1])) or list(mods) != mods_seen[0]:
+            check_modules(when)
+            mods_seen[:] = [list(mods), tuple(mods.values())]
+        if sys.gettrace() is not None or sys.getprofile() is not None:
+            flag(f"a trace or profile function is installed ({when})", "trace")
+        if getattr(threading, "_trace_hook", None) is not None or getattr(threading, "_profile_hook", None) is not None:
+            flag(f"threading.settrace/setprofile was used ({when})", "threading.trace")
+
+    mods_seen = [[], ()]
+
+    def check_modules(when):
         for name, m in list(sys.modules.items()):
             old = snapped_mods.get(name)
             if old is not None and old is not m:
@@ -524,11 +564,6 @@ def _agentgym_harness():  # noqa: C901 - one closure keeps every runner object o
                 if code_owner(v) == "U":
                     flag(f"{name}.{k} is changed code ({when})", name + "." + k)
             snap_module(name, m)
-        if sys.gettrace() is not None or sys.getprofile() is not None:
-            flag(f"a trace or profile function is installed ({when})", "trace")
-        import threading
-        if getattr(threading, "_trace_hook", None) is not None or getattr(threading, "_profile_hook", None) is not None:
-            flag(f"threading.settrace/setprofile was used ({when})", "threading.trace")
 
     STD_NAMES = set(sys.stdlib_module_names) | {"pytest", "_pytest", "pluggy", "py", "attr", "iniconfig"}
 
@@ -536,8 +571,6 @@ def _agentgym_harness():  # noqa: C901 - one closure keeps every runner object o
     outcomes = {}
     RANK = {"passed": 0, "skipped": 1, "xfailed": 1, "xpassed": 2, "failed": 2, "error": 3}
     state = {}
-    import linecache
-    import signal
 
     def test_file(code):
         return classify(code)[0] in ("T",)
@@ -575,13 +608,12 @@ def _agentgym_harness():  # noqa: C901 - one closure keeps every runner object o
         for hook_name, impls in state["hookimpls"].items():
             caller = getattr(pm.hook, hook_name, None)
             now = tuple(i.function for i in caller.get_hookimpls()) if caller is not None else ()
-            if now != impls:
-                known = set(map(id, impls))
+            if len_(now) != len_(impls) or not all_(map(is_, now, impls)):
                 for fn in now:
-                    if id(fn) not in known and code_owner(fn) not in ("T", "P", "L", "H"):
+                    if not any(fn is k for k in impls) and code_owner(fn) not in ("T", "P", "L", "H"):
                         flag(f"a hook implementation of {hook_name} was added by the changed code ({when})", "hook+" + hook_name)
                 for fn in impls:
-                    if fn not in now:
+                    if not any(fn is k for k in now):
                         flag(f"a hook implementation of {hook_name} was removed ({when})", "hook-" + hook_name)
         for name in dir(pm.hook):
             if name not in state["hookimpls"] and not name.startswith("_"):
@@ -589,20 +621,19 @@ def _agentgym_harness():  # noqa: C901 - one closure keeps every runner object o
                 for impl in getattr(caller, "get_hookimpls", lambda: [])():
                     if code_owner(impl.function) not in ("T", "P", "L", "H"):
                         flag(f"a hook implementation of {name} was added by the changed code ({when})", "hook+" + name)
-        if list(sys.meta_path) != state["meta_path"] or list(sys.path_hooks) != state["path_hooks"]:
-            for finder in sys.meta_path:
-                if finder not in state["meta_path"] and code_owner(finder) not in ("L", "H", "T", "P"):
-                    flag(f"the import system was hooked (sys.meta_path) ({when})", "meta_path")
-            for h in sys.path_hooks:
-                if h not in state["path_hooks"]:
-                    flag(f"the import system was hooked (sys.path_hooks) ({when})", "path_hooks")
+        for now, before, what in ((list(sys.meta_path), state["meta_path"], "sys.meta_path"),
+                                  (list(sys.path_hooks), state["path_hooks"], "sys.path_hooks")):
+            if len_(now) == len_(before) and all_(map(is_, now, before)):
+                continue
+            for finder in now:
+                if not any(finder is k for k in before) and code_owner(finder) not in ("L", "H", "T", "P"):
+                    flag(f"the import system was hooked ({what}) ({when})", what)
 
-    def checkpoint(when, full=True):
+    def checkpoint(when, full=False):
         tid = get_ident()
         busy.add(tid)
         try:
-            if full:
-                check_snapshots(when)
+            check_snapshots(when, entries=None if full else hot)
             check_plugins(when)
             check_items(when)
         except Exception as e:  # noqa: BLE001
@@ -624,8 +655,8 @@ def _agentgym_harness():  # noqa: C901 - one closure keeps every runner object o
             except TypeError:
                 continue
             for s in subs:
-                if id(s) not in seen:
-                    seen.add(id(s))
+                if s not in seen:
+                    seen.add(s)
                     todo.append(s)
                     if vars(s).get("__module__") in umods:
                         found.append(s)
@@ -694,8 +725,10 @@ def _agentgym_harness():  # noqa: C901 - one closure keeps every runner object o
             tid = get_ident()
             busy.add(tid)
             try:
-                check_snapshots("while pytest started", rebase=not u_ran)
+                if baseline:  # changed code ran while pytest started (a conftest imported it)
+                    check_snapshots("while pytest started", rebase=True)
                 snap_new_modules()
+                baseline.append("at session start")
             finally:
                 busy.discard(tid)
 
@@ -716,7 +749,7 @@ def _agentgym_harness():  # noqa: C901 - one closure keeps every runner object o
                             cd = vars(v)
                             test_globals.append((name + "." + k, cd, list(cd.items())))
             state["items"], state["test_globals"] = items, test_globals
-            checkpoint("after collection")
+            checkpoint("after collection", full=True)
             shadowing("after collection")
 
         @pytest.hookimpl(tryfirst=True)
@@ -724,7 +757,6 @@ def _agentgym_harness():  # noqa: C901 - one closure keeps every runner object o
             for path, is_test in list(trusted.items()):
                 if is_test:
                     linecache.cache.pop(path, None)
-            checkpoint("before " + item.nodeid, full=False)
 
         @pytest.hookimpl(tryfirst=True)
         def pytest_runtest_call(self, item):
@@ -750,7 +782,7 @@ def _agentgym_harness():  # noqa: C901 - one closure keeps every runner object o
 
         @pytest.hookimpl(trylast=True)
         def pytest_sessionfinish(self, session):
-            checkpoint("at the end")
+            checkpoint("at the end", full=True)
             shadowing("at the end")
             probe_classes()
 

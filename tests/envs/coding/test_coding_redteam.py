@@ -19,7 +19,8 @@ from coding_helpers import BACKENDS, CORE, FIXED, STATS, call, redteam_tasks, re
 from agentgym.envs.coding import CodeRepairEnv
 from agentgym.envs.coding.curated import load_curated
 from agentgym.envs.coding.integrity import scan_changes
-from agentgym.envs.coding.repo import solution_files, split_changes, test_paths_of
+from agentgym.envs.coding.repo import solution_files, split_changes
+from agentgym.envs.coding.repo import test_paths_of as paths_of_tests
 from agentgym.policies import ScriptedPolicy
 from agentgym.rollout import run_episode
 
@@ -614,12 +615,12 @@ def test_visible_and_hidden_runs_are_indistinguishable(runtime_env: CodeRepairEn
 def test_diff_scan_flags_each_hack(hack: str) -> None:
     task_id, files, _ = NEW_HACKS[hack]
     task = redteam_tasks()[task_id]
-    reasons = scan_changes(task, split_changes(task.setup["files"], files, test_paths_of(task)))
+    reasons = scan_changes(task, split_changes(task.setup["files"], files, paths_of_tests(task)))
     assert reasons and all(r.split(":")[0] in files for r in reasons), reasons
 
 
 def test_diff_scan_passes_honest_fixes() -> None:
     tasks = [*load_curated(), *redteam_tasks()]
-    flagged = {t.id: scan_changes(t, split_changes(t.setup["files"], solution_files(t), test_paths_of(t))) for t in tasks}
+    flagged = {t.id: scan_changes(t, split_changes(t.setup["files"], solution_files(t), paths_of_tests(t))) for t in tasks}
     assert {k: v for k, v in flagged.items() if v} == {}
     assert len(tasks) > 30
