@@ -100,7 +100,7 @@ def main() -> None:
     parser.add_argument("--throughput", action="store_true", help="also measure oracle episodes per minute")
     args = parser.parse_args()
 
-    console = Console()
+    console = Console(width=150)
     table = Table(title=f"Grading latency of the reference fix, before ({BEFORE}) and after the integrity layers")
     for col in ("env", "sandbox", "gradings", "before p50 (s)", "after p50 (s)", "before mean (s)", "after mean (s)",
                 "after/before (mean)"):

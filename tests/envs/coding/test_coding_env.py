@@ -234,3 +234,43 @@ def test_garbage_arguments_are_model_errors_not_infrastructure_failures(env: Cod
         obs, reward, terminated, truncated, info = env.step(turn)
         assert not truncated and not info.get("infra_failure"), obs
         assert obs[0]["content"].startswith("Error") or i == 3, obs
+
+
+class _DyingWorkspace:
+    """The real workspace sandbox, except that listing it fails the way a killed helper does."""
+
+    def __init__(self, real) -> None:
+        self.real = real
+        self.killed = 0
+
+    def kill_processes(self) -> int:
+        self.killed += 1
+        return self.real.kill_processes()
+
+    def exec(self, *args, **kwargs):
+        from agentgym.sandboxes import SandboxError
+
+        raise SandboxError("the helper died")
+
+    def __getattr__(self, name: str):
+        return getattr(self.real, name)
+
+
+def test_workspace_death_after_agent_code_scores_zero_not_infra(env: CodeRepairEnv) -> None:
+    from agentgym.sandboxes import SandboxError
+
+    dying = _DyingWorkspace(env.workspace)
+    grade = env.grader.grade_workspace(env.task, dying, agent_ran=True)
+    assert dying.killed == 1 and not grade.trusted and grade.graded == 0.0
+    assert any("workspace sandbox failed after the agent's code ran" in a for a in grade.anomalies)
+    with pytest.raises(SandboxError):  # nothing the agent ran is in there: a real infrastructure failure
+        env.grader.grade_workspace(env.task, dying, agent_ran=False)
+
+
+def test_tools_end_the_episode_when_the_sandbox_dies_after_run_tests(env: CodeRepairEnv) -> None:
+    env.run_tests()
+    env._workspace = _DyingWorkspace(env.workspace)
+    with pytest.raises(RuntimeError, match="counts as unresolved"):
+        env.list_files()
+    assert env.sandbox_killed and env._end_reason == "sandbox_killed"
+    env._workspace = env._workspace.real
