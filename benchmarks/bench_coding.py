@@ -22,14 +22,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
-
-from rich.console import Console
-from rich.table import Table
+from typing import Any
 
 from agentgym.envs.coding import CodeRepairEnv, HumanEvalEnv
 from agentgym.envs.coding.repo import solution_files
+from rich.console import Console
+from rich.table import Table
+
 from agentgym.rollout import collect
 
 BEFORE = "142967d"

@@ -25,15 +25,21 @@ import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
-from agentgym.env import AgentEnv, TurnRecord
-from agentgym.envs.coding.grading import GradeResult, Grader
-from agentgym.envs.coding.repo import check_task, solution_files, test_paths_of, visible_test_files
+from agentgym.envs.coding.grading import Grader, GradeResult
+from agentgym.envs.coding.repo import (
+    check_task,
+    solution_files,
+    test_paths_of,
+    visible_test_files,
+)
 from agentgym.envs.coding.sandboxing import SandboxProvider, SandboxSpec
 from agentgym.envs.coding.tools import EditRecord, RepoTools
+from agentgym.sandboxes import Sandbox
+
+from agentgym.env import AgentEnv, TurnRecord
 from agentgym.messages import Action
 from agentgym.parsing import format_tool_call
 from agentgym.rewards import Rubric, step_cost, tool_errors, well_formed_calls
-from agentgym.sandboxes import Sandbox
 from agentgym.tasks import Task, TaskSet
 
 
@@ -62,27 +68,27 @@ def write_tree(root: str | Path, files: dict[str, str]) -> None:
         dest.write_text(content)
 
 
-def _resolved(env: "CodingEnv") -> float:
+def _resolved(env: CodingEnv) -> float:
     """1 when every FAIL_TO_PASS test passes and every PASS_TO_PASS test still passes, else 0."""
     return float(env._grade().resolved)
 
 
-def _graded(env: "CodingEnv") -> float:
+def _graded(env: CodingEnv) -> float:
     """Fraction of FAIL_TO_PASS tests passing, when every PASS_TO_PASS test still passes (else 0)."""
     return env._grade().graded
 
 
-def _f2p_fraction(env: "CodingEnv") -> float:
+def _f2p_fraction(env: CodingEnv) -> float:
     """Fraction of FAIL_TO_PASS tests passing."""
     return env._grade().f2p_fraction
 
 
-def _p2p_fraction(env: "CodingEnv") -> float:
+def _p2p_fraction(env: CodingEnv) -> float:
     """Fraction of PASS_TO_PASS tests passing."""
     return env._grade().p2p_fraction
 
 
-def _tampered(env: "CodingEnv") -> float:
+def _tampered(env: CodingEnv) -> float:
     """1 when the grader distrusted the test run (exit status, canary or report mismatch), else 0."""
     return float(not env._grade().trusted)
 

@@ -79,13 +79,27 @@ import json
 import tempfile
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING
 
-from agentgym.envs.coding.harness import HARNESS_ARGV, HarnessRun, harness_config, parse_run
+from agentgym.envs.coding.harness import (
+    HARNESS_ARGV,
+    HarnessRun,
+    harness_config,
+    parse_run,
+)
 from agentgym.envs.coding.integrity import scan_changes
-from agentgym.envs.coding.repo import Changes, grading_files, junit_key, split_changes, target_tests, test_paths_of
+from agentgym.envs.coding.repo import (
+    Changes,
+    grading_files,
+    junit_key,
+    split_changes,
+    target_tests,
+    test_paths_of,
+)
+
 from agentgym.tasks import Task
 
 if TYPE_CHECKING:
@@ -126,7 +140,7 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def collect_changes(workspace: "Sandbox", task: Task) -> Changes:
+def collect_changes(workspace: Sandbox, task: Task) -> Changes:
     """Read the agent's workspace and split its changes into applied and ignored ones."""
     pristine = task.setup["files"]
     res = workspace.exec(["python3", "-I", "-S", "-c", CHANGES_SCRIPT],
@@ -216,7 +230,7 @@ def _junit_outcomes(xml: bytes) -> dict[tuple[str, str], str]:
     return out
 
 
-def kill_agent_processes(sandbox: "Sandbox") -> int:
+def kill_agent_processes(sandbox: Sandbox) -> int:
     """Kill every process the agent left in ``sandbox`` (0 when the backend cannot)."""
     killer = getattr(sandbox, "kill_processes", None)
     if killer is None:
@@ -234,12 +248,12 @@ class Grader:
     ``scan=False`` turns off the diff scan (layer 3), e.g. to test the run-time layers alone.
     """
 
-    def __init__(self, provider: "SandboxProvider", timeout: float = 120.0, scan: bool = True):
+    def __init__(self, provider: SandboxProvider, timeout: float = 120.0, scan: bool = True):
         self.provider = provider
         self.timeout = timeout
         self.scan = scan
 
-    def grade_workspace(self, task: Task, workspace: "Sandbox", agent_ran: bool = True) -> GradeResult:
+    def grade_workspace(self, task: Task, workspace: Sandbox, agent_ran: bool = True) -> GradeResult:
         """Grade the current state of the agent's ``workspace``.
 
         ``agent_ran``: whether the agent's code has run in the workspace (``run_tests``). Then a
@@ -263,7 +277,10 @@ class Grader:
         return self.grade(task, split_changes(task.setup["files"], files, test_paths_of(task)))
 
     def grade(self, task: Task, changes: Changes) -> GradeResult:
-        from agentgym.envs.coding.function_grading import FunctionGrader, is_function_task
+        from agentgym.envs.coding.function_grading import (
+            FunctionGrader,
+            is_function_task,
+        )
 
         if is_function_task(task):  # input/expected-output checks compare outside the candidate's process
             return FunctionGrader(self.provider, self.timeout).grade(task, changes)
@@ -325,7 +342,7 @@ class Grader:
         return result
 
     @staticmethod
-    def _verify(result: GradeResult, res: "ExecResult", run: HarnessRun, targets: list[str], canary: str) -> None:
+    def _verify(result: GradeResult, res: ExecResult, run: HarnessRun, targets: list[str], canary: str) -> None:
         anomalies = result.anomalies
         if res.timed_out:
             return  # every target stays "missing": a timeout fails the submission

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agentgym.envs.coding.repo import is_test_file, test_paths_of
+
 from agentgym.tasks import Task
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ class HarnessRun:
     """stdout and stderr without the runner's records (what pytest printed)."""
 
 
-def parse_run(res: "ExecResult", nonce: str) -> HarnessRun:
+def parse_run(res: ExecResult, nonce: str) -> HarnessRun:
     run = HarnessRun()
     kept = []
     for line in res.stdout.splitlines():

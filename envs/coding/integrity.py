@@ -39,9 +39,10 @@ from __future__ import annotations
 import ast
 import builtins
 import posixpath
-from typing import Iterable
+from collections.abc import Iterable
 
 from agentgym.envs.coding.repo import Changes, is_test_file, test_paths_of
+
 from agentgym.tasks import Task
 
 MODULES = frozenset({
@@ -247,7 +248,7 @@ def test_words_of(task: Task) -> list[str]:
     words = set()
     for path in test_paths_of(task):
         base = posixpath.basename(path)
-        stem = base[:-3] if base.endswith(".py") else base
+        stem = base.removesuffix(".py")
         if base != "__init__.py" and len(stem) >= 5:
             words.add(stem.lower())
     return sorted(words)

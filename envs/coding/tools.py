@@ -19,11 +19,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
-
-from agentgym.envs.coding.harness import HARNESS_ARGV, HarnessRun, harness_config, parse_run
+from agentgym.envs.coding.harness import (
+    HARNESS_ARGV,
+    HarnessRun,
+    harness_config,
+    parse_run,
+)
 from agentgym.envs.coding.repo import is_test_file, normalize_path
 from agentgym.sandboxes.base import SandboxError
+from libcst.metadata import MetadataWrapper, PositionProvider
+
 from agentgym.tools import tool
 
 if TYPE_CHECKING:
@@ -180,7 +185,7 @@ class RepoTools:
     """(turn, visible pass fraction) per ``run_tests`` call."""
 
     @property
-    def workspace(self) -> "Sandbox":
+    def workspace(self) -> Sandbox:
         raise NotImplementedError
 
     # ----- plumbing -------------------------------------------------------------
@@ -453,7 +458,7 @@ class RepoTools:
         wrapper = MetadataWrapper(module)
         return _outline(wrapper.module, wrapper), source.splitlines()
 
-    def _pytest(self, targets: list[str]) -> tuple["ExecResult", HarnessRun]:
+    def _pytest(self, targets: list[str]) -> tuple[ExecResult, HarnessRun]:
         """Run ``targets`` with the grader's own harness (same flags, argv, environment, layout)."""
         cfg, _ = harness_config(self.task, targets, grading=False)  # type: ignore[attr-defined]
         res = self.workspace.exec(HARNESS_ARGV, stdin=json.dumps(cfg) + "\n", timeout=self.test_timeout)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from agentgym.envs.coding import make_task
+
 from agentgym.parsing import format_tool_call
 from agentgym.tasks import Task, TaskSet
 from agentgym.testing import IN_CI, require, require_bwrap, require_docker  # noqa: F401 (re-exported for the tests)

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
-from coding_helpers import CORE, FIXED, call, calc_tasks, require_backend
-
-import agentgym
 from agentgym.envs.coding import CodeRepairEnv, HumanEvalEnv, load_humaneval
 from agentgym.envs.coding.humaneval import completion_to_module, extract_code
+from agentgym.sandboxes import LocalSandbox
+from coding_helpers import CORE, FIXED, calc_tasks, call, require_backend
+
+import agentgym
 from agentgym.policies import ScriptedPolicy, make_policy
 from agentgym.rollout import run_episode
-from agentgym.sandboxes import LocalSandbox
 
 
 @pytest.fixture
@@ -206,6 +206,7 @@ def test_default_source_is_curated_when_available() -> None:
 def test_the_repositorys_own_conftest_and_src_layout_still_work() -> None:
     require_backend("local")
     from agentgym.envs.coding import make_task
+
     from agentgym.tasks import TaskSet
 
     task = make_task(

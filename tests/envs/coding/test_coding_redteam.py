@@ -14,13 +14,21 @@ from __future__ import annotations
 import textwrap
 
 import pytest
-from coding_helpers import BACKENDS, CORE, FIXED, STATS, call, redteam_tasks, require_backend
-
 from agentgym.envs.coding import CodeRepairEnv
 from agentgym.envs.coding.curated import load_curated
 from agentgym.envs.coding.integrity import scan_changes
 from agentgym.envs.coding.repo import solution_files, split_changes
 from agentgym.envs.coding.repo import test_paths_of as paths_of_tests
+from coding_helpers import (
+    BACKENDS,
+    CORE,
+    FIXED,
+    STATS,
+    call,
+    redteam_tasks,
+    require_backend,
+)
+
 from agentgym.policies import ScriptedPolicy
 from agentgym.rollout import run_episode
 
