@@ -71,6 +71,7 @@ from agentgym.envs.coding.grading import GradeResult
 from agentgym.envs.coding.repo import (
     Changes,
     TaskFormatError,
+    changed_repository,
     make_task,
     split_changes,
     test_paths_of,
@@ -173,12 +174,7 @@ class FunctionGrader:
         spec, nodeids = function_spec(task)
         result = GradeResult({n: "failed" for n in nodeids}, {}, applied=sorted(changes.applied),
                              ignored=dict(changes.ignored))
-        files = dict(task.setup["files"])
-        for path, content in changes.applied.items():
-            if content is None:
-                files.pop(path, None)
-            else:
-                files[path] = content
+        files = changed_repository(task, changes)
         if spec["module"] not in files:
             result.log = f"{spec['module']} does not exist, so {spec['entry_point']} cannot be imported"
             return result

@@ -135,14 +135,20 @@ def split_changes(
     return Changes(applied, ignored)
 
 
-def grading_files(task: Task, changes: Changes) -> dict[str, str]:
-    """The repository the grader tests: pristine files, the applied changes, then the hidden tests."""
+def changed_repository(task: Task, changes: Changes) -> dict[str, str]:
+    """The pristine files with the applied changes (``None`` deletes a file)."""
     files = dict(task.setup["files"])
     for path, content in changes.applied.items():
         if content is None:
             files.pop(path, None)
         else:
             files[path] = content
+    return files
+
+
+def grading_files(task: Task, changes: Changes) -> dict[str, str]:
+    """The repository the grader tests: pristine files, the applied changes, then the hidden tests."""
+    files = changed_repository(task, changes)
     files.update(task.verifier.get("hidden_tests", {}))
     return files
 
