@@ -175,7 +175,32 @@ def _no_constant(name):
 def plain_equal(got, expected, float_tol=0.0):
     """Strict equality of two plain values: same types all the way down (``True`` is not ``1``,
     a tuple is not a list); floats and complex numbers within ``float_tol`` (relative and
-    absolute), an ``int`` result accepted for a ``float`` expectation; ``nan`` equals ``nan``."""
+    absolute), an ``int`` result accepted for a ``float`` expectation; ``nan`` equals ``nan``;
+    an infinity only equals the same infinity, whatever ``float_tol``.
+
+    Set members and dict keys are matched by exact type and value (no tolerance, no ``int``
+    for ``float``; ``-0.0`` is ``0.0``), never by Python's ``==`` on them, which takes ``True``
+    for ``1`` and ``1.0``. Self-contained (no module-level helpers): the hidden pytest file of a
+    function task embeds this function's source."""
+
+    def key(x):  # a hashable stand-in for a set member or dict key that keeps its type
+        t = type(x)
+        if t is float:
+            return ("f", "nan" if x != x else x + 0.0)
+        if t is complex:
+            return ("c", key(x.real), key(x.imag))
+        if t is tuple:
+            return ("t", tuple(key(v) for v in x))
+        if t is frozenset:
+            return ("z", frozenset(key(v) for v in x))
+        return (t.__name__, x)
+
+    def counts(items):
+        out = {}
+        for k in map(key, items):
+            out[k] = out.get(k, 0) + 1
+        return out
+
     te, tg = type(expected), type(got)
     if te is float or te is complex:
         if tg not in (int, float, complex) or (te is float and tg is complex):
@@ -184,6 +209,9 @@ def plain_equal(got, expected, float_tol=0.0):
         for g, e in pairs:
             if e != e or g != g:
                 if not (e != e and g != g):
+                    return False
+            elif abs(e) == float("inf") or abs(g) == float("inf"):
+                if g != e:
                     return False
             elif float_tol > 0:
                 if abs(g - e) > float_tol * max(1.0, abs(e)):
@@ -195,8 +223,11 @@ def plain_equal(got, expected, float_tol=0.0):
         return False
     if te in (list, tuple):
         return len(got) == len(expected) and all(plain_equal(g, e, float_tol) for g, e in zip(got, expected))
+    if te in (set, frozenset):
+        return len(got) == len(expected) and counts(got) == counts(expected)
     if te is dict:
-        if len(got) != len(expected) or set(got) != set(expected):
+        gkeys, ekeys = {key(k): k for k in got}, {key(k): k for k in expected}
+        if not len(got) == len(gkeys) == len(expected) == len(ekeys) or gkeys.keys() != ekeys.keys():
             return False
-        return all(plain_equal(got[k], expected[k], float_tol) for k in expected)
+        return all(plain_equal(got[gkeys[c]], expected[ekeys[c]], float_tol) for c in ekeys)
     return got == expected

@@ -618,6 +618,53 @@ def test_types_and_special_floats_stay_distinct() -> None:
     assert plaindata.plain_equal(0.1 + 0.2, 0.3, 1e-9) and not plaindata.plain_equal(0.1 + 0.2, 0.3)
 
 
+
+INF = float("inf")
+
+
+@pytest.mark.parametrize(("got", "expected", "tol"), [
+    (5.0, INF, 1e-6), (-INF, INF, 1e-6), (INF, -INF, 0.5), (1e308, INF, 1.0), (complex(1, 1), complex(INF, 1), 1e-3),
+    *[(got, expected, 0.0) for got, expected in [
+        ({True}, {1}), ({1}, {True}), ({1}, {1.0}), (frozenset({0}), frozenset({False})), ({(1,)}, {(True,)}),
+        ({frozenset({True})}, {frozenset({1})}), ({complex(1, 0)}, {1.0}), ([{True, 2}], [{1, 2}]),
+        ({True: "a"}, {1: "a"}), ({1.0: "a"}, {1: "a"}), ({(1, True): 0}, {(1, 1): 0}), ({"k": {True}}, {"k": {1}}),
+    ]],
+], ids=repr)
+def test_sets_dict_keys_and_infinities_stay_strict(got: object, expected: object, tol: float) -> None:
+    """Python's ``==`` takes True for 1 in set members and dict keys, and ``inf - x`` is within any
+    relative tolerance of ``inf``: neither may let a wrong result pass."""
+    assert plaindata.plain_equal(expected, expected, tol)
+    assert not plaindata.plain_equal(got, expected, tol)
+
+
+def test_equal_sets_dicts_and_infinities_still_pass() -> None:
+    nan = float("nan")
+    assert plaindata.plain_equal({1, 2, (3, "a")}, {(3, "a"), 2, 1})
+    assert plaindata.plain_equal({float("nan"): 1, 2: 3.0}, {nan: 1, 2: 3.0000001}, 1e-3)
+    assert plaindata.plain_equal({-0.0}, {0.0}) and plaindata.plain_equal(INF, INF, 1e-6)
+    assert plaindata.plain_equal(complex(-INF, 1), complex(-INF, 1.0001), 1e-3)
+
+
+def test_wrongly_typed_set_members_and_infinite_answers_score_zero(grader: FunctionGrader) -> None:
+    cases = [{"args": [[1, 2, 2]], "expected": [{1, 2}, {1: 1, 2: 2}, INF]}]
+    solution = ("def f(xs):\n    c = {x: xs.count(x) for x in xs}\n"
+                "    return [set(xs), c, float('inf')]\n")
+    task = function_task("sets", "Distinct items, their counts, and infinity.", entry_point="f",
+                         stub="def f(xs):\n    raise NotImplementedError\n", solution=solution, cases=cases,
+                         float_tol=1e-6)
+    good = grader.grade_files(task, task.solution["files"])
+    assert good.resolved, good.log
+    for wrong in ("[{True, 2}, {1: 1, 2: 2}, float('inf')]", "[{1, 2}, {True: 1, 2: 2}, float('inf')]",
+                  "[{1, 2}, {1: 1, 2: 2}, 1e300]", "[{1, 2}, {1: 1, 2: 2}, -float('inf')]"):
+        result = grader.grade_files(task, {"solution.py": f"def f(xs):\n    return {wrong}\n"})
+        assert result.f2p_fraction == 0.0 and not result.integrity, (wrong, result.log)
+        # the hidden pytest file embeds plain_equal's source and agrees
+        hidden = task.verifier["hidden_tests"]["tests/test_function_cases.py"]
+        ns: dict = {}
+        exec(compile(hidden.replace("from solution import f", f"def f(xs):\n    return {wrong}\n"), "<h>", "exec"), ns)
+        with pytest.raises(AssertionError):
+            ns["test_case_0"]()
+
 class _Sub(int):
     def __eq__(self, other: object) -> bool:
         return True
