@@ -647,6 +647,29 @@ def _agentgym_harness():  # noqa: C901 - one closure keeps every runner object o
         umods = u_modules()
         if not umods:
             return
+        cmp_names = ("__eq__", "__ne__", "__contains__", "__lt__", "__gt__")
+        type_dict = type_.__dict__["__dict__"].__get__
+
+        def suspect(s):
+            # A class statement can name any module in ``__module__``, and an object can take a new
+            # ``__class__``: a heap class with comparison methods counts as changed code unless the
+            # library or trusted module it names really holds it under its qualified name.
+            d = type_dict(s)
+            m = d.get("__module__")
+            if type_(m) is str_ and m in umods:
+                return True
+            if not (type_.__getattribute__(s, "__flags__") & (1 << 9)) or not any(n in d for n in cmp_names):
+                return False
+            obj = sys.modules.get(m) if type_(m) is str_ else None
+            q = type_.__getattribute__(s, "__qualname__")
+            for part in (q.split(".") if type_(q) is str_ and obj is not None else ()):
+                od = obj.__dict__ if type_(obj) is ModuleType else \
+                    type_dict(obj) if isinstance_(obj, type_) else None  # never the object's own __getattr__
+                obj = dict_get(od, part) if type_(od) is dict else od.get(part) if od is not None else None
+                if obj is None:
+                    break
+            return obj is not s
+
         seen, todo, found = set(), [object], []
         while todo:
             c = todo.pop()
@@ -658,18 +681,21 @@ def _agentgym_harness():  # noqa: C901 - one closure keeps every runner object o
                 if s not in seen:
                     seen.add(s)
                     todo.append(s)
-                    if vars(s).get("__module__") in umods:
+                    if suspect(s):
                         found.append(s)
+        found_ids = {id(k) for k in found}
         pairs = [(1, 2), (-7, 10 ** 6), ("a", "bb"), (1.5, -2.25), ((1,), (2, 3)), ([1], []), ({1: 2}, {}),
                  (None, 0), (True, False)]
         for cls in found:
-            dunders = [n for n in ("__eq__", "__ne__", "__contains__", "__lt__", "__gt__")
-                       if any(n in vars(k) for k in cls.__mro__ if vars(k).get("__module__") in umods)]
+            marked = [k for k in cls.__mro__ if id(k) in found_ids]
+            dunders = [n for n in cmp_names if any(n in vars(k) for k in marked)]
             if not dunders:
                 continue
             instances = []
-            base = next((b for b in cls.__mro__ if vars(b).get("__module__") not in umods), object)
-            for make in (lambda: base.__new__(cls), lambda: cls(), lambda: cls(0), lambda: cls("")):
+            base = next((b for b in cls.__mro__ if id(b) not in found_ids), object)
+            own = type_dict(cls).get("__module__")
+            own = type_(own) is str_ and own in umods  # never run the __init__ of a library class
+            for make in (lambda: base.__new__(cls), lambda: cls(), lambda: cls(0), lambda: cls(""))[:4 if own else 1]:
                 try:
                     instances.append(make())
                 except Exception:  # noqa: BLE001
