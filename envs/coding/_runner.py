@@ -695,7 +695,10 @@ def _agentgym_harness():  # noqa: C901 - one closure keeps every runner object o
             base = next((b for b in cls.__mro__ if id(b) not in found_ids), object)
             own = type_dict(cls).get("__module__")
             own = type_(own) is str_ and own in umods  # never run the __init__ of a library class
-            for make in (lambda: base.__new__(cls), lambda: cls(), lambda: cls(0), lambda: cls(""))[:4 if own else 1]:
+            makers = (lambda: base.__new__(cls), lambda: cls(), lambda: cls(0), lambda: cls(""))[:4 if own else 1]
+            if issubclass(cls, type_):  # a metaclass: its instances are classes (returned in place of a value)
+                makers = (lambda: type_.__new__(cls, "agentgym_probe", (), {}),)
+            for make in makers:
                 try:
                     instances.append(make())
                 except Exception:  # noqa: BLE001
