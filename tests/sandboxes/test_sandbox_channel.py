@@ -193,6 +193,40 @@ def test_workspace_links_into_the_helper_are_refused(sandbox: Sandbox, tmp_path:
     _works(sandbox)
 
 
+def test_links_in_the_middle_of_a_path_and_swapped_directories(sandbox: Sandbox, tmp_path: Path) -> None:
+    """A link as a *directory* component (``d/1`` with ``d -> /proc/self/fd``, chains of
+    links, ``..`` through links), and a directory swapped with such a link while the host
+    downloads, never reach the helper's descriptors or /proc files: each attempt is refused
+    with an OSError or reads only the agent's own files."""
+    assert sandbox.exec("ln -s /proc/self ps && ln -s /proc/self/fd pf && ln -s /proc/thread-self pt && "
+                        "ln -s /proc/1/task p1t && mkdir -p a/b && ln -s ../../ps a/b/s && ln -s .. up").ok
+    for path in ("pf/0", "pf/1", "pt/fd/1", "p1t/1/fd/0", "a/b/s/fd/1", "ps/environ", "ps/mem", "ps/cmdline",
+                 "ps/fdinfo/1", "up/../proc/self/fd/1", "a/b/s/root/proc/self/fd/0"):
+        for attempt in (lambda: sandbox.read_file(path), lambda: sandbox.write_file(path, FORGED)):
+            with pytest.raises(OSError):
+                attempt()
+        _works(sandbox)
+    assert sandbox.exec("rm -f ps pf pt p1t up a/b/s && mkdir real && printf GOOD > real/environ").ok
+    swapper = ("import os\nsteps = [lambda: os.rename('real', 'held'), lambda: os.symlink('/proc/self', 'real'),\n"
+               "         lambda: os.unlink('real'), lambda: os.rename('held', 'real')]\nwhile True:\n"
+               " for step in steps:\n  try:\n   step()\n  except OSError:\n   pass\n")
+    assert sandbox.exec(["sh", "-c", f"setsid nohup python3 -c \"{swapper}\" >/dev/null 2>&1 &"]).ok
+    for i in range(20):
+        try:
+            sandbox.download(".", tmp_path / str(i))
+        except OSError:
+            continue  # the tree changed under the listing: refused, not misread
+        got = {p.relative_to(tmp_path / str(i)).as_posix(): p.read_bytes() for p in (tmp_path / str(i)).rglob("*")
+               if p.is_file() and not p.is_symlink()}
+        assert set(got) <= {"check.txt", "real/environ", "held/environ"}, got
+        assert all(v == b"GOOD" for k, v in got.items() if k != "check.txt"), got
+    swapped = sandbox.exec(["python3", "-c", "import os, time\nend = time.time() + 5\nwhile time.time() < end:\n"
+                            " if os.path.islink('real'):\n  print('link')\n  break\n"])
+    assert swapped.stdout == "link\n", f"the swapper did not run: {swapped}"
+    sandbox.kill_processes()
+    _works(sandbox)
+
+
 def test_no_host_environment_inside(make: Factory, monkeypatch: pytest.MonkeyPatch) -> None:
     secret = "agentgym-host-secret-" + secrets.token_hex(8)
     monkeypatch.setenv("AGENTGYM_HOST_SECRET", secret)
