@@ -202,9 +202,10 @@ def test_links_in_the_middle_of_a_path_and_swapped_directories(sandbox: Sandbox,
                         "ln -s /proc/1/task p1t && mkdir -p a/b && ln -s ../../ps a/b/s && ln -s .. up").ok
     for path in ("pf/0", "pf/1", "pt/fd/1", "p1t/1/fd/0", "a/b/s/fd/1", "ps/environ", "ps/mem", "ps/cmdline",
                  "ps/fdinfo/1", "up/../proc/self/fd/1", "a/b/s/root/proc/self/fd/0"):
-        for attempt in (lambda: sandbox.read_file(path), lambda: sandbox.write_file(path, FORGED)):
-            with pytest.raises(OSError):
-                attempt()
+        with pytest.raises(OSError):
+            sandbox.read_file(path)
+        with pytest.raises(OSError):
+            sandbox.write_file(path, FORGED)
         _works(sandbox)
     assert sandbox.exec("rm -f ps pf pt p1t up a/b/s && mkdir real && printf GOOD > real/environ").ok
     swapper = ("import os\nsteps = [lambda: os.rename('real', 'held'), lambda: os.symlink('/proc/self', 'real'),\n"
@@ -220,8 +221,8 @@ def test_links_in_the_middle_of_a_path_and_swapped_directories(sandbox: Sandbox,
                if p.is_file() and not p.is_symlink()}
         assert set(got) <= {"check.txt", "real/environ", "held/environ"}, got
         assert all(v == b"GOOD" for k, v in got.items() if k != "check.txt"), got
-    swapped = sandbox.exec(["python3", "-c", "import os, time\nend = time.time() + 5\nwhile time.time() < end:\n"
-                            " if os.path.islink('real'):\n  print('link')\n  break\n"])
+    watch = "import os, time\nend = time.time() + 5\nwhile time.time() < end:\n if os.path.islink('real'):\n  print('link')\n  break\n"
+    swapped = sandbox.exec(["python3", "-c", watch])
     assert swapped.stdout == "link\n", f"the swapper did not run: {swapped}"
     sandbox.kill_processes()
     _works(sandbox)
