@@ -26,7 +26,9 @@ Flagged constructs (in source files; test files are never taken from the agent):
 * comparisons: comparison methods (``__eq__``, ``__ne__``, ``__lt__`` ... ``__contains__``,
   ``__instancecheck__``/``__subclasscheck__``) that never read the other operand, comparison
   methods assigned rather than defined, comparison overrides on subclasses of builtin value
-  types, and strings naming comparison methods (``setattr(C, "__eq__", ...)``);
+  types, comparison methods that change state (counters, iterators, attribute or global
+  writes: an answer that depends on how often it was asked), and strings naming comparison
+  methods (``setattr(C, "__eq__", ...)``);
 * module-level names that shadow a builtin (``def abs(...)`` reaches a ``from m import *``).
 
 Not covered: semantics. A comparison that reads the other operand but still accepts any
@@ -63,6 +65,10 @@ ATTRS = frozenset({
     "posix_spawn", "posix_spawnp", "CodeType", "FrameType", "TracebackType", "FunctionType", "ANY",
 })
 SYS_ONLY = frozenset({"flags", "executable", "exc_info", "exception", "last_traceback", "last_value", "path"})
+STATEFUL_CALLS = frozenset({"next", "setattr", "delattr", "append", "extend", "insert", "pop", "popleft", "popitem",
+                            "add", "update", "setdefault", "clear", "remove", "discard", "send", "__next__",
+                            "__setitem__", "__setattr__"})
+"""Calls that change state; a comparison making one can answer differently each time."""
 BINARY_CMP = frozenset({"__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__contains__",
                         "__instancecheck__", "__subclasscheck__"})
 CMP_NAMES = BINARY_CMP | {"__hash__", "__bool__"}
@@ -170,6 +176,25 @@ class _Facts(ast.NodeVisitor):
         return not params or not any(p in used for p in params)
 
     @staticmethod
+    def _has_side_effects(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+        """A comparison that writes anything but its own locals, or draws from an iterator."""
+        for n in (n for stmt in fn.body for n in ast.walk(stmt)):
+            if isinstance(n, (ast.Global, ast.Nonlocal, ast.Delete)):
+                return True
+            if isinstance(n, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+                targets = n.targets if isinstance(n, ast.Assign) else [n.target]
+                if isinstance(n, ast.AugAssign) or any(not isinstance(t, ast.Name) for t in targets):
+                    return True
+            if isinstance(n, ast.NamedExpr):
+                return True
+            if isinstance(n, ast.Call):
+                f = n.func
+                name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
+                if name in STATEFUL_CALLS:
+                    return True
+        return False
+
+    @staticmethod
     def _self_unused(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
         args = [*fn.args.posonlyargs, *fn.args.args]
         if not args or fn.name in ("__instancecheck__", "__subclasscheck__"):
@@ -187,6 +212,9 @@ class _Facts(ast.NodeVisitor):
                     self.add(f"{node.name}.{stmt.name} never reads its own value", stmt)
                 if bases & VALUE_TYPES:
                     self.add(f"{node.name} overrides {stmt.name} of a builtin value type", stmt)
+                if self._has_side_effects(stmt):
+                    self.add(f"{node.name}.{stmt.name} changes state (a comparison whose answer can depend on "
+                             "how often it was asked)", stmt)
                 if stmt.name in ("__instancecheck__", "__subclasscheck__"):
                     self.add(f"{node.name} defines {stmt.name}", stmt)
             elif isinstance(stmt, (ast.Assign, ast.AnnAssign)):
