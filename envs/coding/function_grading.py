@@ -228,9 +228,9 @@ class FunctionGrader:
             flag(f"the checker's verdict does not parse ({e})")
             return
         if "infra" in verdict:  # only reported before the candidate's process exists
-            raise SandboxError(f"function grading cannot run in this sandbox: {verdict['infra']}")
+            raise SandboxError(f"function grading cannot run in this sandbox: {_text(verdict['infra'])}")
         if "task_error" in verdict:
-            result.anomalies.append(str(verdict["task_error"])[:500])
+            result.anomalies.append(_text(verdict["task_error"])[:500])
             return
         if res.exit_code != 0:
             flag(f"the checker exited with status {res.exit_code} after its verdict")
@@ -244,9 +244,16 @@ class FunctionGrader:
             flag("the checker's verdict is malformed")
             return
         result.fail_to_pass = {n: outcomes[n] for n in nodeids}
+        integrity, failures = [_text(x) for x in integrity], [_text(x) for x in failures]
         result.integrity.extend(integrity)
         result.timed_out = verdict["timed_out"]
         result.log = "\n".join([*integrity, *failures])[-4000:]
+
+
+def _text(value: object) -> str:
+    """``value`` as a string that encodes to UTF-8: the candidate's exception messages reach the
+    verdict, and a lone surrogate in them would make every later write of the log raise."""
+    return str(value).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def python_literal(value: Any) -> str:

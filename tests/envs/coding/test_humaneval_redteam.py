@@ -589,6 +589,20 @@ def test_io_case_tasks(grader: FunctionGrader) -> None:
     assert result.f2p_fraction == 0.0 and result.integrity
 
 
+
+@pytest.mark.parametrize("problem", ["HumanEval/0"])
+def test_unencodable_exception_messages_cannot_break_the_report(grader: FunctionGrader, problem: str) -> None:
+    """A lone surrogate in the candidate's exception text (or class name) must not reach
+    ``GradeResult``: writing the log as UTF-8 anywhere later would raise on the host."""
+    task = he(problem)
+    cheat = ("Bad = type('Bad', (ValueError,), {'__module__': 'x\\udfff'})\n\n"
+             "def ENTRY(*args):\n    raise Bad('\\ud800 \\udfff')\n")
+    result = grader.grade_files(task, {SOLUTION: module_for(task, cheat, problem)})
+    assert not result.resolved and not result.integrity, result.log
+    assert "\\ud800" in result.log, result.log
+    for text in (result.log, *result.integrity, *result.anomalies):
+        text.encode("utf-8")
+
 # --- the decoder -----------------------------------------------------------------------------
 
 ROUND_TRIP = [
