@@ -26,7 +26,7 @@ setup: python system
 
 python: $(STAMP)
 
-$(STAMP): $(LOCKS) pyproject.toml setup.py
+$(STAMP): $(LOCKS) pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(call install_locked,$(VENV),requirements)
 	@touch $(STAMP)

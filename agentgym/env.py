@@ -21,7 +21,7 @@ Contract (see DESIGN.md):
   ``info["termination_reason"]``; the outcome reward is added on the final step.
 
 A subclass provides ``load_tasks`` and usually ``build_rubric``, ``setup`` and
-``@tool`` methods; see ``envs/tooluse.py`` for a complete example.
+``@tool`` methods; see ``agentgym/envs/tooluse.py`` for a complete example.
 """
 
 from __future__ import annotations

@@ -53,11 +53,15 @@ def load_before(rev: str, into: str) -> ModuleType:
     name = f"sandboxes_{rev}"
     pkg = Path(into) / name
     pkg.mkdir()
-    files = subprocess.run(["git", "-C", str(repo), "ls-tree", "--name-only", f"{rev}:sandboxes"], check=True,
+    # The package lives at agentgym/sandboxes/ (it was a top-level sandboxes/ before the layout move).
+    folder = next(f for f in ("agentgym/sandboxes", "sandboxes")
+                  if subprocess.run(["git", "-C", str(repo), "cat-file", "-e", f"{rev}:{f}"],
+                                    capture_output=True).returncode == 0)
+    files = subprocess.run(["git", "-C", str(repo), "ls-tree", "--name-only", f"{rev}:{folder}"], check=True,
                            capture_output=True, text=True).stdout.split()
     for f in files:
         if f.endswith(".py"):
-            src = subprocess.run(["git", "-C", str(repo), "show", f"{rev}:sandboxes/{f}"], check=True,
+            src = subprocess.run(["git", "-C", str(repo), "show", f"{rev}:{folder}/{f}"], check=True,
                                  capture_output=True).stdout
             (pkg / f).write_bytes(src)
     sys.path.insert(0, into)

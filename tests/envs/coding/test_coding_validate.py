@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 
 def _require_curated() -> None:
     require(importlib.util.find_spec("agentgym.envs.coding.curated") is not None,
-            "the curated task set (envs/coding/curated.py) is not in this checkout")
+            "the curated task set (agentgym/envs/coding/curated.py) is not in this checkout")
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
