@@ -1,5 +1,6 @@
 """The ``agentgym`` command line: list, describe, run, eval, tasks, and the commands
-that the sandboxes, coding environments and trainer add."""
+that the sandboxes, coding environments and trainer add.
+"""
 
 from __future__ import annotations
 
@@ -34,7 +35,13 @@ def _env_kwargs(pairs: list[str]) -> dict[str, Any]:
 
 
 def _add_env_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--env-arg", action="append", default=[], metavar="KEY=VALUE", help="environment keyword argument (VALUE parsed as JSON when it can be), repeatable")
+    p.add_argument(
+        "--env-arg",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="environment keyword argument (VALUE parsed as JSON when it can be), repeatable",
+    )
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -54,7 +61,9 @@ def cmd_describe(args: argparse.Namespace) -> int:
         print(json.dumps(info, indent=2))
         return 0
     print(f"{args.env}  ({info['class']})\n  {info['doc']}")
-    print(f"  tasks: {info['tasks']}  (train {info['splits']['train']}, test {info['splits']['test']}); max_turns {info['max_turns']}")
+    print(
+        f"  tasks: {info['tasks']}  (train {info['splits']['train']}, test {info['splits']['test']}); max_turns {info['max_turns']}"
+    )
     print("  tools:")
     for t in info["tools"]:
         fn = t["function"]
@@ -74,13 +83,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     kwargs = {"split": args.split, **_env_kwargs(args.env_arg)}
     if args.task_id:
         _check_task(args.env, args.task_id, kwargs)
-    trajs = collect(args.env, args.policy, tasks=[args.task_id] * args.episodes if args.task_id else None, num_tasks=None if args.task_id else args.episodes,
-                    num_workers=args.workers, seed=args.seed, env_kwargs=kwargs, progress=not args.quiet)
+    trajs = collect(
+        args.env,
+        args.policy,
+        tasks=[args.task_id] * args.episodes if args.task_id else None,
+        num_tasks=None if args.task_id else args.episodes,
+        num_workers=args.workers,
+        seed=args.seed,
+        env_kwargs=kwargs,
+        progress=not args.quiet,
+    )
     for t in trajs:
         if not args.quiet:
             print(f"=== task {t.task_id} (seed {t.seed}) ===")
             print(render_transcript(t.messages))
-        print(f"task {t.task_id}: reward {t.reward:.3f}, outcome {t.outcome_reward}, turns {t.num_turns}, ended by {t.termination_reason}")
+        print(
+            f"task {t.task_id}: reward {t.reward:.3f}, outcome {t.outcome_reward}, turns {t.num_turns}, ended by {t.termination_reason}"
+        )
     if args.out:
         save_jsonl(trajs, args.out)
         print(f"trajectories written to {args.out}")
@@ -91,11 +110,26 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from agentgym.evaluation import evaluate
 
     try:
-        report = evaluate(args.env, args.policy, split=args.split, num_tasks=args.tasks, samples=args.samples, ks=args.k,
-                          num_workers=args.workers, seed=args.seed, env_kwargs=_env_kwargs(args.env_arg), out_dir=args.out,
-                          resume=args.resume, overwrite=args.overwrite)
+        report = evaluate(
+            args.env,
+            args.policy,
+            split=args.split,
+            num_tasks=args.tasks,
+            samples=args.samples,
+            ks=args.k,
+            num_workers=args.workers,
+            seed=args.seed,
+            env_kwargs=_env_kwargs(args.env_arg),
+            out_dir=args.out,
+            resume=args.resume,
+            overwrite=args.overwrite,
+        )
     except KeyboardInterrupt:
-        saved = f"; the finished episodes are in {args.out}, continue with the same command and --resume" if args.out else ""
+        saved = (
+            f"; the finished episodes are in {args.out}, continue with the same command and --resume"
+            if args.out
+            else ""
+        )
         print(f"agentgym: interrupted{saved}", file=sys.stderr)
         return 130
     print(report.to_markdown())
@@ -114,11 +148,16 @@ def cmd_eval_compare(args: argparse.Namespace) -> int:
 
 
 def _eval_compare_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="agentgym eval compare", description="Compare two `agentgym eval --out` directories task by task "
-                "(B - A), with a paired significance test (McNemar exact / sign-flip permutation test).")
+    p = _Parser(
+        prog="agentgym eval compare",
+        description="Compare two `agentgym eval --out` directories task by task "
+        "(B - A), with a paired significance test (McNemar exact / sign-flip permutation test).",
+    )
     p.add_argument("a", help="eval output directory of run A (the baseline)")
     p.add_argument("b", help="eval output directory of run B")
-    p.add_argument("--out", default="eval-compare", help="directory for compare.md and compare.json (default: eval-compare)")
+    p.add_argument(
+        "--out", default="eval-compare", help="directory for compare.md and compare.json (default: eval-compare)"
+    )
     p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
     p.set_defaults(fn=cmd_eval_compare, command="eval compare")
     return p
@@ -127,7 +166,9 @@ def _eval_compare_parser() -> argparse.ArgumentParser:
 def cmd_validate(args: argparse.Namespace) -> int:
     from agentgym.validate import validate
 
-    report = validate(args.env, split=args.split, env_kwargs=_env_kwargs(args.env_arg), num_workers=args.workers, limit=args.limit)
+    report = validate(
+        args.env, split=args.split, env_kwargs=_env_kwargs(args.env_arg), num_workers=args.workers, limit=args.limit
+    )
     print(report.summary())
     return 0 if report.ok else 1
 
@@ -136,7 +177,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from agentgym.server import serve
 
     server = serve(args.host, args.port, args.env or None)
-    print(f"serving {', '.join(args.env) if args.env else 'all environments'} on http://{args.host}:{server.server_port}")
+    print(
+        f"serving {', '.join(args.env) if args.env else 'all environments'} on http://{args.host}:{server.server_port}"
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -194,7 +237,9 @@ def _check_task(env_id: str, task_id: str, kwargs: dict[str, Any]) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="agentgym", description="Gymnasium environments for tool-using LLM agents, and a GRPO trainer.")
+    parser = _Parser(
+        prog="agentgym", description="Gymnasium environments for tool-using LLM agents, and a GRPO trainer."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     sub.add_parser("list", help="list registered environments").set_defaults(fn=cmd_list)
@@ -218,8 +263,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_env_args(p)
     p.set_defaults(fn=cmd_run)
 
-    p = sub.add_parser("eval", help="evaluate a policy on held-out tasks (pass@k, reward, turns); `eval compare A B` compares two runs",
-                       epilog="To compare two runs: agentgym eval compare A_DIR B_DIR [--out DIR] (see `agentgym eval compare --help`).")
+    p = sub.add_parser(
+        "eval",
+        help="evaluate a policy on held-out tasks (pass@k, reward, turns); `eval compare A B` compares two runs",
+        epilog="To compare two runs: agentgym eval compare A_DIR B_DIR [--out DIR] (see `agentgym eval compare --help`).",
+    )
     p.add_argument("env")
     p.add_argument("--policy", default="oracle")
     p.add_argument("--split", default="test", choices=["train", "test", "all"])
@@ -228,8 +276,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, action="append", default=None, help="pass@k to report (repeatable; default 1)")
     p.add_argument("--workers", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", help="directory for metrics.json, summary.md, rewards.png and trajectories.jsonl (written as episodes finish)")
-    p.add_argument("--resume", action="store_true", help="continue the evaluation in --out: run only unfinished and infrastructure-failed episodes")
+    p.add_argument(
+        "--out",
+        help="directory for metrics.json, summary.md, rewards.png and trajectories.jsonl (written as episodes finish)",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the evaluation in --out: run only unfinished and infrastructure-failed episodes",
+    )
     p.add_argument("--overwrite", action="store_true", help="start over in an --out that already holds an evaluation")
     _add_env_args(p)
     p.set_defaults(fn=cmd_eval)
@@ -263,7 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command. A user error prints ``agentgym: error: ...`` (one line) and returns 2;
-    ``AGENTGYM_DEBUG=1`` shows its traceback instead."""
+    ``AGENTGYM_DEBUG=1`` shows its traceback instead.
+    """
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = _eval_compare_parser() if argv[:2] == ["eval", "compare"] else build_parser()
     args = parser.parse_args(argv[2:] if argv[:2] == ["eval", "compare"] else argv)

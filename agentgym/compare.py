@@ -33,8 +33,10 @@ def load_run(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     file = p / "metrics.json" if p.is_dir() else p
     if not file.exists():
-        raise FileNotFoundError(f"{path}: no metrics.json; create it with `agentgym eval ENV --out {path}` "
-                                f"(or finish an interrupted run with --resume)")
+        raise FileNotFoundError(
+            f"{path}: no metrics.json; create it with `agentgym eval ENV --out {path}` "
+            f"(or finish an interrupted run with --resume)"
+        )
     data = json.loads(file.read_text())
     if "per_task" not in data:
         raise ValueError(f"{file}: no per-task results (written by an older agentgym); re-run the evaluation")
@@ -87,12 +89,21 @@ def compare_runs(a_dir: str | Path, b_dir: str | Path, alpha: float = 0.05) -> d
     for t in paired:
         ra, rb = Fraction(ta[t]["successes"], ta[t]["valid"]), Fraction(tb[t]["successes"], tb[t]["valid"])
         diffs.append(rb - ra)
-        rows.append({"task_id": t, "a": {"successes": ta[t]["successes"], "valid": ta[t]["valid"]},
-                     "b": {"successes": tb[t]["successes"], "valid": tb[t]["valid"]}, "diff": float(rb - ra)})
+        rows.append(
+            {
+                "task_id": t,
+                "a": {"successes": ta[t]["successes"], "valid": ta[t]["valid"]},
+                "b": {"successes": tb[t]["successes"], "valid": tb[t]["valid"]},
+                "diff": float(rb - ra),
+            }
+        )
     binary = all(ta[t]["valid"] == 1 and tb[t]["valid"] == 1 for t in paired)
     p, how = sign_flip_test(diffs)
-    method = ("McNemar exact test (two-sided) on per-task success" if binary
-              else "paired sign-flip permutation test (two-sided) on per-task success rates")
+    method = (
+        "McNemar exact test (two-sided) on per-task success"
+        if binary
+        else "paired sign-flip permutation test (two-sided) on per-task success rates"
+    )
     lo, hi = bootstrap_ci([float(d) for d in diffs])
     mean_a = float(np.mean([float(Fraction(ta[t]["successes"], ta[t]["valid"])) for t in paired])) if paired else None
     mean_b = float(np.mean([float(Fraction(tb[t]["successes"], tb[t]["valid"])) for t in paired])) if paired else None
@@ -115,8 +126,10 @@ def compare_runs(a_dir: str | Path, b_dir: str | Path, alpha: float = 0.05) -> d
         verdict = f"no significant difference at the {alpha} level (p = {p:.3g}); the 95% interval of B - A is [{lo:+.3f}, {hi:+.3f}]"
         n_diff = sum(d != 0 for d in diffs)
         if n_diff and 2 * 0.5**n_diff >= alpha:
-            verdict += (f"; only {n_diff} task(s) differ, so no result could reach significance (smallest possible "
-                        f"p = {2 * 0.5**n_diff:.3g}): evaluate more tasks")
+            verdict += (
+                f"; only {n_diff} task(s) differ, so no result could reach significance (smallest possible "
+                f"p = {2 * 0.5**n_diff:.3g}): evaluate more tasks"
+            )
     return {
         "a": {"dir": str(a_dir), "env": a.get("env"), "policy": a.get("policy"), "metrics": _headline(a)},
         "b": {"dir": str(b_dir), "env": b.get("env"), "policy": b.get("policy"), "metrics": _headline(b)},
@@ -126,8 +139,13 @@ def compare_runs(a_dir: str | Path, b_dir: str | Path, alpha: float = 0.05) -> d
         "mean_diff": float(np.mean([float(d) for d in diffs])) if diffs else None,
         "b_better_tasks": better,
         "b_worse_tasks": worse,
-        "test": {"method": method, "computed": how, "p_value": p, "alpha": alpha,
-                 "bootstrap_ci95": [lo, hi] if paired else None},
+        "test": {
+            "method": method,
+            "computed": how,
+            "p_value": p,
+            "alpha": alpha,
+            "bootstrap_ci95": [lo, hi] if paired else None,
+        },
         "verdict": verdict,
         "warnings": warnings,
         "only_in_a": only_a,
@@ -137,7 +155,13 @@ def compare_runs(a_dir: str | Path, b_dir: str | Path, alpha: float = 0.05) -> d
 
 
 def _headline(m: dict) -> dict[str, Any]:
-    keys = [k for k in m if k.startswith("pass@")] + ["success_rate", "mean_reward", "mean_turns", "episodes", "infra_failures"]
+    keys = [k for k in m if k.startswith("pass@")] + [
+        "success_rate",
+        "mean_reward",
+        "mean_turns",
+        "episodes",
+        "infra_failures",
+    ]
     return {k: m.get(k) for k in keys}
 
 
@@ -147,21 +171,37 @@ def _f(v: Any) -> str:
 
 def to_markdown(c: dict[str, Any]) -> str:
     a, b = c["a"], c["b"]
-    lines = [f"# Comparison: A = {a['policy']} ({a['dir']}) vs B = {b['policy']} ({b['dir']})", "",
-             "| metric | A | B |", "|---|---|---|"]
+    lines = [
+        f"# Comparison: A = {a['policy']} ({a['dir']}) vs B = {b['policy']} ({b['dir']})",
+        "",
+        "| metric | A | B |",
+        "|---|---|---|",
+    ]
     for k in a["metrics"]:
         lines.append(f"| {k} | {_f(a['metrics'][k])} | {_f(b['metrics'].get(k))} |")
     t = c["test"]
-    lines += ["", f"**{c['verdict']}.**", "",
-              (f"- paired tasks: {c['paired_tasks']}; success rate over them A {_f(c['success_rate_a'])}, B {_f(c['success_rate_b'])}; "
-               f"B better on {c['b_better_tasks']}, worse on {c['b_worse_tasks']}"),
-              f"- test: {t['method']} ({t['computed']}), p = {t['p_value']:.4g}"
-              + (f"; paired bootstrap 95% CI of B - A: [{t['bootstrap_ci95'][0]:+.3f}, {t['bootstrap_ci95'][1]:+.3f}]" if t["bootstrap_ci95"] else "")]
+    lines += [
+        "",
+        f"**{c['verdict']}.**",
+        "",
+        (
+            f"- paired tasks: {c['paired_tasks']}; success rate over them A {_f(c['success_rate_a'])}, B {_f(c['success_rate_b'])}; "
+            f"B better on {c['b_better_tasks']}, worse on {c['b_worse_tasks']}"
+        ),
+        f"- test: {t['method']} ({t['computed']}), p = {t['p_value']:.4g}"
+        + (
+            f"; paired bootstrap 95% CI of B - A: [{t['bootstrap_ci95'][0]:+.3f}, {t['bootstrap_ci95'][1]:+.3f}]"
+            if t["bootstrap_ci95"]
+            else ""
+        ),
+    ]
     lines += [f"- warning: {w}" for w in c["warnings"]]
     lines += ["", "| task | A successes / valid | B successes / valid | B - A |", "|---|---|---|---|"]
     for r in c["tasks"]:
         mark = " ▲" if r["diff"] > 0 else (" ▼" if r["diff"] < 0 else "")
-        lines.append(f"| {r['task_id']} | {r['a']['successes']} / {r['a']['valid']} | {r['b']['successes']} / {r['b']['valid']} | {r['diff']:+.3f}{mark} |")
+        lines.append(
+            f"| {r['task_id']} | {r['a']['successes']} / {r['a']['valid']} | {r['b']['successes']} / {r['b']['valid']} | {r['diff']:+.3f}{mark} |"
+        )
     return "\n".join(lines) + "\n"
 
 

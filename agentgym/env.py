@@ -91,8 +91,13 @@ def _strict_json_calls(parsed: ParsedAction) -> list[ToolCall]:
         try:
             json.dumps(call.arguments, allow_nan=False)
         except ValueError:
-            parsed.errors.append(ParseError(f'Error: arguments of tool "{call.name}" are not valid JSON: NaN and Infinity '
-                                            f"are not JSON numbers. Use a number or a string.", call.raw))
+            parsed.errors.append(
+                ParseError(
+                    f'Error: arguments of tool "{call.name}" are not valid JSON: NaN and Infinity '
+                    f"are not JSON numbers. Use a number or a string.",
+                    call.raw,
+                )
+            )
             continue
         ok.append(call)
     return ok
@@ -155,18 +160,17 @@ class AgentEnv(gym.Env[list, Action]):
         grade_on_truncation: bool = True,
         render_mode: str | None = None,
     ):
-        """
-        Args:
-            tasks: a TaskSet, a ``module:function`` / ``.jsonl`` source, or None for the env's own.
-            split: ``train``, ``test`` or ``all``: where seeded resets draw tasks from.
-            max_turns: assistant turns before truncation (default: the env's ``default_max_turns``).
-            process_rewards: weights for per-turn reward components, e.g. ``{"step_cost": 0.01}``.
-            parser: tool-call parser for raw text (``hermes``/``qwen``/``json``) or a parser object.
-            tool_timeout: seconds a Python tool may run before the model is told it timed out.
-            max_tool_output: characters of a tool result kept (head + tail) for the model.
-            time_limit: wall-clock seconds per episode before truncation (None: no limit).
-            tools_in_prompt: describe the tools and the call format in the system message.
-            grade_on_truncation: compute the outcome reward also when a limit cut the episode.
+        """Args:
+        tasks: a TaskSet, a ``module:function`` / ``.jsonl`` source, or None for the env's own.
+        split: ``train``, ``test`` or ``all``: where seeded resets draw tasks from.
+        max_turns: assistant turns before truncation (default: the env's ``default_max_turns``).
+        process_rewards: weights for per-turn reward components, e.g. ``{"step_cost": 0.01}``.
+        parser: tool-call parser for raw text (``hermes``/``qwen``/``json``) or a parser object.
+        tool_timeout: seconds a Python tool may run before the model is told it timed out.
+        max_tool_output: characters of a tool result kept (head + tail) for the model.
+        time_limit: wall-clock seconds per episode before truncation (None: no limit).
+        tools_in_prompt: describe the tools and the call format in the system message.
+        grade_on_truncation: compute the outcome reward also when a limit cut the episode.
         """
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode {render_mode!r} not supported; use one of {self.metadata['render_modes']}")
@@ -237,7 +241,11 @@ class AgentEnv(gym.Env[list, Action]):
             self.end("final_answer")
             return []
         names = ", ".join(self._tools)
-        return [user(f"Your reply contained no tool call. Call one of the tools ({names}). {getattr(self.parser, 'format_hint', FORMAT_HINT)}")]
+        return [
+            user(
+                f"Your reply contained no tool call. Call one of the tools ({names}). {getattr(self.parser, 'format_hint', FORMAT_HINT)}"
+            )
+        ]
 
     def oracle_turns(self, task: Task) -> list[Action]:
         """The reference solution as assistant turns (played by the ``oracle`` policy)."""
@@ -279,7 +287,9 @@ class AgentEnv(gym.Env[list, Action]):
             return assistant(action)  # no markup at all: keep the text verbatim
         content = parsed.content if isinstance(parsed.content, str) else ""
         if isinstance(action, dict) and isinstance(action.get("content"), list):  # OpenAI content parts
-            content = "".join(p.get("text", "") for p in action["content"] if isinstance(p, dict) and isinstance(p.get("text"), str))
+            content = "".join(
+                p.get("text", "") for p in action["content"] if isinstance(p, dict) and isinstance(p.get("text"), str)
+            )
         calls = [c.to_openai() for c in parsed.calls]
         return assistant(content or (None if calls else ""), calls)  # type: ignore[arg-type]
 
@@ -337,7 +347,7 @@ class AgentEnv(gym.Env[list, Action]):
             else:
                 try:
                     result = execute(call, self._tools, self.tool_timeout, self._runner)
-                except Exception as e:  # noqa: BLE001 - infrastructure, reported below
+                except Exception as e:
                     infra = e
                     content = f"Error: the environment failed while running this call (not your fault): {type(e).__name__}: {e}"
                 else:
@@ -384,7 +394,7 @@ class AgentEnv(gym.Env[list, Action]):
             if infra is None and (terminated or self.grade_on_truncation):
                 try:
                     outcome, outcome_components = self.rubric.score_outcome(self)
-                except Exception as e:  # noqa: BLE001
+                except Exception as e:
                     if not any(k.__name__ in ("SandboxError", "InfrastructureError") for k in type(e).__mro__):
                         raise
                     info["infra_failure"] = True

@@ -125,24 +125,40 @@ class EvalReport:
     def to_markdown(self) -> str:
         m = self.metrics()
         rows = [f"# Evaluation: {m['env']} with {m['policy']}", "", "| metric | value |", "|---|---|"]
-        for key in ("tasks", "episodes", "valid_episodes", "infra_failures", *[f"pass@{k}" for k in self.ks],
-                    "success_rate", "mean_reward", "mean_outcome", "mean_turns"):
+        for key in (
+            "tasks",
+            "episodes",
+            "valid_episodes",
+            "infra_failures",
+            *[f"pass@{k}" for k in self.ks],
+            "success_rate",
+            "mean_reward",
+            "mean_outcome",
+            "mean_turns",
+        ):
             rows.append(f"| {key} | {_fmt(m[key])} |")
         notes = []
         for k, p in m["pass_at"].items():
             if p["dropped"]:
                 ids = ", ".join(f"{d['task_id']} ({d['valid_samples']})" for d in p["dropped_tasks"][:20])
                 more = f", ... ({p['dropped'] - 20} more)" if p["dropped"] > 20 else ""
-                notes.append(f"- pass@{k} is over {p['tasks']} tasks; {p['dropped']} dropped with fewer than {k} valid "
-                             f"samples (task (valid samples)): {ids}{more}")
+                notes.append(
+                    f"- pass@{k} is over {p['tasks']} tasks; {p['dropped']} dropped with fewer than {k} valid "
+                    f"samples (task (valid samples)): {ids}{more}"
+                )
         if notes:
             rows += ["", *notes]
         rows += ["", "| termination reason | episodes |", "|---|---|"]
         rows += [f"| {r} | {n} |" for r, n in sorted(m["termination_reasons"].items(), key=lambda x: (-x[1], x[0]))]
         if m["tool_errors"]:
-            rows += ["", "| tool error | count |", "|---|---|"] + [f"| {e} | {n} |" for e, n in m["tool_errors"].items()]
+            rows += ["", "| tool error | count |", "|---|---|"] + [
+                f"| {e} | {n} |" for e, n in m["tool_errors"].items()
+            ]
         rows += ["", "| task | valid / episodes | successes | mean reward |", "|---|---|---|---|"]
-        rows += [f"| {task} | {s['valid']} / {s['episodes']} | {s['successes']} | {_fmt(s['mean_reward'])} |" for task, s in m["per_task"].items()]
+        rows += [
+            f"| {task} | {s['valid']} / {s['episodes']} | {s['successes']} | {_fmt(s['mean_reward'])} |"
+            for task, s in m["per_task"].items()
+        ]
         return "\n".join(rows) + "\n"
 
     def save(self, out_dir: str | Path) -> Path:
@@ -220,7 +236,7 @@ class EpisodeLog:
         try:
             view = memoryview(data)
             while view:
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -259,8 +275,10 @@ def evaluate(
     if min(ks) < 1:
         raise ValueError(f"k must be at least 1, got {min(ks)}")
     if max(ks) > samples:
-        raise ValueError(f"pass@{max(ks)} needs at least {max(ks)} samples per task but --samples is {samples}; "
-                         f"run with --samples {max(ks)} or more, or drop -k {max(ks)}")
+        raise ValueError(
+            f"pass@{max(ks)} needs at least {max(ks)} samples per task but --samples is {samples}; "
+            f"run with --samples {max(ks)} or more, or drop -k {max(ks)}"
+        )
     if resume and out_dir is None:
         raise ValueError("--resume needs --out DIR: the directory of the evaluation to continue")
     env_id = env if isinstance(env, str) else "custom"
@@ -275,8 +293,15 @@ def evaluate(
         finally:
             probe.close()
     tasks = list(tasks)
-    config = {"env": env_id, "policy": name, "split": split, "env_kwargs": env_kwargs or {}, "samples": samples,
-              "seed": seed, "tasks": tasks}
+    config = {
+        "env": env_id,
+        "policy": name,
+        "split": split,
+        "env_kwargs": env_kwargs or {},
+        "samples": samples,
+        "seed": seed,
+        "tasks": tasks,
+    }
     config = json.loads(json.dumps(config, default=repr))  # plain JSON, as it is compared when resuming
 
     done: dict[int, Trajectory] = {}
@@ -294,11 +319,15 @@ def evaluate(
                 if key is not None and not t.infra_failure:
                     done[key[0]] = t
         elif resume and has_episodes:
-            raise ValueError(f"--resume: {out} has episodes but no readable {RUN_FILE}, so they cannot be matched to this "
-                             f"run; use --overwrite or another --out")
+            raise ValueError(
+                f"--resume: {out} has episodes but no readable {RUN_FILE}, so they cannot be matched to this "
+                f"run; use --overwrite or another --out"
+            )
         elif has_episodes and not overwrite:
-            raise ValueError(f"{out} already holds an evaluation; pass --resume to continue it, --overwrite to start "
-                             f"over, or choose another --out")
+            raise ValueError(
+                f"{out} already holds an evaluation; pass --resume to continue it, --overwrite to start "
+                f"over, or choose another --out"
+            )
         _atomic_write(out / RUN_FILE, json.dumps(config, indent=2) + "\n")
         log.rewrite([done[i] for i in sorted(done)])  # drops cut lines, failed and stale episodes
 
@@ -310,9 +339,19 @@ def evaluate(
         if log is not None:
             log.append(traj)
 
-    collect(env, policy, tasks=tasks, group_size=samples, num_workers=num_workers, seed=seed,
-            env_kwargs=kwargs if isinstance(env, str) else None, progress=progress, desc=f"eval {split}",
-            skip=lambda job: job.index in done and done[job.index].metadata["eval_job"] == _job_key(job), on_result=finished)
+    collect(
+        env,
+        policy,
+        tasks=tasks,
+        group_size=samples,
+        num_workers=num_workers,
+        seed=seed,
+        env_kwargs=kwargs if isinstance(env, str) else None,
+        progress=progress,
+        desc=f"eval {split}",
+        skip=lambda job: job.index in done and done[job.index].metadata["eval_job"] == _job_key(job),
+        on_result=finished,
+    )
     merged = {**done, **new}
     report = EvalReport(env_id, name, [merged[i] for i in sorted(merged)], ks=ks, tasks=tasks, config=config)
     if out_dir is not None:
@@ -331,9 +370,15 @@ def _read_config(path: Path) -> dict | None:
 
 def _check_same_run(previous: dict, config: dict, out: Path) -> None:
     """A resumed run must be the same evaluation, or its report would mix two."""
-    diffs = [f"{k}: {previous.get(k)!r} on file, {v!r} now" for k, v in config.items() if k != "tasks" and previous.get(k) != v]
+    diffs = [
+        f"{k}: {previous.get(k)!r} on file, {v!r} now"
+        for k, v in config.items()
+        if k != "tasks" and previous.get(k) != v
+    ]
     if previous.get("tasks") != config["tasks"]:
         diffs.append("the task list differs (check --tasks, --split and --seed)")
     if diffs:
-        raise ValueError(f"--resume: {out} holds another evaluation ({'; '.join(diffs)}); use the same arguments, "
-                         f"or --overwrite / another --out to start a new one")
+        raise ValueError(
+            f"--resume: {out} holds another evaluation ({'; '.join(diffs)}); use the same arguments, "
+            f"or --overwrite / another --out to start a new one"
+        )

@@ -147,8 +147,16 @@ def transcript_problems(messages: list[Message]) -> list[str]:
                     problems.append(f"message {i}: call id {cid!r} used twice")
                 else:
                     pending.append(cid)
-                if not isinstance(c, dict) or c.get("type") != "function" or not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn.get("name"):
-                    problems.append(f"message {i}: call {cid!r} is not {{'type': 'function', 'function': {{'name': ...}}}}")
+                if (
+                    not isinstance(c, dict)
+                    or c.get("type") != "function"
+                    or not isinstance(fn, dict)
+                    or not isinstance(fn.get("name"), str)
+                    or not fn.get("name")
+                ):
+                    problems.append(
+                        f"message {i}: call {cid!r} is not {{'type': 'function', 'function': {{'name': ...}}}}"
+                    )
                     continue
                 try:
                     json.loads(fn.get("arguments"), parse_constant=_no_constant)
@@ -158,9 +166,13 @@ def transcript_problems(messages: list[Message]) -> list[str]:
         elif role == "tool":
             cid = m.get("tool_call_id")
             if not open_turn:
-                problems.append(f"message {i}: tool message {cid!r} does not follow an assistant message with tool_calls")
+                problems.append(
+                    f"message {i}: tool message {cid!r} does not follow an assistant message with tool_calls"
+                )
             elif cid not in pending:
-                problems.append(f"message {i}: tool message answers {cid!r}, which is no unanswered call of the assistant turn before it")
+                problems.append(
+                    f"message {i}: tool message answers {cid!r}, which is no unanswered call of the assistant turn before it"
+                )
             else:
                 pending.remove(cid)
             if not isinstance(m.get("content"), str):

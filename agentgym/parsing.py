@@ -29,9 +29,13 @@ from typing import Any, Protocol
 from agentgym.messages import Action, Message
 from agentgym.tools import ToolCall
 
-FORMAT_HINT = 'Write each call as <tool_call>{"name": "<tool name>", "arguments": {<arguments as a JSON object>}}</tool_call>.'
-LLAMA3_HINT = ('Write a call as the JSON object {"name": "<tool name>", "parameters": {<arguments as a JSON object>}} '
-               'with nothing before it (several calls: separate them with ";").')
+FORMAT_HINT = (
+    'Write each call as <tool_call>{"name": "<tool name>", "arguments": {<arguments as a JSON object>}}</tool_call>.'
+)
+LLAMA3_HINT = (
+    'Write a call as the JSON object {"name": "<tool name>", "parameters": {<arguments as a JSON object>}} '
+    'with nothing before it (several calls: separate them with ";").'
+)
 MISTRAL_HINT = 'Write calls as [TOOL_CALLS][{"name": "<tool name>", "arguments": {<arguments as a JSON object>}}] (one list entry per call).'
 JSON_HINT = 'Reply with only the JSON object {"name": "<tool name>", "arguments": {<arguments as a JSON object>}} (or a list of them).'
 
@@ -64,19 +68,26 @@ class ToolCallParser(Protocol):
         ...
 
 
-def _decode_call(body: str, call_id: str, hint: str = FORMAT_HINT, args_key: str = "arguments") -> ToolCall | ParseError:
+def _decode_call(
+    body: str, call_id: str, hint: str = FORMAT_HINT, args_key: str = "arguments"
+) -> ToolCall | ParseError:
     """One call from its JSON text ``{"name": ..., "<args_key>": {...}}`` (``arguments``/``parameters`` both read)."""
     body = body.strip()
     try:
         obj = json.loads(body)
     except json.JSONDecodeError as e:
-        return ParseError(f"Error: could not parse tool call: invalid JSON ({e.msg} at line {e.lineno} column {e.colno}). {hint}", body)
+        return ParseError(
+            f"Error: could not parse tool call: invalid JSON ({e.msg} at line {e.lineno} column {e.colno}). {hint}",
+            body,
+        )
     return _decode_obj(obj, body, call_id, hint, args_key)
 
 
 def _decode_obj(obj: Any, body: str, call_id: str, hint: str, args_key: str = "arguments") -> ToolCall | ParseError:
     if not isinstance(obj, dict):
-        return ParseError(f"Error: could not parse tool call: expected a JSON object, got {type(obj).__name__}. {hint}", body)
+        return ParseError(
+            f"Error: could not parse tool call: expected a JSON object, got {type(obj).__name__}. {hint}", body
+        )
     name = obj.get("name")
     if not isinstance(name, str) or not name:
         return ParseError(f'Error: could not parse tool call: missing "name" (a string). {hint}', body)
@@ -86,7 +97,10 @@ def _decode_obj(obj: Any, body: str, call_id: str, hint: str, args_key: str = "a
         try:
             args = json.loads(args) if args.strip() else {}
         except json.JSONDecodeError as e:
-            return ParseError(f'Error: could not parse arguments of tool "{name}": invalid JSON ({e.msg}). Arguments must be a JSON object.', body)
+            return ParseError(
+                f'Error: could not parse arguments of tool "{name}": invalid JSON ({e.msg}). Arguments must be a JSON object.',
+                body,
+            )
     if args is None:
         args = {}
     if not isinstance(args, dict):
@@ -116,8 +130,13 @@ def _invalid_json(text: str, hint: str) -> ParseError:
     try:
         json.loads(text)
     except json.JSONDecodeError as e:
-        return ParseError(f"Error: could not parse tool call: invalid JSON ({e.msg} at line {e.lineno} column {e.colno}). {hint}", text)
-    return ParseError(f"Error: could not parse tool call: unexpected text after the call. {hint}", text)  # pragma: no cover
+        return ParseError(
+            f"Error: could not parse tool call: invalid JSON ({e.msg} at line {e.lineno} column {e.colno}). {hint}",
+            text,
+        )
+    return ParseError(
+        f"Error: could not parse tool call: unexpected text after the call. {hint}", text
+    )  # pragma: no cover
 
 
 class HermesParser:
@@ -143,7 +162,12 @@ class HermesParser:
             nxt = text.find(self.open_tag, start + len(self.open_tag))
             if end < 0 or (0 <= nxt < end):
                 stop = nxt if nxt >= 0 else len(text)
-                errors.append(ParseError(f"Error: could not parse tool call: {self.open_tag} is not closed by {self.close_tag}. {FORMAT_HINT}", text[start:stop]))
+                errors.append(
+                    ParseError(
+                        f"Error: could not parse tool call: {self.open_tag} is not closed by {self.close_tag}. {FORMAT_HINT}",
+                        text[start:stop],
+                    )
+                )
                 pos = stop
                 if nxt < 0:
                     break
@@ -155,7 +179,12 @@ class HermesParser:
             pos = end + len(self.close_tag)
         stray = "".join(outside)
         if self.close_tag in stray:
-            errors.append(ParseError(f"Error: could not parse tool call: {self.close_tag} without a matching {self.open_tag}. {FORMAT_HINT}", ""))
+            errors.append(
+                ParseError(
+                    f"Error: could not parse tool call: {self.close_tag} without a matching {self.open_tag}. {FORMAT_HINT}",
+                    "",
+                )
+            )
         return stray.strip(), calls, errors
 
 
@@ -173,14 +202,27 @@ class Llama3Parser:
         if self.tag in text:
             prose, _, region = text.partition(self.tag)
             if self.tag in region:
-                return prose.strip(), [], [ParseError(f"Error: could not parse tool call: {self.tag} appears more than once. {LLAMA3_HINT}", region)]
+                return (
+                    prose.strip(),
+                    [],
+                    [
+                        ParseError(
+                            f"Error: could not parse tool call: {self.tag} appears more than once. {LLAMA3_HINT}",
+                            region,
+                        )
+                    ],
+                )
         elif text.lstrip().startswith(("{", "[")):
             prose, region = "", text
         else:
             return text.strip(), [], []
         region = region.strip()
         if not region:
-            return prose.strip(), [], [ParseError(f"Error: could not parse tool call: nothing follows {self.tag}. {LLAMA3_HINT}", "")]
+            return (
+                prose.strip(),
+                [],
+                [ParseError(f"Error: could not parse tool call: nothing follows {self.tag}. {LLAMA3_HINT}", "")],
+            )
         values, rest = _json_values(region)
         calls: list[ToolCall] = []
         errors: list[ParseError] = []
@@ -234,7 +276,12 @@ class MistralParser:
             try:
                 obj = json.loads(args)
             except json.JSONDecodeError as e:
-                return [ParseError(f'Error: could not parse arguments of tool "{name}": invalid JSON ({e.msg}). {MISTRAL_HINT}', part)]
+                return [
+                    ParseError(
+                        f'Error: could not parse arguments of tool "{name}": invalid JSON ({e.msg}). {MISTRAL_HINT}',
+                        part,
+                    )
+                ]
             return [_decode_obj({"name": name, "arguments": obj}, part, mistral_call_id(turn, first), MISTRAL_HINT)]
         values, rest = _json_values(part)
         out: list[ToolCall | ParseError] = []
@@ -242,7 +289,11 @@ class MistralParser:
             return [_invalid_json(part, MISTRAL_HINT)]
         items = [v for value, _ in values for v in (value if isinstance(value, list) else [value])]
         if not items:
-            out.append(ParseError(f"Error: could not parse tool call: the list after {self.tag} is empty. {MISTRAL_HINT}", part))
+            out.append(
+                ParseError(
+                    f"Error: could not parse tool call: the list after {self.tag} is empty. {MISTRAL_HINT}", part
+                )
+            )
         for value in items:
             out.append(_decode_obj(value, json.dumps(value), mistral_call_id(turn, first + len(out)), MISTRAL_HINT))
         if rest:
@@ -262,7 +313,16 @@ class JSONParser:
         try:
             obj = json.loads(stripped)
         except json.JSONDecodeError as e:
-            return "", [], [ParseError(f"Error: could not parse tool call: invalid JSON ({e.msg} at line {e.lineno} column {e.colno}). {JSON_HINT}", stripped)]
+            return (
+                "",
+                [],
+                [
+                    ParseError(
+                        f"Error: could not parse tool call: invalid JSON ({e.msg} at line {e.lineno} column {e.colno}). {JSON_HINT}",
+                        stripped,
+                    )
+                ],
+            )
         items = obj if isinstance(obj, list) else [obj]
         calls, errors = [], []
         for i, item in enumerate(items):
@@ -272,8 +332,12 @@ class JSONParser:
 
 
 PARSERS: dict[str, Callable[[], ToolCallParser]] = {
-    "hermes": HermesParser, "qwen": HermesParser, "llama3": Llama3Parser, "llama": Llama3Parser,
-    "mistral": MistralParser, "json": JSONParser,
+    "hermes": HermesParser,
+    "qwen": HermesParser,
+    "llama3": Llama3Parser,
+    "llama": Llama3Parser,
+    "mistral": MistralParser,
+    "json": JSONParser,
 }
 
 
@@ -283,7 +347,9 @@ def get_parser(name_or_parser: str | ToolCallParser) -> ToolCallParser:
     try:
         return PARSERS[name_or_parser]()
     except KeyError:
-        raise ValueError(f"unknown tool-call parser {name_or_parser!r}; choose one of {sorted(PARSERS)} or pass a parser object") from None
+        raise ValueError(
+            f"unknown tool-call parser {name_or_parser!r}; choose one of {sorted(PARSERS)} or pass a parser object"
+        ) from None
 
 
 def _template_text(tokenizer: Any) -> str:
@@ -307,7 +373,7 @@ def detect_parser(tokenizer: Any, native_tools: bool = True, default: str | None
     template = _template_text(tokenizer)
     try:
         vocab = tokenizer.get_vocab()
-    except Exception:  # noqa: BLE001 - a tokenizer without a vocabulary view
+    except Exception:
         vocab = {}
     if "[TOOL_CALLS]" in vocab or "[TOOL_CALLS]" in template:
         return "mistral"
@@ -319,7 +385,7 @@ def detect_parser(tokenizer: Any, native_tools: bool = True, default: str | None
 
 
 def tools_prompt(schemas: list[dict], parser: str | ToolCallParser = "hermes") -> str:
-    """agentgym's own description of the tools (the fallback for templates that cannot render ``tools=``)."""
+    """Agentgym's own description of the tools (the fallback for templates that cannot render ``tools=``)."""
     functions = "\n".join(json.dumps(s.get("function", s)) for s in schemas)
     hint = getattr(get_parser(parser), "format_hint", FORMAT_HINT)
     return f"You can call these tools:\n<tools>\n{functions}\n</tools>\n{hint}"
@@ -327,7 +393,8 @@ def tools_prompt(schemas: list[dict], parser: str | ToolCallParser = "hermes") -
 
 def without_tools_prompt(messages: list[Message], schemas: list[dict]) -> list[Message] | None:
     """``messages`` with the environment's tools block (:func:`tools_prompt`, any format) cut from the
-    end of the system message, for a renderer that describes the tools itself; None when there is no such block."""
+    end of the system message, for a renderer that describes the tools itself; None when there is no such block.
+    """
     if not schemas or not messages or messages[0].get("role") != "system":
         return None
     content = messages[0].get("content") or ""
@@ -346,11 +413,20 @@ def _parse_message(action: dict, turn: int) -> ParsedAction:
     raw_calls = action.get("tool_calls") or []
     if not isinstance(raw_calls, list):
         raw_calls = []
-        errors.append(ParseError('Error: "tool_calls" must be a list of {"id", "type": "function", "function": {"name", "arguments"}} objects.'))
+        errors.append(
+            ParseError(
+                'Error: "tool_calls" must be a list of {"id", "type": "function", "function": {"name", "arguments"}} objects.'
+            )
+        )
     for i, raw in enumerate(raw_calls):
         fn = raw.get("function") if isinstance(raw, dict) else None
         if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn.get("name"):
-            errors.append(ParseError('Error: a tool call has no function name. Each entry of "tool_calls" needs "function": {"name": ..., "arguments": ...}.', json.dumps(raw, default=str)[:500]))
+            errors.append(
+                ParseError(
+                    'Error: a tool call has no function name. Each entry of "tool_calls" needs "function": {"name": ..., "arguments": ...}.',
+                    json.dumps(raw, default=str)[:500],
+                )
+            )
             continue
         call_id = raw.get("id") if isinstance(raw.get("id"), str) and raw.get("id") else f"call_{turn}_{i}"
         args = fn.get("arguments", {})

@@ -101,7 +101,9 @@ class RandomPolicy:
     def act(self, ctx: PolicyContext) -> Action:
         space = ctx.state.get("space")
         if space is None:
-            space = AssistantTurn(ctx.env.action_space.tool_names, ctx.env.action_space.arg_names, seed=int(ctx.rng.integers(2**31)))
+            space = AssistantTurn(
+                ctx.env.action_space.tool_names, ctx.env.action_space.arg_names, seed=int(ctx.rng.integers(2**31))
+            )
             ctx.state["space"] = space
         return space.sample()
 
@@ -116,8 +118,16 @@ class OpenAIPolicy:
     ``--enable-auto-tool-choice --tool-call-parser <family>``). Default: the block, no ``tools``.
     """
 
-    def __init__(self, base_url: str, model: str = "default", temperature: float = 0.0, max_tokens: int = 1024, timeout: float = 120.0,
-                 api_key: str = "EMPTY", tools: bool = False):
+    def __init__(
+        self,
+        base_url: str,
+        model: str = "default",
+        temperature: float = 0.0,
+        max_tokens: int = 1024,
+        timeout: float = 120.0,
+        api_key: str = "EMPTY",
+        tools: bool = False,
+    ):
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.temperature = temperature
@@ -130,8 +140,12 @@ class OpenAIPolicy:
     def request(self, ctx: PolicyContext) -> dict:
         """The chat-completions request body for the next turn."""
         messages = without_tools_prompt(ctx.messages, ctx.tools) if self.tools else None
-        body: dict[str, Any] = {"model": self.model, "messages": messages or ctx.messages, "temperature": self.temperature,
-                                "max_tokens": self.max_tokens}
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": messages or ctx.messages,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+        }
         if messages is not None:
             body["tools"] = ctx.tools
         return body
@@ -174,7 +188,9 @@ def make_policy(spec: str | Policy, **kwargs: Any) -> Policy:
     prefix, sep, arg = spec.partition(":")
     factory = POLICIES.get(prefix)
     if factory is None:
-        raise ValueError(f"unknown policy {spec!r}; use one of: {', '.join(f'{k}:<arg>' if k in ('hf', 'vllm', 'openai') else k for k in POLICIES)}")
+        raise ValueError(
+            f"unknown policy {spec!r}; use one of: {', '.join(f'{k}:<arg>' if k in ('hf', 'vllm', 'openai') else k for k in POLICIES)}"
+        )
     if isinstance(factory, str):
         module, _, attr = factory.partition(":")
         try:

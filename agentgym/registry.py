@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import importlib.metadata
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import gymnasium as gym
 
@@ -43,10 +44,19 @@ def register(
     if full in gym.registry and not override:
         if gym.registry[full].entry_point == entry_point:
             return full
-        raise ValueError(f"{full} is already registered (entry point {gym.registry[full].entry_point!r}); bump the version, e.g. -v1, or pass override=True")
+        raise ValueError(
+            f"{full} is already registered (entry point {gym.registry[full].entry_point!r}); bump the version, e.g. -v1, or pass override=True"
+        )
     if full in gym.registry:
         del gym.registry[full]
-    gym.register(id=full, entry_point=entry_point, kwargs=kwargs or {}, nondeterministic=nondeterministic, disable_env_checker=True, order_enforce=False)
+    gym.register(
+        id=full,
+        entry_point=entry_point,
+        kwargs=kwargs or {},
+        nondeterministic=nondeterministic,
+        disable_env_checker=True,
+        order_enforce=False,
+    )
     return full
 
 
@@ -60,7 +70,7 @@ def load_plugins(force: bool = False) -> list[str]:
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         try:
             obj = ep.load()
-        except Exception as e:  # noqa: BLE001 - a broken plugin must not break agentgym
+        except Exception as e:
             warnings.warn(f"agentgym plugin {ep.name!r} ({ep.value}) failed to load: {e}", RuntimeWarning, stacklevel=2)
             continue
         env_id = getattr(obj, "env_id", None)

@@ -12,8 +12,9 @@ component's raw value is reported in ``info["reward_components"]``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from agentgym.env import AgentEnv, TurnRecord
@@ -34,7 +35,7 @@ class RewardFunc:
 class Rubric:
     funcs: list[RewardFunc] = field(default_factory=list)
 
-    def add(self, name: str, fn: Callable[..., float], *, weight: float = 1.0, kind: Kind = "outcome") -> "Rubric":
+    def add(self, name: str, fn: Callable[..., float], *, weight: float = 1.0, kind: Kind = "outcome") -> Rubric:
         if any(f.name == name for f in self.funcs):
             raise ValueError(f"reward {name!r} is already in the rubric; names must be unique")
         if kind not in ("outcome", "process"):
@@ -88,29 +89,32 @@ class Rubric:
             total += f.weight * value
         return total, components
 
-    def score_turn(self, env: "AgentEnv", turn: "TurnRecord") -> tuple[float, dict[str, float]]:
+    def score_turn(self, env: AgentEnv, turn: TurnRecord) -> tuple[float, dict[str, float]]:
         return self._score("process", env, turn)
 
-    def score_outcome(self, env: "AgentEnv") -> tuple[float, dict[str, float]]:
+    def score_outcome(self, env: AgentEnv) -> tuple[float, dict[str, float]]:
         return self._score("outcome", env)
 
     def describe(self) -> list[dict]:
-        return [{"name": f.name, "kind": f.kind, "weight": f.weight, "doc": (f.fn.__doc__ or "").strip().split("\n")[0]} for f in self.funcs]
+        return [
+            {"name": f.name, "kind": f.kind, "weight": f.weight, "doc": (f.fn.__doc__ or "").strip().split("\n")[0]}
+            for f in self.funcs
+        ]
 
 
 # Common process rewards, usable by any environment.
 
 
-def well_formed_calls(env: "AgentEnv", turn: "TurnRecord") -> float:
+def well_formed_calls(env: AgentEnv, turn: TurnRecord) -> float:
     """1 when the turn made at least one tool call and none was malformed, else 0."""
     return 1.0 if turn.n_calls > 0 and not turn.errors.get("malformed") else 0.0
 
 
-def tool_errors(env: "AgentEnv", turn: "TurnRecord") -> float:
+def tool_errors(env: AgentEnv, turn: TurnRecord) -> float:
     """Minus the number of tool errors this turn (malformed, unknown tool, bad args, ...)."""
     return float(-sum(turn.errors.values()))
 
 
-def step_cost(env: "AgentEnv", turn: "TurnRecord") -> float:
+def step_cost(env: AgentEnv, turn: TurnRecord) -> float:
     """-1 per turn; weight it small to prefer short episodes."""
     return -1.0

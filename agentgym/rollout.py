@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import threading
 import traceback
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -39,13 +40,23 @@ def run_episode(
     """
     try:
         obs, info = env.reset(seed=seed, options={"task_id": task_id} if task_id is not None else None)
-    except Exception as e:  # noqa: BLE001 - recorded as an infrastructure failure
-        traj = Trajectory(env_id=env_id or type(env).__name__, task_id=str(task_id), seed=seed, group_id=group_id,
-                          policy=getattr(policy, "name", type(policy).__name__))
+    except Exception as e:
+        traj = Trajectory(
+            env_id=env_id or type(env).__name__,
+            task_id=str(task_id),
+            seed=seed,
+            group_id=group_id,
+            policy=getattr(policy, "name", type(policy).__name__),
+        )
         _fail(traj, "env_error", e)
         return traj
     ctx = PolicyContext(
-        env=env, task=env.task, messages=env.messages, new_messages=obs, tools=info["tools"], rng=np.random.default_rng(seed)
+        env=env,
+        task=env.task,
+        messages=env.messages,
+        new_messages=obs,
+        tools=info["tools"],
+        rng=np.random.default_rng(seed),
     )
     traj = Trajectory(
         env_id=env_id or (env.spec.id if env.spec else type(env).__name__),
@@ -59,7 +70,7 @@ def run_episode(
     while True:
         try:
             out = policy.act(ctx)
-        except Exception as e:  # noqa: BLE001 - recorded as an infrastructure failure
+        except Exception as e:
             _fail(traj, "policy_error", e)
             break
         finish = None
@@ -69,7 +80,7 @@ def run_episode(
             action = out
         try:
             obs, reward, terminated, truncated, info = env.step(action)
-        except Exception as e:  # noqa: BLE001 - recorded as an infrastructure failure
+        except Exception as e:
             _fail(traj, "env_error", e)
             traj.messages = answer_pending_calls(env.messages, "Not run: the environment failed (not your fault).")
             traj.segments = ctx.segments
@@ -170,7 +181,9 @@ def collect(
         results: dict[int, Trajectory] = {}
 
         def run(job: Job) -> tuple[Job, Trajectory]:
-            return job, run_episode(worker_env(), policy, task_id=job.task_id, seed=job.seed, env_id=env_id, group_id=job.group_id)
+            return job, run_episode(
+                worker_env(), policy, task_id=job.task_id, seed=job.seed, env_id=env_id, group_id=job.group_id
+            )
 
         def done(job: Job, traj: Trajectory) -> None:
             results[job.index] = traj

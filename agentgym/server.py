@@ -92,9 +92,18 @@ class _Handler(BaseHTTPRequestHandler):
                         return self._reply(200, {"observation": obs, "info": info})
                     if parts[2] == "step":
                         obs, reward, term, trunc, info = env.step(body["action"])
-                        return self._reply(200, {"observation": obs, "reward": reward, "terminated": term, "truncated": trunc, "info": info})
+                        return self._reply(
+                            200,
+                            {
+                                "observation": obs,
+                                "reward": reward,
+                                "terminated": term,
+                                "truncated": trunc,
+                                "info": info,
+                            },
+                        )
             self._reply(404, {"error": f"no route POST {self.path} (unknown session?)"})
-        except Exception as e:  # noqa: BLE001 - sent back to the client
+        except Exception as e:
             self._reply(400, {"error": f"{type(e).__name__}: {e}"})
 
 
@@ -117,8 +126,12 @@ class RemoteEnv(gym.Env):
         self._closed = False
 
     def _call(self, method: str, path: str, body: dict | None = None) -> dict:
-        req = urllib.request.Request(self.url + path, data=json.dumps(body or {}).encode(), method=method,
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            self.url + path,
+            data=json.dumps(body or {}).encode(),
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                 return json.loads(resp.read())

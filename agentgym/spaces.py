@@ -9,7 +9,8 @@ payloads, which is what a robustness test wants.
 from __future__ import annotations
 
 import json
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from gymnasium import spaces
@@ -140,7 +141,9 @@ class AssistantTurn(spaces.Space[Any]):
             return {
                 "role": "assistant",
                 "content": None,
-                "tool_calls": [{"id": "call_0", "type": "function", "function": {"name": call["name"], "arguments": args}}],
+                "tool_calls": [
+                    {"id": "call_0", "type": "function", "function": {"name": call["name"], "arguments": args}}
+                ],
             }
         if kind == 6:  # huge text
             return "z" * int(rng.integers(50_000, 500_000))

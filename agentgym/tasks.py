@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 SPLITS = ("train", "test")
 
@@ -33,7 +34,7 @@ class Task:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Task":
+    def from_dict(cls, d: dict) -> Task:
         known = {k: d[k] for k in ("id", "prompt", "setup", "verifier", "solution", "metadata", "split") if k in d}
         if "id" not in known or "prompt" not in known:
             raise ValueError(f"a task needs 'id' and 'prompt'; got keys {sorted(d)}")
@@ -85,7 +86,7 @@ class TaskSet:
     def split_of(self, task: Task) -> str:
         return task.split or stable_split(task.id, self.test_fraction)
 
-    def split(self, name: str) -> "TaskSet":
+    def split(self, name: str) -> TaskSet:
         """The ``train`` or ``test`` subset (``all`` returns self)."""
         if name == "all":
             return self
@@ -93,7 +94,7 @@ class TaskSet:
             raise ValueError(f"unknown split {name!r}; use 'train', 'test' or 'all'")
         return TaskSet([t for t in self._tasks if self.split_of(t) == name], f"{self.name}:{name}", self.test_fraction)
 
-    def filter(self, pred: Callable[[Task], bool]) -> "TaskSet":
+    def filter(self, pred: Callable[[Task], bool]) -> TaskSet:
         return TaskSet([t for t in self._tasks if pred(t)], self.name, self.test_fraction)
 
     def to_jsonl(self, path: str | Path) -> None:
@@ -102,7 +103,7 @@ class TaskSet:
                 f.write(json.dumps(t.to_dict(), sort_keys=True) + "\n")
 
     @classmethod
-    def from_jsonl(cls, path: str | Path, name: str | None = None, test_fraction: float = 0.2) -> "TaskSet":
+    def from_jsonl(cls, path: str | Path, name: str | None = None, test_fraction: float = 0.2) -> TaskSet:
         tasks = []
         with open(path) as f:
             for lineno, line in enumerate(f, 1):
@@ -115,7 +116,7 @@ class TaskSet:
         return cls(tasks, name or Path(path).stem, test_fraction)
 
     @classmethod
-    def from_source(cls, spec: str, **kwargs: Any) -> "TaskSet":
+    def from_source(cls, spec: str, **kwargs: Any) -> TaskSet:
         """Load ``"package.module:function"`` (returns a TaskSet or an iterable of Tasks) or a ``.jsonl`` path."""
         if spec.endswith(".jsonl"):
             return cls.from_jsonl(spec)

@@ -1,5 +1,6 @@
 """Helpers for test suites (agentgym's own and environment packages'): in CI a missing
-piece of infrastructure is a failure, elsewhere a skip that says how to install it."""
+piece of infrastructure is a failure, elsewhere a skip that says how to install it.
+"""
 
 from __future__ import annotations
 
@@ -46,5 +47,7 @@ def require_docker() -> None:
 
 
 def require_bwrap() -> None:
-    require(shutil.which("bwrap") is not None and os.path.exists("/usr/bin/python3"),
-            f"bubblewrap and /usr/bin/python3 are needed for LocalSandbox: {SETUP_HINT}")
+    require(
+        shutil.which("bwrap") is not None and os.path.exists("/usr/bin/python3"),
+        f"bubblewrap and /usr/bin/python3 are needed for LocalSandbox: {SETUP_HINT}",
+    )

@@ -14,8 +14,9 @@ import re
 import threading
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Union, get_args, get_origin
+from typing import Any, Literal, Union, get_args, get_origin
 
 import jsonschema
 
@@ -53,8 +54,16 @@ class Tool:
             "function": {"name": self.name, "description": self.description, "parameters": copy_json(self.parameters)},
         }
 
-    def bind(self, obj: Any) -> "Tool":
-        return Tool(self.name, self.description, self.parameters, types.MethodType(self.fn, obj), self.timeout, self.terminal, self.validator)
+    def bind(self, obj: Any) -> Tool:
+        return Tool(
+            self.name,
+            self.description,
+            self.parameters,
+            types.MethodType(self.fn, obj),
+            self.timeout,
+            self.terminal,
+            self.validator,
+        )
 
 
 def _json_type(annotation: Any) -> dict:
@@ -77,7 +86,9 @@ def _json_type(annotation: Any) -> dict:
     simple = {str: "string", int: "integer", float: "number", bool: "boolean"}
     if annotation in simple:
         return {"type": simple[annotation]}
-    raise TypeError(f"@tool cannot describe parameter type {annotation!r}; use str, int, float, bool, list, dict or Literal")
+    raise TypeError(
+        f"@tool cannot describe parameter type {annotation!r}; use str, int, float, bool, list, dict or Literal"
+    )
 
 
 def _parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
@@ -137,7 +148,7 @@ def tool(
         def add(a: int, b: int) -> int:
             '''Add two integers.
 
-            Args:
+    Args:
                 a: first addend
                 b: second addend
             '''
@@ -191,7 +202,10 @@ class ToolCall:
         return {
             "id": self.id,
             "type": "function",
-            "function": {"name": self.name, "arguments": json.dumps(self.arguments if self.arguments is not None else {})},
+            "function": {
+                "name": self.name,
+                "arguments": json.dumps(self.arguments if self.arguments is not None else {}),
+            },
         }
 
 
@@ -257,12 +271,16 @@ class InfrastructureError(RuntimeError):
     """Raised by a tool when the environment's machinery (not the model) failed."""
 
 
-def execute(call: ToolCall, tools: dict[str, Tool], default_timeout: float | None = None, runner: ToolRunner | None = None) -> ToolResult:
+def execute(
+    call: ToolCall, tools: dict[str, Tool], default_timeout: float | None = None, runner: ToolRunner | None = None
+) -> ToolResult:
     """Run one call. Model mistakes become error results; infrastructure errors propagate."""
     tool_ = tools.get(call.name)
     if tool_ is None:
         available = ", ".join(sorted(tools)) or "(none)"
-        return ToolResult(call.id, call.name, f'Error: unknown tool "{call.name}". Available tools: {available}.', "unknown_tool")
+        return ToolResult(
+            call.id, call.name, f'Error: unknown tool "{call.name}". Available tools: {available}.', "unknown_tool"
+        )
     args = call.arguments if call.arguments is not None else {}
     error = jsonschema.exceptions.best_match(tool_.validator.iter_errors(args))
     if error is not None:
@@ -274,10 +292,12 @@ def execute(call: ToolCall, tools: dict[str, Tool], default_timeout: float | Non
         return ToolResult(call.id, call.name, f'Error: tool "{call.name}" timed out after {timeout:g} s.', "timeout")
     except InfrastructureError:
         raise
-    except Exception as e:  # noqa: BLE001 - the model sees it
+    except Exception as e:
         if _is_infra(e):
             raise
-        return ToolResult(call.id, call.name, f'Error: tool "{call.name}" raised {type(e).__name__}: {e}', "tool_exception")
+        return ToolResult(
+            call.id, call.name, f'Error: tool "{call.name}" raised {type(e).__name__}: {e}', "tool_exception"
+        )
     content = value if isinstance(value, str) else _to_text(value)
     return ToolResult(call.id, call.name, content, None, value)
 

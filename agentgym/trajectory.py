@@ -12,9 +12,10 @@ training sequence of the episode. Sampled ids are stored as sampled, never re-to
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from agentgym.messages import Action, Message, with_raw_text
 
@@ -96,7 +97,7 @@ class Trajectory:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Trajectory":
+    def from_dict(cls, d: dict) -> Trajectory:
         d = dict(d)
         d["steps"] = [Step(**s) for s in d.get("steps", [])]
         d["segments"] = [TokenSegment(**s) for s in d.get("segments", [])]
@@ -106,7 +107,7 @@ class Trajectory:
         return json.dumps(self.to_dict(), ensure_ascii=False, allow_nan=False)
 
     @classmethod
-    def from_json(cls, line: str) -> "Trajectory":
+    def from_json(cls, line: str) -> Trajectory:
         return cls.from_dict(json.loads(line))
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from agentgym.rollout import EnvSource, collect
 from agentgym.trajectory import Trajectory
@@ -44,9 +45,13 @@ def _check(oracle: Trajectory, noop: Trajectory) -> TaskCheck:
     check = TaskCheck(oracle.task_id, oracle.outcome_reward, noop.outcome_reward)
     for name, traj, want in (("oracle", oracle, 1.0), ("noop", noop, 0.0)):
         if traj.infra_failure:
-            check.problems.append(f"{name} hit an infrastructure failure ({traj.termination_reason}: {traj.metadata.get('error') or traj.steps[-1].info.get('infra_error') if traj.steps else ''})")
+            check.problems.append(
+                f"{name} hit an infrastructure failure ({traj.termination_reason}: {traj.metadata.get('error') or traj.steps[-1].info.get('infra_error') if traj.steps else ''})"
+            )
         elif traj.outcome_reward is None or abs(traj.outcome_reward - want) > 1e-9:
-            check.problems.append(f"{name} scored {traj.outcome_reward} (expected {want:g}, ended by {traj.termination_reason})")
+            check.problems.append(
+                f"{name} scored {traj.outcome_reward} (expected {want:g}, ended by {traj.termination_reason})"
+            )
     return check
 
 
@@ -73,5 +78,13 @@ def validate(
     task_ids = list(task_ids)[:limit] if limit else list(task_ids)
     runs = {}
     for policy in ("oracle", "noop"):
-        runs[policy] = collect(env, policy, tasks=task_ids, num_workers=num_workers, env_kwargs=kwargs if isinstance(env, str) else None, progress=progress, desc=f"validate ({policy})")
+        runs[policy] = collect(
+            env,
+            policy,
+            tasks=task_ids,
+            num_workers=num_workers,
+            env_kwargs=kwargs if isinstance(env, str) else None,
+            progress=progress,
+            desc=f"validate ({policy})",
+        )
     return ValidationReport([_check(o, n) for o, n in zip(runs["oracle"], runs["noop"])])

@@ -26,11 +26,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from agentgym.envs.coding import CodeRepairEnv, HumanEvalEnv
-from agentgym.envs.coding.repo import solution_files
 from rich.console import Console
 from rich.table import Table
 
+from agentgym.envs.coding import CodeRepairEnv, HumanEvalEnv
+from agentgym.envs.coding.repo import solution_files
 from agentgym.rollout import collect
 
 BEFORE = "142967d"
@@ -39,8 +39,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def load_before_grader() -> Any:
     """The ``Grader`` class of ``envs/coding/grading.py`` at commit :data:`BEFORE`."""
-    source = subprocess.run(["git", "show", f"{BEFORE}:envs/coding/grading.py"], cwd=ROOT, check=True,
-                            capture_output=True, text=True).stdout
+    source = subprocess.run(
+        ["git", "show", f"{BEFORE}:envs/coding/grading.py"], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout
     path = Path(tempfile.mkdtemp(prefix="agentgym-bench-")) / "grading_before.py"
     path.write_text(source)
     spec = importlib.util.spec_from_file_location("agentgym_grading_before", path)
@@ -83,11 +84,18 @@ def compare(env: Any, task_ids: list[str], rounds: int) -> tuple[list[float], li
 
 def episodes_per_minute(source: str, backend: str, task_ids: list[str], workers: int) -> tuple[float, float]:
     kwargs = {"source": source, "sandbox": backend, "split": "all"}
-    collect("agentgym/CodeRepair-v0", "oracle", tasks=task_ids[:workers], num_workers=workers, env_kwargs=kwargs,
-            progress=False)
+    collect(
+        "agentgym/CodeRepair-v0",
+        "oracle",
+        tasks=task_ids[:workers],
+        num_workers=workers,
+        env_kwargs=kwargs,
+        progress=False,
+    )
     start = time.perf_counter()
-    trajs = collect("agentgym/CodeRepair-v0", "oracle", tasks=task_ids, num_workers=workers, env_kwargs=kwargs,
-                    progress=False)
+    trajs = collect(
+        "agentgym/CodeRepair-v0", "oracle", tasks=task_ids, num_workers=workers, env_kwargs=kwargs, progress=False
+    )
     elapsed = time.perf_counter() - start
     return len(trajs) / elapsed * 60.0, sum(t.outcome_reward == 1.0 for t in trajs) / len(trajs)
 
@@ -103,11 +111,20 @@ def main() -> None:
 
     console = Console(width=150)
     table = Table(title=f"Grading latency of the reference fix, before ({BEFORE}) and after the integrity layers")
-    for col in ("env", "sandbox", "gradings", "before p50 (s)", "after p50 (s)", "before mean (s)", "after mean (s)",
-                "after/before (mean)"):
+    for col in (
+        "env",
+        "sandbox",
+        "gradings",
+        "before p50 (s)",
+        "after p50 (s)",
+        "before mean (s)",
+        "after mean (s)",
+        "after/before (mean)",
+    ):
         table.add_column(col, justify="left" if col in ("env", "sandbox") else "right")
     runs: list[tuple[str, str, Callable[[], Any]]] = [
-        ("CodeRepair-v0", b, lambda b=b: CodeRepairEnv(source="curated", sandbox=b, split="all")) for b in args.backends]
+        ("CodeRepair-v0", b, lambda b=b: CodeRepairEnv(source="curated", sandbox=b, split="all")) for b in args.backends
+    ]
     if args.humaneval:
         runs.append(("HumanEval-v0", "local", lambda: HumanEvalEnv(sandbox="local", split="all")))
     for name, backend, make in runs:
@@ -118,8 +135,16 @@ def main() -> None:
         finally:
             env.close()
         ratio = statistics.mean(after) / statistics.mean(before)
-        table.add_row(name, backend, str(len(after)), f"{statistics.median(before):.3f}", f"{statistics.median(after):.3f}",
-                      f"{statistics.mean(before):.3f}", f"{statistics.mean(after):.3f}", f"{ratio:.2f}x")
+        table.add_row(
+            name,
+            backend,
+            str(len(after)),
+            f"{statistics.median(before):.3f}",
+            f"{statistics.median(after):.3f}",
+            f"{statistics.mean(before):.3f}",
+            f"{statistics.mean(after):.3f}",
+            f"{ratio:.2f}x",
+        )
     console.print(table)
     if args.throughput:
         tp = Table(title="CodeRepair-v0, oracle policy, end to end")

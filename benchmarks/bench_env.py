@@ -88,7 +88,14 @@ def main() -> None:
         rows.append((workers, bare, ours))
     # collect() end to end (threads, trajectories, progress bar off), oracle policy.
     start = time.perf_counter()
-    trajs = agentgym.collect(env_id, "oracle", num_tasks=len(tasks), group_size=max(1, args.episodes // len(tasks)), num_workers=2, progress=False)
+    trajs = agentgym.collect(
+        env_id,
+        "oracle",
+        num_tasks=len(tasks),
+        group_size=max(1, args.episodes // len(tasks)),
+        num_workers=2,
+        progress=False,
+    )
     collect_rate = sum(t.num_turns for t in trajs) / (time.perf_counter() - start)
 
     table = Table(title=f"{env_id}, oracle policy: env steps per second ({args.episodes} episodes)")

@@ -21,9 +21,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 from agentgym.sandboxes import LocalSandbox, Sandbox
 from agentgym.sandboxes.pool import SandboxPool
@@ -54,15 +55,22 @@ def load_before(rev: str, into: str) -> ModuleType:
     pkg = Path(into) / name
     pkg.mkdir()
     # The package lives at agentgym/sandboxes/ (it was a top-level sandboxes/ before the layout move).
-    folder = next(f for f in ("agentgym/sandboxes", "sandboxes")
-                  if subprocess.run(["git", "-C", str(repo), "cat-file", "-e", f"{rev}:{f}"],
-                                    capture_output=True).returncode == 0)
-    files = subprocess.run(["git", "-C", str(repo), "ls-tree", "--name-only", f"{rev}:{folder}"], check=True,
-                           capture_output=True, text=True).stdout.split()
+    folder = next(
+        f
+        for f in ("agentgym/sandboxes", "sandboxes")
+        if subprocess.run(["git", "-C", str(repo), "cat-file", "-e", f"{rev}:{f}"], capture_output=True).returncode == 0
+    )
+    files = subprocess.run(
+        ["git", "-C", str(repo), "ls-tree", "--name-only", f"{rev}:{folder}"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
     for f in files:
         if f.endswith(".py"):
-            src = subprocess.run(["git", "-C", str(repo), "show", f"{rev}:{folder}/{f}"], check=True,
-                                 capture_output=True).stdout
+            src = subprocess.run(
+                ["git", "-C", str(repo), "show", f"{rev}:{folder}/{f}"], check=True, capture_output=True
+            ).stdout
             (pkg / f).write_bytes(src)
     sys.path.insert(0, into)
     return importlib.import_module(name)
@@ -82,8 +90,7 @@ def make_tree(root: Path, files: int = 1000) -> None:
 
 def dirty(sb: Sandbox) -> None:
     """Modify 10 files, delete 10, create 10 (a typical episode's footprint)."""
-    sb.exec("for i in 0 1 2 3 4 5 6 7 8 9; do echo x >> pkg$i/mod$i.py; rm pkg1$i/mod1$i.py; "
-            "echo new > new$i.py; done")
+    sb.exec("for i in 0 1 2 3 4 5 6 7 8 9; do echo x >> pkg$i/mod$i.py; rm pkg1$i/mod1$i.py; echo new > new$i.py; done")
 
 
 def reset_times(sb: Sandbox, n: int, tree: str) -> tuple[list[float], list[float], list[float]]:
@@ -144,18 +151,31 @@ def main() -> None:
             note = f"{ratio:.2f}x bare (target <= 2x) {'OK' if ratio <= 2 else 'MISSED'}"
         if " before (" in name:
             now = statistics.median(res[name.split(" before (")[0]])
-            note = (note + "; " if name.startswith("LocalSandbox") else "") + \
-                f"after/before = {now / statistics.median(xs):.2f}"
+            note = (
+                note + "; " if name.startswith("LocalSandbox") else ""
+            ) + f"after/before = {now / statistics.median(xs):.2f}"
         elif name.startswith("DockerSandbox") and "docker SDK exec_run('true')" in res:
             ratio = statistics.median(res["docker SDK exec_run('true')"]) / statistics.median(xs)
             note = f"{ratio:.0f}x faster than exec_run (target >= 10x) {'OK' if ratio >= 10 else 'MISSED'}"
         rows.append(("exec", name, pct(xs, 0.5), pct(xs, 0.99), note))
 
-    rows.append(("start", "LocalSandbox() cold", *(lambda t: (pct(t, .5), pct(t, .99)))(
-        timings(lambda: LocalSandbox().close(), 20)), "includes close"))
+    rows.append(
+        (
+            "start",
+            "LocalSandbox() cold",
+            *(lambda t: (pct(t, 0.5), pct(t, 0.99)))(timings(lambda: LocalSandbox().close(), 20)),
+            "includes close",
+        )
+    )
     if old is not None:
-        rows.append(("start", f"LocalSandbox() cold before ({args.before})", *(lambda t: (pct(t, .5), pct(t, .99)))(
-            timings(lambda: old.LocalSandbox().close(), 20)), "includes close"))
+        rows.append(
+            (
+                "start",
+                f"LocalSandbox() cold before ({args.before})",
+                *(lambda t: (pct(t, 0.5), pct(t, 0.99)))(timings(lambda: old.LocalSandbox().close(), 20)),
+                "includes close",
+            )
+        )
     with SandboxPool(LocalSandbox, size=3) as pool:
         acq = []
         for _ in range(10):
@@ -164,13 +184,20 @@ def main() -> None:
             sb = pool.acquire()
             acq.append(time.perf_counter() - t0)
             pool.release(sb)
-        rows.append(("start", "SandboxPool(LocalSandbox).acquire()", pct(acq, .5), pct(acq, .99),
-                     f"target < 20 ms {'OK' if pct(acq, .99) < 20 else 'MISSED'}"))
+        rows.append(
+            (
+                "start",
+                "SandboxPool(LocalSandbox).acquire()",
+                pct(acq, 0.5),
+                pct(acq, 0.99),
+                f"target < 20 ms {'OK' if pct(acq, 0.99) < 20 else 'MISSED'}",
+            )
+        )
     if docker_sb is not None:
         from agentgym.sandboxes import DockerPool, DockerSandbox
 
         cold = timings(lambda: DockerSandbox().close(), 8)
-        rows.append(("start", "DockerSandbox() cold", pct(cold, .5), pct(cold, .99), "includes close (remove)"))
+        rows.append(("start", "DockerSandbox() cold", pct(cold, 0.5), pct(cold, 0.99), "includes close (remove)"))
         with DockerPool(size=2) as dpool:
             acq = []
             for _ in range(8):
@@ -179,8 +206,15 @@ def main() -> None:
                 sb = dpool.acquire()
                 acq.append(time.perf_counter() - t0)
                 dpool.release(sb)
-            rows.append(("start", "DockerPool.acquire()", pct(acq, .5), pct(acq, .99),
-                         f"target < 20 ms {'OK' if pct(acq, .99) < 20 else 'MISSED'}"))
+            rows.append(
+                (
+                    "start",
+                    "DockerPool.acquire()",
+                    pct(acq, 0.5),
+                    pct(acq, 0.99),
+                    f"target < 20 ms {'OK' if pct(acq, 0.99) < 20 else 'MISSED'}",
+                )
+            )
 
     with tempfile.TemporaryDirectory() as tmp:
         make_tree(Path(tmp))
@@ -192,11 +226,25 @@ def main() -> None:
         for name, factory in backends:
             with factory() as sb:
                 clean, changed, full = reset_times(sb, 10, tmp)
-                rows.append(("reset", f"{name}.reset() 1,000 files, unchanged", pct(clean, .5), pct(clean, .99), ""))
-                rows.append(("reset", f"{name}.reset() 1,000 files, 30 changed", pct(changed, .5), pct(changed, .99),
-                             "modify 10, delete 10, create 10"))
-                rows.append(("reset", f"{name} full copy (wipe + upload), baseline", pct(full, .5), pct(full, .99),
-                             f"reset is {statistics.median(full) / statistics.median(changed):.1f}x faster"))
+                rows.append(("reset", f"{name}.reset() 1,000 files, unchanged", pct(clean, 0.5), pct(clean, 0.99), ""))
+                rows.append(
+                    (
+                        "reset",
+                        f"{name}.reset() 1,000 files, 30 changed",
+                        pct(changed, 0.5),
+                        pct(changed, 0.99),
+                        "modify 10, delete 10, create 10",
+                    )
+                )
+                rows.append(
+                    (
+                        "reset",
+                        f"{name} full copy (wipe + upload), baseline",
+                        pct(full, 0.5),
+                        pct(full, 0.99),
+                        f"reset is {statistics.median(full) / statistics.median(changed):.1f}x faster",
+                    )
+                )
     local.close()
     for sb in (docker_sb, old_local, old_docker):
         if sb is not None:
@@ -215,10 +263,17 @@ def _print(rows: list[tuple[str, str, float, float, str]]) -> None:
         print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
         return
     load = os.getloadavg()[0]
-    table = Table(title="agentgym sandbox latency",
-                  caption=f"{os.cpu_count()} CPUs, load average {load:.1f} while measuring (ratios are interleaved)")
-    for col, kw in (("", {}), ("what", {}), ("p50 ms", {"justify": "right"}), ("p99 ms", {"justify": "right"}),
-                    ("note", {})):
+    table = Table(
+        title="agentgym sandbox latency",
+        caption=f"{os.cpu_count()} CPUs, load average {load:.1f} while measuring (ratios are interleaved)",
+    )
+    for col, kw in (
+        ("", {}),
+        ("what", {}),
+        ("p50 ms", {"justify": "right"}),
+        ("p99 ms", {"justify": "right"}),
+        ("note", {}),
+    ):
         table.add_column(col, **kw)
     for group, what, p50, p99, note in rows:
         table.add_row(group, what, f"{p50:.2f}", f"{p99:.2f}", note)

@@ -51,16 +51,32 @@ def run_agentgym(model_dir: str, steps: int, threads: int) -> dict:
 
         def build_rubric(self) -> Rubric:
             def reward(env: AgentEnv) -> float:
-                return digits_reward(next(m["content"] or "" for m in reversed(env.messages) if m["role"] == "assistant"))
+                return digits_reward(
+                    next(m["content"] or "" for m in reversed(env.messages) if m["role"] == "assistant")
+                )
 
             return Rubric().add("digits", reward)
 
     agentgym.register("agentgym/BenchDigits-v0", Digits, override=True)
     with tempfile.TemporaryDirectory() as out:
-        config = GRPOConfig(env="agentgym/BenchDigits-v0", model=model_dir, output_dir=out, tasks_per_step=PROMPTS, group_size=GROUP,
-                            max_turn_tokens=MAX_NEW, max_total_tokens=512, temperature=1.0, lr=1e-5, eval_tasks=0, minibatches=1,
-                            filter_zero_variance=False, micro_batch_size=PROMPTS * GROUP, threads=threads, save_trajectories=False,
-                            progress=False)
+        config = GRPOConfig(
+            env="agentgym/BenchDigits-v0",
+            model=model_dir,
+            output_dir=out,
+            tasks_per_step=PROMPTS,
+            group_size=GROUP,
+            max_turn_tokens=MAX_NEW,
+            max_total_tokens=512,
+            temperature=1.0,
+            lr=1e-5,
+            eval_tasks=0,
+            minibatches=1,
+            filter_zero_variance=False,
+            micro_batch_size=PROMPTS * GROUP,
+            threads=threads,
+            save_trajectories=False,
+            progress=False,
+        )
         trainer = Trainer(config)
         times = []
         for _ in range(steps + 1):
@@ -81,7 +97,10 @@ def run_trl(model_dir: str, steps: int, threads: int) -> dict:
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     tokenizer.padding_side = "left"
     model = AutoModelForCausalLM.from_pretrained(model_dir)
-    rows = [{"prompt": [{"role": "system", "content": "Reply."}, {"role": "user", "content": f"Say {i}."}]} for i in range(256)]
+    rows = [
+        {"prompt": [{"role": "system", "content": "Reply."}, {"role": "user", "content": f"Say {i}."}]}
+        for i in range(256)
+    ]
 
     def reward(completions: list, **_: object) -> list[float]:
         return [digits_reward(c[0]["content"] if isinstance(c, list) else c) for c in completions]
@@ -99,12 +118,33 @@ def run_trl(model_dir: str, steps: int, threads: int) -> dict:
 
     timer = Timer()
     with tempfile.TemporaryDirectory() as out:
-        args = GRPOConfig(output_dir=out, per_device_train_batch_size=PROMPTS * GROUP, num_generations=GROUP,
-                          max_completion_length=MAX_NEW, temperature=1.0, learning_rate=1e-5, beta=0.0, num_iterations=1,
-                          max_steps=steps + 1, logging_steps=1000, save_strategy="no", report_to="none", use_cpu=True,
-                          bf16=False, dataloader_num_workers=0, disable_tqdm=True, seed=0)
-        trainer = GRPOTrainer(model=model, reward_funcs=reward, args=args, train_dataset=Dataset.from_list(rows),
-                              processing_class=tokenizer, callbacks=[timer])
+        args = GRPOConfig(
+            output_dir=out,
+            per_device_train_batch_size=PROMPTS * GROUP,
+            num_generations=GROUP,
+            max_completion_length=MAX_NEW,
+            temperature=1.0,
+            learning_rate=1e-5,
+            beta=0.0,
+            num_iterations=1,
+            max_steps=steps + 1,
+            logging_steps=1000,
+            save_strategy="no",
+            report_to="none",
+            use_cpu=True,
+            bf16=False,
+            dataloader_num_workers=0,
+            disable_tqdm=True,
+            seed=0,
+        )
+        trainer = GRPOTrainer(
+            model=model,
+            reward_funcs=reward,
+            args=args,
+            train_dataset=Dataset.from_list(rows),
+            processing_class=tokenizer,
+            callbacks=[timer],
+        )
         trainer.train()
     return {"times": timer.times[1:]}
 
@@ -133,22 +173,40 @@ def main() -> int:
     model_dir = str(ensure_tiny())
     results = {}
     for which in ("agentgym", "trl"):
-        proc = subprocess.run([sys.executable, __file__, "--child", which, "--model-dir", model_dir, "--steps", str(args.steps),
-                               "--threads", str(args.threads)], capture_output=True, text=True)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                which,
+                "--model-dir",
+                model_dir,
+                "--steps",
+                str(args.steps),
+                "--threads",
+                str(args.threads),
+            ],
+            capture_output=True,
+            text=True,
+        )
         line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
         if proc.returncode != 0 or line is None:
             print(proc.stdout[-3000:], proc.stderr[-3000:], file=sys.stderr)
             raise SystemExit(f"{which} run failed (exit {proc.returncode})")
-        results[which] = json.loads(line[len("RESULT "):])
+        results[which] = json.loads(line[len("RESULT ") :])
     ours, trl = results["agentgym"], results["trl"]
     s_ours, s_trl = statistics.median(ours["times"]), statistics.median(trl["times"])
-    print(f"\nOne GRPO step, tiny Qwen2 ({Path(model_dir).name}), {PROMPTS} prompts x {GROUP} completions, <= {MAX_NEW} new tokens, "
-          f"{args.threads} thread(s), median of {args.steps} steps after 1 warm-up\n")
+    print(
+        f"\nOne GRPO step, tiny Qwen2 ({Path(model_dir).name}), {PROMPTS} prompts x {GROUP} completions, <= {MAX_NEW} new tokens, "
+        f"{args.threads} thread(s), median of {args.steps} steps after 1 warm-up\n"
+    )
     print(f"| {'trainer':<18} | {'s / step':>9} | {'peak RSS MB':>11} |")
     print(f"|{'-' * 20}|{'-' * 11}|{'-' * 13}|")
     print(f"| {'agentgym.trainer':<18} | {s_ours:>9.3f} | {ours['peak_rss_mb']:>11.0f} |")
     print(f"| {'TRL GRPOTrainer':<18} | {s_trl:>9.3f} | {trl['peak_rss_mb']:>11.0f} |")
-    print(f"| {'ratio TRL / ours':<18} | {s_trl / s_ours:>8.2f}x | {trl['peak_rss_mb'] / ours['peak_rss_mb']:>10.2f}x |")
+    print(
+        f"| {'ratio TRL / ours':<18} | {s_trl / s_ours:>8.2f}x | {trl['peak_rss_mb'] / ours['peak_rss_mb']:>10.2f}x |"
+    )
     return 0
 
 

@@ -1,2 +1,3 @@
 """Shared test configuration. In CI (CI=true) nothing the project needs may be skipped:
-see ``agentgym.testing.require``."""
+see ``agentgym.testing.require``.
+"""

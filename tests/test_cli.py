@@ -12,12 +12,20 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def agentgym(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def agentgym(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     """Run ``python -m agentgym.cli ARGS`` (what the ``agentgym`` script runs)."""
     full_env = {k: v for k, v in os.environ.items() if k != "AGENTGYM_DEBUG"}
     full_env.update({"HF_HUB_OFFLINE": "1", **(env or {})})
-    return subprocess.run([sys.executable, "-m", "agentgym.cli", *args], cwd=cwd or ROOT, env=full_env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "agentgym.cli", *args],
+        cwd=cwd or ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> str:
@@ -33,13 +41,16 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: st
     return line
 
 
-@pytest.mark.parametrize("args", [
-    ["describe", "NoSuchEnv-v0"],
-    ["run", "NoSuchEnv-v0", "--quiet"],
-    ["eval", "NoSuchEnv-v0", "--tasks", "1"],
-    ["tasks", "validate", "NoSuchEnv-v0"],
-    ["train", "--env", "NoSuchEnv-v0", "--steps", "1"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["describe", "NoSuchEnv-v0"],
+        ["run", "NoSuchEnv-v0", "--quiet"],
+        ["eval", "NoSuchEnv-v0", "--tasks", "1"],
+        ["tasks", "validate", "NoSuchEnv-v0"],
+        ["train", "--env", "NoSuchEnv-v0", "--steps", "1"],
+    ],
+)
 def test_unknown_environment(args: list[str]) -> None:
     line = assert_one_line_error(agentgym(*args), "NoSuchEnv")
     assert "ToolUse-v0" in line  # lists the registered ones
@@ -52,44 +63,61 @@ def test_unknown_task() -> None:
 
 @pytest.mark.parametrize("cmd", ["run", "eval"])
 def test_unknown_policy(cmd: str) -> None:
-    line = assert_one_line_error(agentgym(cmd, "ToolUse-v0", "--policy", "nosuchpolicy", "--tasks" if cmd == "eval" else "--episodes", "1"),
-                                 "nosuchpolicy")
+    line = assert_one_line_error(
+        agentgym(cmd, "ToolUse-v0", "--policy", "nosuchpolicy", "--tasks" if cmd == "eval" else "--episodes", "1"),
+        "nosuchpolicy",
+    )
     assert "oracle" in line  # lists the valid ones
 
 
 def test_unknown_model_path_for_train_and_policy(tmp_path: Path) -> None:
     missing = tmp_path / "no-such-model"
-    assert_one_line_error(agentgym("train", "--env", "Calculator-v0", "--model", str(missing), "--steps", "1"), "no-such-model")
-    assert_one_line_error(agentgym("eval", "Calculator-v0", "--policy", f"hf:{missing}", "--tasks", "1"), "no-such-model")
+    assert_one_line_error(
+        agentgym("train", "--env", "Calculator-v0", "--model", str(missing), "--steps", "1"), "no-such-model"
+    )
+    assert_one_line_error(
+        agentgym("eval", "Calculator-v0", "--policy", f"hf:{missing}", "--tasks", "1"), "no-such-model"
+    )
 
 
 def test_a_run_directory_is_not_a_model_and_the_error_points_at_its_checkpoint(tmp_path: Path) -> None:
     run = tmp_path / "run"
     (run / "checkpoints" / "step_000002").mkdir(parents=True)
     (run / "checkpoints" / "step_000002" / "config.json").write_text("{}")
-    line = assert_one_line_error(agentgym("eval", "Calculator-v0", "--policy", f"hf:{run}", "--tasks", "1"), "not a model directory")
+    line = assert_one_line_error(
+        agentgym("eval", "Calculator-v0", "--policy", f"hf:{run}", "--tasks", "1"), "not a model directory"
+    )
     assert "step_000002" in line
 
 
 def test_unknown_hub_model_without_a_hub() -> None:
-    assert_one_line_error(agentgym("train", "--env", "Calculator-v0", "--model", "no-such-org/no-such-model", "--steps", "1",
-                                   "--no-progress"), "no-such-org/no-such-model")
+    assert_one_line_error(
+        agentgym(
+            "train", "--env", "Calculator-v0", "--model", "no-such-org/no-such-model", "--steps", "1", "--no-progress"
+        ),
+        "no-such-org/no-such-model",
+    )
 
 
-@pytest.mark.parametrize("args", [
-    ["run", "ToolUse-v0", "--no-such-flag"],
-    ["train", "--no-such-flag", "1"],
-    ["train", "--steps", "many"],
-    ["eval", "ToolUse-v0", "--split", "nope"],
-    ["nosuchcommand"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "ToolUse-v0", "--no-such-flag"],
+        ["train", "--no-such-flag", "1"],
+        ["train", "--steps", "many"],
+        ["eval", "ToolUse-v0", "--split", "nope"],
+        ["nosuchcommand"],
+    ],
+)
 def test_bad_arguments(args: list[str]) -> None:
     line = assert_one_line_error(agentgym(*args))
     assert "--help" in line
 
 
 def test_bad_config_value_is_one_line() -> None:
-    assert_one_line_error(agentgym("train", "--env", "Calculator-v0", "--group-size", "1", "--steps", "1"), "group_size")
+    assert_one_line_error(
+        agentgym("train", "--env", "Calculator-v0", "--group-size", "1", "--steps", "1"), "group_size"
+    )
 
 
 def test_bad_env_argument_is_one_line() -> None:
@@ -103,9 +131,29 @@ def test_debug_shows_the_traceback() -> None:
 
 def test_train_runs_instead_of_crashing_on_its_handler(tmp_path: Path) -> None:
     """``agentgym train`` dispatches to its handler (it used to crash: Namespace has no attribute 'fn')."""
-    result = agentgym("train", "--env", "Calculator-v0", "--model", "tiny", "--steps", "1", "--tasks-per-step", "2",
-                      "--group-size", "2", "--minibatches", "1", "--eval-tasks", "0", "--max-turn-tokens", "8", "--no-progress", "--output-dir", str(tmp_path / "run"),
-                      env={"AGENTGYM_CACHE": str(tmp_path / "cache")})
+    result = agentgym(
+        "train",
+        "--env",
+        "Calculator-v0",
+        "--model",
+        "tiny",
+        "--steps",
+        "1",
+        "--tasks-per-step",
+        "2",
+        "--group-size",
+        "2",
+        "--minibatches",
+        "1",
+        "--eval-tasks",
+        "0",
+        "--max-turn-tokens",
+        "8",
+        "--no-progress",
+        "--output-dir",
+        str(tmp_path / "run"),
+        env={"AGENTGYM_CACHE": str(tmp_path / "cache")},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "metrics:" in result.stdout
     assert (tmp_path / "run" / "checkpoints" / "step_000001" / "config.json").exists()

@@ -74,7 +74,13 @@ def test_max_turns_truncates_with_reason_and_grades() -> None:
     env.reset(seed=1)
     env.step("thinking")
     _, reward, term, trunc, info = env.step("still thinking")
-    assert (term, trunc, info["termination_reason"], info["outcome_reward"], reward) == (False, True, "max_turns", 0.0, 0.0)
+    assert (term, trunc, info["termination_reason"], info["outcome_reward"], reward) == (
+        False,
+        True,
+        "max_turns",
+        0.0,
+        0.0,
+    )
     with pytest.raises(RuntimeError, match="after the episode ended"):
         env.step("more")
     env.close()
@@ -155,13 +161,15 @@ def test_validate_tooluse_all_tasks() -> None:
 
 
 def test_validate_reports_broken_tasks() -> None:
-    from agentgym.envs.tooluse import ToolUseEnv, build_tasks
-
     import copy
+
+    from agentgym.envs.tooluse import ToolUseEnv, build_tasks
 
     tasks = copy.deepcopy(list(build_tasks(("arithmetic",), 4)))
     tasks[1].verifier = {"answer": "-1"}  # a wrong answer key: the reference solution no longer scores
-    report = validate(lambda: ToolUseEnv(tasks=TaskSet(tasks), split="all"), task_ids=[t.id for t in tasks], progress=False)
+    report = validate(
+        lambda: ToolUseEnv(tasks=TaskSet(tasks), split="all"), task_ids=[t.id for t in tasks], progress=False
+    )
     assert [c.task_id for c in report.broken] == [tasks[1].id]
     assert "oracle scored 0.0 (expected 1" in report.broken[0].problems[0]
 

@@ -1,6 +1,7 @@
 """Evaluation a user can trust: pass@k only where there are k valid samples (dropped tasks
 reported), an error for k > samples, JSON metrics, resume after a kill or Ctrl-C that ends
-with the same report as an uninterrupted run, and ``agentgym eval compare``."""
+with the same report as an uninterrupted run, and ``agentgym eval compare``.
+"""
 
 from __future__ import annotations
 
@@ -25,15 +26,25 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _traj(task: str, success: bool, infra: bool = False) -> Trajectory:
-    return Trajectory("env", task, outcome_reward=None if infra else float(success), infra_failure=infra,
-                      termination_reason="infra_error" if infra else "submitted")
+    return Trajectory(
+        "env",
+        task,
+        outcome_reward=None if infra else float(success),
+        infra_failure=infra,
+        termination_reason="infra_error" if infra else "submitted",
+    )
 
 
 def test_pass_at_k_only_over_tasks_with_k_valid_samples_and_dropped_tasks_reported() -> None:
     trajs = [
-        _traj("a", True), _traj("a", False), _traj("a", False),  # 3 valid, 1 correct
-        _traj("b", True), _traj("b", True, infra=True), _traj("b", True, infra=True),  # 1 valid: dropped for k=2
-        _traj("c", False), _traj("c", True),  # 2 valid, 1 correct
+        _traj("a", True),
+        _traj("a", False),
+        _traj("a", False),  # 3 valid, 1 correct
+        _traj("b", True),
+        _traj("b", True, infra=True),
+        _traj("b", True, infra=True),  # 1 valid: dropped for k=2
+        _traj("c", False),
+        _traj("c", True),  # 2 valid, 1 correct
     ]
     report = EvalReport("env", "p", trajs, ks=(1, 2), tasks=["a", "b", "c", "d"])  # d: never ran
     p2 = report.pass_at(2)
@@ -41,18 +52,24 @@ def test_pass_at_k_only_over_tasks_with_k_valid_samples_and_dropped_tasks_report
     assert (p2["tasks"], p2["dropped"]) == (2, 2)
     assert p2["dropped_tasks"] == [{"task_id": "b", "valid_samples": 1}, {"task_id": "d", "valid_samples": 0}]
     p1 = report.pass_at(1)
-    assert p1["value"] == pytest.approx((1 / 3 + 1 + 1 / 2) / 3) and p1["dropped_tasks"] == [{"task_id": "d", "valid_samples": 0}]
+    assert p1["value"] == pytest.approx((1 / 3 + 1 + 1 / 2) / 3) and p1["dropped_tasks"] == [
+        {"task_id": "d", "valid_samples": 0}
+    ]
     m = report.metrics()
     assert m["pass@2"] == p2["value"] and m["infra_failures"] == 2 and m["valid_episodes"] == 6
     assert m["per_task"]["b"] == {"episodes": 3, "valid": 1, "successes": 1, "mean_reward": 0.0, "mean_outcome": 1.0}
     md = report.to_markdown()
-    assert "pass@2 is over 2 tasks; 2 dropped with fewer than 2 valid samples (task (valid samples)): b (1), d (0)" in md
+    assert (
+        "pass@2 is over 2 tasks; 2 dropped with fewer than 2 valid samples (task (valid samples)): b (1), d (0)" in md
+    )
     # No task with k valid samples: the value is unknown, not 0.
     assert EvalReport("env", "p", [_traj("a", True)], ks=(2,)).pass_at(2)["value"] is None
 
 
 def test_k_larger_than_samples_is_an_error_not_a_silent_pass_at_1(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"pass@4 needs at least 4 samples per task but --samples is 1; run with --samples 4"):
+    with pytest.raises(
+        ValueError, match=r"pass@4 needs at least 4 samples per task but --samples is 1; run with --samples 4"
+    ):
         evaluate(TOOLUSE, "oracle", num_tasks=2, samples=1, ks=(1, 4), progress=False)
     out = _cli("eval", "ToolUse-v0", "--samples", "1", "-k", "4", "--tasks", "2", cwd=tmp_path)
     assert out.returncode == 2 and out.stdout == ""
@@ -66,7 +83,9 @@ def test_metrics_json_beside_markdown_and_png(tmp_path: Path) -> None:
     assert m["episodes"] == 12 and len(m["per_task"]) == 4 and set(m["pass_at"]) == {"1", "3"}
     assert sum(t["episodes"] for t in m["per_task"].values()) == 12
     assert m["pass@1"] == pytest.approx(sum(t["successes"] / t["valid"] for t in m["per_task"].values()) / 4)
-    assert (tmp_path / "rewards.png").read_bytes()[:4] == b"\x89PNG" and "| pass@3 |" in (tmp_path / "summary.md").read_text()
+    assert (tmp_path / "rewards.png").read_bytes()[:4] == b"\x89PNG" and "| pass@3 |" in (
+        tmp_path / "summary.md"
+    ).read_text()
     assert [t.metadata["eval_job"][0] for t in load_jsonl(tmp_path / "trajectories.jsonl")] == list(range(12))
 
 
@@ -89,20 +108,50 @@ register_policy("slowrandom", lambda *a, **k: Slow())
 from agentgym.cli import main
 sys.exit(main(sys.argv[1:]))
 """
-_EVAL = ["eval", "ToolUse-v0", "--policy", "slowrandom", "--samples", "2", "-k", "1", "-k", "2", "--tasks", "8", "--seed", "3", "--workers", "2"]
+_EVAL = [
+    "eval",
+    "ToolUse-v0",
+    "--policy",
+    "slowrandom",
+    "--samples",
+    "2",
+    "-k",
+    "1",
+    "-k",
+    "2",
+    "--tasks",
+    "8",
+    "--seed",
+    "3",
+    "--workers",
+    "2",
+]
 
 
 def _cli(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "agentgym.cli", *args], capture_output=True, text=True, timeout=300, cwd=cwd,
-                          env={**os.environ, **(env or {})}, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "agentgym.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
 
 
 def _slow(tmp: Path, out: str, *extra: str, sleep: float = 0.0) -> subprocess.Popen:
     script = tmp / "slow_cli.py"
     script.write_text(_SLOW_CLI)
     env = {**os.environ, "ACT_LOG": str(tmp / f"{out}.acts"), "ACT_SLEEP": str(sleep)}
-    return subprocess.Popen([sys.executable, str(script), *_EVAL, "--out", str(tmp / out), *extra], cwd=tmp, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, str(script), *_EVAL, "--out", str(tmp / out), *extra],
+        cwd=tmp,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _wait_for_lines(path: Path, n: int, proc: subprocess.Popen, timeout: float = 120) -> None:
@@ -125,7 +174,9 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
-def test_resume_after_kill_or_interrupt_gives_the_uninterrupted_report(tmp_path: Path, uninterrupted: Path, how: signal.Signals) -> None:
+def test_resume_after_kill_or_interrupt_gives_the_uninterrupted_report(
+    tmp_path: Path, uninterrupted: Path, how: signal.Signals
+) -> None:
     proc = _slow(tmp_path, "run", sleep=0.05)
     _wait_for_lines(tmp_path / "run" / "trajectories.jsonl", 4, proc)
     proc.send_signal(how)
@@ -146,7 +197,9 @@ def test_resume_after_kill_or_interrupt_gives_the_uninterrupted_report(tmp_path:
     replayed = (tmp_path / "run.acts").read_text().count("\n") - acts_before
     full = load_jsonl(uninterrupted / "trajectories.jsonl")
     assert replayed == sum(t.num_turns for t in full if t.metadata["eval_job"][0] not in kept_jobs)
-    assert json.loads((tmp_path / "run" / "metrics.json").read_text()) == json.loads((uninterrupted / "metrics.json").read_text())
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text()) == json.loads(
+        (uninterrupted / "metrics.json").read_text()
+    )
     assert (tmp_path / "run" / "trajectories.jsonl").read_text() == (uninterrupted / "trajectories.jsonl").read_text()
     assert (tmp_path / "run" / "summary.md").read_text() == (uninterrupted / "summary.md").read_text()
 
@@ -175,8 +228,12 @@ def test_resume_reruns_infrastructure_failures_and_ignores_a_cut_line(tmp_path: 
         f.write('{"env_id": "cut by a crash')  # no newline: the writer died mid-line
     down.clear()
     calls["n"] = 0
-    resumed = evaluate(TOOLUSE, Flaky(), num_tasks=5, samples=2, ks=(1, 2), seed=1, progress=False, out_dir=tmp_path, resume=True)
-    assert calls["n"] == sum(t.num_turns for t in clean.trajectories if t.task_id in ids[:2])  # only the failed episodes
+    resumed = evaluate(
+        TOOLUSE, Flaky(), num_tasks=5, samples=2, ks=(1, 2), seed=1, progress=False, out_dir=tmp_path, resume=True
+    )
+    assert calls["n"] == sum(
+        t.num_turns for t in clean.trajectories if t.task_id in ids[:2]
+    )  # only the failed episodes
     m = resumed.metrics()
     assert m["infra_failures"] == 0 and m["pass@2"] == 1.0 and m["pass_at"]["2"]["dropped"] == 0
     assert len(load_jsonl(tmp_path / "trajectories.jsonl")) == 10
@@ -195,7 +252,9 @@ def test_resume_refuses_another_evaluation_and_plain_rerun_refuses_to_overwrite(
 # ----- compare -----------------------------------------------------------------------------
 
 
-def _run_dir(path: Path, per_task: dict[str, tuple[int, int]], policy: str = "p", env: str = "agentgym/ToolUse-v0") -> Path:
+def _run_dir(
+    path: Path, per_task: dict[str, tuple[int, int]], policy: str = "p", env: str = "agentgym/ToolUse-v0"
+) -> Path:
     trajs = [_traj(task, i < c) for task, (c, n) in per_task.items() for i in range(n)]
     EvalReport(env, policy, trajs, tasks=list(per_task)).save(path)
     return path
@@ -219,7 +278,9 @@ def test_compare_side_by_side_with_significance(tmp_path: Path) -> None:
     c = compare_runs(a, b)
     assert c["paired_tasks"] == 14 and (c["b_better_tasks"], c["b_worse_tasks"]) == (12, 0)
     assert c["test"]["method"].startswith("McNemar exact") and c["test"]["p_value"] == pytest.approx(2 / 2**12)
-    assert c["verdict"].startswith("B is better than A") and c["only_in_a"] == ["only-a"] and c["only_in_b"] == ["only-b"]
+    assert (
+        c["verdict"].startswith("B is better than A") and c["only_in_a"] == ["only-a"] and c["only_in_b"] == ["only-b"]
+    )
     lo, hi = c["test"]["bootstrap_ci95"]
     assert 0 < lo <= 12 / 14 <= hi <= 1
 
@@ -230,7 +291,9 @@ def test_compare_side_by_side_with_significance(tmp_path: Path) -> None:
     assert (tmp_path / "cmp" / "compare.md").read_text() in out.stdout
 
     # Few differing tasks: not significant, and the note says why.
-    small = compare_runs(_run_dir(tmp_path / "c", {"x": (0, 2), "y": (1, 2)}), _run_dir(tmp_path / "d", {"x": (2, 2), "y": (1, 2)}))
+    small = compare_runs(
+        _run_dir(tmp_path / "c", {"x": (0, 2), "y": (1, 2)}), _run_dir(tmp_path / "d", {"x": (2, 2), "y": (1, 2)})
+    )
     assert "no significant difference" in small["verdict"] and "smallest possible p = 1" in small["verdict"]
     assert small["test"]["method"].startswith("paired sign-flip")
 

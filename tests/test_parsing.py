@@ -71,7 +71,9 @@ def test_arguments_as_json_string() -> None:
 
 
 def test_several_calls_get_distinct_ids() -> None:
-    p = parse('<tool_call>{"name": "add", "arguments": {"a": 1}}</tool_call><tool_call>{"name": "add", "arguments": {"a": 2}}</tool_call>')
+    p = parse(
+        '<tool_call>{"name": "add", "arguments": {"a": 1}}</tool_call><tool_call>{"name": "add", "arguments": {"a": 2}}</tool_call>'
+    )
     assert [c.id for c in p.calls] == ["call_1_0", "call_1_1"]
 
 
@@ -85,22 +87,30 @@ def test_malformed_json() -> None:
 
 def test_unclosed_tag() -> None:
     p = parse('<tool_call>{"name": "add", "arguments": {"a": 1}}')
-    assert [e.message for e in p.errors] == [f"Error: could not parse tool call: <tool_call> is not closed by </tool_call>. {FORMAT_HINT}"]
+    assert [e.message for e in p.errors] == [
+        f"Error: could not parse tool call: <tool_call> is not closed by </tool_call>. {FORMAT_HINT}"
+    ]
 
 
 def test_stray_closing_tag() -> None:
     p = parse('{"name": "add"}</tool_call>')
-    assert [e.message for e in p.errors] == [f"Error: could not parse tool call: </tool_call> without a matching <tool_call>. {FORMAT_HINT}"]
+    assert [e.message for e in p.errors] == [
+        f"Error: could not parse tool call: </tool_call> without a matching <tool_call>. {FORMAT_HINT}"
+    ]
 
 
 def test_missing_name() -> None:
     p = parse('<tool_call>{"arguments": {"a": 1}}</tool_call>')
-    assert [e.message for e in p.errors] == [f'Error: could not parse tool call: missing "name" (a string). {FORMAT_HINT}']
+    assert [e.message for e in p.errors] == [
+        f'Error: could not parse tool call: missing "name" (a string). {FORMAT_HINT}'
+    ]
 
 
 def test_not_an_object() -> None:
     p = parse("<tool_call>[1, 2]</tool_call>")
-    assert [e.message for e in p.errors] == [f"Error: could not parse tool call: expected a JSON object, got list. {FORMAT_HINT}"]
+    assert [e.message for e in p.errors] == [
+        f"Error: could not parse tool call: expected a JSON object, got list. {FORMAT_HINT}"
+    ]
 
 
 def test_arguments_not_an_object() -> None:
@@ -123,14 +133,23 @@ def test_unknown_tool() -> None:
 def test_wrong_argument_type() -> None:
     r = execute(ToolCall("c", "add", {"a": "two"}), TOOLS)
     assert r.error == "bad_arguments"
-    assert r.content == "Error: invalid arguments for tool \"add\": argument 'a': 'two' is not of type 'integer'. Check the tool's parameter schema and call it again."
+    assert (
+        r.content
+        == "Error: invalid arguments for tool \"add\": argument 'a': 'two' is not of type 'integer'. Check the tool's parameter schema and call it again."
+    )
 
 
 def test_missing_and_extra_arguments() -> None:
     r = execute(ToolCall("c", "add", {}), TOOLS)
-    assert r.content == "Error: invalid arguments for tool \"add\": 'a' is a required property. Check the tool's parameter schema and call it again."
+    assert (
+        r.content
+        == "Error: invalid arguments for tool \"add\": 'a' is a required property. Check the tool's parameter schema and call it again."
+    )
     r = execute(ToolCall("c", "add", {"a": 1, "c": 2}), TOOLS)
-    assert r.content == "Error: invalid arguments for tool \"add\": Additional properties are not allowed ('c' was unexpected). Check the tool's parameter schema and call it again."
+    assert (
+        r.content
+        == "Error: invalid arguments for tool \"add\": Additional properties are not allowed ('c' was unexpected). Check the tool's parameter schema and call it again."
+    )
 
 
 def test_tool_exception() -> None:
@@ -146,7 +165,11 @@ def test_tool_timeout() -> None:
 
 
 def test_openai_message_dict() -> None:
-    msg = {"role": "assistant", "content": None, "tool_calls": [{"id": "abc", "type": "function", "function": {"name": "add", "arguments": '{"a": 5}'}}]}
+    msg = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [{"id": "abc", "type": "function", "function": {"name": "add", "arguments": '{"a": 5}'}}],
+    }
     p = parse_action(msg, HermesParser(), turn=2)
     assert p.calls == [ToolCall("abc", "add", {"a": 5}, '{"name": "add", "arguments": "{\\"a\\": 5}"}')]
     bad = {"role": "assistant", "content": None, "tool_calls": [{"id": "x", "function": {"arguments": "{}"}}]}
@@ -159,7 +182,8 @@ def test_json_parser_and_registry() -> None:
     _, calls, errors = JSONParser().parse('{"name": "add", "arguments": {"a": 1}}', 1)
     assert calls[0].name == "add" and errors == []
     assert [e.message for e in JSONParser().parse('{"name": "add", "arguments": {"a": 1}', 1)[2]] == [
-        f"Error: could not parse tool call: invalid JSON (Expecting ',' delimiter at line 1 column 38). {JSON_HINT}"]
+        f"Error: could not parse tool call: invalid JSON (Expecting ',' delimiter at line 1 column 38). {JSON_HINT}"
+    ]
     assert isinstance(get_parser("qwen"), HermesParser)
     assert isinstance(get_parser("llama3"), Llama3Parser) and isinstance(get_parser("mistral"), MistralParser)
     assert all(get_parser(name).format_hint for name in PARSERS)
@@ -175,7 +199,10 @@ def test_schema_from_signature_and_docstring() -> None:
             "description": "Add two integers.",
             "parameters": {
                 "type": "object",
-                "properties": {"a": {"type": "integer", "description": "first addend"}, "b": {"type": "integer", "description": "second addend", "default": 1}},
+                "properties": {
+                    "a": {"type": "integer", "description": "first addend"},
+                    "b": {"type": "integer", "description": "second addend", "default": 1},
+                },
                 "required": ["a"],
                 "additionalProperties": False,
             },
@@ -186,7 +213,9 @@ def test_schema_from_signature_and_docstring() -> None:
 def test_errors_reach_the_model_through_step() -> None:
     env = agentgym.make("agentgym/ToolUse-v0")
     env.reset(seed=0)
-    obs, reward, term, trunc, info = env.step('<tool_call>{"name": "calculator"</tool_call><tool_call>{"name": "nope", "arguments": {}}</tool_call>')
+    obs, reward, term, trunc, info = env.step(
+        '<tool_call>{"name": "calculator"</tool_call><tool_call>{"name": "nope", "arguments": {}}</tool_call>'
+    )
     # The unreadable call has no id to answer: the model reads its error in a user message (env.py).
     assert [m["role"] for m in obs] == ["tool", "user"]
     assert obs[0]["content"] == 'Error: unknown tool "nope". Available tools: calculator, convert, lookup, submit.'
@@ -207,23 +236,37 @@ def test_llama3_calls_with_and_without_python_tag() -> None:
     p = llama('{"name": "add", "parameters": {"a": 2, "b": 3}}')
     assert p.errors == [] and p.content == ""
     assert [(c.id, c.name, c.arguments) for c in p.calls] == [("call_3_0", "add", {"a": 2, "b": 3})]
-    p = llama('Let me add.<|python_tag|>{"name": "add", "parameters": {"a": 1}}; {"name": "boom", "arguments": {"x": "q"}}')
+    p = llama(
+        'Let me add.<|python_tag|>{"name": "add", "parameters": {"a": 1}}; {"name": "boom", "arguments": {"x": "q"}}'
+    )
     assert p.errors == [] and p.content == "Let me add."
-    assert [(c.id, c.name, c.arguments) for c in p.calls] == [("call_3_0", "add", {"a": 1}), ("call_3_1", "boom", {"x": "q"})]
+    assert [(c.id, c.name, c.arguments) for c in p.calls] == [
+        ("call_3_0", "add", {"a": 1}),
+        ("call_3_1", "boom", {"x": "q"}),
+    ]
     p = llama('[{"name": "add", "parameters": {"a": 1}}, {"name": "add", "parameters": "{\\"a\\": 2}"}]')
     assert [c.arguments for c in p.calls] == [{"a": 1}, {"a": 2}] and p.errors == []
     assert llama("The answer is 42.").calls == [] and llama("The answer is 42.").content == "The answer is 42."
     assert execute(llama('{"name": "add", "parameters": {"a": 4}}').calls[0], TOOLS).content == "5"
 
 
-@pytest.mark.parametrize("text, message", [
-    ('{"name": "add", "parameters": {"a": 1}', f"Error: could not parse tool call: invalid JSON (Expecting ',' delimiter at line 1 column 39). {LLAMA3_HINT}"),
-    ('{"parameters": {"a": 1}}', f'Error: could not parse tool call: missing "name" (a string). {LLAMA3_HINT}'),
-    ('{"name": "add", "parameters": [1]}', 'Error: arguments of tool "add" must be a JSON object, got list.'),
-    ("<|python_tag|>   ", f"Error: could not parse tool call: nothing follows <|python_tag|>. {LLAMA3_HINT}"),
-    ('<|python_tag|>{"name": "add"}<|python_tag|>{}', f"Error: could not parse tool call: <|python_tag|> appears more than once. {LLAMA3_HINT}"),
-    ("[1]", f"Error: could not parse tool call: expected a JSON object, got int. {LLAMA3_HINT}"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            '{"name": "add", "parameters": {"a": 1}',
+            f"Error: could not parse tool call: invalid JSON (Expecting ',' delimiter at line 1 column 39). {LLAMA3_HINT}",
+        ),
+        ('{"parameters": {"a": 1}}', f'Error: could not parse tool call: missing "name" (a string). {LLAMA3_HINT}'),
+        ('{"name": "add", "parameters": [1]}', 'Error: arguments of tool "add" must be a JSON object, got list.'),
+        ("<|python_tag|>   ", f"Error: could not parse tool call: nothing follows <|python_tag|>. {LLAMA3_HINT}"),
+        (
+            '<|python_tag|>{"name": "add"}<|python_tag|>{}',
+            f"Error: could not parse tool call: <|python_tag|> appears more than once. {LLAMA3_HINT}",
+        ),
+        ("[1]", f"Error: could not parse tool call: expected a JSON object, got int. {LLAMA3_HINT}"),
+    ],
+)
 def test_llama3_malformed_calls(text: str, message: str) -> None:
     p = llama(text)
     assert p.calls == [] and [e.message for e in p.errors] == [message]
@@ -232,7 +275,9 @@ def test_llama3_malformed_calls(text: str, message: str) -> None:
 def test_llama3_call_followed_by_garbage_keeps_the_call_and_reports_the_rest() -> None:
     p = llama('{"name": "add", "parameters": {"a": 1}} and then {oops')
     assert [c.name for c in p.calls] == ["add"]
-    assert [e.message for e in p.errors] == [f"Error: could not parse tool call: invalid JSON (Expecting value at line 1 column 1). {LLAMA3_HINT}"]
+    assert [e.message for e in p.errors] == [
+        f"Error: could not parse tool call: invalid JSON (Expecting value at line 1 column 1). {LLAMA3_HINT}"
+    ]
     assert p.errors[0].raw == "and then {oops"
 
 
@@ -244,24 +289,43 @@ def mistral(text: str, turn: int = 2):
 
 
 def test_mistral_calls_and_their_ids() -> None:
-    p = mistral('Sure. [TOOL_CALLS][{"name": "add", "arguments": {"a": 1}}, {"name": "add", "arguments": {"a": 2, "b": 5}}]')
+    p = mistral(
+        'Sure. [TOOL_CALLS][{"name": "add", "arguments": {"a": 1}}, {"name": "add", "arguments": {"a": 2, "b": 5}}]'
+    )
     assert p.errors == [] and p.content == "Sure."
     assert [(c.name, c.arguments) for c in p.calls] == [("add", {"a": 1}), ("add", {"a": 2, "b": 5})]
-    ids = [c.id for c in p.calls] + [c.id for c in mistral('[TOOL_CALLS][{"name": "add", "arguments": {"a": 1}}]', turn=11).calls]
+    ids = [c.id for c in p.calls] + [
+        c.id for c in mistral('[TOOL_CALLS][{"name": "add", "arguments": {"a": 1}}]', turn=11).calls
+    ]
     assert all(len(i) == 9 and i.isalnum() for i in ids) and len(set(ids)) == 3
     p = mistral('[TOOL_CALLS]add[ARGS]{"a": 1}[TOOL_CALLS]boom[CALL_ID]abcdefghi[ARGS]{"x": "y"}')
     assert [(c.name, c.arguments) for c in p.calls] == [("add", {"a": 1}), ("boom", {"x": "y"})] and p.errors == []
     assert mistral("No calls here.").calls == [] and mistral("No calls here.").content == "No calls here."
 
 
-@pytest.mark.parametrize("text, message", [
-    ("[TOOL_CALLS]", f"Error: could not parse tool call: nothing follows [TOOL_CALLS]. {MISTRAL_HINT}"),
-    ("[TOOL_CALLS][]", f"Error: could not parse tool call: the list after [TOOL_CALLS] is empty. {MISTRAL_HINT}"),
-    ('[TOOL_CALLS][{"name": "add", "arguments": {"a": 1}]', f"Error: could not parse tool call: invalid JSON (Expecting ',' delimiter at line 1 column 39). {MISTRAL_HINT}"),
-    ('[TOOL_CALLS][{"arguments": {"a": 1}}]', f'Error: could not parse tool call: missing "name" (a string). {MISTRAL_HINT}'),
-    ('[TOOL_CALLS][{"name": "add", "arguments": "{a: 1}"}]', 'Error: could not parse arguments of tool "add": invalid JSON (Expecting property name enclosed in double quotes). Arguments must be a JSON object.'),
-    ("[TOOL_CALLS]add[ARGS]{a", f'Error: could not parse arguments of tool "add": invalid JSON (Expecting property name enclosed in double quotes). {MISTRAL_HINT}'),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[TOOL_CALLS]", f"Error: could not parse tool call: nothing follows [TOOL_CALLS]. {MISTRAL_HINT}"),
+        ("[TOOL_CALLS][]", f"Error: could not parse tool call: the list after [TOOL_CALLS] is empty. {MISTRAL_HINT}"),
+        (
+            '[TOOL_CALLS][{"name": "add", "arguments": {"a": 1}]',
+            f"Error: could not parse tool call: invalid JSON (Expecting ',' delimiter at line 1 column 39). {MISTRAL_HINT}",
+        ),
+        (
+            '[TOOL_CALLS][{"arguments": {"a": 1}}]',
+            f'Error: could not parse tool call: missing "name" (a string). {MISTRAL_HINT}',
+        ),
+        (
+            '[TOOL_CALLS][{"name": "add", "arguments": "{a: 1}"}]',
+            'Error: could not parse arguments of tool "add": invalid JSON (Expecting property name enclosed in double quotes). Arguments must be a JSON object.',
+        ),
+        (
+            "[TOOL_CALLS]add[ARGS]{a",
+            f'Error: could not parse arguments of tool "add": invalid JSON (Expecting property name enclosed in double quotes). {MISTRAL_HINT}',
+        ),
+    ],
+)
 def test_mistral_malformed_calls(text: str, message: str) -> None:
     p = mistral(text)
     assert p.calls == [] and [e.message for e in p.errors] == [message]
@@ -279,15 +343,28 @@ class FakeTokenizer:
         return self.vocab
 
 
-@pytest.mark.parametrize("template, vocab, native, expected", [
-    ("{% for tool in tools %}<tool_call>{% endfor %}", ("<|im_start|>", "<tool_call>"), True, "hermes"),  # Qwen2.5 / Hermes
-    ('Respond in the format {"name": function name, "parameters": dictionary}', ("<|eot_id|>",), True, "llama3"),  # Llama-3.1
-    ("{{ bos_token }}", ("<|python_tag|>", "<|eot_id|>"), True, "llama3"),
-    ("[AVAILABLE_TOOLS]{{ tools }}", ("[INST]", "[TOOL_CALLS]"), True, "mistral"),
-    ({"default": "x", "tool_use": "{{ '[TOOL_CALLS]' }}"}, (), True, "mistral"),
-    ("{{ '[TOOL_CALLS]' }}", ("[TOOL_CALLS]",), False, "hermes"),  # tools described by agentgym's Hermes block
-    ("<|im_start|>{{ m }}", ("<|im_start|>",), True, "hermes"),  # nothing recognised: the fallback format
-])
+@pytest.mark.parametrize(
+    "template, vocab, native, expected",
+    [
+        (
+            "{% for tool in tools %}<tool_call>{% endfor %}",
+            ("<|im_start|>", "<tool_call>"),
+            True,
+            "hermes",
+        ),  # Qwen2.5 / Hermes
+        (
+            'Respond in the format {"name": function name, "parameters": dictionary}',
+            ("<|eot_id|>",),
+            True,
+            "llama3",
+        ),  # Llama-3.1
+        ("{{ bos_token }}", ("<|python_tag|>", "<|eot_id|>"), True, "llama3"),
+        ("[AVAILABLE_TOOLS]{{ tools }}", ("[INST]", "[TOOL_CALLS]"), True, "mistral"),
+        ({"default": "x", "tool_use": "{{ '[TOOL_CALLS]' }}"}, (), True, "mistral"),
+        ("{{ '[TOOL_CALLS]' }}", ("[TOOL_CALLS]",), False, "hermes"),  # tools described by agentgym's Hermes block
+        ("<|im_start|>{{ m }}", ("<|im_start|>",), True, "hermes"),  # nothing recognised: the fallback format
+    ],
+)
 def test_detect_parser(template, vocab, native: bool, expected: str) -> None:
     assert detect_parser(FakeTokenizer(template, vocab), native_tools=native) == expected
 
@@ -300,10 +377,13 @@ def test_tools_prompt_is_the_block_the_environment_writes() -> None:
     assert tools_prompt(info["tools"], "llama3").endswith(LLAMA3_HINT)
 
 
-@pytest.mark.parametrize("parser, call", [
-    ("llama3", '<|python_tag|>{"name": "calculator", "parameters": {"expression": "2 + 3"}}'),
-    ("mistral", '[TOOL_CALLS][{"name": "calculator", "arguments": {"expression": "2 + 3"}}]'),
-])
+@pytest.mark.parametrize(
+    "parser, call",
+    [
+        ("llama3", '<|python_tag|>{"name": "calculator", "parameters": {"expression": "2 + 3"}}'),
+        ("mistral", '[TOOL_CALLS][{"name": "calculator", "arguments": {"expression": "2 + 3"}}]'),
+    ],
+)
 def test_environment_reads_each_family_format(parser: str, call: str) -> None:
     env = agentgym.make("agentgym/ToolUse-v0", parser=parser)
     env.reset(seed=0)
@@ -328,4 +408,6 @@ def test_openai_policy_sends_tools_instead_of_the_block_when_asked() -> None:
     assert "tools" not in plain and plain["messages"] == env.messages
     assert native["tools"] == info["tools"] and native["messages"][1:] == env.messages[1:]
     assert native["messages"][0]["content"] == env.system_prompt  # the block is gone, the env's prompt stays
-    assert without_tools_prompt([{"role": "system", "content": "Hi."}], info["tools"]) is None  # nothing to cut: no tools= either
+    assert (
+        without_tools_prompt([{"role": "system", "content": "Hi."}], info["tools"]) is None
+    )  # nothing to cut: no tools= either

@@ -29,12 +29,24 @@ README = ROOT / "README.md"
 # README placeholders -> concrete values (a small PyPI sdist that ships its tests; a tiny local project).
 # The checkpoint path follows the train command made smaller (--steps 1).
 # Two evaluation runs to compare: the README's `eval --out runs/eval` run, with itself.
-PLACEHOLDERS = {"NAME==VERSION": "six==1.17.0", "path/to/project": "tinyproj", "checkpoints/step_000020": "checkpoints/step_000001",
-                "DIR_A": "runs/eval", "DIR_B": "runs/eval"}
+PLACEHOLDERS = {
+    "NAME==VERSION": "six==1.17.0",
+    "path/to/project": "tinyproj",
+    "checkpoints/step_000020": "checkpoints/step_000001",
+    "DIR_A": "runs/eval",
+    "DIR_B": "runs/eval",
+}
 # Per command: flags set (replacing the README's value) to keep the run small.
 SMALLER: dict[tuple[str, ...], dict[str, str | None]] = {
-    ("train",): {"--model": "tiny", "--steps": "1", "--tasks-per-step": "2", "--group-size": "2", "--eval-tasks": "2",
-                 "--max-turn-tokens": "16", "--no-progress": None},
+    ("train",): {
+        "--model": "tiny",
+        "--steps": "1",
+        "--tasks-per-step": "2",
+        "--group-size": "2",
+        "--eval-tasks": "2",
+        "--max-turn-tokens": "16",
+        "--no-progress": None,
+    },
     ("eval",): {"--tasks": "2", "--workers": "2"},
     ("eval", "compare"): {},
     ("run",): {"--quiet": None},
@@ -63,7 +75,8 @@ def _positional(command: str) -> list[str]:
 def readme_commands() -> list[str]:
     """Every ``agentgym``/``make`` command of the README: bash-block lines (comments stripped, ``a | b``
     alternatives split), then inline ``agentgym ...`` spans that are whole commands, not fragments
-    naming one shown in full (``agentgym tasks synth`` is a fragment of ``agentgym tasks synth --pypi ...``)."""
+    naming one shown in full (``agentgym tasks synth`` is a fragment of ``agentgym tasks synth --pypi ...``).
+    """
     out: list[str] = []
     for block in _blocks("bash"):
         for line in block.splitlines():
@@ -95,7 +108,7 @@ def smaller(command: str) -> list[str]:
         for flag, value in flags.items():
             if flag in argv:
                 i = argv.index(flag)
-                del argv[i: i + (1 if value is None else 2)]
+                del argv[i : i + (1 if value is None else 2)]
             argv += [flag] if value is None else [flag, value]
     return argv
 
@@ -106,11 +119,13 @@ def test_readme_examples_run() -> None:
     namespaces = []
     for block in blocks:
         namespace: dict = {}
-        exec(compile(block, str(README), "exec"), namespace)  # noqa: S102 - our own README
+        exec(compile(block, str(README), "exec"), namespace)
         namespaces.append(namespace)
     [env] = [ns["env"] for ns in namespaces if "Capitals" in ns]
     env.reset(options={"task_id": "Kenya"})
-    _, reward, terminated, _, _ = env.step('<tool_call>{"name": "submit", "arguments": {"answer": "Nairobi"}}</tool_call>')
+    _, reward, terminated, _, _ = env.step(
+        '<tool_call>{"name": "submit", "arguments": {"answer": "Nairobi"}}</tool_call>'
+    )
     assert (reward, terminated) == (1.0, True)
     env.close()
     del gym.registry["agentgym/Capitals-v0"]
@@ -118,8 +133,17 @@ def test_readme_examples_run() -> None:
 
 def test_readme_commands_are_found() -> None:
     commands = readme_commands()
-    subcommands = {tuple(w for w in shlex.split(c)[1:3] if not w.startswith("-")) for c in commands if c.startswith("agentgym")}
-    for expected in [("list",), ("train",), ("eval", "ToolUse-v0"), ("eval", "compare"), ("sandbox", "gc"), ("tasks", "synth")]:
+    subcommands = {
+        tuple(w for w in shlex.split(c)[1:3] if not w.startswith("-")) for c in commands if c.startswith("agentgym")
+    }
+    for expected in [
+        ("list",),
+        ("train",),
+        ("eval", "ToolUse-v0"),
+        ("eval", "compare"),
+        ("sandbox", "gc"),
+        ("tasks", "synth"),
+    ]:
         assert any(s[: len(expected)] == expected for s in subcommands), (expected, subcommands)
     assert "make demo" in commands and "make test" in commands
 
@@ -181,8 +205,17 @@ def test_every_readme_command_runs(tmp_path: Path) -> None:
         if command.startswith("make "):
             continue  # test_make_targets_in_the_readme_install_from_the_lock
         argv = smaller(command)
-        done = subprocess.run([sys.executable, "-m", "agentgym.cli", *argv], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
-        assert done.returncode == 0, f"README command failed: {command}\nran: agentgym {shlex.join(argv)}\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+        done = subprocess.run(
+            [sys.executable, "-m", "agentgym.cli", *argv],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        assert done.returncode == 0, (
+            f"README command failed: {command}\nran: agentgym {shlex.join(argv)}\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+        )
         ran.append(argv)
     assert len(ran) >= 10
     assert (tmp_path / "tasks.jsonl").exists()  # written by `tasks synth`, read by the following `tasks validate`

@@ -17,7 +17,9 @@ class EchoEnv(AgentEnv):
     """Repeat the word back with the ``say`` tool."""
 
     def load_tasks(self) -> TaskSet:
-        return TaskSet([Task(f"echo-{w}", f"Say '{w}'.", verifier={"word": w}) for w in ("red", "green", "blue", "cyan", "pink")])
+        return TaskSet(
+            [Task(f"echo-{w}", f"Say '{w}'.", verifier={"word": w}) for w in ("red", "green", "blue", "cyan", "pink")]
+        )
 
     def build_rubric(self) -> Rubric:
         return Rubric().add("said_it", lambda env: float(env.said == env.task.verifier["word"]))
@@ -64,7 +66,8 @@ def test_plugin_entry_point(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     """A real installed distribution (dist-info on sys.path) declaring an agentgym.envs entry point."""
     pkg = tmp_path / "agentgym_plugin_demo"
     pkg.mkdir()
-    (pkg / "__init__.py").write_text(textwrap.dedent('''
+    (pkg / "__init__.py").write_text(
+        textwrap.dedent('''
         import agentgym
         from agentgym import AgentEnv, Task, TaskSet, Rubric, tool
 
@@ -89,7 +92,8 @@ def test_plugin_entry_point(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 
         def register_all():
             agentgym.register("agentgym/PluginHello-v0", CountEnv)
-    '''))
+    ''')
+    )
     dist = tmp_path / "agentgym_plugin_demo-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: agentgym-plugin-demo\nVersion: 1.0\n")

@@ -2,7 +2,8 @@
 rendering through a real HF chat template that supports tools (Qwen2.5-style, built here
 into a locally made tokenizer), for every registered environment's oracle and random
 episodes and for every kind of bad turn (malformed calls, unknown tools, bad arguments,
-timeouts, infrastructure failures, episode-ending calls, bad message dicts)."""
+timeouts, infrastructure failures, episode-ending calls, bad message dicts).
+"""
 
 from __future__ import annotations
 
@@ -77,7 +78,9 @@ QWEN_STYLE_TEMPLATE = r"""
 """
 
 
-CHATML = "{% for m in messages %}{{ '<|im_start|>' + m.role + '\\n' + (m.content or '') + '<|im_end|>\\n' }}{% endfor %}"
+CHATML = (
+    "{% for m in messages %}{{ '<|im_start|>' + m.role + '\\n' + (m.content or '') + '<|im_end|>\\n' }}{% endfor %}"
+)
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +91,9 @@ def tokenizer():
     vocab = {"<unk>": 0, "<|im_start|>": 1, "<|im_end|>": 2}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", eos_token="<|im_end|>", chat_template=QWEN_STYLE_TEMPLATE)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, unk_token="<unk>", eos_token="<|im_end|>", chat_template=QWEN_STYLE_TEMPLATE
+    )
 
 
 @functools.cache
@@ -188,7 +193,9 @@ def test_assistant_turn_is_prose_plus_tool_calls_and_raw_text_is_kept(tokenizer)
     assert env.raw_messages[2] == {"role": "assistant", "content": text}
     check_transcript(env.messages, env.tool_schemas(), tokenizer)
     # The raw view (plain ChatML, as the token path renders it) shows exactly what the model wrote.
-    assert f"<|im_start|>assistant\n{text}<|im_end|>" in tokenizer.apply_chat_template(env.raw_messages, chat_template=CHATML, tokenize=False)
+    assert f"<|im_start|>assistant\n{text}<|im_end|>" in tokenizer.apply_chat_template(
+        env.raw_messages, chat_template=CHATML, tokenize=False
+    )
     env.close()
 
 
@@ -200,8 +207,15 @@ def test_calls_only_turn_has_no_content(tokenizer) -> None:
 
 
 def test_malformed_unknown_bad_arguments_and_timeout_in_one_turn(tokenizer) -> None:
-    turn = ("try all: " + call("echo", text="ok") + '<tool_call>{"name": "echo", "arguments": {broken</tool_call>'
-            + call("nope") + call("echo", text=3) + call("slow") + "<tool_call>never closed")
+    turn = (
+        "try all: "
+        + call("echo", text="ok")
+        + '<tool_call>{"name": "echo", "arguments": {broken</tool_call>'
+        + call("nope")
+        + call("echo", text=3)
+        + call("slow")
+        + "<tool_call>never closed"
+    )
     env = _play([turn])
     check_transcript(env.messages, env.tool_schemas(), tokenizer)
     tool_msgs = [m for m in env.messages if m["role"] == "tool"]
@@ -239,7 +253,10 @@ def test_episode_ending_call_answers_the_calls_after_it(tokenizer) -> None:
     _, _, term, _, info = env.step(call("finish") + call("echo", text="late"))
     assert term and info["termination_reason"] == "submitted"
     check_transcript(env.messages, env.tool_schemas(), tokenizer)
-    assert [m["content"] for m in env.messages[-2:]] == ["Done.", "Not run: an earlier call in this turn ended the episode."]
+    assert [m["content"] for m in env.messages[-2:]] == [
+        "Done.",
+        "Not run: an earlier call in this turn ended the episode.",
+    ]
     env.close()
 
 
@@ -257,13 +274,17 @@ def test_message_dict_actions_with_bad_and_repeated_ids(tokenizer) -> None:
     def fn(name: str, args: str) -> dict:
         return {"name": name, "arguments": args}
 
-    action = {"role": "assistant", "content": None, "tool_calls": [
-        {"id": "c", "type": "function", "function": fn("echo", '{"text": "1"}')},
-        {"id": "c", "type": "function", "function": fn("echo", '{"text": "2"}')},  # repeated id
-        {"type": "function", "function": fn("echo", '{"text": "3"}')},  # no id
-        {"id": "d", "type": "function", "function": {"arguments": "{}"}},  # no name: unreadable
-        {"id": "e", "type": "function", "function": fn("echo", "{not json")},  # unreadable arguments
-    ]}
+    action = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"id": "c", "type": "function", "function": fn("echo", '{"text": "1"}')},
+            {"id": "c", "type": "function", "function": fn("echo", '{"text": "2"}')},  # repeated id
+            {"type": "function", "function": fn("echo", '{"text": "3"}')},  # no id
+            {"id": "d", "type": "function", "function": {"arguments": "{}"}},  # no name: unreadable
+            {"id": "e", "type": "function", "function": fn("echo", "{not json")},  # unreadable arguments
+        ],
+    }
     env = _play([action])
     check_transcript(env.messages, env.tool_schemas(), tokenizer)
     ids = [c["id"] for c in env.messages[2]["tool_calls"]]
@@ -285,11 +306,18 @@ def test_trajectory_keeps_raw_text_through_jsonl(tmp_path, tokenizer) -> None:
 
 
 def test_transcript_problems_finds_each_violation() -> None:
-    a = {"role": "assistant", "content": None, "tool_calls": [{"id": "x", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}
+    a = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [{"id": "x", "type": "function", "function": {"name": "f", "arguments": "{}"}}],
+    }
     ok = [{"role": "user", "content": "q"}, a, {"role": "tool", "tool_call_id": "x", "content": "r"}]
     assert transcript_problems(ok) == []
     assert "got no tool message" in transcript_problems(ok[:2])[0]
-    assert "which is no unanswered call" in transcript_problems([*ok, {"role": "tool", "tool_call_id": "x", "content": "r"}])[0]
+    assert (
+        "which is no unanswered call"
+        in transcript_problems([*ok, {"role": "tool", "tool_call_id": "x", "content": "r"}])[0]
+    )
     assert "does not follow" in transcript_problems([ok[0], {"role": "tool", "tool_call_id": "x", "content": "r"}])[0]
     bad_args = {**a, "tool_calls": [{"id": "x", "type": "function", "function": {"name": "f", "arguments": "{"}}]}
     assert "not a JSON string" in transcript_problems([bad_args, ok[2]])[0]
@@ -311,29 +339,51 @@ def _needs(env_id: str) -> None:
 def test_every_env_records_valid_transcripts(env_id: str, policy: str, tokenizer) -> None:
     _needs(env_id)
     kwargs = {"max_turns": 6} if policy == "random" else None
-    trajs = agentgym.collect(env_id, policy, num_tasks=2, group_size=2 if policy == "random" else 1, num_workers=1,
-                             seed=11, env_kwargs=kwargs, progress=False)
+    trajs = agentgym.collect(
+        env_id,
+        policy,
+        num_tasks=2,
+        group_size=2 if policy == "random" else 1,
+        num_workers=1,
+        seed=11,
+        env_kwargs=kwargs,
+        progress=False,
+    )
     n_calls = 0
     for t in trajs:
         assert not t.infra_failure, t.metadata
         check_transcript(t.messages, t.tools, tokenizer)
         n_calls += sum(len(m.get("tool_calls", [])) for m in t.messages)
         raw = [m for m in t.raw_messages() if m["role"] == "assistant"]
-        assert [m["content"] for m in raw] == [s.action if isinstance(s.action, str) else m["content"] for s, m in zip(t.steps, raw)]
+        assert [m["content"] for m in raw] == [
+            s.action if isinstance(s.action, str) else m["content"] for s, m in zip(t.steps, raw)
+        ]
         if policy == "oracle":
             assert t.success, (t.task_id, t.termination_reason)
     if policy == "oracle" and "Addition" not in env_id and "HumanEval" not in env_id:
         assert n_calls > 0  # the transcripts did exercise tool calls
     if policy == "random":
         errors = sum(sum(s.info["tool_errors"].values()) for t in trajs for s in t.steps)
-        assert errors > 0 and any(re.search(r"could not|unknown tool|invalid arguments", m.get("content") or "")
-                                  for t in trajs for m in t.messages)
+        assert errors > 0 and any(
+            re.search(r"could not|unknown tool|invalid arguments", m.get("content") or "")
+            for t in trajs
+            for m in t.messages
+        )
 
 
 def test_nan_arguments_and_content_parts(tokenizer) -> None:
-    env = _play(['<tool_call>{"name": "echo", "arguments": {"text": NaN}}</tool_call>',
-                 {"role": "assistant", "content": [{"type": "text", "text": "parts "}, {"type": "text", "text": "joined"}],
-                  "tool_calls": [{"id": "p", "type": "function", "function": {"name": "echo", "arguments": '{"text": "z"}'}}]}])
+    env = _play(
+        [
+            '<tool_call>{"name": "echo", "arguments": {"text": NaN}}</tool_call>',
+            {
+                "role": "assistant",
+                "content": [{"type": "text", "text": "parts "}, {"type": "text", "text": "joined"}],
+                "tool_calls": [
+                    {"id": "p", "type": "function", "function": {"name": "echo", "arguments": '{"text": "z"}'}}
+                ],
+            },
+        ]
+    )
     check_transcript(env.messages, env.tool_schemas(), tokenizer)
     assert "tool_calls" not in env.messages[2] and "NaN and Infinity are not JSON numbers" in env.messages[3]["content"]
     assert env.messages[4]["content"] == "parts joined" and env.messages[5]["content"] == "z"
@@ -352,11 +402,26 @@ def test_an_env_that_raises_mid_episode_leaves_a_valid_transcript(tokenizer) -> 
             return Rubric().add("explode", explode, kind="process", weight=1.0)
 
     [t] = agentgym.collect(Broken, "random", num_tasks=1, seed=0, progress=False)
-    assert (t.infra_failure, t.termination_reason) == (True, "env_error") and "reward function bug" in t.metadata["error"]
+    assert (t.infra_failure, t.termination_reason) == (True, "env_error") and "reward function bug" in t.metadata[
+        "error"
+    ]
     check_transcript(t.messages, t.tools, tokenizer)
-    cut = [{"role": "user", "content": "q"}, {"role": "assistant", "content": None, "tool_calls": [
-        {"id": "a", "type": "function", "function": {"name": "f", "arguments": "{}"}},
-        {"id": "b", "type": "function", "function": {"name": "g", "arguments": "{}"}}]},
-        {"role": "tool", "tool_call_id": "a", "name": "f", "content": "done"}]
+    cut = [
+        {"role": "user", "content": "q"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "a", "type": "function", "function": {"name": "f", "arguments": "{}"}},
+                {"id": "b", "type": "function", "function": {"name": "g", "arguments": "{}"}},
+            ],
+        },
+        {"role": "tool", "tool_call_id": "a", "name": "f", "content": "done"},
+    ]
     fixed = answer_pending_calls(cut, "Not run.")
-    assert transcript_problems(fixed) == [] and fixed[-1] == {"role": "tool", "tool_call_id": "b", "name": "g", "content": "Not run."}
+    assert transcript_problems(fixed) == [] and fixed[-1] == {
+        "role": "tool",
+        "tool_call_id": "b",
+        "name": "g",
+        "content": "Not run.",
+    }

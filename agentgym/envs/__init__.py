@@ -3,10 +3,22 @@
 from agentgym.registry import register
 
 register("agentgym/ToolUse-v0", "agentgym.envs.tooluse:ToolUseEnv")
-register("agentgym/Calculator-v0", "agentgym.envs.tooluse:ToolUseEnv", kwargs={"kinds": ("arithmetic",), "max_turns": 4})
+register(
+    "agentgym/Calculator-v0", "agentgym.envs.tooluse:ToolUseEnv", kwargs={"kinds": ("arithmetic",), "max_turns": 4}
+)
 register("agentgym/CodeRepair-v0", "agentgym.envs.coding.env:CodeRepairEnv")
 register("agentgym/HumanEval-v0", "agentgym.envs.coding.humaneval:HumanEvalEnv")
 # The demo's single-skill variant: small additions, answered in text (SmolLM2-135M cannot call tools yet).
-register("agentgym/Addition-v0", "agentgym.envs.tooluse:ToolUseEnv",
-         kwargs={"kinds": ("addition",), "per_kind": 600, "tools": ("submit",), "answer_in_text": True, "tools_in_prompt": False, "max_turns": 1})
+register(
+    "agentgym/Addition-v0",
+    "agentgym.envs.tooluse:ToolUseEnv",
+    kwargs={
+        "kinds": ("addition",),
+        "per_kind": 600,
+        "tools": ("submit",),
+        "answer_in_text": True,
+        "tools_in_prompt": False,
+        "max_turns": 1,
+    },
+)
 register("agentgym/Web-v0", "agentgym.envs.web:WebEnv")

@@ -19,8 +19,9 @@ import ast
 import math
 import operator
 import re
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -37,15 +38,33 @@ EXTRA_KINDS = ("addition",)
 
 UNITS: dict[str, tuple[str, float]] = {
     # unit: (dimension, factor to the SI base unit)
-    "mm": ("length", 0.001), "cm": ("length", 0.01), "m": ("length", 1.0), "km": ("length", 1000.0),
-    "in": ("length", 0.0254), "ft": ("length", 0.3048), "mi": ("length", 1609.344),
-    "g": ("mass", 0.001), "kg": ("mass", 1.0), "lb": ("mass", 0.45359237), "oz": ("mass", 0.028349523125),
-    "ms": ("time", 0.001), "s": ("time", 1.0), "min": ("time", 60.0), "h": ("time", 3600.0),
+    "mm": ("length", 0.001),
+    "cm": ("length", 0.01),
+    "m": ("length", 1.0),
+    "km": ("length", 1000.0),
+    "in": ("length", 0.0254),
+    "ft": ("length", 0.3048),
+    "mi": ("length", 1609.344),
+    "g": ("mass", 0.001),
+    "kg": ("mass", 1.0),
+    "lb": ("mass", 0.45359237),
+    "oz": ("mass", 0.028349523125),
+    "ms": ("time", 0.001),
+    "s": ("time", 1.0),
+    "min": ("time", 60.0),
+    "h": ("time", 3600.0),
 }
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 _WORDS = ("apple", "pear", "plum", "fig", "kiwi", "lime", "date", "mango", "peach", "grape", "melon", "cherry")
-_OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
-        ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow}
+_OPS = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+    ast.Pow: operator.pow,
+}
 
 
 def safe_eval(expression: str) -> float | int:
@@ -100,16 +119,27 @@ def _arithmetic(rng: np.random.Generator, i: int) -> Task:
     form = i % 3
     expr = [f"{a} * {b} + {c}", f"({a} + {b}) * {c}", f"{a} * {b} - {c}"][form]
     answer = format_number(safe_eval(expr))
-    return Task(f"arithmetic-{i:04d}", f"What is {expr}? Use the calculator, then submit the result.",
-                verifier={"answer": answer}, solution={"calls": [("calculator", {"expression": expr})], "answer": answer}, metadata={"kind": "arithmetic"})
+    return Task(
+        f"arithmetic-{i:04d}",
+        f"What is {expr}? Use the calculator, then submit the result.",
+        verifier={"answer": answer},
+        solution={"calls": [("calculator", {"expression": expr})], "answer": answer},
+        metadata={"kind": "arithmetic"},
+    )
 
 
 def _lookup(rng: np.random.Generator, i: int) -> Task:
     keys = [f"{w}-{int(rng.integers(10, 99))}" for w in rng.choice(_WORDS, size=5, replace=False)]
     store = {k: str(int(rng.integers(100, 9999))) for k in keys}
     key = keys[int(rng.integers(len(keys)))]
-    return Task(f"lookup-{i:04d}", f"Find the value stored under the key '{key}' and submit it.", setup={"store": store},
-                verifier={"answer": store[key]}, solution={"calls": [("lookup", {"key": key})], "answer": store[key]}, metadata={"kind": "lookup"})
+    return Task(
+        f"lookup-{i:04d}",
+        f"Find the value stored under the key '{key}' and submit it.",
+        setup={"store": store},
+        verifier={"answer": store[key]},
+        solution={"calls": [("lookup", {"key": key})], "answer": store[key]},
+        metadata={"kind": "lookup"},
+    )
 
 
 def _convert(rng: np.random.Generator, i: int) -> Task:
@@ -119,15 +149,24 @@ def _convert(rng: np.random.Generator, i: int) -> Task:
     src, dst = (str(u) for u in rng.choice(units, size=2, replace=False))
     value = float(int(rng.integers(1, 500))) / (1 if i % 2 else 4)
     answer = format_number(value * UNITS[src][1] / UNITS[dst][1])
-    return Task(f"convert-{i:04d}", f"Convert {format_number(value)} {src} to {dst} and submit the number.",
-                verifier={"answer": answer}, solution={"calls": [("convert", {"value": value, "from_unit": src, "to_unit": dst})], "answer": answer},
-                metadata={"kind": "convert"})
+    return Task(
+        f"convert-{i:04d}",
+        f"Convert {format_number(value)} {src} to {dst} and submit the number.",
+        verifier={"answer": answer},
+        solution={"calls": [("convert", {"value": value, "from_unit": src, "to_unit": dst})], "answer": answer},
+        metadata={"kind": "convert"},
+    )
 
 
 def _addition(rng: np.random.Generator, i: int) -> Task:
     a, b = (int(x) for x in rng.integers(1, 20, size=2))
-    return Task(f"addition-{i:04d}", f"What is {a} + {b}? Submit the result.", verifier={"answer": str(a + b)},
-                solution={"calls": [], "answer": str(a + b)}, metadata={"kind": "addition"})
+    return Task(
+        f"addition-{i:04d}",
+        f"What is {a} + {b}? Submit the result.",
+        verifier={"answer": str(a + b)},
+        solution={"calls": [], "answer": str(a + b)},
+        metadata={"kind": "addition"},
+    )
 
 
 def _chain(rng: np.random.Generator, i: int) -> Task:
@@ -136,12 +175,24 @@ def _chain(rng: np.random.Generator, i: int) -> Task:
     n1, n2 = (int(x) for x in rng.integers(2, 9, size=2))
     expr = f"{store[f'price-{w1}']} * {n1} + {store[f'price-{w2}']} * {n2}"
     answer = format_number(safe_eval(expr))
-    prompt = (f"The store keeps prices under keys like 'price-<fruit>'. How much do {n1} {w1}s and {n2} {w2}s cost "
-              f"in total? Look up both prices, compute the total, and submit it.")
-    calls = [("lookup", {"key": f"price-{w1}"}), ("lookup", {"key": f"price-{w2}"}), ("calculator", {"expression": expr})]
+    prompt = (
+        f"The store keeps prices under keys like 'price-<fruit>'. How much do {n1} {w1}s and {n2} {w2}s cost "
+        f"in total? Look up both prices, compute the total, and submit it."
+    )
+    calls = [
+        ("lookup", {"key": f"price-{w1}"}),
+        ("lookup", {"key": f"price-{w2}"}),
+        ("calculator", {"expression": expr}),
+    ]
     solution = {"calls": calls, "answer": answer}
-    return Task(f"chain-{i:04d}", prompt, setup={"store": store}, verifier={"answer": answer}, solution=solution,
-                metadata={"kind": "chain"})
+    return Task(
+        f"chain-{i:04d}",
+        prompt,
+        setup={"store": store},
+        verifier={"answer": answer},
+        solution=solution,
+        metadata={"kind": "chain"},
+    )
 
 
 @lru_cache(maxsize=8)
@@ -161,18 +212,25 @@ def build_tasks(kinds: tuple[str, ...] = KINDS, per_kind: int = 150) -> TaskSet:
 class ToolUseEnv(AgentEnv):
     """Multi-turn tool use with verifiable answers: calculator, key lookup, unit conversion."""
 
-    system_prompt = "You are a precise assistant. Solve the task by calling tools, then call submit with the final answer."
+    system_prompt = (
+        "You are a precise assistant. Solve the task by calling tools, then call submit with the final answer."
+    )
     default_max_turns = 6
 
-    def __init__(self, kinds: Sequence[str] = KINDS, per_kind: int = 150, tools: Sequence[str] | None = None,
-                 answer_in_text: bool = False, **kwargs: Any):
-        """
-        Args:
-            kinds: task kinds (``KINDS``, or ``EXTRA_KINDS`` such as ``addition``).
-            per_kind: tasks generated per kind.
-            tools: offer only these tools (default: all); a shorter prompt for small models.
-            answer_in_text: a turn without a tool call ends the episode and its last number is the
-                submitted answer (for models too small to call tools yet).
+    def __init__(
+        self,
+        kinds: Sequence[str] = KINDS,
+        per_kind: int = 150,
+        tools: Sequence[str] | None = None,
+        answer_in_text: bool = False,
+        **kwargs: Any,
+    ):
+        """Args:
+        kinds: task kinds (``KINDS``, or ``EXTRA_KINDS`` such as ``addition``).
+        per_kind: tasks generated per kind.
+        tools: offer only these tools (default: all); a shorter prompt for small models.
+        answer_in_text: a turn without a tool call ends the episode and its last number is the
+            submitted answer (for models too small to call tools yet).
         """
         self.kinds = tuple(kinds)
         self.offered = tuple(tools) if tools is not None else None
@@ -187,7 +245,12 @@ class ToolUseEnv(AgentEnv):
 
     def build_rubric(self) -> Rubric:
         rubric = Rubric()
-        rubric.add("correct", lambda env: float(env._submitted is not None and answers_match(env._submitted, env.task.verifier["answer"])))
+        rubric.add(
+            "correct",
+            lambda env: float(
+                env._submitted is not None and answers_match(env._submitted, env.task.verifier["answer"])
+            ),
+        )
         rubric.add("well_formed", well_formed_calls, weight=0.0, kind="process")
         rubric.add("tool_errors", tool_errors, weight=0.0, kind="process")
         rubric.add("step_cost", step_cost, weight=0.0, kind="process")
@@ -231,7 +294,11 @@ class ToolUseEnv(AgentEnv):
             key: the key to read
         """
         if key not in self._store:
-            raise KeyError(f"no key {key!r}; keys are {sorted(self._store)}" if self._store else f"no key {key!r}; the store is empty")
+            raise KeyError(
+                f"no key {key!r}; keys are {sorted(self._store)}"
+                if self._store
+                else f"no key {key!r}; the store is empty"
+            )
         return self._store[key]
 
     @tool

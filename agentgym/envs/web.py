@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from functools import lru_cache
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from agentgym.env import AgentEnv
 from agentgym.messages import Action, Message, user
@@ -65,14 +66,19 @@ def build_tasks(kinds: tuple[str, ...] = KINDS, seeds_per_kind: int = 50) -> Tas
     if unknown:
         raise ValueError(f"unknown Web task kinds {sorted(unknown)}; choose from {KINDS}")
     tasks = [
-        Task(f"{kind}-{seed:03d}", "Complete the task described on the web page.",
-             setup={"page": f"miniwob/{kind}.html", "seed": f"agentgym-{kind}-{seed}"}, metadata={"kind": kind})
-        for kind in kinds for seed in range(seeds_per_kind)
+        Task(
+            f"{kind}-{seed:03d}",
+            "Complete the task described on the web page.",
+            setup={"page": f"miniwob/{kind}.html", "seed": f"agentgym-{kind}-{seed}"},
+            metadata={"kind": kind},
+        )
+        for kind in kinds
+        for seed in range(seeds_per_kind)
     ]
     return TaskSet(tasks, name="web")
 
 
-def page_success(env: "WebEnv") -> float:
+def page_success(env: WebEnv) -> float:
     """1 when the page ended its task with MiniWoB's full raw reward (1.0), else 0."""
     return float(env._page_done and env._page_reward >= 1.0 - 1e-9)
 
@@ -80,17 +86,19 @@ def page_success(env: "WebEnv") -> float:
 class WebEnv(AgentEnv):
     """MiniWoB++ web tasks in headless Chromium: read the page, click, type; the page grades."""
 
-    system_prompt = ("You operate a web page through tools. Elements are listed as [id] role \"name\"; "
-                     "act on them by id. The page tells you the task.")
+    system_prompt = (
+        'You operate a web page through tools. Elements are listed as [id] role "name"; '
+        "act on them by id. The page tells you the task."
+    )
     default_max_turns = 10
 
-    def __init__(self, kinds: Sequence[str] = KINDS, seeds_per_kind: int = 50, browser_timeout: float = 5.0,
-                 **kwargs: Any):
-        """
-        Args:
-            kinds: MiniWoB++ task names (a subset of ``KINDS``).
-            seeds_per_kind: tasks (seeds) per kind.
-            browser_timeout: seconds each browser action may take before the model is told it timed out.
+    def __init__(
+        self, kinds: Sequence[str] = KINDS, seeds_per_kind: int = 50, browser_timeout: float = 5.0, **kwargs: Any
+    ):
+        """Args:
+        kinds: MiniWoB++ task names (a subset of ``KINDS``).
+        seeds_per_kind: tasks (seeds) per kind.
+        browser_timeout: seconds each browser action may take before the model is told it timed out.
         """
         self.kinds = tuple(kinds)
         self.seeds_per_kind = seeds_per_kind
@@ -222,8 +230,10 @@ class WebEnv(AgentEnv):
         elif kind == "focus-text":
             calls = [("click", {"element_id": ids["textbox:"][0]})]
         elif kind == "enter-text":
-            calls = [("type", {"element_id": ids["textbox:"][0], "text": _quoted(query)}),
-                     ("click", {"element_id": by_name("button", "Submit")})]
+            calls = [
+                ("type", {"element_id": ids["textbox:"][0], "text": _quoted(query)}),
+                ("click", {"element_id": by_name("button", "Submit")}),
+            ]
         elif kind in ("click-option", "click-checkboxes"):
             names = re.fullmatch(r"Select (.*) and click Submit\.", query, re.S)
             assert names, f"unexpected query {query!r}"

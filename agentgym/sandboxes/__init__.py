@@ -20,8 +20,20 @@ if TYPE_CHECKING:
     from .docker import DockerSandbox
     from .pool import SandboxPool
 
-__all__ = ["Sandbox", "ExecResult", "SandboxConfig", "SandboxError", "LocalSandbox", "DockerSandbox",
-           "SandboxPool", "DockerPool", "ShellSession", "make_sandbox", "truncate_bytes", "BrowserSandbox"]
+__all__ = [
+    "BrowserSandbox",
+    "DockerPool",
+    "DockerSandbox",
+    "ExecResult",
+    "LocalSandbox",
+    "Sandbox",
+    "SandboxConfig",
+    "SandboxError",
+    "SandboxPool",
+    "ShellSession",
+    "make_sandbox",
+    "truncate_bytes",
+]
 
 _LAZY = {"DockerSandbox": ".docker", "SandboxPool": ".pool", "DockerPool": ".pool", "BrowserSandbox": ".browser"}
 

@@ -16,16 +16,19 @@ import tarfile
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from .base import ExecResult, Sandbox, SandboxConfig, SandboxError
 
 HDR = struct.Struct(">II")
 SERVER_SOURCE = (Path(__file__).with_name("_server.py")).read_text()
 # The helper's source goes over the channel first, so process listings stay short.
-BOOTSTRAP = ("import os,sys\nn=int(sys.argv[1]);b=b''\nwhile len(b)<n:\n c=os.read(0,n-len(b))\n"
-             " if not c:raise SystemExit(1)\n b+=c\nsys.argv=sys.argv[1:]\nexec(compile(b,'agentgym-helper','exec'))")
+BOOTSTRAP = (
+    "import os,sys\nn=int(sys.argv[1]);b=b''\nwhile len(b)<n:\n c=os.read(0,n-len(b))\n"
+    " if not c:raise SystemExit(1)\n b+=c\nsys.argv=sys.argv[1:]\nexec(compile(b,'agentgym-helper','exec'))"
+)
 RPC_GRACE = 15.0
 """Seconds the helper may take beyond a command's own timeout before it counts as dead."""
 
@@ -83,8 +86,15 @@ def helper_argv(python: str, config: dict[str, Any]) -> list[str]:
 
 def helper_env(config: SandboxConfig, home: str = "/tmp") -> dict[str, str]:
     """The environment every command starts from."""
-    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": home, "LANG": "C.UTF-8", "USER": "agent",
-           "TMPDIR": "/tmp", "TERM": "dumb", "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": home,
+        "LANG": "C.UTF-8",
+        "USER": "agent",
+        "TMPDIR": "/tmp",
+        "TERM": "dumb",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
     env.update(config.env)
     return env
 
@@ -103,7 +113,8 @@ def tar_directory(local_dir: str | Path) -> bytes:
 
 def _safe_member(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
     """Tar from a sandbox is untrusted: drop members that would land or point outside
-    ``dest`` (absolute or ``..`` paths and links, device files) instead of failing."""
+    ``dest`` (absolute or ``..`` paths and links, device files) instead of failing.
+    """
     try:
         return tarfile.data_filter(member, dest)
     except tarfile.FilterError:
@@ -117,8 +128,14 @@ OUTPUT_SLACK = 256
 
 _INT, _BOOL, _NUM, _STR = (int,), (bool,), (int, float), (str,)
 _FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
-    "exec": {"exit_code": _INT, "timed_out": _BOOL, "duration": _NUM, "out_len": _INT, "truncated": _BOOL,
-             "oom_killed": _BOOL},
+    "exec": {
+        "exit_code": _INT,
+        "timed_out": _BOOL,
+        "duration": _NUM,
+        "out_len": _INT,
+        "truncated": _BOOL,
+        "oom_killed": _BOOL,
+    },
     "diff": {"restore": (list,)},
     "kill": {"killed": _INT},
     "ping": {"pid": _INT},
@@ -193,8 +210,9 @@ class HelperSandbox(Sandbox):
         blob = self._channel.recv_exact(blen, deadline) if blen else b""
         return obj, blob
 
-    def _call(self, op: str, blob: bytes = b"", wait: float = RPC_GRACE, blob_limit: int = 0,
-              **fields: Any) -> tuple[dict, bytes]:
+    def _call(
+        self, op: str, blob: bytes = b"", wait: float = RPC_GRACE, blob_limit: int = 0, **fields: Any
+    ) -> tuple[dict, bytes]:
         with self._lock:
             if self._closed:
                 raise SandboxError("the sandbox is closed")
@@ -209,8 +227,10 @@ class HelperSandbox(Sandbox):
                 _check_response(op, res, data)
             except _Violation as e:
                 self._broken = f"invalid frame from the helper: {e}"
-                raise SandboxError(f"the sandbox helper sent {e} during {op!r}; the sandbox can no longer be "
-                                   "trusted: close it and create a new one") from None
+                raise SandboxError(
+                    f"the sandbox helper sent {e} during {op!r}; the sandbox can no longer be "
+                    "trusted: close it and create a new one"
+                ) from None
             except (SandboxError, OSError, struct.error) as e:
                 self._broken = str(e)
                 raise SandboxError(f"lost the sandbox helper during {op!r}: {e}{self._diagnose()}") from e
@@ -237,9 +257,17 @@ class HelperSandbox(Sandbox):
         argv = ["/bin/sh", "-c", cmd] if isinstance(cmd, str) else [str(a) for a in cmd]
         timeout = self.config.timeout if timeout is None else float(timeout)
         data = stdin.encode() if isinstance(stdin, str) else (stdin or b"")
-        res, out = self._call("exec", data, wait=timeout + RPC_GRACE,
-                              blob_limit=2 * (self.config.output_limit + OUTPUT_SLACK), argv=argv, timeout=timeout,
-                              cwd=cwd, env={str(k): str(v) for k, v in (env or {}).items()}, stdin=stdin is not None)
+        res, out = self._call(
+            "exec",
+            data,
+            wait=timeout + RPC_GRACE,
+            blob_limit=2 * (self.config.output_limit + OUTPUT_SLACK),
+            argv=argv,
+            timeout=timeout,
+            cwd=cwd,
+            env={str(k): str(v) for k, v in (env or {}).items()},
+            stdin=stdin is not None,
+        )
         n = res["out_len"]
         return ExecResult(
             exit_code=res["exit_code"],

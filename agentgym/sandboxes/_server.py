@@ -62,8 +62,13 @@ MAX_BLOB = int(CFG.get("max_blob", 1 << 30))  # largest file or tar we send or a
 MAX_HEADER = 1 << 20
 DEVNULL_FD = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)  # commands' stdin, opened once
 OOM_WORDS = (b"MemoryError", b"Cannot allocate memory", b"std::bad_alloc", b"out of memory")
-RLIMITS = {"as": resource.RLIMIT_AS, "cpu": resource.RLIMIT_CPU, "nproc": resource.RLIMIT_NPROC,
-           "fsize": resource.RLIMIT_FSIZE, "core": resource.RLIMIT_CORE}
+RLIMITS = {
+    "as": resource.RLIMIT_AS,
+    "cpu": resource.RLIMIT_CPU,
+    "nproc": resource.RLIMIT_NPROC,
+    "fsize": resource.RLIMIT_FSIZE,
+    "core": resource.RLIMIT_CORE,
+}
 SPECIAL_DEVS = {os.stat(p).st_dev for p in ("/proc", "/sys") if os.path.isdir(p)}
 SESSIONS: set = set()  # commands' session ids, to kill them without a pid namespace
 WAKE_R, WAKE_W = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)  # SIGCHLD wakes our poll loops
@@ -97,8 +102,11 @@ class Bounded:
 
 
 def too_big(what):
-    return OSError(errno.EFBIG, "%s larger than %d MiB, the sandbox's transfer limit "
-                   "(raise SandboxConfig.max_transfer_mb)" % (what, MAX_BLOB >> 20))
+    return OSError(
+        errno.EFBIG,
+        "%s larger than %d MiB, the sandbox's transfer limit "
+        "(raise SandboxConfig.max_transfer_mb)" % (what, MAX_BLOB >> 20),
+    )
 
 
 class Capped(io.RawIOBase):
@@ -124,7 +132,8 @@ def set_limits():
     """Limit ourselves, once, so every command inherits the limits from birth (no
     preexec_fn: that would force fork over vfork and triple the cost of a command).
     CPU time is the exception: it is per process and cumulative, so each command gets
-    it right after it starts (see op_exec)."""
+    it right after it starts (see op_exec).
+    """
     for name, value in LIMITS.items():
         if value is not None and name != "cpu":
             resource.setrlimit(RLIMITS[name], (int(value), int(value)))
@@ -143,12 +152,33 @@ def set_limits():
 # SCHED_IDLE or nice 19 would starve us into host timeouts. A seccomp filter (inherited
 # by every command) refuses them when aimed at pid 1, or at the whole uid.
 _NRS = {  # audit arch -> {syscall: (number, rule)}; rule "pid": arg0 == 1; "who": arg0 == whole-uid or arg1 == 1
-    0xC000003E: {"prlimit64": 302, "sched_setaffinity": 203, "sched_setscheduler": 144, "sched_setparam": 142,
-                 "sched_setattr": 314, "setpriority": 141, "ioprio_set": 251},  # x86_64
-    0x40000003: {"prlimit64": 340, "sched_setaffinity": 241, "sched_setscheduler": 156, "sched_setparam": 154,
-                 "sched_setattr": 351, "setpriority": 97, "ioprio_set": 289},  # i386 (int 0x80 from x86_64 too)
-    0xC00000B7: {"prlimit64": 261, "sched_setaffinity": 122, "sched_setscheduler": 119, "sched_setparam": 118,
-                 "sched_setattr": 274, "setpriority": 140, "ioprio_set": 30},  # aarch64
+    0xC000003E: {
+        "prlimit64": 302,
+        "sched_setaffinity": 203,
+        "sched_setscheduler": 144,
+        "sched_setparam": 142,
+        "sched_setattr": 314,
+        "setpriority": 141,
+        "ioprio_set": 251,
+    },  # x86_64
+    0x40000003: {
+        "prlimit64": 340,
+        "sched_setaffinity": 241,
+        "sched_setscheduler": 156,
+        "sched_setparam": 154,
+        "sched_setattr": 351,
+        "setpriority": 97,
+        "ioprio_set": 289,
+    },  # i386 (int 0x80 from x86_64 too)
+    0xC00000B7: {
+        "prlimit64": 261,
+        "sched_setaffinity": 122,
+        "sched_setscheduler": 119,
+        "sched_setparam": 118,
+        "sched_setattr": 274,
+        "setpriority": 140,
+        "ioprio_set": 30,
+    },  # aarch64
 }
 _WHOLE_UID = {"setpriority": 2, "ioprio_set": 3}  # PRIO_USER, IOPRIO_WHO_USER
 
@@ -206,7 +236,8 @@ def fence_pid1():
 
 def reap(current=None):
     """Collect every exited child (as PID 1 we inherit the sandbox's orphans) without
-    stealing the status of ``current``, the command in flight (its Popen reaps it)."""
+    stealing the status of ``current``, the command in flight (its Popen reaps it).
+    """
     try:
         os.read(WAKE_R, 4096)
     except OSError:
@@ -228,8 +259,9 @@ def reap(current=None):
             pass
 
 
-OOM_FILES = [p for p in ("/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control")
-             if os.path.exists(p)]
+OOM_FILES = [
+    p for p in ("/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control") if os.path.exists(p)
+]
 
 
 def oom_count():
@@ -300,7 +332,8 @@ def path_of(p):
 def open_file(path, flags, mode=0o644):
     """Open a regular file for the host; anything else (FIFO, device, socket, a ``/proc``
     or ``/sys`` file, our own descriptors through ``/proc/self/fd``) is refused without
-    blocking, reading or writing it."""
+    blocking, reading or writing it.
+    """
     fd = os.open(path, flags | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC, mode)
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode) or st.st_dev in SPECIAL_DEVS:
@@ -317,8 +350,10 @@ def check(cond, what):
 def op_exec(req, blob):
     argv, env_extra, cwd = req.get("argv"), req.get("env") or {}, req.get("cwd")
     check(isinstance(argv, list) and argv and all(isinstance(a, str) for a in argv), "argv")
-    check(isinstance(env_extra, dict) and all(isinstance(k, str) and isinstance(v, str)
-                                              for k, v in env_extra.items()), "env")
+    check(
+        isinstance(env_extra, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in env_extra.items()),
+        "env",
+    )
     check(cwd is None or isinstance(cwd, str), "cwd")
     env = dict(BASE_ENV)
     env.update(env_extra)
@@ -328,14 +363,24 @@ def op_exec(req, blob):
     start = time.monotonic()
     try:
         proc = subprocess.Popen(
-            argv, cwd=path_of(cwd), env=env, start_new_session=True,
+            argv,
+            cwd=path_of(cwd),
+            env=env,
+            start_new_session=True,
             stdin=subprocess.PIPE if stdin is not None else DEVNULL_FD,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
     except OSError as e:  # like a shell: 127 not found, 126 not executable (or bad cwd)
         code = 127 if isinstance(e, FileNotFoundError) and e.filename == argv[0] else 126
-        res = {"exit_code": code, "timed_out": False, "duration": time.monotonic() - start, "out_len": 0,
-               "truncated": False, "oom_killed": False}
+        res = {
+            "exit_code": code,
+            "timed_out": False,
+            "duration": time.monotonic() - start,
+            "out_len": 0,
+            "truncated": False,
+            "oom_killed": False,
+        }
         return res, ("%s: %s\n" % (e.filename or argv[0], e.strerror)).encode()
     if not PIDNS:
         SESSIONS.add(proc.pid)
@@ -370,15 +415,22 @@ def op_exec(req, blob):
     if not timed_out and exit_code != 0:
         oom1 = oom_count()
         oom = (oom0 is not None and oom1 is not None and oom1 > oom0) or any(w in err[-4096:] for w in OOM_WORDS)
-    res = {"exit_code": exit_code, "timed_out": timed_out, "duration": duration, "out_len": len(o),
-           "truncated": otrunc or etrunc, "oom_killed": oom}
+    res = {
+        "exit_code": exit_code,
+        "timed_out": timed_out,
+        "duration": duration,
+        "out_len": len(o),
+        "truncated": otrunc or etrunc,
+        "oom_killed": oom,
+    }
     return res, o + err
 
 
 def pump(proc, stdin, deadline):
     """Feed stdin and collect stdout/stderr into bounded buffers until both close, the
     process has exited for a moment (a background child may hold the pipes), or the
-    deadline. Reaps orphans as they exit. Returns whether the deadline passed."""
+    deadline. Reaps orphans as they exit. Returns whether the deadline passed.
+    """
     proc.out, proc.err = Bounded(OUTPUT_LIMIT), Bounded(OUTPUT_LIMIT)
     poller = select.poll()
     sinks = {proc.stdout.fileno(): proc.out, proc.stderr.fileno(): proc.err}
@@ -421,7 +473,7 @@ def pump(proc, stdin, deadline):
                     continue
                 if fd == win:
                     try:
-                        view = view[os.write(fd, view[:65536]):]
+                        view = view[os.write(fd, view[:65536]) :]
                     except OSError:
                         view = view[:0]
                     if not view:
@@ -471,7 +523,8 @@ def op_write(req, blob):
 def add_tree(tar, path, arcname):
     """Add ``path`` (not followed if a link) and, for a directory, its tree. Only
     directories, regular files and symlinks are archived; each file is opened with
-    :func:`open_file` and must still be the inode that was listed."""
+    :func:`open_file` and must still be the inode that was listed.
+    """
     st = os.lstat(path)
     if stat.S_ISLNK(st.st_mode) or stat.S_ISDIR(st.st_mode):
         tar.addfile(tar.gettarinfo(path, arcname))
@@ -507,7 +560,8 @@ def op_tar_out(req, blob):
 def extract(blob, dest):
     """Extract the host's tar into ``dest``: only directories, regular files and symlinks,
     no absolute or ``..`` names; existing entries in the way are replaced, and a file is
-    never written through a symlink or into anything but a regular file."""
+    never written through a symlink or into anything but a regular file.
+    """
     dirs = []
     with tarfile.open(fileobj=io.BytesIO(blob), mode="r") as tar:
         for m in tar:
@@ -638,9 +692,18 @@ def op_kill(req, blob):
     return {"killed": kill_all()}, b""
 
 
-OPS = {"exec": op_exec, "read": op_read, "write": op_write, "tar_out": op_tar_out, "tar_in": op_tar_in,
-       "snapshot": op_snapshot, "diff": op_diff, "restore": op_restore, "kill": op_kill,
-       "ping": lambda req, blob: ({"pid": os.getpid()}, b"")}
+OPS = {
+    "exec": op_exec,
+    "read": op_read,
+    "write": op_write,
+    "tar_out": op_tar_out,
+    "tar_in": op_tar_in,
+    "snapshot": op_snapshot,
+    "diff": op_diff,
+    "restore": op_restore,
+    "kill": op_kill,
+    "ping": lambda req, blob: ({"pid": os.getpid()}, b""),
+}
 
 
 def read_exact(fd, n):
@@ -658,7 +721,7 @@ def send(fd, obj, blob=b""):
     head = json.dumps(obj).encode()
     data = memoryview(HDR.pack(len(head), len(blob)) + head + blob)
     while data:
-        data = data[os.write(fd, data):]
+        data = data[os.write(fd, data) :]
 
 
 def wait_readable(fd):
@@ -712,8 +775,16 @@ def main():
             res["ok"], res["id"] = True, rid
             send(wfd, res, data)
         except OSError as e:
-            send(wfd, {"ok": False, "id": rid, "errno": e.errno, "error": e.strerror or str(e),
-                       "path": req.get("path") if isinstance(req.get("path"), str) else None})
+            send(
+                wfd,
+                {
+                    "ok": False,
+                    "id": rid,
+                    "errno": e.errno,
+                    "error": e.strerror or str(e),
+                    "path": req.get("path") if isinstance(req.get("path"), str) else None,
+                },
+            )
         except Exception as e:  # report, keep serving
             send(wfd, {"ok": False, "id": rid, "errno": None, "error": "%s: %s" % (type(e).__name__, e)})
 

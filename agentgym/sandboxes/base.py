@@ -7,9 +7,9 @@ Environments depend only on this protocol, never on a backend.
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 
 class SandboxError(RuntimeError):
@@ -43,7 +43,7 @@ class ExecResult:
 
     @property
     def output(self) -> str:
-        """stdout and stderr joined, for showing to a model."""
+        """Stdout and stderr joined, for showing to a model."""
         if self.stderr and self.stdout:
             return self.stdout.rstrip("\n") + "\n" + self.stderr
         return self.stdout or self.stderr
@@ -143,14 +143,15 @@ class Sandbox(abc.ABC):
         none is left (background jobs, daemons, processes that fork while being killed);
         returns how many were killed. The workspace is untouched and the sandbox stays
         usable. Graders call this before grading so nothing the agent started can run
-        (or interfere) while grading happens."""
+        (or interfere) while grading happens.
+        """
         raise NotImplementedError(f"{type(self).__name__} runs no processes to kill")
 
     @abc.abstractmethod
     def close(self) -> None:
         """Release everything; idempotent."""
 
-    def __enter__(self) -> "Sandbox":
+    def __enter__(self) -> Sandbox:
         return self
 
     def __exit__(self, *exc: object) -> None:

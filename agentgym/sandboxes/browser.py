@@ -41,8 +41,9 @@ import http.server
 import os
 import re
 import threading
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 from .base import ExecResult, Sandbox, SandboxError
@@ -65,8 +66,14 @@ CHROMIUM_ARGS = (
 HARD_DEADLINE_GRACE = 10.0
 """Seconds past a call's Playwright timeout after which the browser counts as hung."""
 
-_CRASH_MARKERS = ("target crashed", "page crashed", "has been closed", "browser closed", "connection closed",
-                  "target closed")
+_CRASH_MARKERS = (
+    "target crashed",
+    "page crashed",
+    "has been closed",
+    "browser closed",
+    "connection closed",
+    "target closed",
+)
 _ID_ATTR = "data-agentgym-id"
 
 
@@ -79,7 +86,7 @@ class BrowserTimeout(BrowserActionError):
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def list_directory(self, path: str) -> None:  # type: ignore[override]
@@ -99,7 +106,9 @@ class _FileServer:
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, name=f"agentgym-browser-http-{self.port}", daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, name=f"agentgym-browser-http-{self.port}", daemon=True
+        )
         self.thread.start()
 
     @property
@@ -119,7 +128,8 @@ def _origin(url: str) -> str:
 
 # Lists the visible interactive elements (and, optionally, text) under a root, giving each a
 # stable id kept in an attribute: an element keeps its id for the life of the page.
-_SNAPSHOT_JS = r"""
+_SNAPSHOT_JS = (
+    r"""
 ([rootSel, includeText, maxItems, clickableSel]) => {
   const ATTR = "%s";
   const root = document.querySelector(rootSel);
@@ -204,7 +214,9 @@ _SNAPSHOT_JS = r"""
   if (lines.length >= maxItems) lines.push("... (more elements not shown)");
   return lines.join("\n");
 }
-""" % _ID_ATTR
+"""
+    % _ID_ATTR
+)
 
 
 class BrowserSandbox(Sandbox):
@@ -229,14 +241,13 @@ class BrowserSandbox(Sandbox):
         viewport: tuple[int, int] = (800, 600),
         extra_args: Iterable[str] = (),
     ):
-        """
-        Args:
-            root: directory served at ``base_url`` (None: no server; only ``data:``/``about:`` pages).
-            timeout: default seconds for every call (navigation, waiting for a selector, scripts).
-            allowed_origins: further origins pages may reach, e.g. ``"http://127.0.0.1:8123"``.
-            executable_path: the Chromium binary (Playwright's own download is not used).
-            viewport: page size in CSS pixels.
-            extra_args: more Chromium command-line flags.
+        """Args:
+        root: directory served at ``base_url`` (None: no server; only ``data:``/``about:`` pages).
+        timeout: default seconds for every call (navigation, waiting for a selector, scripts).
+        allowed_origins: further origins pages may reach, e.g. ``"http://127.0.0.1:8123"``.
+        executable_path: the Chromium binary (Playwright's own download is not used).
+        viewport: page size in CSS pixels.
+        extra_args: more Chromium command-line flags.
         """
         if timeout <= 0:
             raise ValueError("timeout must be positive: every browser call needs a deadline")
@@ -251,9 +262,11 @@ class BrowserSandbox(Sandbox):
                 raise ValueError(f"root {str(root)!r} is not a directory")
             self._server = _FileServer(root.resolve())
         self.allowed_origins = frozenset(_origin(o) for o in allowed_origins) | (
-            {self._server.origin} if self._server else set())
+            {self._server.origin} if self._server else set()
+        )
         self._executor: concurrent.futures.ThreadPoolExecutor | None = concurrent.futures.ThreadPoolExecutor(
-            1, thread_name_prefix="agentgym-browser")
+            1, thread_name_prefix="agentgym-browser"
+        )
         self._pw: Any = None
         self._browser: Any = None
         self._context: Any = None
@@ -288,7 +301,7 @@ class BrowserSandbox(Sandbox):
                 return fn()
             except (BrowserActionError, SandboxError):
                 raise
-            except Exception as e:  # noqa: BLE001 - classified
+            except Exception as e:
                 raise self._classify(e, what, seconds) from e
 
         future = self._executor.submit(call)
@@ -304,8 +317,10 @@ class BrowserSandbox(Sandbox):
 
         message = str(e).split("\n")[0]
         if isinstance(e, PlaywrightTimeout):
-            return BrowserTimeout(f"{what} timed out after {seconds:g} s (the element never appeared or never became "
-                                  f"visible and enabled, or the page never finished loading): {message}")
+            return BrowserTimeout(
+                f"{what} timed out after {seconds:g} s (the element never appeared or never became "
+                f"visible and enabled, or the page never finished loading): {message}"
+            )
         if isinstance(e, PlaywrightError):
             lowered = message.lower()
             browser_gone = self._browser is not None and not self._safe_connected()
@@ -317,7 +332,7 @@ class BrowserSandbox(Sandbox):
     def _safe_connected(self) -> bool:
         try:
             return bool(self._browser.is_connected())
-        except Exception:  # noqa: BLE001
+        except Exception:
             return False
 
     def _launch(self) -> None:  # browser thread
@@ -333,16 +348,21 @@ class BrowserSandbox(Sandbox):
             if self._pw is None:
                 self._pw = sync_playwright().start()
             self._browser = self._pw.chromium.launch(
-                executable_path=self.executable_path, headless=True, args=[*CHROMIUM_ARGS, *self.extra_args],
-                timeout=max(self.timeout, 30.0) * 1000)
-        except Exception as e:  # noqa: BLE001 - any launch failure is the infrastructure's
+                executable_path=self.executable_path,
+                headless=True,
+                args=[*CHROMIUM_ARGS, *self.extra_args],
+                timeout=max(self.timeout, 30.0) * 1000,
+            )
+        except Exception as e:
             raise SandboxError(f"could not launch Chromium ({self.executable_path}): {str(e).splitlines()[0]}") from e
 
     @functools.cached_property
     def _fence(self) -> re.Pattern[str]:
         """URLs to intercept: everything but the allowed origins (those then skip the Python round trip)."""
         allowed = "|".join(re.escape(o + "/") for o in sorted(self.allowed_origins))
-        return re.compile(rf"^(?!(?:{allowed}|data:|about:|blob:))" if allowed else r"^(?!(?:data:|about:|blob:))", re.I)
+        return re.compile(
+            rf"^(?!(?:{allowed}|data:|about:|blob:))" if allowed else r"^(?!(?:data:|about:|blob:))", re.I
+        )
 
     def _route(self, route: Any) -> None:  # browser thread
         url = route.request.url
@@ -373,14 +393,16 @@ class BrowserSandbox(Sandbox):
             self._close_context()
             self._launch()
             self.blocked = []
-            ctx = self._browser.new_context(viewport=self.viewport, service_workers="block", java_script_enabled=True,
-                                            accept_downloads=False)
+            ctx = self._browser.new_context(
+                viewport=self.viewport, service_workers="block", java_script_enabled=True, accept_downloads=False
+            )
             ctx.set_default_timeout(self._ms(None))
             ctx.set_default_navigation_timeout(self._ms(None))
             ctx.route(self._fence, self._route)
             if hasattr(ctx, "route_web_socket"):
-                ctx.route_web_socket(lambda u: _origin(u.replace("ws", "http", 1)) not in self.allowed_origins,
-                                     lambda ws: ws.close())
+                ctx.route_web_socket(
+                    lambda u: _origin(u.replace("ws", "http", 1)) not in self.allowed_origins, lambda ws: ws.close()
+                )
             if init_script:
                 ctx.add_init_script(script=init_script)
             self._context = ctx
@@ -397,7 +419,7 @@ class BrowserSandbox(Sandbox):
         if ctx is not None:
             try:
                 ctx.close()
-            except Exception:  # noqa: BLE001 - a dead browser has nothing left to close
+            except Exception:
                 pass
 
     # ----- actions --------------------------------------------------------------------
@@ -418,38 +440,66 @@ class BrowserSandbox(Sandbox):
             raise BrowserActionError(f"cannot open {url!r}: only http(s), data: and about: URLs are allowed")
         if scheme in ("http", "https") and _origin(url) not in self.allowed_origins:
             self.blocked.append(url)
-            raise BrowserActionError(f"blocked: {url} is outside the allowed origins ({', '.join(sorted(self.allowed_origins)) or 'none'})")
-        self._run(lambda: self._page_or_raise().goto(url, wait_until="load", timeout=self._ms(timeout)), timeout, f"opening {url}")
+            raise BrowserActionError(
+                f"blocked: {url} is outside the allowed origins ({', '.join(sorted(self.allowed_origins)) or 'none'})"
+            )
+        self._run(
+            lambda: self._page_or_raise().goto(url, wait_until="load", timeout=self._ms(timeout)),
+            timeout,
+            f"opening {url}",
+        )
 
     def click(self, selector: str, *, timeout: float | None = None) -> None:
         """Click the element ``selector`` matches (waits until it is visible and enabled)."""
-        self._run(lambda: self._page_or_raise().click(selector, timeout=self._ms(timeout)), timeout, f"clicking {selector!r}")
+        self._run(
+            lambda: self._page_or_raise().click(selector, timeout=self._ms(timeout)), timeout, f"clicking {selector!r}"
+        )
 
     def fill(self, selector: str, text: str, *, timeout: float | None = None) -> None:
         """Replace the value of the input ``selector`` matches with ``text``."""
-        self._run(lambda: self._page_or_raise().fill(selector, text, timeout=self._ms(timeout)), timeout, f"filling {selector!r}")
+        self._run(
+            lambda: self._page_or_raise().fill(selector, text, timeout=self._ms(timeout)),
+            timeout,
+            f"filling {selector!r}",
+        )
 
     def press(self, key: str, selector: str | None = None, *, timeout: float | None = None) -> None:
         """Press a key (``"Enter"``, ``"Control+A"``) on ``selector``, or on the focused element."""
+
         def go() -> None:
             page = self._page_or_raise()
             if selector is None:
                 page.keyboard.press(key)
             else:
                 page.press(selector, key, timeout=self._ms(timeout))
+
         self._run(go, timeout, f"pressing {key!r}")
 
     def wait_for(self, selector: str, *, state: str = "visible", timeout: float | None = None) -> None:
         """Wait until ``selector`` is in ``state`` (``attached``/``visible``/``hidden``/``detached``)."""
-        self._run(lambda: self._page_or_raise().wait_for_selector(selector, state=state, timeout=self._ms(timeout)),
-                  timeout, f"waiting for {selector!r}")
+        self._run(
+            lambda: self._page_or_raise().wait_for_selector(selector, state=state, timeout=self._ms(timeout)),
+            timeout,
+            f"waiting for {selector!r}",
+        )
 
     def text(self, selector: str = "body", *, timeout: float | None = None) -> str:
         """The visible text of ``selector`` (default: the whole page)."""
-        return self._run(lambda: self._page_or_raise().inner_text(selector, timeout=self._ms(timeout)), timeout, f"reading {selector!r}")
+        return self._run(
+            lambda: self._page_or_raise().inner_text(selector, timeout=self._ms(timeout)),
+            timeout,
+            f"reading {selector!r}",
+        )
 
-    def snapshot(self, selector: str = "body", *, include_text: bool = False, max_items: int = 200,
-                 clickable: str | None = None, timeout: float | None = None) -> str:
+    def snapshot(
+        self,
+        selector: str = "body",
+        *,
+        include_text: bool = False,
+        max_items: int = 200,
+        clickable: str | None = None,
+        timeout: float | None = None,
+    ) -> str:
         """Visible interactive elements under ``selector``, one a line: ``[3] button "Submit"``.
 
         The number is a stable id (kept on the element for the life of the page); address the
@@ -457,8 +507,11 @@ class BrowserSandbox(Sandbox):
         ``clickable`` is a CSS selector of further elements to list (role ``clickable``), for
         pages whose click targets are plain ``span``/``div`` elements with script handlers.
         """
-        out = self._run(lambda: self._page_or_raise().evaluate(_SNAPSHOT_JS, [selector, include_text, max_items, clickable]),
-                        timeout, "taking a snapshot")
+        out = self._run(
+            lambda: self._page_or_raise().evaluate(_SNAPSHOT_JS, [selector, include_text, max_items, clickable]),
+            timeout,
+            "taking a snapshot",
+        )
         if out is None:
             raise BrowserActionError(f"no element matches {selector!r}")
         return out
@@ -470,6 +523,7 @@ class BrowserSandbox(Sandbox):
 
     def evaluate(self, js: str, arg: Any = None, *, timeout: float | None = None) -> Any:
         """Evaluate a JS expression or function in the page; for graders, not for agents."""
+
         def go() -> Any:
             page = self._page_or_raise()
             # Page.evaluate has no timeout of its own: race it against one in the page.
@@ -478,14 +532,19 @@ class BrowserSandbox(Sandbox):
                 " const v = typeof f === 'function' ? f(arg) : f;"
                 " return await Promise.race([Promise.resolve(v), new Promise((_, rej) =>"
                 " setTimeout(() => rej(new Error('evaluate timed out after ' + ms + ' ms')), ms))]); }",
-                [js, arg, self._ms(timeout)])
+                [js, arg, self._ms(timeout)],
+            )
+
         return self._run(go, timeout, "evaluating a script")
 
     def screenshot(self, path: str | Path, *, full_page: bool = False, timeout: float | None = None) -> Path:
         """Save a PNG of the page to ``path`` and return the path."""
         path = Path(path)
-        self._run(lambda: self._page_or_raise().screenshot(path=str(path), full_page=full_page, timeout=self._ms(timeout)),
-                  timeout, "taking a screenshot")
+        self._run(
+            lambda: self._page_or_raise().screenshot(path=str(path), full_page=full_page, timeout=self._ms(timeout)),
+            timeout,
+            "taking a screenshot",
+        )
         return path
 
     # ----- lifecycle ------------------------------------------------------------------
@@ -503,7 +562,7 @@ class BrowserSandbox(Sandbox):
                 if obj is not None:
                     try:
                         getattr(obj, method)()
-                    except Exception:  # noqa: BLE001
+                    except Exception:
                         pass
             self._browser = self._pw = None
 
@@ -511,21 +570,21 @@ class BrowserSandbox(Sandbox):
             if not self._broken:
                 try:
                     executor.submit(shutdown).result(30)
-                except Exception:  # noqa: BLE001 - closing must not raise
+                except Exception:
                     pass
             executor.shutdown(wait=not self._broken, cancel_futures=True)
         if self._server is not None:
             self._server.close()
             self._server = None
 
-    def __enter__(self) -> "BrowserSandbox":
+    def __enter__(self) -> BrowserSandbox:
         return self
 
     def __del__(self) -> None:
         if not getattr(self, "_closed", True):
             try:
                 self.close()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 pass
 
     # ----- not a filesystem sandbox ------------------------------------------------------
@@ -533,10 +592,18 @@ class BrowserSandbox(Sandbox):
     def _no_files(self, what: str) -> NotImplementedError:
         return NotImplementedError(
             f"BrowserSandbox has no {what}: it drives a browser, not a filesystem; use LocalSandbox or DockerSandbox "
-            "for commands and files, and BrowserSandbox(root=...) to serve a task's files")
+            "for commands and files, and BrowserSandbox(root=...) to serve a task's files"
+        )
 
-    def exec(self, cmd: str | list[str], *, timeout: float | None = None, cwd: str | None = None,
-             env: Mapping[str, str] | None = None, stdin: str | bytes | None = None) -> ExecResult:
+    def exec(
+        self,
+        cmd: str | list[str],
+        *,
+        timeout: float | None = None,
+        cwd: str | None = None,
+        env: Mapping[str, str] | None = None,
+        stdin: str | bytes | None = None,
+    ) -> ExecResult:
         raise self._no_files("exec()")
 
     def read_file(self, path: str) -> bytes:

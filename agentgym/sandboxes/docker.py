@@ -1,5 +1,6 @@
 """DockerSandbox: a hardened container on a real Docker engine, driven through one
-long-lived helper over the container's attach stream (no ``docker exec`` per command)."""
+long-lived helper over the container's attach stream (no ``docker exec`` per command).
+"""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import struct
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ._client import Channel, HelperSandbox, helper_argv, helper_env
 from .base import SandboxConfig, SandboxError
@@ -31,7 +33,8 @@ _CLIENT: Any = None
 
 def docker_client() -> Any:
     """The process's client for the local engine (shared), or a :class:`SandboxError`
-    that says how to get one."""
+    that says how to get one.
+    """
     global _CLIENT
     if _CLIENT is not None:
         return _CLIENT
@@ -60,8 +63,13 @@ def _proc_start(pid: int) -> str | None:
 
 
 def _owner_labels(run_id: str) -> dict[str, str]:
-    return {LABEL: "1", "agentgym.run_id": run_id, "agentgym.host": socket.gethostname(),
-            "agentgym.pid": str(os.getpid()), "agentgym.pid_start": _proc_start(os.getpid()) or ""}
+    return {
+        LABEL: "1",
+        "agentgym.run_id": run_id,
+        "agentgym.host": socket.gethostname(),
+        "agentgym.pid": str(os.getpid()),
+        "agentgym.pid_start": _proc_start(os.getpid()) or "",
+    }
 
 
 def _reap_live() -> None:
@@ -91,7 +99,8 @@ _PREVIOUS: dict[int, Any] = {}
 
 def _install_hooks() -> None:
     """Reap our containers at interpreter exit and on SIGTERM/SIGINT (when those still
-    have their default handlers, and only from the main thread)."""
+    have their default handlers, and only from the main thread).
+    """
     global _HOOKS_INSTALLED
     if _HOOKS_INSTALLED:
         return
@@ -126,7 +135,7 @@ class _AttachChannel(Channel):
             self._sock.settimeout(left)
             try:
                 chunk = self._sock.recv(1 << 20)
-            except socket.timeout:
+            except TimeoutError:
                 raise SandboxError("the sandbox helper did not answer in time") from None
             if not chunk:
                 raise SandboxError("the container's helper exited")
@@ -211,8 +220,13 @@ class DockerSandbox(HelperSandbox):
 
         cfg = self.config
         mb = 1024 * 1024
-        server_cfg = {**self._server_limits(), "workdir": self.workdir, "env": helper_env(cfg), "sweep": True,
-                      "rlimits": {"cpu": cfg.cpu_seconds, "fsize": cfg.max_file_mb * mb, "core": 0}}
+        server_cfg = {
+            **self._server_limits(),
+            "workdir": self.workdir,
+            "env": helper_env(cfg),
+            "sweep": True,
+            "rlimits": {"cpu": cfg.cpu_seconds, "fsize": cfg.max_file_mb * mb, "core": 0},
+        }
         owner = ",mode=1777"  # a user name: we cannot tell its uid, so anyone may write
         uid, _, gid = user.partition(":")
         if uid.isdigit():
@@ -221,26 +235,41 @@ class DockerSandbox(HelperSandbox):
         memory = (cfg.memory_mb + int(cfg.disk_mb)) * mb  # the workspace tmpfs is memory too
         try:
             container = self._client.api.create_container(
-                self.image, command=helper_argv(python, server_cfg), user=user, working_dir=self.workdir,
-                stdin_open=True, labels={**_owner_labels(self.run_id), **labels}, network_disabled=not cfg.network,
+                self.image,
+                command=helper_argv(python, server_cfg),
+                user=user,
+                working_dir=self.workdir,
+                stdin_open=True,
+                labels={**_owner_labels(self.run_id), **labels},
+                network_disabled=not cfg.network,
                 host_config=self._client.api.create_host_config(
                     network_mode="none" if not cfg.network else "bridge",
-                    mem_limit=memory, memswap_limit=memory,
-                    nano_cpus=int(cfg.cpus * 1e9), pids_limit=cfg.max_processes,
-                    cap_drop=["ALL"], security_opt=["no-new-privileges"], init=False, read_only=True,
-                    tmpfs={"/tmp": f"size={cfg.memory_mb}m,nr_inodes={inodes},mode=1777",
-                           "/dev/shm": f"size=64m,nr_inodes={inodes},mode=1777",
-                           self.workdir: f"size={int(cfg.disk_mb)}m,nr_inodes={inodes},exec{owner}"},
+                    mem_limit=memory,
+                    memswap_limit=memory,
+                    nano_cpus=int(cfg.cpus * 1e9),
+                    pids_limit=cfg.max_processes,
+                    cap_drop=["ALL"],
+                    security_opt=["no-new-privileges"],
+                    init=False,
+                    read_only=True,
+                    tmpfs={
+                        "/tmp": f"size={cfg.memory_mb}m,nr_inodes={inodes},mode=1777",
+                        "/dev/shm": f"size=64m,nr_inodes={inodes},mode=1777",
+                        self.workdir: f"size={int(cfg.disk_mb)}m,nr_inodes={inodes},exec{owner}",
+                    },
                 ),
             )
         except docker.errors.ImageNotFound:
-            raise SandboxError(f"image {self.image} not found: build it with `agentgym sandbox build-image` "
-                               "(or python -m agentgym.sandboxes.image)") from None
+            raise SandboxError(
+                f"image {self.image} not found: build it with `agentgym sandbox build-image` "
+                "(or python -m agentgym.sandboxes.image)"
+            ) from None
         self.container_id = container["Id"]
         with _LIVE_LOCK:
             _LIVE[self.container_id] = self._client
-        sock = self._client.api.attach_socket(self.container_id, params={"stdin": 1, "stdout": 1, "stderr": 1,
-                                                                           "stream": 1})
+        sock = self._client.api.attach_socket(
+            self.container_id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1}
+        )
         self._client.api.start(self.container_id)
         self._connect(_AttachChannel(sock), timeout=60.0)
 
@@ -250,8 +279,10 @@ class DockerSandbox(HelperSandbox):
             parts.append(f"helper stderr:\n{self._channel.stderr.decode(errors='replace')}")
         try:
             state = self._client.api.inspect_container(self.container_id)["State"]
-            parts.append(f"container state: {state.get('Status')}, exit {state.get('ExitCode')}, "
-                         f"OOMKilled {state.get('OOMKilled')}")
+            parts.append(
+                f"container state: {state.get('Status')}, exit {state.get('ExitCode')}, "
+                f"OOMKilled {state.get('OOMKilled')}"
+            )
         except Exception:
             pass
         return "".join("\n" + p for p in parts)
@@ -274,7 +305,8 @@ class DockerSandbox(HelperSandbox):
 
 def gc(all_runs: bool = False, client: Any = None) -> list[str]:
     """Remove agentgym sandbox containers left by dead processes on this host (or every
-    agentgym sandbox container with ``all_runs=True``). Returns the removed ids."""
+    agentgym sandbox container with ``all_runs=True``). Returns the removed ids.
+    """
     client = client or docker_client()
     host, removed = socket.gethostname(), []
     for c in client.api.containers(all=True, filters={"label": f"{LABEL}=1"}):

@@ -18,8 +18,9 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from .base import SandboxError
 
@@ -90,8 +91,13 @@ def _customize(root: Path) -> None:
     python = root / "usr/local/bin/python"
     if not python.exists():
         python.symlink_to("/usr/bin/python3")
-    for pattern in ("var/cache/apt/archives/*.deb", "var/lib/apt/lists/*_*", "usr/share/doc/*",
-                    "usr/share/man/*", "usr/share/locale/*"):
+    for pattern in (
+        "var/cache/apt/archives/*.deb",
+        "var/lib/apt/lists/*_*",
+        "usr/share/doc/*",
+        "usr/share/man/*",
+        "usr/share/locale/*",
+    ):
         for p in glob.glob(str(root / pattern)):
             shutil.rmtree(p) if os.path.isdir(p) and not os.path.islink(p) else os.unlink(p)
 

@@ -22,9 +22,29 @@ HOST_UID_BASE = 1_000_000_000
 """Running as root, each sandbox runs as its own unused host uid from here, so
 RLIMIT_NPROC (counted per uid) is a per-sandbox process limit."""
 
-_ETC = ("alternatives", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "ssl", "ca-certificates",
-        "ca-certificates.conf", "nsswitch.conf", "mime.types", "python3", "python3.11", "bash.bashrc",
-        "profile", "inputrc", "terminfo", "magic", "gitconfig", "debian_version", "os-release", "login.defs")
+_ETC = (
+    "alternatives",
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "localtime",
+    "ssl",
+    "ca-certificates",
+    "ca-certificates.conf",
+    "nsswitch.conf",
+    "mime.types",
+    "python3",
+    "python3.11",
+    "bash.bashrc",
+    "profile",
+    "inputrc",
+    "terminfo",
+    "magic",
+    "gitconfig",
+    "debian_version",
+    "os-release",
+    "login.defs",
+)
 _PASSWD = "root:x:0:0:root:/root:/usr/sbin/nologin\nagent:x:1000:1000:agent:/tmp:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
 _GROUP = "root:x:0:\nagent:x:1000:\nnogroup:x:65534:\n"
 _HOSTS = "127.0.0.1\tlocalhost sandbox\n::1\tlocalhost\n"
@@ -33,13 +53,16 @@ _WRAPPER_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 # Run as root in a fresh private mount namespace (unshare): mount the workspace and the
 # scratch tmpfs with size and inode caps, then drop to the sandbox's host uid and exec
 # bwrap. The mounts exist only in that namespace and vanish with its last process.
-_MOUNT_SCRIPT = ('mount -t tmpfs -o "$1" agentgym-workspace "$2" && mount -t tmpfs -o "$3" agentgym-scratch "$4" '
-                 '&& mkdir -m 1777 "$4/tmp" "$4/shm" && shift 4 && exec "$@"')
+_MOUNT_SCRIPT = (
+    'mount -t tmpfs -o "$1" agentgym-workspace "$2" && mount -t tmpfs -o "$3" agentgym-scratch "$4" '
+    '&& mkdir -m 1777 "$4/tmp" "$4/shm" && shift 4 && exec "$@"'
+)
 
 
 class _PipeChannel(Channel):
     """The helper's stdin/stdout pipes; its stderr (bwrap's too) is a third pipe whose
-    last few KiB are kept for diagnostics (drained while waiting, never a file)."""
+    last few KiB are kept for diagnostics (drained while waiting, never a file).
+    """
 
     def __init__(self, proc: subprocess.Popen) -> None:
         assert proc.stdin is not None and proc.stdout is not None
@@ -202,8 +225,14 @@ class LocalSandbox(HelperSandbox):
                 argv = self._root_wrapper(argv)
         try:
             self._proc = subprocess.Popen(
-                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-                cwd=self.host_dir, env={"PATH": _WRAPPER_PATH}, pass_fds=pass_fds,
+                argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+                cwd=self.host_dir,
+                env={"PATH": _WRAPPER_PATH},
+                pass_fds=pass_fds,
             )
         finally:
             for fd in pass_fds:
@@ -212,7 +241,8 @@ class LocalSandbox(HelperSandbox):
 
     def _root_wrapper(self, argv: list[str]) -> list[str]:
         """As root: unshare a private mount namespace, mount the capped tmpfs, drop to
-        the sandbox's host uid, exec ``argv`` (bwrap)."""
+        the sandbox's host uid, exec ``argv`` (bwrap).
+        """
         cfg, uid = self.config, str(self.host_uid)
         ws_opts = f"size={int(cfg.disk_mb)}m,nr_inodes={int(cfg.max_inodes)},mode=0755,uid={uid},gid={uid}"
         scratch_opts = f"size={int(cfg.memory_mb)}m,nr_inodes={int(cfg.max_inodes)},mode=0755"
@@ -220,15 +250,49 @@ class LocalSandbox(HelperSandbox):
         missing = [name for name, path in tools.items() if path is None]
         if missing:
             raise SandboxError(f"{', '.join(missing)} not found: apt-get install util-linux mount")
-        return [str(tools["unshare"]), "--mount", "--propagation", "private", "--", "/bin/sh", "-c", _MOUNT_SCRIPT,
-                "sh", ws_opts, str(self.host_dir / "workspace"), scratch_opts, str(self.host_dir / "scratch"),
-                str(tools["setpriv"]), f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--", *argv]
+        return [
+            str(tools["unshare"]),
+            "--mount",
+            "--propagation",
+            "private",
+            "--",
+            "/bin/sh",
+            "-c",
+            _MOUNT_SCRIPT,
+            "sh",
+            ws_opts,
+            str(self.host_dir / "workspace"),
+            scratch_opts,
+            str(self.host_dir / "scratch"),
+            str(tools["setpriv"]),
+            f"--reuid={uid}",
+            f"--regid={uid}",
+            "--clear-groups",
+            "--",
+            *argv,
+        ]
 
     def _bwrap_argv(self, as_root: bool, pass_fds: list[int]) -> list[str]:
         cfg = self.config
-        argv = [_bwrap(), "--unshare-all", "--as-pid-1", "--die-with-parent", "--new-session", "--clearenv",
-                "--cap-drop", "ALL", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--hostname", "sandbox",
-                "--ro-bind", "/usr", "/usr"]
+        argv = [
+            _bwrap(),
+            "--unshare-all",
+            "--as-pid-1",
+            "--die-with-parent",
+            "--new-session",
+            "--clearenv",
+            "--cap-drop",
+            "ALL",
+            "--uid",
+            str(SANDBOX_UID),
+            "--gid",
+            str(SANDBOX_UID),
+            "--hostname",
+            "sandbox",
+            "--ro-bind",
+            "/usr",
+            "/usr",
+        ]
         if cfg.network:
             argv += ["--share-net", "--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf"]
         for d in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
@@ -237,8 +301,17 @@ class LocalSandbox(HelperSandbox):
                 argv += ["--symlink", os.readlink(host), f"/{d}"]
             elif host.is_dir():
                 argv += ["--ro-bind", str(host), f"/{d}"]
-        argv += ["--tmpfs", "/usr/local", "--dir", "/usr/local/bin",
-                 "--symlink", "/usr/bin/python3", "/usr/local/bin/python", "--remount-ro", "/usr/local"]
+        argv += [
+            "--tmpfs",
+            "/usr/local",
+            "--dir",
+            "/usr/local/bin",
+            "--symlink",
+            "/usr/bin/python3",
+            "/usr/local/bin/python",
+            "--remount-ro",
+            "/usr/local",
+        ]
         for name in _ETC:
             argv += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
         for name, text in (("passwd", _PASSWD), ("group", _GROUP), ("hosts", _HOSTS)):
@@ -252,12 +325,38 @@ class LocalSandbox(HelperSandbox):
             (self.host_dir / "workspace").mkdir()
             (self.host_dir / "scratch").mkdir()
             scratch = self.host_dir / "scratch"
-            argv += ["--bind", str(scratch / "shm"), "/dev/shm", "--remount-ro", "/dev",
-                     "--bind", str(scratch / "tmp"), "/tmp", "--bind", str(self.host_dir / "workspace"), WORKDIR]
+            argv += [
+                "--bind",
+                str(scratch / "shm"),
+                "/dev/shm",
+                "--remount-ro",
+                "/dev",
+                "--bind",
+                str(scratch / "tmp"),
+                "/tmp",
+                "--bind",
+                str(self.host_dir / "workspace"),
+                WORKDIR,
+            ]
         else:
-            argv += ["--size", "67108864", "--tmpfs", "/dev/shm", "--remount-ro", "/dev",
-                     "--size", str(cfg.memory_mb * 1024 * 1024), "--tmpfs", "/tmp",
-                     "--size", str(cfg.disk_mb * 1024 * 1024), "--perms", "0755", "--tmpfs", WORKDIR]
+            argv += [
+                "--size",
+                "67108864",
+                "--tmpfs",
+                "/dev/shm",
+                "--remount-ro",
+                "/dev",
+                "--size",
+                str(cfg.memory_mb * 1024 * 1024),
+                "--tmpfs",
+                "/tmp",
+                "--size",
+                str(cfg.disk_mb * 1024 * 1024),
+                "--perms",
+                "0755",
+                "--tmpfs",
+                WORKDIR,
+            ]
         argv += ["--chdir", WORKDIR, "--remount-ro", "/"]
         return argv
 

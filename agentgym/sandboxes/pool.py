@@ -5,9 +5,10 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .base import Sandbox, SandboxConfig, SandboxError
 
@@ -109,7 +110,7 @@ class SandboxPool:
             except queue.Empty:
                 break
 
-    def __enter__(self) -> "SandboxPool":
+    def __enter__(self) -> SandboxPool:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -119,8 +120,14 @@ class SandboxPool:
 class DockerPool(SandboxPool):
     """A warm pool of :class:`~agentgym.sandboxes.DockerSandbox` (acquire in ~1 ms)."""
 
-    def __init__(self, size: int = 4, image: str | None = None, config: SandboxConfig | None = None,
-                 workers: int = 2, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        size: int = 4,
+        image: str | None = None,
+        config: SandboxConfig | None = None,
+        workers: int = 2,
+        **kwargs: Any,
+    ) -> None:
         from .docker import DockerSandbox
         from .image import DEFAULT_IMAGE
 

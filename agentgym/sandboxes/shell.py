@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 import uuid
-from typing import Mapping
+from collections.abc import Mapping
 
 from .base import ExecResult, Sandbox
 
@@ -12,9 +12,11 @@ from .base import ExecResult, Sandbox
 # variables, functions, aliases) and saves it again on exit, whatever way the command
 # exits. A command killed at its timeout saves nothing, so the session simply carries on
 # from the state before it: there is no wedged shell to recover.
-_SKIP = ("BASH*|__ag_*|_|EUID|UID|PPID|SHELLOPTS|PIPESTATUS|FUNCNAME|GROUPS|HISTCMD|LINENO|RANDOM|SECONDS|"
-         "SRANDOM|EPOCH*|DIRSTACK|OPTIND|OPTARG|SHLVL|PWD|OLDPWD|COMP_*|HOSTNAME|HOSTTYPE|MACHTYPE|OSTYPE|"
-         "IFS|PS1|PS2|PS4|BASHOPTS")
+_SKIP = (
+    "BASH*|__ag_*|_|EUID|UID|PPID|SHELLOPTS|PIPESTATUS|FUNCNAME|GROUPS|HISTCMD|LINENO|RANDOM|SECONDS|"
+    "SRANDOM|EPOCH*|DIRSTACK|OPTIND|OPTARG|SHLVL|PWD|OLDPWD|COMP_*|HOSTNAME|HOSTTYPE|MACHTYPE|OSTYPE|"
+    "IFS|PS1|PS2|PS4|BASHOPTS"
+)
 _SCRIPT = r"""
 __ag_dir=%(dir)s
 __ag_cmd=$(cat); exec </dev/null
@@ -65,8 +67,9 @@ class ShellSession:
 
     def run(self, command: str, timeout: float | None = None) -> ExecResult:
         """Run ``command`` in the session (bash syntax); returns its result."""
-        return self.sandbox.exec(["/bin/bash", "-c", self._script],
-                                 timeout=timeout if timeout is not None else self.timeout, stdin=command)
+        return self.sandbox.exec(
+            ["/bin/bash", "-c", self._script], timeout=timeout if timeout is not None else self.timeout, stdin=command
+        )
 
     @property
     def cwd(self) -> str:
@@ -80,7 +83,7 @@ class ShellSession:
         except Exception:
             pass
 
-    def __enter__(self) -> "ShellSession":
+    def __enter__(self) -> ShellSession:
         return self
 
     def __exit__(self, *exc: object) -> None:

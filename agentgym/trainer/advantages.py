@@ -64,7 +64,8 @@ this estimator already is the group baseline), learned critics, GAE.
 
 from __future__ import annotations
 
-from typing import Literal, Sequence
+from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 
@@ -95,8 +96,13 @@ def exact_mean(x: np.ndarray, axis: int | None = None) -> np.ndarray:
     return np.squeeze(first, axis=axis) + np.mean(x - first, axis=axis)
 
 
-def outcome_advantages(rewards: np.ndarray, group_ids: Sequence[str], valid: np.ndarray | None = None,
-                       scale: Scale = "group", eps: float = EPS) -> np.ndarray:
+def outcome_advantages(
+    rewards: np.ndarray,
+    group_ids: Sequence[str],
+    valid: np.ndarray | None = None,
+    scale: Scale = "group",
+    eps: float = EPS,
+) -> np.ndarray:
     """Group-relative outcome advantages (see the module docstring for the three scales).
 
     rewards: (N,) outcome reward per episode; valid: (N,) bool, False for masked episodes.
@@ -145,7 +151,7 @@ def discounted_returns(turn_rewards: Sequence[float], gamma: float) -> np.ndarra
 
 
 def padded_returns(returns: Sequence[np.ndarray]) -> np.ndarray:
-    """n ragged (T_i,) returns-to-go -> (n, H) with H = max T_i, 0 after an episode's end (absorbing state)."""
+    """N ragged (T_i,) returns-to-go -> (n, H) with H = max T_i, 0 after an episode's end (absorbing state)."""
     horizon = max((len(r) for r in returns), default=0)
     out = np.zeros((len(returns), horizon))  # (n, H)
     for row, r in enumerate(returns):
@@ -153,8 +159,14 @@ def padded_returns(returns: Sequence[np.ndarray]) -> np.ndarray:
     return out
 
 
-def process_advantages(turn_rewards: Sequence[Sequence[float]], group_ids: Sequence[str], gamma: float = 1.0,
-                       valid: np.ndarray | None = None, scale: Scale = "group", eps: float = EPS) -> list[np.ndarray]:
+def process_advantages(
+    turn_rewards: Sequence[Sequence[float]],
+    group_ids: Sequence[str],
+    gamma: float = 1.0,
+    valid: np.ndarray | None = None,
+    scale: Scale = "group",
+    eps: float = EPS,
+) -> list[np.ndarray]:
     """Per-turn advantages: return-to-go minus the group's mean return-to-go at the same turn (ended episodes count 0).
 
     turn_rewards: N ragged (T_i,) process rewards; returns N (T_i,) advantages (zeros for masked
@@ -173,13 +185,13 @@ def process_advantages(turn_rewards: Sequence[Sequence[float]], group_ids: Seque
         for i in members:
             centred[i] = returns[i] - baseline[: len(returns[i])]  # (T_i,)
         real = np.concatenate([centred[i] for i in members])  # (sum T_i,)
-        rms = float(np.sqrt(np.mean(real ** 2))) if real.size else 0.0
-        group_rms.update({i: rms for i in members})
+        rms = float(np.sqrt(np.mean(real**2))) if real.size else 0.0
+        group_rms.update(dict.fromkeys(members, rms))
     if scale == "none":
         return [c if valid[i] else np.zeros_like(c) for i, c in enumerate(centred)]
     if scale == "batch":
         real = np.concatenate([centred[i] for i in np.flatnonzero(valid)] or [np.zeros(0)])
-        batch_rms = float(np.sqrt(np.mean(real ** 2))) if real.size else 0.0
+        batch_rms = float(np.sqrt(np.mean(real**2))) if real.size else 0.0
         return [c / (batch_rms + eps) if valid[i] else np.zeros_like(c) for i, c in enumerate(centred)]
     return [c / (group_rms[i] + eps) if valid[i] else np.zeros_like(c) for i, c in enumerate(centred)]
 

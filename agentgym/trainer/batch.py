@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
-from agentgym.trajectory import Trajectory
 from agentgym.trainer import advantages as adv_fn
 from agentgym.trainer.tokens import episode_sequence
+from agentgym.trajectory import Trajectory
 
 
 @dataclass
@@ -51,8 +52,14 @@ def mask_reason(traj: Trajectory, has_tokens: bool = True) -> str | None:
     return None
 
 
-def make_batch(trajs: Sequence[Trajectory], *, scale: str = "group", process_weight: float = 0.0, gamma: float = 1.0,
-               filter_zero_variance: bool = True) -> Batch:
+def make_batch(
+    trajs: Sequence[Trajectory],
+    *,
+    scale: str = "group",
+    process_weight: float = 0.0,
+    gamma: float = 1.0,
+    filter_zero_variance: bool = True,
+) -> Batch:
     """Advantages for every trainable token of ``trajs``; masked and zero-signal episodes dropped.
 
     A group whose episodes are all masked contributes nothing; the others' statistics use only
@@ -82,13 +89,15 @@ def make_batch(trajs: Sequence[Trajectory], *, scale: str = "group", process_wei
     for i in np.flatnonzero(keep):
         s = seqs[i]
         token_adv = adv_fn.token_advantages(per_turn[i], s.turns)  # (L,)
-        episodes.append(Episode(
-            ids=torch.from_numpy(s.ids),
-            targets=torch.from_numpy(s.ids[1:]),
-            mask=torch.from_numpy(s.trainable[1:].astype(np.float32)),
-            advantages=torch.from_numpy(token_adv[1:].astype(np.float32)),
-            sample_logprobs=torch.from_numpy(s.sample_logprobs[1:]),
-        ))
+        episodes.append(
+            Episode(
+                ids=torch.from_numpy(s.ids),
+                targets=torch.from_numpy(s.ids[1:]),
+                mask=torch.from_numpy(s.trainable[1:].astype(np.float32)),
+                advantages=torch.from_numpy(token_adv[1:].astype(np.float32)),
+                sample_logprobs=torch.from_numpy(s.sample_logprobs[1:]),
+            )
+        )
     n_groups = len(set(group_ids))
     zero_groups = len({g for g, v in zip(group_ids, valid) if v}) - len({g for g, s in zip(group_ids, signal) if s})
     masked: dict[str, int] = {}
@@ -123,5 +132,12 @@ def collate(episodes: Sequence[Episode], pad_id: int, device: torch.device | str
         adv[r, : n - 1] = e.advantages
         slp[r, : n - 1] = e.sample_logprobs
     attention = (torch.arange(width)[None, :] < lengths[:, None]).long()  # (B, L)
-    out = {"ids": ids, "attention_mask": attention, "targets": targets, "mask": mask, "advantages": adv, "sample_logprobs": slp}
+    out = {
+        "ids": ids,
+        "attention_mask": attention,
+        "targets": targets,
+        "mask": mask,
+        "advantages": adv,
+        "sample_logprobs": slp,
+    }
     return {k: v.to(device) for k, v in out.items()}

@@ -94,8 +94,14 @@ def save_model_dir(path: str | Path, model: Any, tokenizer: Any | None) -> None:
             hf_logging.enable_progress_bar()
 
 
-def save(path: str | Path, model: Any, optimizer: torch.optim.Optimizer, step: int, extra: dict[str, Any] | None = None,
-         tokenizer: Any | None = None) -> Path:
+def save(
+    path: str | Path,
+    model: Any,
+    optimizer: torch.optim.Optimizer,
+    step: int,
+    extra: dict[str, Any] | None = None,
+    tokenizer: Any | None = None,
+) -> Path:
     """Write the checkpoint directory ``path`` atomically (see the module docstring); returns ``path``."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
@@ -105,8 +111,17 @@ def save(path: str | Path, model: Any, optimizer: torch.optim.Optimizer, step: i
     state_dir = tmp / STATE_DIR
     state_dir.mkdir()
     torch.save(optimizer.state_dict(), state_dir / "optimizer.pt")
-    torch.save({"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}, state_dir / "rng.pt")
-    state = {"format": FORMAT, "step": step, "data_position": {"step": step}, "kind": "lora" if is_peft(model) else "full", **(extra or {})}
+    torch.save(
+        {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
+        state_dir / "rng.pt",
+    )
+    state = {
+        "format": FORMAT,
+        "step": step,
+        "data_position": {"step": step},
+        "kind": "lora" if is_peft(model) else "full",
+        **(extra or {}),
+    }
     (state_dir / STATE).write_text(json.dumps(state, indent=2))
     _fsync_tree(tmp)
     old = path.with_name(path.name + ".old")
@@ -129,11 +144,17 @@ def _load_full(path: Path, model: torch.nn.Module) -> None:
     own = model.state_dict()
     unexpected = sorted(set(weights) - set(own))
     if unexpected:
-        raise ValueError(f"{path}: weights {unexpected[:3]} do not belong to this model; was it saved with another model or LoRA setting?")
+        raise ValueError(
+            f"{path}: weights {unexpected[:3]} do not belong to this model; was it saved with another model or LoRA setting?"
+        )
     loaded_ptrs = {own[k].data_ptr() for k in weights}
-    missing = [k for k in own if k not in weights and own[k].data_ptr() not in loaded_ptrs]  # tied weights are saved once
+    missing = [
+        k for k in own if k not in weights and own[k].data_ptr() not in loaded_ptrs
+    ]  # tied weights are saved once
     if missing:
-        raise ValueError(f"{path}: checkpoint lacks {len(missing)} weights (e.g. {missing[0]}); was it saved with another model?")
+        raise ValueError(
+            f"{path}: checkpoint lacks {len(missing)} weights (e.g. {missing[0]}); was it saved with another model?"
+        )
     with torch.no_grad():
         for name, tensor in weights.items():
             own[name].copy_(tensor.to(own[name].device, own[name].dtype))
@@ -156,11 +177,15 @@ def load(path: str | Path, model: Any, optimizer: torch.optim.Optimizer | None =
     path = Path(path)
     state_file = path / STATE_DIR / STATE
     if not state_file.exists():
-        raise FileNotFoundError(f"{path}: no {STATE_DIR}/{STATE}; not a complete agentgym checkpoint (resume from checkpoints/step_N)")
+        raise FileNotFoundError(
+            f"{path}: no {STATE_DIR}/{STATE}; not a complete agentgym checkpoint (resume from checkpoints/step_N)"
+        )
     state = json.loads(state_file.read_text())
     want = "lora" if is_peft(model) else "full"
     if state.get("kind", want) != want:
-        raise ValueError(f"{path}: a {state['kind']} checkpoint cannot resume a {want} run; match --lora-rank to the saved run")
+        raise ValueError(
+            f"{path}: a {state['kind']} checkpoint cannot resume a {want} run; match --lora-rank to the saved run"
+        )
     (_load_adapter if is_peft(model) else _load_full)(path, model)
     if optimizer is not None:
         optimizer.load_state_dict(torch.load(path / STATE_DIR / "optimizer.pt", weights_only=False))

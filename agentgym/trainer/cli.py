@@ -30,13 +30,19 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         hint = hints[f.name]
         origin, args = typing.get_origin(hint), typing.get_args(hint)
         if hint is bool:
-            parser.add_argument(_flag(f.name), dest=f.name, action=argparse.BooleanOptionalAction, default=default, help=help_text)
+            parser.add_argument(
+                _flag(f.name), dest=f.name, action=argparse.BooleanOptionalAction, default=default, help=help_text
+            )
         elif origin is typing.Literal:
             parser.add_argument(_flag(f.name), dest=f.name, choices=list(args), default=default, help=help_text)
         elif origin is dict or hint is dict:
-            parser.add_argument(_flag(f.name), dest=f.name, type=json.loads, default=default, metavar="JSON", help=help_text)
+            parser.add_argument(
+                _flag(f.name), dest=f.name, type=json.loads, default=default, metavar="JSON", help=help_text
+            )
         elif origin is tuple:
-            parser.add_argument(_flag(f.name), dest=f.name, type=float, nargs=len(args), default=default, help=help_text)
+            parser.add_argument(
+                _flag(f.name), dest=f.name, type=float, nargs=len(args), default=default, help=help_text
+            )
         else:
             kinds = [a for a in (args or (hint,)) if a is not type(None)]
             conv: Any = kinds[0] if kinds and kinds[0] in (int, float, str) else str
@@ -55,7 +61,9 @@ def check_config(config: GRPOConfig) -> None:
     full = config.env if "/" in config.env else f"agentgym/{config.env}"
     envs = agentgym.list_envs()
     if full not in envs:
-        raise ValueError(f"unknown environment {config.env!r}; registered: {', '.join(e.split('/', 1)[1] for e in envs)}")
+        raise ValueError(
+            f"unknown environment {config.env!r}; registered: {', '.join(e.split('/', 1)[1] for e in envs)}"
+        )
     check_spec(config.model)
 
 
@@ -68,15 +76,20 @@ def run_train(args: argparse.Namespace) -> int:
     evals = summary["evals"]
     if evals:
         first, last = evals[0], evals[-1]
-        print(f"held-out success: {first['success']:.3f} (step {first['step']}) -> {last['success']:.3f} (step {last['step']}) on {last['tasks']} tasks")
+        print(
+            f"held-out success: {first['success']:.3f} (step {first['step']}) -> {last['success']:.3f} (step {last['step']}) on {last['tasks']} tasks"
+        )
     print(f"metrics: {summary['metrics']}")
     return 0
 
 
 def add_commands(subparsers: Any) -> None:
     """Add ``train`` to an ``argparse`` subparsers object."""
-    parser = subparsers.add_parser("train", help="train a model with GRPO on an environment",
-                                   description="GRPO on whole multi-turn episodes. Every flag is a GRPOConfig field.")
+    parser = subparsers.add_parser(
+        "train",
+        help="train a model with GRPO on an environment",
+        description="GRPO on whole multi-turn episodes. Every flag is a GRPOConfig field.",
+    )
     add_config_arguments(parser)
     parser.set_defaults(fn=run_train)
 

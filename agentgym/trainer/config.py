@@ -12,7 +12,7 @@ import inspect
 import json
 import textwrap
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -138,17 +138,23 @@ class GRPOConfig:
         if self.group_size < 2:
             raise ValueError("group_size must be at least 2: GRPO advantages are relative to the group")
         if not 1 <= self.minibatches <= self.batch_episodes or self.epochs < 1:
-            raise ValueError(f"minibatches={self.minibatches} must be between 1 and the batch of {self.batch_episodes} episodes "
-                             f"(tasks_per_step x group_size), and epochs >= 1")
+            raise ValueError(
+                f"minibatches={self.minibatches} must be between 1 and the batch of {self.batch_episodes} episodes "
+                f"(tasks_per_step x group_size), and epochs >= 1"
+            )
         if not self.temperature > 0:
-            raise ValueError(f"temperature={self.temperature} cannot train: greedy decoding has no sampling distribution, so the "
-                             "log-probabilities the PPO ratio and importance weights need are undefined (and a group's episodes "
-                             "would be identical); use temperature > 0 (1.0 samples the model as it is) and eval_temperature=0 "
-                             "for greedy evaluation")
+            raise ValueError(
+                f"temperature={self.temperature} cannot train: greedy decoding has no sampling distribution, so the "
+                "log-probabilities the PPO ratio and importance weights need are undefined (and a group's episodes "
+                "would be identical); use temperature > 0 (1.0 samples the model as it is) and eval_temperature=0 "
+                "for greedy evaluation"
+            )
         if self.top_k != 0:
-            raise ValueError(f"top_k={self.top_k} cannot train: the sampler would draw from the top-k truncated distribution "
-                             "while the trainer scores tokens under the full softmax, biasing the ratio and importance weights; "
-                             "use top_k=0 and lower the temperature to sharpen sampling")
+            raise ValueError(
+                f"top_k={self.top_k} cannot train: the sampler would draw from the top-k truncated distribution "
+                "while the trainer scores tokens under the full softmax, biasing the ratio and importance weights; "
+                "use top_k=0 and lower the temperature to sharpen sampling"
+            )
         if not 0.0 <= self.max_failed_fraction <= 1.0 or self.max_failed_steps < 0:
             raise ValueError("max_failed_fraction must be in [0, 1] and max_failed_steps >= 0")
         if self.engine not in ("hf", "vllm"):
@@ -166,18 +172,23 @@ class GRPOConfig:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2))
 
     @classmethod
-    def load(cls, path: str | Path) -> "GRPOConfig":
+    def load(cls, path: str | Path) -> GRPOConfig:
         return cls(**json.loads(Path(path).read_text()))
 
 
-@lru_cache(maxsize=None)
+@cache
 def field_docs(cls: type = GRPOConfig) -> dict[str, str]:
     """The docstring written under each dataclass field (for ``--help``)."""
     tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
     body = tree.body[0].body  # type: ignore[attr-defined]
     docs: dict[str, str] = {}
     for node, nxt in zip(body, body[1:]):
-        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(nxt, ast.Expr) \
-                and isinstance(nxt.value, ast.Constant) and isinstance(nxt.value.value, str):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(nxt, ast.Expr)
+            and isinstance(nxt.value, ast.Constant)
+            and isinstance(nxt.value.value, str)
+        ):
             docs[node.target.id] = " ".join(nxt.value.value.split())
     return docs

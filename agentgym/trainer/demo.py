@@ -41,12 +41,15 @@ DEMO = GRPOConfig(
 
 def summary_markdown(config: GRPOConfig, result: dict, minutes: float) -> str:
     before, after = result["evals"][0], result["evals"][-1]
-    rows = "\n".join(f"| {r['step']} | {r['reward']:.3f} | {r['success']:.3f} | {r.get('clip_fraction', 0):.3f} | "
-                     f"{r.get('entropy', 0):.3f} | {r['time_step']:.1f} |" for r in result["train"])
+    rows = "\n".join(
+        f"| {r['step']} | {r['reward']:.3f} | {r['success']:.3f} | {r.get('clip_fraction', 0):.3f} | "
+        f"{r.get('entropy', 0):.3f} | {r['time_step']:.1f} |"
+        for r in result["train"]
+    )
     return f"""# GRPO demo: {config.model} on {config.env}
 
-Held-out success (greedy, {after['tasks']} test tasks, seed {config.seed}):
-**{before['success']:.3f} before -> {after['success']:.3f} after** {config.steps} steps
+Held-out success (greedy, {after["tasks"]} test tasks, seed {config.seed}):
+**{before["success"]:.3f} before -> {after["success"]:.3f} after** {config.steps} steps
 ({config.tasks_per_step} tasks x {config.group_size} episodes per step, lr {config.lr}, temperature {config.temperature}).
 Wall time: {minutes:.1f} minutes on the CPU ({config.threads} thread(s)).
 
@@ -61,12 +64,21 @@ Wall time: {minutes:.1f} minutes on the CPU ({config.threads} thread(s)).
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m agentgym.trainer.demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=DEMO.steps)
-    parser.add_argument("--threads", type=int, default=DEMO.threads, help="torch threads (1 is fastest on a busy machine)")
+    parser.add_argument(
+        "--threads", type=int, default=DEMO.threads, help="torch threads (1 is fastest on a busy machine)"
+    )
     parser.add_argument("--eval-tasks", type=int, default=DEMO.eval_tasks)
     parser.add_argument("--output-dir", default=DEMO.output_dir)
     args = parser.parse_args(argv)
-    config = GRPOConfig(**{**DEMO.to_dict(), "steps": args.steps, "threads": args.threads, "eval_tasks": args.eval_tasks,
-                           "output_dir": args.output_dir})
+    config = GRPOConfig(
+        **{
+            **DEMO.to_dict(),
+            "steps": args.steps,
+            "threads": args.threads,
+            "eval_tasks": args.eval_tasks,
+            "output_dir": args.output_dir,
+        }
+    )
     from agentgym.trainer.models import ensure_smollm2
 
     ensure_smollm2()  # one-time conversion (~1 minute), not part of the timed demo
@@ -74,8 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     result = train(config)
     minutes = (time.perf_counter() - start) / 60
     before, after = result["evals"][0], result["evals"][-1]
-    print(f"held-out success on {after['tasks']} test tasks (greedy, seed {config.seed}): "
-          f"before {before['success']:.3f} -> after {after['success']:.3f}  ({minutes:.1f} min)")
+    print(
+        f"held-out success on {after['tasks']} test tasks (greedy, seed {config.seed}): "
+        f"before {before['success']:.3f} -> after {after['success']:.3f}  ({minutes:.1f} min)"
+    )
     out = Path(config.output_dir)
     (out / "SUMMARY.md").write_text(summary_markdown(config, result, minutes))
     print(f"curve: {out / 'reward_curve.png'}   summary: {out / 'SUMMARY.md'}")

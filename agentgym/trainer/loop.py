@@ -49,7 +49,6 @@ from tqdm.auto import tqdm
 
 import agentgym
 from agentgym.rollout import Job, plan_jobs
-from agentgym.trajectory import Trajectory, save_jsonl
 from agentgym.trainer import checkpoint as ckpt
 from agentgym.trainer.batch import Batch, collate, make_batch, mask_reason
 from agentgym.trainer.config import GRPOConfig
@@ -59,6 +58,7 @@ from agentgym.trainer.metrics import MetricsLog, plot_rewards, resume_logs
 from agentgym.trainer.models import load_model
 from agentgym.trainer.rollout import EnvPool, RolloutLimits, RolloutStats, rollout
 from agentgym.trainer.tokens import ChatTokens
+from agentgym.trajectory import Trajectory, save_jsonl
 
 
 def tasks_for_step(task_ids: list[str], seed: int, step: int, n: int) -> list[str]:
@@ -69,7 +69,7 @@ def tasks_for_step(task_ids: list[str], seed: int, step: int, n: int) -> list[st
         epoch, offset = divmod(pos, len(task_ids))
         order = np.random.default_rng([seed, epoch]).permutation(len(task_ids))
         take = min(n - len(out), len(task_ids) - offset)
-        out += [task_ids[i] for i in order[offset: offset + take]]
+        out += [task_ids[i] for i in order[offset : offset + take]]
         pos += take
     return out
 
@@ -81,7 +81,9 @@ class TrainingStopped(RuntimeError, ValueError):
     """
 
 
-def failure_message(masked_reasons: list[dict[str, int]], errors: dict[str, str], n_episodes: int, config: GRPOConfig, step: int) -> str:
+def failure_message(
+    masked_reasons: list[dict[str, int]], errors: dict[str, str], n_episodes: int, config: GRPOConfig, step: int
+) -> str:
     """The one-line stop message: the failing steps, the most common reason, an example error, the fix."""
     counts: dict[str, int] = {}
     for reasons in masked_reasons:
@@ -90,10 +92,12 @@ def failure_message(masked_reasons: list[dict[str, int]], errors: dict[str, str]
     reason, n = max(counts.items(), key=lambda kv: kv[1]) if counts else ("unknown", 0)
     example = f", e.g. {errors[reason]}" if errors.get(reason) else ""
     per_step = ", ".join(str(sum(r.values())) for r in masked_reasons)
-    return (f"training stopped at step {step}: more than max_failed_fraction={config.max_failed_fraction:g} of the "
-            f"{n_episodes} episodes failed in {len(masked_reasons)} steps in a row ({per_step} failed); most common reason: "
-            f"{reason} ({n} episodes){example}. Fix the cause, or raise --max-failed-fraction / --max-failed-steps "
-            f"(0: never stop) to train on the rest")
+    return (
+        f"training stopped at step {step}: more than max_failed_fraction={config.max_failed_fraction:g} of the "
+        f"{n_episodes} episodes failed in {len(masked_reasons)} steps in a row ({per_step} failed); most common reason: "
+        f"{reason} ({n} episodes){example}. Fix the cause, or raise --max-failed-fraction / --max-failed-steps "
+        f"(0: never stop) to train on the rest"
+    )
 
 
 def minibatch_indices(n: int, minibatches: int) -> list[list[int]]:
@@ -109,12 +113,14 @@ def _device(name: str) -> torch.device:
 
 
 def _forward_logprobs(model: Any, mb: dict[str, torch.Tensor], temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """logp and entropy of every target token of a micro-batch; logits only where targets are trainable."""
+    """Logp and entropy of every target token of a micro-batch; logits only where targets are trainable."""
     width = mb["ids"].shape[1]
     trainable_rows = mb["mask"].any(0).nonzero()
     first = int(trainable_rows[0]) if len(trainable_rows) else width - 2
     keep = width - first  # logits for input positions first..L-1 predict targets first..L-2 (+1 unused)
-    logits = model(input_ids=mb["ids"], attention_mask=mb["attention_mask"], logits_to_keep=keep).logits[:, :-1]  # (B, keep-1, V)
+    logits = model(input_ids=mb["ids"], attention_mask=mb["attention_mask"], logits_to_keep=keep).logits[
+        :, :-1
+    ]  # (B, keep-1, V)
     logp, entropy = token_logprobs(logits, mb["targets"][:, first:], temperature)  # (B, keep-1)
     pad = (first, 0)
     return torch.nn.functional.pad(logp, pad), torch.nn.functional.pad(entropy, pad)  # (B, L-1)
@@ -124,8 +130,15 @@ def _pad_rows(rows: list[torch.Tensor], width: int, device: torch.device) -> tor
     return torch.stack([torch.nn.functional.pad(r, (0, width - len(r))) for r in rows]).to(device)  # (B, L-1)
 
 
-def accumulate_gradients(model: Any, episodes: list, config: GRPOConfig, pad_id: int, device: torch.device | str,
-                         old: list[torch.Tensor] | None = None, ref: list[torch.Tensor] | None = None) -> dict[str, float]:
+def accumulate_gradients(
+    model: Any,
+    episodes: list,
+    config: GRPOConfig,
+    pad_id: int,
+    device: torch.device | str,
+    old: list[torch.Tensor] | None = None,
+    ref: list[torch.Tensor] | None = None,
+) -> dict[str, float]:
     """Backpropagate the loss of one optimizer step over ``episodes``, ``micro_batch_size`` at a time.
 
     The loss is normalised by the trainable tokens of all ``episodes`` (not of each micro-batch),
@@ -135,7 +148,7 @@ def accumulate_gradients(model: Any, episodes: list, config: GRPOConfig, pad_id:
     c = config
     device = torch.device(device)
     n_tokens = sum(e.n_tokens for e in episodes)
-    sums = {k: 0.0 for k in ("loss", "clipped", "ratio_dev", "entropy", "kl", "mismatch", "tis_capped", "tokens")}
+    sums = dict.fromkeys(("loss", "clipped", "ratio_dev", "entropy", "kl", "mismatch", "tis_capped", "tokens"), 0.0)
     for m0 in range(0, len(episodes), c.micro_batch_size):
         part = range(m0, min(m0 + c.micro_batch_size, len(episodes)))
         mb = collate([episodes[i] for i in part], pad_id, device)
@@ -182,13 +195,20 @@ class Trainer:
             targets: Any = c.lora_targets if c.lora_targets == "all-linear" else c.lora_targets.split(",")
             with warnings.catch_warnings():  # peft 0.21 reads an attribute transformers 5 deprecated
                 warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-                self.model = get_peft_model(self.model, LoraConfig(r=c.lora_rank, lora_alpha=c.lora_alpha, target_modules=targets, lora_dropout=0.0))
+                self.model = get_peft_model(
+                    self.model,
+                    LoraConfig(r=c.lora_rank, lora_alpha=c.lora_alpha, target_modules=targets, lora_dropout=0.0),
+                )
         self.ref_model = None
         if c.kl_coef > 0 and c.lora_rank == 0:
             self.ref_model = copy.deepcopy(self.model).eval().requires_grad_(False)
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=c.lr, betas=c.betas, weight_decay=c.weight_decay)
-        engine_kw = {"gpu_memory_utilization": c.vllm_gpu_memory_utilization, "model_path": c.model} if c.engine == "vllm" else {}
+        engine_kw = (
+            {"gpu_memory_utilization": c.vllm_gpu_memory_utilization, "model_path": c.model}
+            if c.engine == "vllm"
+            else {}
+        )
         self.engine = make_engine(c.engine, self.model, self.tokenizer, **engine_kw)
         self.env_kwargs = dict(c.env_kwargs)
         if c.max_turns is not None:
@@ -212,22 +232,38 @@ class Trainer:
         c = self.config
         return RolloutLimits(c.max_turn_tokens, c.max_total_tokens, temperature, c.top_k if temperature > 0 else 0)
 
-    def play(self, pool: EnvPool, jobs: list[Job], temperature: float, seed: int, stats: RolloutStats) -> list[Trajectory]:
-        return rollout(pool.take(len(jobs)), jobs, self.engine, self.chat, self.limits(temperature), seed=seed,
-                       env_id=self.config.env, policy_name=self.policy_name, stats=stats)
+    def play(
+        self, pool: EnvPool, jobs: list[Job], temperature: float, seed: int, stats: RolloutStats
+    ) -> list[Trajectory]:
+        return rollout(
+            pool.take(len(jobs)),
+            jobs,
+            self.engine,
+            self.chat,
+            self.limits(temperature),
+            seed=seed,
+            env_id=self.config.env,
+            policy_name=self.policy_name,
+            stats=stats,
+        )
 
     def evaluate(self) -> dict[str, Any]:
         """Held-out success: one episode per test task, fixed seeds, eval temperature (greedy by default)."""
         c = self.config
         stats = RolloutStats()
         t0 = time.perf_counter()
-        trajs = self.play(self.eval_envs, plan_jobs(self.eval_ids, 1, c.seed), c.eval_temperature, c.seed + 10_000, stats)
+        trajs = self.play(
+            self.eval_envs, plan_jobs(self.eval_ids, 1, c.seed), c.eval_temperature, c.seed + 10_000, stats
+        )
         scored = [t for t in trajs if not t.infra_failure]
         return {
-            "kind": "eval", "step": self.step, "tasks": len(trajs),
+            "kind": "eval",
+            "step": self.step,
+            "tasks": len(trajs),
             "success": float(np.mean([t.success for t in scored])) if scored else float("nan"),
             "reward": float(np.mean([t.reward for t in scored])) if scored else float("nan"),
-            "turns": float(np.mean([t.num_turns for t in trajs])), "infra_failures": len(trajs) - len(scored),
+            "turns": float(np.mean([t.num_turns for t in trajs])),
+            "infra_failures": len(trajs) - len(scored),
             "seconds": time.perf_counter() - t0,
         }
 
@@ -237,7 +273,7 @@ class Trainer:
     def _logprobs(self, model: Any, episodes: list, mbs: int) -> list[torch.Tensor]:
         out = []
         for i in range(0, len(episodes), mbs):
-            mb = collate(episodes[i: i + mbs], self.tokenizer.pad_token_id, self.device)
+            mb = collate(episodes[i : i + mbs], self.tokenizer.pad_token_id, self.device)
             logp, _ = _forward_logprobs(model, mb, self.config.temperature)
             out += [row for row in logp.cpu()]
         return out
@@ -253,15 +289,22 @@ class Trainer:
         old = None if reuse_old else self._logprobs(self.model, episodes, c.micro_batch_size)
         ref = None
         if c.kl_coef > 0:
-            with (self.model.disable_adapter() if c.lora_rank > 0 else nullcontext()):
+            with self.model.disable_adapter() if c.lora_rank > 0 else nullcontext():
                 ref = self._logprobs(self.ref_model or self.model, episodes, c.micro_batch_size)
         totals: dict[str, float] = {}
         grad_norms = []
         for _ in range(c.epochs):
             for idx in minibatch_indices(len(episodes), c.minibatches):
                 self.optimizer.zero_grad(set_to_none=True)
-                sums = accumulate_gradients(self.model, [episodes[i] for i in idx], c, self.tokenizer.pad_token_id, self.device,
-                                            old=[old[i] for i in idx] if old else None, ref=[ref[i] for i in idx] if ref else None)
+                sums = accumulate_gradients(
+                    self.model,
+                    [episodes[i] for i in idx],
+                    c,
+                    self.tokenizer.pad_token_id,
+                    self.device,
+                    old=[old[i] for i in idx] if old else None,
+                    ref=[ref[i] for i in idx] if ref else None,
+                )
                 for k, v in sums.items():
                     totals[k] = totals.get(k, 0.0) + v
                 params = [p for p in self.model.parameters() if p.requires_grad]
@@ -270,10 +313,16 @@ class Trainer:
                 self.optimizer.step()
         n = max(totals["tokens"], 1.0)
         return {
-            "loss": totals["loss"] / len(grad_norms), "clip_fraction": totals["clipped"] / n,
-            "ratio_abs_dev": totals["ratio_dev"] / n, "entropy": totals["entropy"] / n,
-            "kl": totals["kl"] / n, "logprob_mismatch": totals["mismatch"] / n, "tis_capped_fraction": totals["tis_capped"] / n,
-            "grad_norm": float(np.mean(grad_norms)), "optimizer_steps": float(len(grad_norms)), "trained_tokens": totals["tokens"],
+            "loss": totals["loss"] / len(grad_norms),
+            "clip_fraction": totals["clipped"] / n,
+            "ratio_abs_dev": totals["ratio_dev"] / n,
+            "entropy": totals["entropy"] / n,
+            "kl": totals["kl"] / n,
+            "logprob_mismatch": totals["mismatch"] / n,
+            "tis_capped_fraction": totals["tis_capped"] / n,
+            "grad_norm": float(np.mean(grad_norms)),
+            "optimizer_steps": float(len(grad_norms)),
+            "trained_tokens": totals["tokens"],
         }
 
     # ----- one GRPO step ---------------------------------------------------------------
@@ -289,7 +338,13 @@ class Trainer:
             for t in trajs:
                 t.metadata["step"] = self.step
             save_jsonl(trajs, self.out / "trajectories.jsonl", append=True)
-        batch = make_batch(trajs, scale=c.scale, process_weight=c.process_weight, gamma=c.gamma, filter_zero_variance=c.filter_zero_variance)
+        batch = make_batch(
+            trajs,
+            scale=c.scale,
+            process_weight=c.process_weight,
+            gamma=c.gamma,
+            filter_zero_variance=c.filter_zero_variance,
+        )
         stopped = self.check_failures(trajs, batch)
         t_train = time.perf_counter()
         update = {} if stopped else self.update(batch)
@@ -304,14 +359,21 @@ class Trainer:
         scored = [t for t in trajs if not t.infra_failure]
         tokens = sum(t.metadata.get("num_tokens", 0) for t in trajs)
         return {
-            "kind": "train", "step": self.step + (1 if stopped else 0),
+            "kind": "train",
+            "step": self.step + (1 if stopped else 0),
             "reward": float(np.mean([t.reward for t in scored])) if scored else 0.0,
             "outcome": float(np.mean([t.outcome_reward or 0.0 for t in scored])) if scored else 0.0,
             "success": float(np.mean([t.success for t in scored])) if scored else 0.0,
             "turns": float(np.mean([t.num_turns for t in trajs])),
-            "sampled_tokens": stats.sampled_tokens, "episode_tokens": tokens,
-            **batch.stats, **update, "stop_reasons": reasons,
-            "time_generation": stats.generation_s, "time_env": stats.env_s, "time_train": train_s, "time_step": total_s,
+            "sampled_tokens": stats.sampled_tokens,
+            "episode_tokens": tokens,
+            **batch.stats,
+            **update,
+            "stop_reasons": reasons,
+            "time_generation": stats.generation_s,
+            "time_env": stats.env_s,
+            "time_train": train_s,
+            "time_step": total_s,
             "tokens_per_s": (stats.sampled_tokens + update.get("trained_tokens", 0.0)) / max(total_s, 1e-9),
             "sampled_tokens_per_s": stats.sampled_tokens / max(stats.generation_s, 1e-9),
             **({"stopped": stopped} if stopped else {}),
@@ -332,8 +394,10 @@ class Trainer:
             reason = mask_reason(t, any(seg.trainable for seg in t.segments))
             error = t.metadata.get("error") or (t.steps[-1].info.get("infra_error") if t.steps else None)
             if reason == "no_tokens":
-                error = (f"ended ({t.termination_reason}) before sampling a token: the prompt has {t.metadata.get('num_tokens')} "
-                         f"tokens, max_total_tokens={c.max_total_tokens}")
+                error = (
+                    f"ended ({t.termination_reason}) before sampling a token: the prompt has {t.metadata.get('num_tokens')} "
+                    f"tokens, max_total_tokens={c.max_total_tokens}"
+                )
             if reason and error:
                 errors.setdefault(reason, str(error))
         return failure_message(self.failed_steps, errors, len(trajs), c, self.step + 1)
@@ -341,8 +405,14 @@ class Trainer:
     # ----- checkpoints -------------------------------------------------------------------
 
     def save(self) -> Path:
-        return ckpt.save(self.out / "checkpoints" / f"step_{self.step:06d}", self.model, self.optimizer, self.step,
-                         {"config": self.config.to_dict()}, tokenizer=self.tokenizer)
+        return ckpt.save(
+            self.out / "checkpoints" / f"step_{self.step:06d}",
+            self.model,
+            self.optimizer,
+            self.step,
+            {"config": self.config.to_dict()},
+            tokenizer=self.tokenizer,
+        )
 
     def restore(self, path: str | Path) -> None:
         state = ckpt.load(path, self.model, self.optimizer)
@@ -386,7 +456,12 @@ def train(config: GRPOConfig) -> dict[str, Any]:
         bar.close()
         records = log.read()
         plot_rewards(records, trainer.out / "reward_curve.png", title=f"GRPO on {c.env} ({c.model})")
-        return {"step": trainer.step, "evals": evals, "metrics": str(log.path), "output_dir": str(trainer.out),
-                "train": [r for r in records if r.get("kind") == "train"]}
+        return {
+            "step": trainer.step,
+            "evals": evals,
+            "metrics": str(log.path),
+            "output_dir": str(trainer.out),
+            "train": [r for r in records if r.get("kind") == "train"],
+        }
     finally:
         trainer.close()

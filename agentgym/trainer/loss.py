@@ -7,13 +7,15 @@ of ``token_mean(x, mask, n_step_tokens)`` is the same number for any micro-batch
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
 
 
-def ppo_clip(logp: Tensor, old_logp: Tensor, adv: Tensor, eps_low: float = 0.2, eps_high: float = 0.28) -> tuple[Tensor, Tensor]:
+def ppo_clip(
+    logp: Tensor, old_logp: Tensor, adv: Tensor, eps_low: float = 0.2, eps_high: float = 0.28
+) -> tuple[Tensor, Tensor]:
     """PPO-clip with decoupled ranges: -min(rA, clip(r, 1-eps_low, 1+eps_high) A).
 
     logp, old_logp, adv: (B, T). Returns (loss (B, T), clipped (B, T) bool).
@@ -25,7 +27,9 @@ def ppo_clip(logp: Tensor, old_logp: Tensor, adv: Tensor, eps_low: float = 0.2, 
     return loss, (clipped < unclipped)
 
 
-def pg(logp: Tensor, old_logp: Tensor, adv: Tensor, eps_low: float = 0.2, eps_high: float = 0.28) -> tuple[Tensor, Tensor]:
+def pg(
+    logp: Tensor, old_logp: Tensor, adv: Tensor, eps_low: float = 0.2, eps_high: float = 0.28
+) -> tuple[Tensor, Tensor]:
     """Plain policy gradient, -r A with r = pi/pi_old (no clipping; on-policy REINFORCE when epochs=1)."""
     ratio = torch.exp(logp - old_logp)  # (B, T)
     return -ratio * adv, torch.zeros_like(adv, dtype=torch.bool)

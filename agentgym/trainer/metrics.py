@@ -95,7 +95,12 @@ def plot_rewards(records: Iterable[dict[str, Any]], path: str | Path, title: str
     if train:
         ax.plot([r["step"] for r in train], [r["reward"] for r in train], marker=".", label="train reward (mean)")
     if evals:
-        ax.plot([r["step"] for r in evals], [r["success"] for r in evals], marker="o", label=f"held-out success ({evals[-1].get('tasks')} tasks)")
+        ax.plot(
+            [r["step"] for r in evals],
+            [r["success"] for r in evals],
+            marker="o",
+            label=f"held-out success ({evals[-1].get('tasks')} tasks)",
+        )
     ax.set_xlabel("step")
     ax.set_ylabel("reward / success")
     ax.set_title(title)

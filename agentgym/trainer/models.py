@@ -40,6 +40,7 @@ def cache_dir() -> Path:
 def _tiny_corpus() -> list[str]:
     """Text the tiny tokenizer is trained on: the built-in env prompts, tool calls and numbers."""
     import agentgym
+
     env = agentgym.make("agentgym/ToolUse-v0")
     lines: list[str] = []
     try:
@@ -62,20 +63,41 @@ def build_tiny_tokenizer(vocab_size: int = 512) -> PreTrainedTokenizerBase:
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
     tok.train_from_iterator(_tiny_corpus(), trainer=trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=None, eos_token="<|im_end|>", pad_token="<|endoftext|>",
-                                   unk_token=None, additional_special_tokens=["<|im_start|>"], chat_template=CHATML_TEMPLATE)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token=None,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        unk_token=None,
+        additional_special_tokens=["<|im_start|>"],
+        chat_template=CHATML_TEMPLATE,
+    )
 
 
 def build_tiny_model(vocab_size: int, seed: int = 0, layers: int = 4, hidden: int = 128) -> PreTrainedModel:
     """A randomly initialised Qwen2-style causal LM (~0.85M parameters at the defaults)."""
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    config = Qwen2Config(vocab_size=vocab_size, hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096, tie_word_embeddings=True,
-                         eos_token_id=2, pad_token_id=0, bos_token_id=None)
+    config = Qwen2Config(
+        vocab_size=vocab_size,
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        tie_word_embeddings=True,
+        eos_token_id=2,
+        pad_token_id=0,
+        bos_token_id=None,
+    )
     with torch.random.fork_rng(devices=[]):  # no global RNG side effects
         torch.manual_seed(seed)
         return Qwen2ForCausalLM(config)
@@ -159,10 +181,14 @@ def check_spec(spec: str) -> None:
     if not looks_local:
         return  # a hub id ("org/name"): only a hub can tell
     if not path.is_dir():
-        raise FileNotFoundError(f"model {spec!r}: no such directory; use tiny, smollm2, a model directory (config.json) or a hub id")
+        raise FileNotFoundError(
+            f"model {spec!r}: no such directory; use tiny, smollm2, a model directory (config.json) or a hub id"
+        )
     if not (path / "config.json").exists() and not (path / "adapter_config.json").exists():
         hint = ""
-        nested = sorted(path.glob("checkpoints/step_*/config.json")) + sorted(path.glob("checkpoints/step_*/adapter_config.json"))
+        nested = sorted(path.glob("checkpoints/step_*/config.json")) + sorted(
+            path.glob("checkpoints/step_*/adapter_config.json")
+        )
         if nested:
             hint = f" (a training run? its checkpoints are model directories, e.g. {nested[-1].parent})"
         raise FileNotFoundError(f"model {spec!r}: not a model directory, no config.json or adapter_config.json{hint}")
@@ -179,7 +205,9 @@ def resolve(spec: str) -> str:
     return spec
 
 
-def load_model(spec: str, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu", **kwargs: Any) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+def load_model(
+    spec: str, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu", **kwargs: Any
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Load ``(model, tokenizer)`` for a spec; see the module docstring."""
     path = resolve(spec)
     try:
@@ -187,7 +215,9 @@ def load_model(spec: str, dtype: torch.dtype = torch.float32, device: str | torc
     except OSError as e:
         raise OSError(f"model {spec!r}: cannot load its tokenizer ({' '.join(str(e).split())[:300]})") from e
     if tokenizer.chat_template is None:
-        raise ValueError(f"{path}: the tokenizer has no chat template; set tokenizer.chat_template (ChatML works for most models)")
+        raise ValueError(
+            f"{path}: the tokenizer has no chat template; set tokenizer.chat_template (ChatML works for most models)"
+        )
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kwargs).to(device)

@@ -16,12 +16,12 @@ import threading
 from typing import Any
 
 import torch
-from agentgym.trainer.engines import SamplingParams, make_engine
-from agentgym.trainer.models import load_model
-from agentgym.trainer.tokens import ChatTokens, EpisodeTokens
 
 from agentgym.parsing import get_parser
 from agentgym.policies import Generation, PolicyContext
+from agentgym.trainer.engines import SamplingParams, make_engine
+from agentgym.trainer.models import load_model
+from agentgym.trainer.tokens import ChatTokens, EpisodeTokens
 
 
 class HFPolicy:
@@ -29,11 +29,23 @@ class HFPolicy:
 
     engine_kind = "hf"
 
-    def __init__(self, path: str, temperature: float = 0.7, max_tokens: int = 256, top_k: int = 0, device: str = "auto", threads: int = 2,
-                 tools: str = "auto", parser: str | None = None, **engine_kw: Any):
+    def __init__(
+        self,
+        path: str,
+        temperature: float = 0.7,
+        max_tokens: int = 256,
+        top_k: int = 0,
+        device: str = "auto",
+        threads: int = 2,
+        tools: str = "auto",
+        parser: str | None = None,
+        **engine_kw: Any,
+    ):
         torch.set_num_threads(threads)
         dev = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
-        self.model, self.tokenizer = load_model(path, device=dev) if self.engine_kind == "hf" else (None, load_model_tokenizer(path))
+        self.model, self.tokenizer = (
+            load_model(path, device=dev) if self.engine_kind == "hf" else (None, load_model_tokenizer(path))
+        )
         self.chat = ChatTokens(self.tokenizer, tools=tools, parser=parser)
         self.parser = parser
         if self.engine_kind == "vllm":
@@ -54,8 +66,13 @@ class HFPolicy:
                 ctx.env.parser = get_parser(parser)
         else:
             tokens.add_env(ctx.messages, ctx.turn)
-        params = SamplingParams(max_tokens=self.max_tokens, temperature=self.temperature, top_k=self.top_k,
-                                seed=int(ctx.rng.integers(2**31)), stop_ids=tuple(sorted(self.chat.stop_ids)))
+        params = SamplingParams(
+            max_tokens=self.max_tokens,
+            temperature=self.temperature,
+            top_k=self.top_k,
+            seed=int(ctx.rng.integers(2**31)),
+            stop_ids=tuple(sorted(self.chat.stop_ids)),
+        )
         with self._lock:
             (c,) = self.engine.generate([tokens.ids()], params)
         tokens.add_sampled(c.ids, c.logprobs, ctx.turn + 1)
@@ -64,8 +81,9 @@ class HFPolicy:
 
 
 def load_model_tokenizer(path: str) -> Any:
-    from agentgym.trainer.models import resolve
     from transformers import AutoTokenizer
+
+    from agentgym.trainer.models import resolve
 
     return AutoTokenizer.from_pretrained(resolve(path))
 

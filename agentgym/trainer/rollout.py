@@ -36,16 +36,16 @@ from __future__ import annotations
 import math
 import time
 import traceback
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Callable, Sequence
 
 from agentgym.env import AgentEnv
 from agentgym.parsing import get_parser
 from agentgym.rollout import Job
-from agentgym.trajectory import Step, Trajectory
 from agentgym.trainer.engines.base import Completion, Engine, SamplingParams
 from agentgym.trainer.tokens import ChatTokens, EpisodeTokens
+from agentgym.trajectory import Step, Trajectory
 
 
 @dataclass
@@ -91,7 +91,7 @@ class EnvPool:
             env.close()
         self.envs = []
 
-    def __enter__(self) -> "EnvPool":
+    def __enter__(self) -> EnvPool:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -123,7 +123,7 @@ def _stop_for_budget(ep: _Episode) -> None:
     if ep.env.grade_on_truncation:
         try:
             outcome, _ = ep.env.rubric.score_outcome(ep.env)
-        except Exception as e:  # noqa: BLE001 - a grader failing is an infrastructure failure
+        except Exception as e:
             reason = "grader_error"
             ep.traj.metadata["error"] = _error_text(e)
     info = {"termination_reason": reason, "infra_failure": reason == "grader_error", "outcome_reward": outcome}
@@ -137,7 +137,7 @@ def _stop_for_budget(ep: _Episode) -> None:
 def _step_env(ep: _Episode, text: str) -> tuple[list, float, bool, bool, dict] | BaseException:
     try:
         return ep.env.step(text)
-    except Exception as e:  # noqa: BLE001 - an env bug must not lose the whole batch
+    except Exception as e:
         return e
 
 
@@ -149,7 +149,7 @@ def _reset(ep: _Episode, chat: ChatTokens, limits: RolloutLimits) -> None:
         ep.traj.task_id = str(info.get("task_id", job.task_id))
         ep.traj.tools = list(info.get("tools") or [])
         ep.traj.metadata["split"] = info.get("split")
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         ep.reset_failed = True
         return _fail(ep, "reset_error", e)
     try:
@@ -157,7 +157,7 @@ def _reset(ep: _Episode, chat: ChatTokens, limits: RolloutLimits) -> None:
         parser = getattr(ep.tokens, "tool_parser", None)  # the env reads the format the model was shown (as HFPolicy)
         if parser and hasattr(ep.env, "parser"):
             ep.env.parser = get_parser(parser)
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         return _fail(ep, "template_error", e)
     if ep.tokens.length >= limits.max_total_tokens:
         _stop_for_budget(ep)
@@ -167,7 +167,7 @@ def _generate(engine: Engine, prompts: list[list[int]], params: SamplingParams) 
     """One batched call; if it raises, one call per prompt, so that only the failing prompts fail."""
     try:
         out = list(engine.generate(prompts, params))
-    except Exception:  # noqa: BLE001 - find the culprits below
+    except Exception:
         out = []
     if len(out) == len(prompts):
         return out
@@ -175,8 +175,10 @@ def _generate(engine: Engine, prompts: list[list[int]], params: SamplingParams) 
     results: list[Completion | BaseException] = []
     for i, (prompt, limit) in enumerate(zip(prompts, limits)):
         try:
-            results.append(engine.generate([prompt], replace(params, max_tokens=[limit], seed=params.seed + 104_729 * (i + 1)))[0])
-        except Exception as e:  # noqa: BLE001
+            results.append(
+                engine.generate([prompt], replace(params, max_tokens=[limit], seed=params.seed + 104_729 * (i + 1)))[0]
+            )
+        except Exception as e:
             results.append(e)
     return results
 
@@ -187,14 +189,16 @@ def _apply_step(ep: _Episode, c: Completion, text: str, result: object, limits: 
         return _fail(ep, "env_error", result)
     try:
         obs, reward, terminated, truncated, info = result  # type: ignore[misc]
-        ep.traj.steps.append(Step(text, obs, float(reward), dict(info.get("reward_components") or {}), info, c.finish_reason))
-    except Exception as e:  # noqa: BLE001 - not a step result
+        ep.traj.steps.append(
+            Step(text, obs, float(reward), dict(info.get("reward_components") or {}), info, c.finish_reason)
+        )
+    except Exception as e:
         return _fail(ep, "env_error", f"env.step returned a malformed result: {_error_text(e)}")
     if terminated or truncated:
         return _finish(ep, info, bool(terminated), bool(truncated))
     try:
         ep.tokens.add_env(ep.env.messages, turn)  # type: ignore[union-attr]
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         return _fail(ep, "template_error", e)
     if ep.tokens.length >= limits.max_total_tokens:  # type: ignore[union-attr]
         _stop_for_budget(ep)
@@ -248,8 +252,14 @@ def rollout(
         raise ValueError(f"{len(jobs)} jobs but only {len(envs)} environments")
     stats = stats if stats is not None else RolloutStats()
     t0 = time.perf_counter()
-    episodes = [_Episode(job, env, Trajectory(env_id=env_id, task_id=job.task_id, seed=job.seed, group_id=job.group_id,
-                                              policy=policy_name)) for job, env in zip(jobs, envs)]
+    episodes = [
+        _Episode(
+            job,
+            env,
+            Trajectory(env_id=env_id, task_id=job.task_id, seed=job.seed, group_id=job.group_id, policy=policy_name),
+        )
+        for job, env in zip(jobs, envs)
+    ]
     for ep in episodes:
         _reset(ep, chat, limits)
     stats.env_s += time.perf_counter() - t0
@@ -263,8 +273,13 @@ def rollout(
             turn += 1
             budgets = [min(limits.max_turn_tokens, limits.max_total_tokens - ep.tokens.length) for ep in active]  # type: ignore[union-attr]
             t0 = time.perf_counter()
-            params = SamplingParams(max_tokens=budgets, temperature=limits.temperature, top_k=limits.top_k,
-                                    seed=seed * 7919 + turn, stop_ids=tuple(sorted(chat.stop_ids)))
+            params = SamplingParams(
+                max_tokens=budgets,
+                temperature=limits.temperature,
+                top_k=limits.top_k,
+                seed=seed * 7919 + turn,
+                stop_ids=tuple(sorted(chat.stop_ids)),
+            )
             completions = _generate(engine, [ep.tokens.ids() for ep in active], params)  # type: ignore[union-attr]
             stats.generation_s += time.perf_counter() - t0
             stats.turns += len(active)
@@ -276,21 +291,31 @@ def rollout(
                     _fail(ep, "engine_error", c)
                     continue
                 trainable = limits.temperature > 0  # greedy (evaluation) logprobs are never trained on
-                if not c.ids or (trainable and (len(c.logprobs) != len(c.ids) or not all(math.isfinite(x) for x in c.logprobs))):
-                    _fail(ep, "engine_error", f"the engine returned {len(c.ids)} ids with {len(c.logprobs)} log-probs, "
-                                              f"not all finite; sampling with temperature > 0 gives finite log-probs")
+                if not c.ids or (
+                    trainable and (len(c.logprobs) != len(c.ids) or not all(math.isfinite(x) for x in c.logprobs))
+                ):
+                    _fail(
+                        ep,
+                        "engine_error",
+                        f"the engine returned {len(c.ids)} ids with {len(c.logprobs)} log-probs, "
+                        f"not all finite; sampling with temperature > 0 gives finite log-probs",
+                    )
                     continue
                 try:
                     ep.tokens.add_sampled(c.ids, c.logprobs, turn)  # type: ignore[union-attr]
                     text = chat.decode(c.ids)
-                except Exception as e:  # noqa: BLE001
+                except Exception as e:
                     _fail(ep, "template_error", e)
                     continue
                 stats.sampled_tokens += len(c.ids)
                 stepping.append((ep, c, text))
             texts = [t for _, _, t in stepping]
             eps = [ep for ep, _, _ in stepping]
-            results = list(pool.map(_step_env, eps, texts)) if env_workers > 1 else [_step_env(e, t) for e, t in zip(eps, texts)]
+            results = (
+                list(pool.map(_step_env, eps, texts))
+                if env_workers > 1
+                else [_step_env(e, t) for e, t in zip(eps, texts)]
+            )
             for (ep, c, text), result in zip(stepping, results):
                 _apply_step(ep, c, text, result, limits, turn)
             stats.env_s += time.perf_counter() - t0
@@ -298,7 +323,7 @@ def rollout(
     for ep in episodes:
         try:
             ep.traj.messages = [] if ep.reset_failed else ep.env.messages
-        except Exception:  # noqa: BLE001 - an env that cannot even list its messages
+        except Exception:
             ep.traj.messages = []
         ep.traj.segments = ep.tokens.segments if ep.tokens else []
         ep.traj.metadata["finish_reasons"] = [s.finish_reason for s in ep.traj.steps]

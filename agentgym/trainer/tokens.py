@@ -55,12 +55,34 @@ class TemplateError(ValueError):
     """The chat template cannot produce exact token deltas."""
 
 
-_HINT = ("agentgym needs a chat template that renders a conversation as a prefix of its continuation and renders "
-         "the assistant's content right after the generation prompt (ChatML does); set tokenizer.chat_template to such a template")
+_HINT = (
+    "agentgym needs a chat template that renders a conversation as a prefix of its continuation and renders "
+    "the assistant's content right after the generation prompt (ChatML does); set tokenizer.chat_template to such a template"
+)
 # Token names that end generation when the vocabulary has them as special tokens.
-END_TOKENS = ("<|endoftext|>", "<|end_of_text|>", "<|eot_id|>", "<|eom_id|>", "<|im_end|>", "</s>", "<eos>", "<end_of_turn>", "<|end|>")
-_PROBE_TOOL = {"type": "function", "function": {"name": "agentgym_probe_tool", "description": "Look up a word.", "parameters": {
-    "type": "object", "properties": {"word": {"type": "string", "description": "the word"}}, "required": ["word"]}}}
+END_TOKENS = (
+    "<|endoftext|>",
+    "<|end_of_text|>",
+    "<|eot_id|>",
+    "<|eom_id|>",
+    "<|im_end|>",
+    "</s>",
+    "<eos>",
+    "<end_of_turn>",
+    "<|end|>",
+)
+_PROBE_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "agentgym_probe_tool",
+        "description": "Look up a word.",
+        "parameters": {
+            "type": "object",
+            "properties": {"word": {"type": "string", "description": "the word"}},
+            "required": ["word"],
+        },
+    },
+}
 
 
 def slot(k: int) -> str:
@@ -69,11 +91,16 @@ def slot(k: int) -> str:
 
 
 def _probe(turns: int) -> list[Message]:
-    msgs: list[Message] = [{"role": "system", "content": "You solve tasks with tools."}, {"role": "user", "content": "What is 2 + 3?"}]
+    msgs: list[Message] = [
+        {"role": "system", "content": "You solve tasks with tools."},
+        {"role": "user", "content": "What is 2 + 3?"},
+    ]
     for k in range(turns):
-        msgs += [{"role": "assistant", "content": slot(k)},
-                 {"role": "tool", "name": "agentgym_probe_tool", "tool_call_id": f"c{k + 1:04d}n000", "content": str(5 + k)},
-                 {"role": "user", "content": "Go on."}]
+        msgs += [
+            {"role": "assistant", "content": slot(k)},
+            {"role": "tool", "name": "agentgym_probe_tool", "tool_call_id": f"c{k + 1:04d}n000", "content": str(5 + k)},
+            {"role": "user", "content": "Go on."},
+        ]
     return msgs
 
 
@@ -89,25 +116,40 @@ class ChatTokens:
         check: verify the template at start-up (:func:`check_template`).
     """
 
-    def __init__(self, tokenizer: Any, tools: str = "auto", parser: str | None = None, stop_ids: Sequence[int] | None = None, check: bool = True):
+    def __init__(
+        self,
+        tokenizer: Any,
+        tools: str = "auto",
+        parser: str | None = None,
+        stop_ids: Sequence[int] | None = None,
+        check: bool = True,
+    ):
         if tools not in ("auto", "template", "block"):
             raise ValueError(f"tools={tools!r}: use auto, template or block")
         self.tokenizer = tokenizer
         self.end_of_turn, self.end_of_turn_id = _end_of_turn(self)
         if stop_ids is None:
             vocab = tokenizer.get_vocab()
-            specials = set(getattr(tokenizer, "all_special_ids", [])) | set(getattr(tokenizer, "added_tokens_decoder", {}))
+            specials = set(getattr(tokenizer, "all_special_ids", [])) | set(
+                getattr(tokenizer, "added_tokens_decoder", {})
+            )
             found = {vocab[t] for t in END_TOKENS if t in vocab and vocab[t] in specials}
             stop_ids = found | {tokenizer.eos_token_id}
         # The end-of-turn token always ends a turn: a model that samples it has finished its message.
-        self.stop_ids: frozenset[int] = frozenset(i for i in {*stop_ids, self.end_of_turn_id} if isinstance(i, int) and i >= 0)
+        self.stop_ids: frozenset[int] = frozenset(
+            i for i in {*stop_ids, self.end_of_turn_id} if isinstance(i, int) and i >= 0
+        )
         self.native_tools, self.tools_reason = (False, "tools='block'") if tools == "block" else _native_tools(self)
         if self.native_tools and parser is None and detect_parser(tokenizer, True, default=None) is None:
             # The template would tell the model a call format no parser here reads (e.g. DeepSeek's).
             self.native_tools = False
-            self.tools_reason = "the chat template renders tools= but asks for a call format agentgym cannot parse; pass parser="
+            self.tools_reason = (
+                "the chat template renders tools= but asks for a call format agentgym cannot parse; pass parser="
+            )
         if tools == "template" and not self.native_tools:
-            raise TemplateError(f"tools='template' but {self.tools_reason}; use tools='auto' to fall back to the Hermes block")
+            raise TemplateError(
+                f"tools='template' but {self.tools_reason}; use tools='auto' to fall back to the Hermes block"
+            )
         if parser is not None and parser not in PARSERS:
             raise ValueError(f"unknown tool-call parser {parser!r}; choose one of {sorted(PARSERS)}")
         self.parser: str = parser or detect_parser(tokenizer, self.native_tools) or "hermes"
@@ -117,7 +159,9 @@ class ChatTokens:
     def render(self, messages: Sequence[Message], generation_prompt: bool, tools: list[dict] | None = None) -> str:
         msgs = [dict(m, content="") if m.get("content") is None else dict(m) for m in messages]
         kwargs = {"tools": tools} if tools else {}
-        return self.tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=generation_prompt, **kwargs)
+        return self.tokenizer.apply_chat_template(
+            msgs, tokenize=False, add_generation_prompt=generation_prompt, **kwargs
+        )
 
     def encode(self, text: str) -> list[int]:
         return list(self.tokenizer.encode(text, add_special_tokens=False))
@@ -153,10 +197,14 @@ def _end_of_turn(chat: ChatTokens) -> tuple[str, int | None]:
     """The special token that starts the template's close of an assistant message (``<|im_end|>``), if any."""
     text = chat.render([{"role": "user", "content": "Hi."}, {"role": "assistant", "content": slot(0)}], False)
     if slot(0) not in text:
-        raise TemplateError(f"{_name(chat)}: the chat template does not render the assistant's content verbatim. {_HINT}")
+        raise TemplateError(
+            f"{_name(chat)}: the chat template does not render the assistant's content verbatim. {_HINT}"
+        )
     close = text.split(slot(0), 1)[1]
     ids = chat.encode(close)
-    specials = set(getattr(chat.tokenizer, "all_special_ids", [])) | set(getattr(chat.tokenizer, "added_tokens_decoder", {}))
+    specials = set(getattr(chat.tokenizer, "all_special_ids", [])) | set(
+        getattr(chat.tokenizer, "added_tokens_decoder", {})
+    )
     if ids and ids[0] in specials:
         token = chat.tokenizer.decode(ids[:1], skip_special_tokens=False)
         if close.startswith(token):
@@ -169,7 +217,7 @@ def _native_tools(chat: ChatTokens) -> tuple[bool, str]:
     base = _probe(0)
     try:
         with_tools = chat.render(base, True, [_PROBE_TOOL])
-    except Exception as e:  # noqa: BLE001 - any template error means: no usable tool support
+    except Exception as e:
         return False, f"the chat template fails with tools= ({type(e).__name__}: {e})"
     if "agentgym_probe_tool" not in with_tools or with_tools == chat.render(base, True):
         return False, "the chat template does not render tools="
@@ -187,10 +235,10 @@ def _prefix_problem(chat: ChatTokens, tools: list[dict] | None) -> str | None:
             full = chat.render(_probe(k + 1), True, tools)
             if not full.startswith(prev):
                 return "the chat template does not extend prefixes: rendering more messages changed the text already rendered"
-            if not full[len(prev):].startswith(slot(k)):
+            if not full[len(prev) :].startswith(slot(k)):
                 return "the chat template does not render the assistant's content right after the generation prompt"
             prev = full
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         return f"the chat template fails on a tool conversation ({type(e).__name__}: {e})"
     return None
 
@@ -215,14 +263,18 @@ def check_template(chat: ChatTokens) -> None:
         episode.add_sampled(sampled, [0.0] * len(sampled), k + 1)
         episode.add_env(_probe(k + 1), k + 1)
     if episode.ids() != chat.encode(filled):
-        raise TemplateError(f"{_name(chat)}: tokenizing the rendered deltas separately gives other ids than tokenizing the whole "
-                            f"conversation (a token merges across a message boundary). {_HINT}")
+        raise TemplateError(
+            f"{_name(chat)}: tokenizing the rendered deltas separately gives other ids than tokenizing the whole "
+            f"conversation (a token merges across a message boundary). {_HINT}"
+        )
 
 
 class EpisodeTokens:
     """The token segments of one episode, built turn by turn (see the module docstring for the rule)."""
 
-    def __init__(self, chat: ChatTokens, opening: Sequence[Message], tools: list[dict] | None = None, check_tools: bool = True):
+    def __init__(
+        self, chat: ChatTokens, opening: Sequence[Message], tools: list[dict] | None = None, check_tools: bool = True
+    ):
         self.chat = chat
         if check_tools:
             self.opening, self.tools = chat.present(opening, tools)
@@ -258,7 +310,9 @@ class EpisodeTokens:
             else:
                 out.append(dict(m))
         if k != len(self.sampled):
-            raise TemplateError(f"the transcript has {k} assistant turns after the opening but {len(self.sampled)} turns were sampled")
+            raise TemplateError(
+                f"the transcript has {k} assistant turns after the opening but {len(self.sampled)} turns were sampled"
+            )
         return out
 
     def raw_messages(self, messages: Sequence[Message]) -> list[Message]:
@@ -276,12 +330,14 @@ class EpisodeTokens:
         k = len(self.sampled) - 1
         full = self.chat.render(self.slotted(messages), True, self.tools)
         if not full.startswith(self.text + slot(k)):
-            raise TemplateError("the chat template changed already-rendered text mid-episode (or rendered the assistant turn "
-                                "elsewhere than right after the generation prompt); see check_template()")
-        tail = full[len(self.text) + len(slot(k)):]
+            raise TemplateError(
+                "the chat template changed already-rendered text mid-episode (or rendered the assistant turn "
+                "elsewhere than right after the generation prompt); see check_template()"
+            )
+        tail = full[len(self.text) + len(slot(k)) :]
         last = self.sampled[k][-1] if self.sampled[k] else None
         if last is not None and last == self.chat.end_of_turn_id and tail.startswith(self.chat.end_of_turn):
-            tail = tail[len(self.chat.end_of_turn):]
+            tail = tail[len(self.chat.end_of_turn) :]
         segment = TokenSegment(self.chat.encode(tail), False, None, "env", turn)
         self.segments.append(segment)
         self.length += len(segment.ids)
@@ -305,7 +361,7 @@ def sampled_transcript(chat: ChatTokens, traj: Trajectory) -> tuple[list[Message
     first = positions[len(positions) - len(sampled)] if sampled else len(traj.messages)
     opening, tools = chat.present(traj.messages[:first], traj.tools)
     out = opening + [dict(m) for m in traj.messages[first:]]
-    for pos, ids in zip(positions[len(positions) - len(sampled):], sampled):
+    for pos, ids in zip(positions[len(positions) - len(sampled) :], sampled):
         out[pos] = {"role": "assistant", "content": chat.turn_text(ids)}
     return out, tools
 
@@ -328,7 +384,9 @@ def episode_sequence(segments: Sequence[TokenSegment]) -> Sequence1D:
         trainable += [s.trainable] * len(s.ids)
         lps += list(s.logprobs) if (s.trainable and s.logprobs is not None) else [0.0] * len(s.ids)
         turns += [s.turn if s.trainable else 0] * len(s.ids)
-    return Sequence1D(np.array(ids, np.int64), np.array(trainable, bool), np.array(lps, np.float32), np.array(turns, np.int64))
+    return Sequence1D(
+        np.array(ids, np.int64), np.array(trainable, bool), np.array(lps, np.float32), np.array(turns, np.int64)
+    )
 
 
 def trajectory_sequence(traj: Trajectory) -> Sequence1D:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -76,8 +76,11 @@ def test_wrong_click_ends_the_page_with_zero(env: agentgym.AgentEnv) -> None:
     obs, _ = env.reset(options={"task_id": "click-option-001"})
     oracle = env.oracle_turns(env.task)
     right = oracle[0]
-    wrong_id = next(i for i in range(1, 10) if format_tool_call("click", {"element_id": i}) != right
-                    and f"[{i}] radio" in obs[-1]["content"])
+    wrong_id = next(
+        i
+        for i in range(1, 10)
+        if format_tool_call("click", {"element_id": i}) != right and f"[{i}] radio" in obs[-1]["content"]
+    )
     env.step(format_tool_call("click", {"element_id": wrong_id}))
     reward, info = _play(env, [oracle[-2]])  # click Submit with the wrong option selected
     assert reward == 0.0 and info["termination_reason"] == "page_done"

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
-
+from collections.abc import Callable
+from typing import Any
 
 from agentgym.sandboxes import Sandbox, SandboxConfig
 from agentgym.testing import IN_CI, SETUP_HINT, docker_problem, require, require_bwrap, require_docker  # noqa: F401 (re-exported for the tests)
-
 
 Factory = Callable[..., Sandbox]
 
@@ -21,10 +20,12 @@ def small_config(**overrides: Any) -> SandboxConfig:
 
 def processes_inside(sb: Sandbox) -> list[str]:
     """Command lines of the sandbox's processes other than its init, its helper and this probe."""
-    probe = ("import os\nme=os.getpid()\nfor p in os.listdir('/proc'):\n"
-             " if p.isdigit() and int(p) not in (1, me, %d):\n"
-             "  try: print(p, open('/proc/%%s/cmdline' %% p,'rb').read().replace(b'\\0',b' ').decode()[:80])\n"
-             "  except OSError: pass\n") % (sb.helper_pid or 0)  # type: ignore[attr-defined]
+    probe = (
+        "import os\nme=os.getpid()\nfor p in os.listdir('/proc'):\n"
+        " if p.isdigit() and int(p) not in (1, me, %d):\n"
+        "  try: print(p, open('/proc/%%s/cmdline' %% p,'rb').read().replace(b'\\0',b' ').decode()[:80])\n"
+        "  except OSError: pass\n"
+    ) % (sb.helper_pid or 0)  # type: ignore[attr-defined]
     r = sb.exec(["python3", "-c", probe])
     assert r.exit_code == 0, r
     return [line for line in r.stdout.splitlines() if line.strip()]

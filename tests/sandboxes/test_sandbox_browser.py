@@ -8,8 +8,8 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from sandbox_helpers import require  # tests/conftest.py's rule: skip outside CI, fail in CI
@@ -62,14 +62,14 @@ def sb(browser):  # type: ignore[no-untyped-def]
 class _Recorder(http.server.BaseHTTPRequestHandler):
     hits: list[str] = []
 
-    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+    def do_GET(self) -> None:
         type(self).hits.append(self.path)
         self.send_response(200)
         self.send_header("Access-Control-Allow-Origin", "*")
         self.end_headers()
         self.wfile.write(b"secret")
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 
@@ -120,11 +120,15 @@ def test_other_origins_are_blocked(sb, other_server) -> None:  # type: ignore[no
     with pytest.raises(BrowserActionError, match="only http"):
         sb.goto("file:///etc/passwd")
     # The page itself cannot reach out either: fetch, images and navigation all fail.
-    results = sb.evaluate("""async (urls) => Promise.all(urls.map(async (u) => {
+    results = sb.evaluate(
+        """async (urls) => Promise.all(urls.map(async (u) => {
         try { const r = await fetch(u); return await r.text(); } catch (e) { return 'failed'; } }))""",
-                          [f"{other}/fetch", "http://example.com/fetch", "http://localhost:1/x"])
+        [f"{other}/fetch", "http://example.com/fetch", "http://localhost:1/x"],
+    )
     assert results == ["failed", "failed", "failed"]
-    sb.evaluate(f"() => new Promise(r => {{ const i = new Image(); i.onerror = i.onload = r; i.src = '{other}/img'; }})")
+    sb.evaluate(
+        f"() => new Promise(r => {{ const i = new Image(); i.onerror = i.onload = r; i.src = '{other}/img'; }})"
+    )
     with pytest.raises(BrowserActionError):
         sb.evaluate(f"() => {{ location.href = '{other}/nav'; return new Promise(r => setTimeout(r, 300)); }}")
     assert hits == []
@@ -144,12 +148,18 @@ def test_allowed_origins_opt_in(site: Path, other_server) -> None:  # type: igno
 
 def test_each_episode_gets_a_fresh_context(sb) -> None:  # type: ignore[no-untyped-def]
     sb.goto("index.html")
-    sb.evaluate("() => { document.cookie = 'session=abc'; localStorage.setItem('k', 'v'); sessionStorage.setItem('s', 'v'); }")
+    sb.evaluate(
+        "() => { document.cookie = 'session=abc'; localStorage.setItem('k', 'v'); sessionStorage.setItem('s', 'v'); }"
+    )
     assert sb.evaluate("() => [document.cookie, localStorage.getItem('k')]") == ["session=abc", "v"]
     sb.new_episode()
     assert sb.url == "about:blank"
     sb.goto("index.html")
-    assert sb.evaluate("() => [document.cookie, localStorage.getItem('k'), sessionStorage.getItem('s')]") == ["", None, None]
+    assert sb.evaluate("() => [document.cookie, localStorage.getItem('k'), sessionStorage.getItem('s')]") == [
+        "",
+        None,
+        None,
+    ]
 
 
 def test_init_script_runs_before_page_scripts(sb) -> None:  # type: ignore[no-untyped-def]
@@ -162,7 +172,9 @@ def test_timeouts_give_clear_errors(sb) -> None:  # type: ignore[no-untyped-def]
     from agentgym.sandboxes.browser import BrowserActionError, BrowserTimeout
 
     sb.goto("index.html")
-    with pytest.raises(BrowserTimeout, match=r"waiting for '#never' timed out after 0.5 s \(the element never appeared"):
+    with pytest.raises(
+        BrowserTimeout, match=r"waiting for '#never' timed out after 0.5 s \(the element never appeared"
+    ):
         sb.wait_for("#never", timeout=0.5)
     with pytest.raises(BrowserTimeout, match=r"clicking 'text=Hidden' timed out after 0.5 s"):
         sb.click("text=Hidden", timeout=0.5)
@@ -219,7 +231,9 @@ def test_crash_is_an_infrastructure_error_and_close_is_idempotent(site: Path) ->
 
 
 def test_importing_sandboxes_does_not_import_playwright() -> None:
-    code = "import sys, agentgym.sandboxes as s; assert 'BrowserSandbox' in s.__all__; print('playwright' in sys.modules)"
+    code = (
+        "import sys, agentgym.sandboxes as s; assert 'BrowserSandbox' in s.__all__; print('playwright' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "False"
 

@@ -21,8 +21,18 @@ from sandbox_helpers import Factory, processes_inside, require_bwrap, small_conf
 
 from agentgym.sandboxes import LocalSandbox, Sandbox, SandboxError
 
-_FORGED_HEAD = json.dumps({"ok": True, "id": None, "exit_code": 0, "timed_out": False, "duration": 0.1,
-                           "out_len": 6, "truncated": False, "oom_killed": False}).encode()
+_FORGED_HEAD = json.dumps(
+    {
+        "ok": True,
+        "id": None,
+        "exit_code": 0,
+        "timed_out": False,
+        "duration": 0.1,
+        "out_len": 6,
+        "truncated": False,
+        "oom_killed": False,
+    }
+).encode()
 FORGED = struct.pack(">II", len(_FORGED_HEAD), 6) + _FORGED_HEAD + b"forged"
 """A well-formed exec result the helper never produced."""
 
@@ -31,7 +41,7 @@ FORGED = struct.pack(">II", len(_FORGED_HEAD), 6) + _FORGED_HEAD + b"forged"
 # obtains is reported (with pipe/socket inodes) and every writable descriptor gets a forged
 # frame. A child the probe owns (holding a pipe) is the control: the same attacks must
 # work on it, or the probe proves nothing.
-PROBE = r'''
+PROBE = r"""
 import ctypes, json, os, stat, subprocess, sys
 libc = ctypes.CDLL(None, use_errno=True)
 FORGED = bytes.fromhex(sys.argv[1])
@@ -92,7 +102,7 @@ for pid in sorted(int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) 
         libc.ptrace(17, pid, None, None)  # PTRACE_DETACH
 child.kill()
 print("REPORT:" + json.dumps({"child": child.pid, "helper_ppid": os.getppid(), "got": got}))
-'''
+"""
 
 
 def _helper_host_pid(sb: Sandbox) -> int | None:
@@ -132,7 +142,8 @@ def _channel_inodes(sb: Sandbox) -> set[int]:
 
 def _works(sb: Sandbox, exact: bool = True) -> None:
     """The sandbox answers correctly. ``exact=False`` while an agent process writes into
-    other commands' pipes (their output is the agent's data; the frames are not)."""
+    other commands' pipes (their output is the agent's data; the frames are not).
+    """
     nonce = secrets.token_hex(8)
     r = sb.exec(["python3", "-c", "import sys; print(sys.argv[1][::-1])", nonce])
     if exact:
@@ -168,15 +179,21 @@ def test_signals_cannot_kill_or_stop_the_helper(sandbox: Sandbox) -> None:
     assert r.stdout == "after\n", r
     _works(sandbox)
     assert processes_inside(sandbox) == []
-    r = sandbox.exec(["python3", "-c", "import os, signal\nfor s in range(1, 65):\n"
-                      " try: os.kill(1, s)\n except OSError: pass\nprint('done')"])
+    r = sandbox.exec(
+        [
+            "python3",
+            "-c",
+            "import os, signal\nfor s in range(1, 65):\n try: os.kill(1, s)\n except OSError: pass\nprint('done')",
+        ]
+    )
     assert r.stdout == "done\n", r
     _works(sandbox)
 
 
 def test_workspace_links_into_the_helper_are_refused(sandbox: Sandbox, tmp_path: Path) -> None:
     """A link to the helper's own descriptors (``/proc/self`` is the helper when it
-    opens the file) or a FIFO must not turn a host file operation into channel I/O."""
+    opens the file) or a FIFO must not turn a host file operation into channel I/O.
+    """
     links = " && ".join(f"ln -s /proc/{who}/fd/{n} {who}{n}" for who in ("self", "1") for n in range(12))
     assert sandbox.exec(f"{links} && ln -s /dev/stdout out && ln -s /proc/self/mem mem && mkfifo fifo").ok
     names = [f"{who}{n}" for who in ("self", "1") for n in range(12)] + ["out", "mem", "fifo"]
@@ -197,28 +214,47 @@ def test_links_in_the_middle_of_a_path_and_swapped_directories(sandbox: Sandbox,
     """A link as a *directory* component (``d/1`` with ``d -> /proc/self/fd``, chains of
     links, ``..`` through links), and a directory swapped with such a link while the host
     downloads, never reach the helper's descriptors or /proc files: each attempt is refused
-    with an OSError or reads only the agent's own files."""
-    assert sandbox.exec("ln -s /proc/self ps && ln -s /proc/self/fd pf && ln -s /proc/thread-self pt && "
-                        "ln -s /proc/1/task p1t && mkdir -p a/b && ln -s ../../ps a/b/s && ln -s .. up").ok
-    for path in ("pf/0", "pf/1", "pt/fd/1", "p1t/1/fd/0", "a/b/s/fd/1", "ps/environ", "ps/mem", "ps/cmdline",
-                 "ps/fdinfo/1", "up/../proc/self/fd/1", "a/b/s/root/proc/self/fd/0"):
+    with an OSError or reads only the agent's own files.
+    """
+    assert sandbox.exec(
+        "ln -s /proc/self ps && ln -s /proc/self/fd pf && ln -s /proc/thread-self pt && "
+        "ln -s /proc/1/task p1t && mkdir -p a/b && ln -s ../../ps a/b/s && ln -s .. up"
+    ).ok
+    for path in (
+        "pf/0",
+        "pf/1",
+        "pt/fd/1",
+        "p1t/1/fd/0",
+        "a/b/s/fd/1",
+        "ps/environ",
+        "ps/mem",
+        "ps/cmdline",
+        "ps/fdinfo/1",
+        "up/../proc/self/fd/1",
+        "a/b/s/root/proc/self/fd/0",
+    ):
         with pytest.raises(OSError):
             sandbox.read_file(path)
         with pytest.raises(OSError):
             sandbox.write_file(path, FORGED)
         _works(sandbox)
     assert sandbox.exec("rm -f ps pf pt p1t up a/b/s && mkdir real && printf GOOD > real/environ").ok
-    swapper = ("import os\nsteps = [lambda: os.rename('real', 'held'), lambda: os.symlink('/proc/self', 'real'),\n"
-               "         lambda: os.unlink('real'), lambda: os.rename('held', 'real')]\nwhile True:\n"
-               " for step in steps:\n  try:\n   step()\n  except OSError:\n   pass\n")
-    assert sandbox.exec(["sh", "-c", f"setsid nohup python3 -c \"{swapper}\" >/dev/null 2>&1 &"]).ok
+    swapper = (
+        "import os\nsteps = [lambda: os.rename('real', 'held'), lambda: os.symlink('/proc/self', 'real'),\n"
+        "         lambda: os.unlink('real'), lambda: os.rename('held', 'real')]\nwhile True:\n"
+        " for step in steps:\n  try:\n   step()\n  except OSError:\n   pass\n"
+    )
+    assert sandbox.exec(["sh", "-c", f'setsid nohup python3 -c "{swapper}" >/dev/null 2>&1 &']).ok
     for i in range(20):
         try:
             sandbox.download(".", tmp_path / str(i))
         except OSError:
             continue  # the tree changed under the listing: refused, not misread
-        got = {p.relative_to(tmp_path / str(i)).as_posix(): p.read_bytes() for p in (tmp_path / str(i)).rglob("*")
-               if p.is_file() and not p.is_symlink()}
+        got = {
+            p.relative_to(tmp_path / str(i)).as_posix(): p.read_bytes()
+            for p in (tmp_path / str(i)).rglob("*")
+            if p.is_file() and not p.is_symlink()
+        }
         assert set(got) <= {"check.txt", "real/environ", "held/environ"}, got
         assert all(v == b"GOOD" for k, v in got.items() if k != "check.txt"), got
     watch = "import os, time\nend = time.time() + 5\nwhile time.time() < end:\n if os.path.islink('real'):\n  print('link')\n  break\n"
@@ -232,12 +268,14 @@ def test_no_host_environment_inside(make: Factory, monkeypatch: pytest.MonkeyPat
     secret = "agentgym-host-secret-" + secrets.token_hex(8)
     monkeypatch.setenv("AGENTGYM_HOST_SECRET", secret)
     sb = make()
-    probe = ("import os\nout = [repr(dict(os.environ))]\n"
-             "for p in os.listdir('/proc'):\n"
-             " for f in ('environ', 'cmdline'):\n"
-             "  try: out.append(open('/proc/%s/%s' % (p, f), 'rb').read().decode('latin-1'))\n"
-             "  except OSError: pass\n"
-             "print('\\n'.join(out)); print(len(out))")
+    probe = (
+        "import os\nout = [repr(dict(os.environ))]\n"
+        "for p in os.listdir('/proc'):\n"
+        " for f in ('environ', 'cmdline'):\n"
+        "  try: out.append(open('/proc/%s/%s' % (p, f), 'rb').read().decode('latin-1'))\n"
+        "  except OSError: pass\n"
+        "print('\\n'.join(out)); print(len(out))"
+    )
     r = sb.exec(["python3", "-c", probe])
     assert r.ok and int(r.stdout.split()[-1]) >= 3, r
     r2 = sb.exec("env; cat /proc/*/environ 2>/dev/null; ls /proc; echo")
@@ -246,7 +284,7 @@ def test_no_host_environment_inside(make: Factory, monkeypatch: pytest.MonkeyPat
 
 
 def test_no_host_writable_path_visible(sandbox: Sandbox) -> None:
-    probe = r'''
+    probe = r"""
 import os, stat
 # the sandbox's own filesystems: its tmpfs, its procfs/sysfs views, and the private
 # devpts and mqueue instances of its own namespaces (nothing in them reaches the host)
@@ -264,7 +302,7 @@ for root, dirs, files in os.walk("/"):
         if os.access(name, os.W_OK):
             found.append(name)
 print("\n".join(found))
-'''
+"""
     r = sandbox.exec(["python3", "-c", probe], timeout=60)
     assert r.exit_code == 0, r
     assert r.stdout.strip() == "", f"writable outside the sandbox's own tmpfs: {r.stdout}"
@@ -288,13 +326,26 @@ def test_disk_quota_and_inode_cap(make: Factory) -> None:
     assert not r.ok and "No space left on device" in r.stderr, r
     assert int(sb.exec("stat -c %s big").stdout) <= 8 * 1024 * 1024
     assert sb.exec("rm big && dd if=/dev/zero of=ok bs=1M count=4 && rm ok").ok  # space comes back
-    r = sb.exec(["python3", "-c", "import os\nn = 0\ntry:\n while n < 2000:\n  open('f%d' % n, 'w').close()\n"
-                 "  n += 1\nexcept OSError as e:\n print(n, e.strerror)"])
+    r = sb.exec(
+        [
+            "python3",
+            "-c",
+            "import os\nn = 0\ntry:\n while n < 2000:\n  open('f%d' % n, 'w').close()\n"
+            "  n += 1\nexcept OSError as e:\n print(n, e.strerror)",
+        ]
+    )
     count, _, message = r.stdout.strip().partition(" ")
     assert message == "No space left on device" and 200 < int(count) <= 300, r
     for scratch in ("/tmp", "/dev/shm"):
-        r = sb.exec(["python3", "-c", "import os, sys\nn = 0\ntry:\n while n < 2000:\n  os.mkdir(sys.argv[1] + '/d%d' % n)\n"
-                     "  n += 1\nexcept OSError as e:\n print(n, e.strerror)", scratch])
+        r = sb.exec(
+            [
+                "python3",
+                "-c",
+                "import os, sys\nn = 0\ntry:\n while n < 2000:\n  os.mkdir(sys.argv[1] + '/d%d' % n)\n"
+                "  n += 1\nexcept OSError as e:\n print(n, e.strerror)",
+                scratch,
+            ]
+        )
         assert r.stdout.strip().endswith("No space left on device") and int(r.stdout.split()[0]) <= 300, r
         assert sb.exec(f"rm -rf {scratch}/d*").ok
     sb.reset()  # the helper still works on a full disk and frees it
@@ -320,11 +371,14 @@ def test_oversized_request_kills_only_that_helper(make: Factory) -> None:
 
 def test_concurrent_attack_while_host_transfers(sandbox: Sandbox) -> None:
     """An agent process hammering every reachable descriptor with forged frames during
-    large transfers changes nothing the host receives."""
-    sandbox.exec("nohup python3 -c \"import os, time\nwhile True:\n for p in os.listdir('/proc'):\n"
-                 "  for n in range(8):\n   try:\n    fd = os.open('/proc/%s/fd/%d' % (p, n), os.O_WRONLY | os.O_NONBLOCK)\n"
-                 "    os.write(fd, bytes.fromhex('" + FORGED.hex() + "')); os.close(fd)\n"
-                 "   except OSError: pass\n time.sleep(0.001)\" >/dev/null 2>&1 &")
+    large transfers changes nothing the host receives.
+    """
+    sandbox.exec(
+        "nohup python3 -c \"import os, time\nwhile True:\n for p in os.listdir('/proc'):\n"
+        "  for n in range(8):\n   try:\n    fd = os.open('/proc/%s/fd/%d' % (p, n), os.O_WRONLY | os.O_NONBLOCK)\n"
+        "    os.write(fd, bytes.fromhex('" + FORGED.hex() + "')); os.close(fd)\n"
+        '   except OSError: pass\n time.sleep(0.001)" >/dev/null 2>&1 &'
+    )
     data = os.urandom(3 * 1024 * 1024)
     errors: list[BaseException] = []
 
@@ -344,7 +398,7 @@ def test_concurrent_attack_while_host_transfers(sandbox: Sandbox) -> None:
     assert sandbox.kill_processes() >= 1
 
 
-RESOURCE_PROBE = r'''
+RESOURCE_PROBE = r"""
 import os, resource, subprocess
 child = subprocess.Popen(["sleep", "30"])
 attacks = [("prlimit", lambda p: resource.prlimit(p, resource.RLIMIT_CPU, (1, 1))),
@@ -362,13 +416,14 @@ for target, label in ((1, "helper"), (child.pid, "own")):
         except OSError as e:
             print(label, name, e.strerror)
 child.kill()
-'''
+"""
 
 
 def test_same_uid_syscalls_cannot_reach_the_helper(sandbox: Sandbox) -> None:
-    """prlimit (a lowered RLIMIT_CPU hard limit gets the helper SIGKILLed), scheduling
+    """Prlimit (a lowered RLIMIT_CPU hard limit gets the helper SIGKILLed), scheduling
     and priority calls need no ptrace rights, only the same uid; they are refused for
-    the helper, and still work on the attacker's own processes."""
+    the helper, and still work on the attacker's own processes.
+    """
     r = sandbox.exec(["python3", "-c", RESOURCE_PROBE])
     assert r.exit_code == 0, r
     results = dict((" ".join(line.split()[:2]), " ".join(line.split()[2:])) for line in r.stdout.splitlines())
@@ -381,7 +436,7 @@ def test_same_uid_syscalls_cannot_reach_the_helper(sandbox: Sandbox) -> None:
     assert sandbox.exec("nice -n 5 true && ulimit -n 64 && ulimit -t 100").ok  # limits on oneself still work
 
 
-COMPAT_PROBE = r'''
+COMPAT_PROBE = r"""
 import ctypes, mmap, subprocess
 # x86_64 code that makes the i386 prlimit64 call (int 0x80, nr 340) on pid edi, reading only
 code = bytes([0xB8, 0x54, 0x01, 0x00, 0x00, 0x89, 0xFB, 0x31, 0xC9, 0x31, 0xD2, 0x31, 0xF6, 0xCD, 0x80, 0xC3])
@@ -393,12 +448,13 @@ child = subprocess.Popen(["sleep", "30"])
 x32 = libc.syscall(0x40000000 | 302, 1, 7, None, None)
 print(i386_prlimit(1), i386_prlimit(child.pid), x32, ctypes.get_errno())
 child.kill()
-'''
+"""
 
 
 def test_compat_syscall_abis_are_fenced_too(sandbox: Sandbox) -> None:
     """The seccomp fence also covers the i386 entry (``int 0x80``) and the x32 ABI, so
-    the same calls cannot be made under another syscall number."""
+    the same calls cannot be made under another syscall number.
+    """
     import platform
 
     if platform.machine() != "x86_64":  # only x86_64 has these alternative entries

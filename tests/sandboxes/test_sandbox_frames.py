@@ -13,7 +13,8 @@ import struct
 import threading
 import time
 import tracemalloc
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -35,7 +36,7 @@ class _SocketChannel(Channel):
             self.sock.settimeout(max(0.001, deadline - time.monotonic()))
             try:
                 chunk = self.sock.recv(1 << 16)
-            except socket.timeout:
+            except TimeoutError:
                 raise SandboxError("the sandbox helper did not answer in time") from None
             if not chunk:
                 raise SandboxError("the sandbox helper exited")
@@ -58,8 +59,16 @@ def frame(obj: Any, blob: bytes = b"") -> bytes:
 
 
 def ok_exec(req: dict[str, Any], **over: Any) -> bytes:
-    res = {"ok": True, "id": req["id"], "exit_code": 0, "timed_out": False, "duration": 0.01, "out_len": 3,
-           "truncated": False, "oom_killed": False}
+    res = {
+        "ok": True,
+        "id": req["id"],
+        "exit_code": 0,
+        "timed_out": False,
+        "duration": 0.01,
+        "out_len": 3,
+        "truncated": False,
+        "oom_killed": False,
+    }
     res.update(over)
     return frame(res, b"hi\n")
 
@@ -126,28 +135,49 @@ def test_honest_frames_work() -> None:
     sb.close()
 
 
-@pytest.mark.parametrize("reply, message", [
-    (lambda req: frame(b"{not json"), "not JSON"),
-    (lambda req: frame(b"\xff\xfe\x00"), "not JSON"),
-    (lambda req: frame([1, 2]), "list header"),
-    (lambda req: frame({"ok": True, "id": "0" * 16, "exit_code": 0}), "waiting for"),
-    (lambda req: frame({"ok": True, "exit_code": 0}), "waiting for"),
-    (lambda req: ok_exec(req, exit_code="0"), "exit_code='0'"),
-    (lambda req: ok_exec(req, exit_code=True), "exit_code=True"),
-    (lambda req: ok_exec(req, exit_code=1.5), "exit_code=1.5"),
-    (lambda req: ok_exec(req, timed_out=1), "timed_out=1"),
-    (lambda req: ok_exec(req, out_len=99), "out_len=99"),
-    (lambda req: ok_exec(req, out_len=-1), "out_len=-1"),
-    (lambda req: ok_exec(req, duration="fast"), "duration"),
-    (lambda req: ok_exec(req, ok="yes"), "'ok'"),
-    (lambda req: frame({"ok": False, "id": req["id"], "errno": "2", "error": "x"}), "errno"),
-    (lambda req: frame({"ok": False, "id": req["id"], "errno": None, "error": ["x"]}), "non-text"),
-    (lambda req: HDR.pack(MAX_HEADER + 1, 0), "header"),
-    (lambda req: HDR.pack(16, 0xFFFFFFFF), "payload"),
-    (lambda req: HDR.pack(100, 0)[:5], "did not answer|exited"),
-], ids=["bad-json", "bad-utf8", "not-object", "wrong-id", "no-id", "exit-code-str", "exit-code-bool",
-        "exit-code-float", "timed-out-int", "out-len-past-blob", "out-len-negative", "duration-str", "ok-str",
-        "errno-str", "error-list", "header-too-big", "blob-too-big", "truncated"])
+@pytest.mark.parametrize(
+    "reply, message",
+    [
+        (lambda req: frame(b"{not json"), "not JSON"),
+        (lambda req: frame(b"\xff\xfe\x00"), "not JSON"),
+        (lambda req: frame([1, 2]), "list header"),
+        (lambda req: frame({"ok": True, "id": "0" * 16, "exit_code": 0}), "waiting for"),
+        (lambda req: frame({"ok": True, "exit_code": 0}), "waiting for"),
+        (lambda req: ok_exec(req, exit_code="0"), "exit_code='0'"),
+        (lambda req: ok_exec(req, exit_code=True), "exit_code=True"),
+        (lambda req: ok_exec(req, exit_code=1.5), "exit_code=1.5"),
+        (lambda req: ok_exec(req, timed_out=1), "timed_out=1"),
+        (lambda req: ok_exec(req, out_len=99), "out_len=99"),
+        (lambda req: ok_exec(req, out_len=-1), "out_len=-1"),
+        (lambda req: ok_exec(req, duration="fast"), "duration"),
+        (lambda req: ok_exec(req, ok="yes"), "'ok'"),
+        (lambda req: frame({"ok": False, "id": req["id"], "errno": "2", "error": "x"}), "errno"),
+        (lambda req: frame({"ok": False, "id": req["id"], "errno": None, "error": ["x"]}), "non-text"),
+        (lambda req: HDR.pack(MAX_HEADER + 1, 0), "header"),
+        (lambda req: HDR.pack(16, 0xFFFFFFFF), "payload"),
+        (lambda req: HDR.pack(100, 0)[:5], "did not answer|exited"),
+    ],
+    ids=[
+        "bad-json",
+        "bad-utf8",
+        "not-object",
+        "wrong-id",
+        "no-id",
+        "exit-code-str",
+        "exit-code-bool",
+        "exit-code-float",
+        "timed-out-int",
+        "out-len-past-blob",
+        "out-len-negative",
+        "duration-str",
+        "ok-str",
+        "errno-str",
+        "error-list",
+        "header-too-big",
+        "blob-too-big",
+        "truncated",
+    ],
+)
 def test_bad_frames_are_sandbox_errors(reply: Reply, message: str) -> None:
     sb = FakeSandbox([reply], SandboxConfig(timeout=1.0))
     with pytest.raises(SandboxError, match=message) as info:
@@ -178,7 +208,8 @@ def test_announced_sizes_are_checked_before_allocating() -> None:
 
 def test_stale_result_is_rejected_and_not_served_later() -> None:
     """A response to an earlier request (the 'previous result' desync) is refused, and the
-    sandbox refuses every later call instead of returning shifted results."""
+    sandbox refuses every later call instead of returning shifted results.
+    """
     sent: list[bytes] = []
 
     def first(req: dict[str, Any]) -> bytes:
@@ -194,8 +225,9 @@ def test_stale_result_is_rejected_and_not_served_later() -> None:
 
 
 def test_error_responses_keep_the_sandbox_usable() -> None:
-    sb = FakeSandbox([lambda req: frame({"ok": False, "id": req["id"], "errno": 2, "error": "No such file",
-                                         "path": "x"}), ok_exec])
+    sb = FakeSandbox(
+        [lambda req: frame({"ok": False, "id": req["id"], "errno": 2, "error": "No such file", "path": "x"}), ok_exec]
+    )
     with pytest.raises(FileNotFoundError):
         sb.read_file("x")
     assert sb.exec("true").ok

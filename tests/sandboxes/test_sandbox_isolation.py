@@ -6,8 +6,8 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from sandbox_helpers import Factory, processes_inside, small_config
@@ -44,8 +44,10 @@ def host_server() -> Iterator[int]:
 def test_network_egress_fails(sandbox: Sandbox, host_server: int) -> None:
     with socket.create_connection(("127.0.0.1", host_server), timeout=2) as s:  # the server works
         assert s.recv(5) == b"pwned"
-    probe = ("import socket\ntry:\n s = socket.create_connection(('127.0.0.1', %d), timeout=2); print(s.recv(5))\n"
-             "except OSError as e: print('blocked', e)\n") % host_server
+    probe = (
+        "import socket\ntry:\n s = socket.create_connection(('127.0.0.1', %d), timeout=2); print(s.recv(5))\n"
+        "except OSError as e: print('blocked', e)\n"
+    ) % host_server
     r = sandbox.exec(["python3", "-c", probe])
     assert "pwned" not in r.stdout and "blocked" in r.stdout, r
     r = sandbox.exec(["python3", "-c", "import socket; print(socket.getaddrinfo('deb.debian.org', 80))"])
@@ -58,8 +60,10 @@ def test_files_outside_workspace_unreadable(sandbox: Sandbox, tmp_path: Path) ->
     secret = tmp_path / "hidden_tests.py"
     secret.write_text("SECRET = 'grader'\n")
     secret.chmod(0o644)
-    r = sandbox.exec(f"cat {secret}; ls {tmp_path}; cat /root/.bashrc /etc/shadow; ls /work /root /home; "
-                     "grep -r SECRET /tmp /home /root /work /var /opt 2>/dev/null")
+    r = sandbox.exec(
+        f"cat {secret}; ls {tmp_path}; cat /root/.bashrc /etc/shadow; ls /work /root /home; "
+        "grep -r SECRET /tmp /home /root /work /var /opt 2>/dev/null"
+    )
     assert "grader" not in r.stdout and secret.name not in r.stdout
     sandbox.exec(f"ln -s {secret} link")  # a link made inside resolves inside the sandbox
     with pytest.raises(OSError):
@@ -72,8 +76,20 @@ def test_files_outside_workspace_unreadable(sandbox: Sandbox, tmp_path: Path) ->
 
 
 def test_nothing_outside_workspace_writable(sandbox: Sandbox, tmp_path: Path) -> None:
-    targets = ["/etc/x", "/dev/x", "/usr/x", "/usr/local/x", "/x", "/root/x", "/home/x", "/var/x", "/opt/x",
-               "/usr/bin/python3", str(tmp_path / "x"), "/proc/sys/kernel/hostname"]
+    targets = [
+        "/etc/x",
+        "/dev/x",
+        "/usr/x",
+        "/usr/local/x",
+        "/x",
+        "/root/x",
+        "/home/x",
+        "/var/x",
+        "/opt/x",
+        "/usr/bin/python3",
+        str(tmp_path / "x"),
+        "/proc/sys/kernel/hostname",
+    ]
     for target in targets:
         r = sandbox.exec(f"echo pwned > {target}")
         assert not r.ok, (target, r)
@@ -109,8 +125,10 @@ def test_memory_hog_is_killed(make: Factory) -> None:
 
 
 def test_infinite_loop_times_out_and_leaves_nothing(sandbox: Sandbox) -> None:
-    escape = ("import os, time\nif os.fork() == 0:\n os.setsid()\n if os.fork() == 0: time.sleep(600)\n"
-              " os._exit(0)\nwhile True: pass\n")
+    escape = (
+        "import os, time\nif os.fork() == 0:\n os.setsid()\n if os.fork() == 0: time.sleep(600)\n"
+        " os._exit(0)\nwhile True: pass\n"
+    )
     start = time.monotonic()
     r = sandbox.exec(["python3", "-c", escape], timeout=1.5)
     elapsed = time.monotonic() - start
@@ -150,9 +168,11 @@ def test_huge_output_is_truncated_in_bounded_memory(sandbox: Sandbox) -> None:
 def test_kill_processes_leaves_only_the_helper(sandbox: Sandbox) -> None:
     assert sandbox.kill_processes() == 0
     # background jobs, a daemon in its own session, and a process that keeps forking
-    script = ("sleep 1000 >/dev/null 2>&1 & "
-              "setsid sh -c 'sleep 1000' >/dev/null 2>&1 & "
-              "sh -c 'while :; do sleep 1000 & sleep 0.01; done' >/dev/null 2>&1 &")
+    script = (
+        "sleep 1000 >/dev/null 2>&1 & "
+        "setsid sh -c 'sleep 1000' >/dev/null 2>&1 & "
+        "sh -c 'while :; do sleep 1000 & sleep 0.01; done' >/dev/null 2>&1 &"
+    )
     assert sandbox.exec(script).ok
     time.sleep(0.3)
     before = processes_inside(sandbox)

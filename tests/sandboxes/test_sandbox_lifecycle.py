@@ -18,7 +18,8 @@ from agentgym.sandboxes.pool import SandboxPool
 
 def _running_uids() -> set[int]:
     """Uids of live host processes. Zombies are left out: bwrap's namespace init can be
-    orphaned for a moment at exit and is then the host init's to reap; it runs nothing."""
+    orphaned for a moment at exit and is then the host init's to reap; it runs nothing.
+    """
     uids = set()
     for name in os.listdir("/proc"):
         if name.isdigit():
@@ -187,8 +188,10 @@ def test_containers_removed_on_sigterm_and_reaped_after_sigkill() -> None:
     from agentgym.sandboxes.docker import docker_client, gc
 
     client = docker_client()
-    code = ("from agentgym.sandboxes import DockerSandbox\nimport time\nsb = DockerSandbox()\n"
-            "print(sb.container_id, flush=True)\ntime.sleep(120)\n")
+    code = (
+        "from agentgym.sandboxes import DockerSandbox\nimport time\nsb = DockerSandbox()\n"
+        "print(sb.container_id, flush=True)\ntime.sleep(120)\n"
+    )
     for sig in (signal.SIGTERM, signal.SIGKILL):
         proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
         assert proc.stdout is not None

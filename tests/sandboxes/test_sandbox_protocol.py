@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sandbox_helpers import Factory
 
 from agentgym.sandboxes import ExecResult, Sandbox, SandboxConfig, SandboxError, truncate_bytes
-
-from sandbox_helpers import Factory
 
 
 def test_exec_shell_string_and_argv(sandbox: Sandbox) -> None:
@@ -35,7 +34,13 @@ def test_missing_command_and_bad_cwd(sandbox: Sandbox) -> None:
 
 
 def test_python_and_pytest_resolve(sandbox: Sandbox) -> None:
-    for cmd in ("python --version", "python3 --version", "python3 -m pytest --version", "pytest --version", "git --version"):
+    for cmd in (
+        "python --version",
+        "python3 --version",
+        "python3 -m pytest --version",
+        "pytest --version",
+        "git --version",
+    ):
         assert sandbox.exec(cmd).ok, cmd
 
 
@@ -96,8 +101,10 @@ def test_reset_restores_modified_deleted_and_new_files(make: Factory, tmp_path: 
     (tmp_path / "ro.txt").write_text("read-only")
     (tmp_path / "ro.txt").chmod(0o444)
     sb = make(files=tmp_path)
-    r = sb.exec("echo changed > edit.txt && rm -r dir && echo new > new.txt && mkdir -p newdir/x && "
-                "touch newdir/x/f && chmod u+w ro.txt && echo hacked > ro.txt && ln -s /etc/passwd keep2")
+    r = sb.exec(
+        "echo changed > edit.txt && rm -r dir && echo new > new.txt && mkdir -p newdir/x && "
+        "touch newdir/x/f && chmod u+w ro.txt && echo hacked > ro.txt && ln -s /etc/passwd keep2"
+    )
     assert r.ok, r
     sb.reset()
     listing = sb.exec("find . | sort").stdout.split()

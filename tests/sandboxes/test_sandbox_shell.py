@@ -21,10 +21,10 @@ def test_cd_persists(shell: ShellSession, sandbox: Sandbox) -> None:
 
 def test_variables_functions_and_aliases_persist(shell: ShellSession) -> None:
     shell.run("export TOKEN='a b'; LOCAL=1; greet() { echo \"hi $1\"; }; alias ll='echo listed'")
-    r = shell.run("echo \"$TOKEN|$LOCAL\"; greet you; ll; python3 -c 'import os; print(os.environ[\"TOKEN\"])'")
+    r = shell.run('echo "$TOKEN|$LOCAL"; greet you; ll; python3 -c \'import os; print(os.environ["TOKEN"])\'')
     assert r.stdout == "a b|1\nhi you\nlisted\na b\n", r
     shell.run("unset TOKEN")
-    assert shell.run("echo \"[${TOKEN-unset}]\"").stdout == "[unset]\n"
+    assert shell.run('echo "[${TOKEN-unset}]"').stdout == "[unset]\n"
 
 
 def test_exit_codes_are_reported(shell: ShellSession) -> None:

@@ -40,7 +40,9 @@ def test_full_checkpoint_is_a_model_directory_transformers_loads(tiny_dir: Path,
     path = ckpt.save(tmp_path / "checkpoints" / "step_000001", model, opt, 1, {"config": {"seed": 3}}, tokenizer=tok)
     names = {p.name for p in path.iterdir()}
     assert {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "trainer_state"} <= names
-    assert not (set(names) & {"weights.safetensors", "optimizer.pt", "rng.pt"})  # training state sits beside, in trainer_state/
+    assert not (
+        set(names) & {"weights.safetensors", "optimizer.pt", "rng.pt"}
+    )  # training state sits beside, in trainer_state/
     assert json.loads((path / "trainer_state" / "state.json").read_text())["step"] == 1
 
     with warnings.catch_warnings():
@@ -51,8 +53,9 @@ def test_full_checkpoint_is_a_model_directory_transformers_loads(tiny_dir: Path,
     assert torch.equal(_logits(loaded, ids), _logits(model, ids))  # the trained weights, bit for bit
     messages = [{"role": "user", "content": "6 * 7?"}]
     assert loaded_tok.chat_template, "chat template lost"
-    assert loaded_tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True) == \
-        tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    assert loaded_tok.apply_chat_template(
+        messages, tokenize=False, add_generation_prompt=True
+    ) == tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
 def test_load_restores_weights_optimizer_and_rng_exactly(tiny_dir: Path, tmp_path: Path) -> None:
@@ -84,7 +87,9 @@ def test_lora_checkpoint_is_a_peft_adapter_directory(tiny_dir: Path, tmp_path: P
     base, tok = load_model(str(tiny_dir))
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-        model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", lora_dropout=0.0, init_lora_weights=False))
+        model = get_peft_model(
+            base, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", lora_dropout=0.0, init_lora_weights=False)
+        )
     opt = _one_step(model)
     path = ckpt.save(tmp_path / "step_000002", model, opt, 2, tokenizer=tok)
     assert (path / "adapter_config.json").exists() and (path / "adapter_model.safetensors").exists()
@@ -105,8 +110,15 @@ def test_lora_checkpoint_is_a_peft_adapter_directory(tiny_dir: Path, tmp_path: P
 
 def test_latest_ignores_temp_partial_and_foreign_directories(tmp_path: Path) -> None:
     root = tmp_path / "checkpoints"
-    for name, complete in [("step_000002", True), ("step_000010", True), ("step_000011.tmp", True), ("step_000012", False),
-                           ("step_000013.old", True), ("step_x", True), ("notes", True)]:
+    for name, complete in [
+        ("step_000002", True),
+        ("step_000010", True),
+        ("step_000011.tmp", True),
+        ("step_000012", False),
+        ("step_000013.old", True),
+        ("step_x", True),
+        ("notes", True),
+    ]:
         d = root / name / "trainer_state"
         d.mkdir(parents=True)
         if complete:
@@ -158,12 +170,23 @@ def test_truncate_jsonl_keeps_matching_records_and_drops_a_torn_line(tmp_path: P
 
 
 def test_resume_logs_cut_every_appended_log_to_the_resumed_step(tmp_path: Path) -> None:
-    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps({"kind": k, "step": s}) + "\n"
-                                                    for k, s in [("eval", 0), ("train", 1), ("train", 2), ("eval", 2), ("train", 3)]))
-    (tmp_path / "trajectories.jsonl").write_text("".join(json.dumps({"metadata": {"step": s}}) + "\n" for s in (0, 0, 1, 1, 2, 2)))
+    (tmp_path / "metrics.jsonl").write_text(
+        "".join(
+            json.dumps({"kind": k, "step": s}) + "\n"
+            for k, s in [("eval", 0), ("train", 1), ("train", 2), ("eval", 2), ("train", 3)]
+        )
+    )
+    (tmp_path / "trajectories.jsonl").write_text(
+        "".join(json.dumps({"metadata": {"step": s}}) + "\n" for s in (0, 0, 1, 1, 2, 2))
+    )
     resume_logs(tmp_path, 2)
     assert [json.loads(x)["step"] for x in (tmp_path / "metrics.jsonl").read_text().splitlines()] == [0, 1, 2, 2]
-    assert [json.loads(x)["metadata"]["step"] for x in (tmp_path / "trajectories.jsonl").read_text().splitlines()] == [0, 0, 1, 1]
+    assert [json.loads(x)["metadata"]["step"] for x in (tmp_path / "trajectories.jsonl").read_text().splitlines()] == [
+        0,
+        0,
+        1,
+        1,
+    ]
     resume_logs(tmp_path, None)
     assert not (tmp_path / "metrics.jsonl").exists() and not (tmp_path / "trajectories.jsonl").exists()
 
@@ -172,8 +195,18 @@ def test_resumed_run_logs_each_step_once(tiny_dir: Path, digits_env_id: str, tmp
     """Crash after step 2 was logged but before it was saved: the resumed run re-does step 2 and logs it once."""
     from agentgym.trainer.loop import train
 
-    kw = dict(env=digits_env_id, model=str(tiny_dir), tasks_per_step=2, group_size=2, max_turn_tokens=6, eval_tasks=0,
-              progress=False, threads=1, save_every=1, output_dir=str(tmp_path))
+    kw = dict(
+        env=digits_env_id,
+        model=str(tiny_dir),
+        tasks_per_step=2,
+        group_size=2,
+        max_turn_tokens=6,
+        eval_tasks=0,
+        progress=False,
+        threads=1,
+        save_every=1,
+        output_dir=str(tmp_path),
+    )
     train(GRPOConfig(steps=2, **kw))
     per_step = 2 * 2
     trajs = [json.loads(x) for x in (tmp_path / "trajectories.jsonl").read_text().splitlines()]
@@ -184,7 +217,11 @@ def test_resumed_run_logs_each_step_once(tiny_dir: Path, digits_env_id: str, tmp
     train(GRPOConfig(steps=3, resume="auto", **kw))
     trajs = [json.loads(x) for x in (tmp_path / "trajectories.jsonl").read_text().splitlines()]
     assert sorted(t["metadata"]["step"] for t in trajs) == sorted([0] * per_step + [1] * per_step + [2] * per_step)
-    train_steps = [json.loads(x)["step"] for x in (tmp_path / "metrics.jsonl").read_text().splitlines() if json.loads(x)["kind"] == "train"]
+    train_steps = [
+        json.loads(x)["step"]
+        for x in (tmp_path / "metrics.jsonl").read_text().splitlines()
+        if json.loads(x)["kind"] == "train"
+    ]
     assert train_steps == [1, 2, 3]
     assert ckpt.latest(tmp_path).name == "step_000003"
 

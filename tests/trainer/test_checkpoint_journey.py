@@ -19,22 +19,52 @@ from agentgym.trainer.engines.hf import HFEngine, cache_keyword
 def _cli(*args: str, cwd: Path, cache: Path) -> subprocess.CompletedProcess[str]:
     # Deprecations are errors in the CLI as in pytest: a deprecated transformers API would end every
     # hf-policy episode as policy_error.
-    env = {**os.environ, "AGENTGYM_CACHE": str(cache), "HF_HUB_OFFLINE": "1",
-           "PYTHONWARNINGS": "error::DeprecationWarning,error::FutureWarning"}
-    result = subprocess.run([sys.executable, "-m", "agentgym.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    env = {
+        **os.environ,
+        "AGENTGYM_CACHE": str(cache),
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONWARNINGS": "error::DeprecationWarning,error::FutureWarning",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "agentgym.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900
+    )
     assert result.returncode == 0, f"agentgym {' '.join(args)}\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
     return result
 
 
 def test_train_then_evaluate_the_checkpoint_then_load_it_with_transformers(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
-    _cli("train", "--env", "Calculator-v0", "--model", "tiny", "--steps", "2", "--output-dir", "runs/calc", "--no-progress",
-         cwd=tmp_path, cache=cache)
+    _cli(
+        "train",
+        "--env",
+        "Calculator-v0",
+        "--model",
+        "tiny",
+        "--steps",
+        "2",
+        "--output-dir",
+        "runs/calc",
+        "--no-progress",
+        cwd=tmp_path,
+        cache=cache,
+    )
     last = ckpt.latest(tmp_path / "runs" / "calc")
     assert last is not None and last.name == "step_000002"
 
-    result = _cli("eval", "Calculator-v0", "--policy", f"hf:{last}", "--tasks", "4", "--workers", "1", "--out", "runs/eval",
-                  cwd=tmp_path, cache=cache)
+    result = _cli(
+        "eval",
+        "Calculator-v0",
+        "--policy",
+        f"hf:{last}",
+        "--tasks",
+        "4",
+        "--workers",
+        "1",
+        "--out",
+        "runs/eval",
+        cwd=tmp_path,
+        cache=cache,
+    )
     assert "pass@1" in result.stdout
     trajs = [json.loads(line) for line in (tmp_path / "runs" / "eval" / "trajectories.jsonl").read_text().splitlines()]
     assert len(trajs) == 4
@@ -46,15 +76,19 @@ def test_train_then_evaluate_the_checkpoint_then_load_it_with_transformers(tmp_p
         warnings.simplefilter("error")
         model = AutoModelForCausalLM.from_pretrained(last)
         tokenizer = AutoTokenizer.from_pretrained(last)
-    ids = tokenizer.apply_chat_template([{"role": "user", "content": "What is 6 * 7?"}], add_generation_prompt=True, return_dict=True,
-                                        return_tensors="pt")["input_ids"]
+    ids = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "What is 6 * 7?"}],
+        add_generation_prompt=True,
+        return_dict=True,
+        return_tensors="pt",
+    )["input_ids"]
     with torch.no_grad():
         out = model.generate(ids, max_new_tokens=3, do_sample=False, pad_token_id=tokenizer.pad_token_id)
     assert out.shape[1] == ids.shape[1] + 3 or int(out[0, -1]) == tokenizer.eos_token_id
 
 
 def test_hf_engine_passes_the_cache_under_the_models_own_keyword() -> None:
-    """transformers >= 5.24 names it ``cache`` (``past_key_values`` is deprecated); older models keep the old name."""
+    """Transformers >= 5.24 names it ``cache`` (``past_key_values`` is deprecated); older models keep the old name."""
 
     class Old(torch.nn.Module):
         def forward(self, input_ids=None, past_key_values=None, use_cache=None):

@@ -5,10 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agentgym.trajectory import Step, TokenSegment, Trajectory
-from agentgym.trainer.advantages import (discounted_returns, exact_mean, outcome_advantages, process_advantages,
-                                         token_advantages, turn_advantages, zero_variance_groups)
+from agentgym.trainer.advantages import (
+    discounted_returns,
+    exact_mean,
+    outcome_advantages,
+    process_advantages,
+    token_advantages,
+    turn_advantages,
+    zero_variance_groups,
+)
 from agentgym.trainer.batch import make_batch
+from agentgym.trajectory import Step, TokenSegment, Trajectory
 
 REWARDS = np.array([1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0])
 GROUPS = ["a"] * 4 + ["b"] * 4
@@ -16,12 +23,18 @@ GROUPS = ["a"] * 4 + ["b"] * 4
 
 def test_group_scale_divides_by_group_std() -> None:
     # group a: mean 0.5, std 0.5 -> +-1; group b: all equal -> 0
-    np.testing.assert_allclose(outcome_advantages(REWARDS, GROUPS, scale="group"), [1, -1, -1, 1, 0, 0, 0, 0], rtol=1e-5)
+    np.testing.assert_allclose(
+        outcome_advantages(REWARDS, GROUPS, scale="group"), [1, -1, -1, 1, 0, 0, 0, 0], rtol=1e-5
+    )
 
 
 def test_batch_scale_is_trls_group_mean_and_batch_std_of_the_rewards() -> None:
     # mean per group (a: .5, b: 1); std of the 8 raw rewards: mean .75, var 6/8 * 1/16 + 2/8 * 9/16 = .1875
-    np.testing.assert_allclose(outcome_advantages(REWARDS, GROUPS, scale="batch"), [1.154701, -1.154701, -1.154701, 1.154701, 0, 0, 0, 0], rtol=1e-5)
+    np.testing.assert_allclose(
+        outcome_advantages(REWARDS, GROUPS, scale="batch"),
+        [1.154701, -1.154701, -1.154701, 1.154701, 0, 0, 0, 0],
+        rtol=1e-5,
+    )
     # TRL 1.16: (r - group mean) / (nanstd(r) + 1e-4), nanstd with Bessel's correction; ours is the population std
     import torch
     from trl.trainer.utils import nanstd
@@ -32,7 +45,9 @@ def test_batch_scale_is_trls_group_mean_and_batch_std_of_the_rewards() -> None:
 
 def test_batch_scale_ignores_masked_rewards() -> None:
     # valid: [1, 0] in group a and [1] in group b -> std of [1, 0, 1] = 0.471405; the masked 100 takes no part
-    adv = outcome_advantages(np.array([1.0, 0.0, 100.0, 1.0]), ["a", "a", "a", "b"], valid=np.array([True, True, False, True]), scale="batch")
+    adv = outcome_advantages(
+        np.array([1.0, 0.0, 100.0, 1.0]), ["a", "a", "a", "b"], valid=np.array([True, True, False, True]), scale="batch"
+    )
     np.testing.assert_allclose(adv, [0.5 / 0.471405, -0.5 / 0.471405, 0, 0], rtol=1e-5)
 
 
@@ -105,7 +120,9 @@ def test_different_lengths_compare_with_ended_episodes_at_return_zero() -> None:
 
 
 def test_process_advantages_exclude_masked_episodes() -> None:
-    adv = process_advantages([[1.0, 1.0], [0.0], [5.0, 5.0, 5.0]], ["g"] * 3, gamma=1.0, valid=np.array([True, True, False]), scale="none")
+    adv = process_advantages(
+        [[1.0, 1.0], [0.0], [5.0, 5.0, 5.0]], ["g"] * 3, gamma=1.0, valid=np.array([True, True, False]), scale="none"
+    )
     np.testing.assert_allclose(adv[0], [1.0, 0.5])
     np.testing.assert_allclose(adv[1], [-1.0])
     np.testing.assert_array_equal(adv[2], np.zeros(3))
@@ -130,7 +147,9 @@ def test_turn_advantages_mix_outcome_and_process() -> None:
 
 def test_per_turn_advantage_reaches_exactly_its_turns_tokens() -> None:
     turns = np.array([0, 0, 1, 1, 0, 2, 2, 2, 0, 3])
-    np.testing.assert_allclose(token_advantages(np.array([0.5, -1.0, 2.0]), turns), [0, 0, 0.5, 0.5, 0, -1, -1, -1, 0, 2])
+    np.testing.assert_allclose(
+        token_advantages(np.array([0.5, -1.0, 2.0]), turns), [0, 0, 0.5, 0.5, 0, -1, -1, -1, 0, 2]
+    )
     np.testing.assert_allclose(token_advantages(np.array([0.7]), turns), [0, 0, 0.7, 0.7, 0, 0.7, 0.7, 0.7, 0, 0.7])
 
 
@@ -144,13 +163,23 @@ def _episode(group: str, process: list[float], outcome: float, seed: int = 0, in
         segments.append(TokenSegment(rng.integers(3, 500, 3).tolist(), True, [-1.0] * 3, "sampled", t))
         segments.append(TokenSegment(rng.integers(3, 500, 2).tolist(), False, None, "env", t))
     steps = [Step("x", [], r, {}, {"process_reward": r}) for r in process]
-    return Trajectory(env_id="x", task_id=group, group_id=group, outcome_reward=outcome, steps=steps, segments=segments,
-                      infra_failure=infra, termination_reason="env_error" if infra else "submitted")
+    return Trajectory(
+        env_id="x",
+        task_id=group,
+        group_id=group,
+        outcome_reward=outcome,
+        steps=steps,
+        segments=segments,
+        infra_failure=infra,
+        termination_reason="env_error" if infra else "submitted",
+    )
 
 
 def test_identical_multi_turn_episodes_give_no_tokens_any_advantage() -> None:
-    trajs = [_episode("g", [1.0, 1.0, 1.0], 1.0, seed=i) for i in range(3)] + [_episode("h", [1.0, 0.0], 0.0, seed=9),
-                                                                                 _episode("h", [0.0], 1.0, seed=8)]
+    trajs = [_episode("g", [1.0, 1.0, 1.0], 1.0, seed=i) for i in range(3)] + [
+        _episode("h", [1.0, 0.0], 0.0, seed=9),
+        _episode("h", [0.0], 1.0, seed=8),
+    ]
     batch = make_batch(trajs, process_weight=0.5, filter_zero_variance=False)
     assert len(batch.episodes) == 5
     for e in batch.episodes[:3]:
@@ -161,8 +190,12 @@ def test_identical_multi_turn_episodes_give_no_tokens_any_advantage() -> None:
 
 
 def test_a_group_whose_episodes_are_all_masked_contributes_nothing() -> None:
-    trajs = [_episode("g", [1.0], 1.0, seed=1, infra=True), _episode("g", [0.0], 0.0, seed=2, infra=True),
-             _episode("h", [1.0], 1.0, seed=3), _episode("h", [0.0], 0.0, seed=4)]
+    trajs = [
+        _episode("g", [1.0], 1.0, seed=1, infra=True),
+        _episode("g", [0.0], 0.0, seed=2, infra=True),
+        _episode("h", [1.0], 1.0, seed=3),
+        _episode("h", [0.0], 0.0, seed=4),
+    ]
     batch = make_batch(trajs, process_weight=0.5)
     assert len(batch.episodes) == 2 and batch.stats["episodes_masked"] == 2.0
     assert batch.stats["masked_reasons"] == {"env_error": 2}

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 import shutil
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import gymnasium as gym
 import pytest
@@ -23,7 +23,6 @@ from agentgym.messages import user
 from agentgym.rewards import Rubric
 from agentgym.rollout import plan_jobs
 from agentgym.tasks import Task, TaskSet
-from agentgym.trajectory import load_jsonl, save_jsonl
 from agentgym.trainer import GRPOConfig, train
 from agentgym.trainer.batch import make_batch
 from agentgym.trainer.engines import Completion, SamplingParams
@@ -32,11 +31,20 @@ from agentgym.trainer.loop import TrainingStopped
 from agentgym.trainer.models import CHATML_TEMPLATE, load_model
 from agentgym.trainer.rollout import RolloutLimits, rollout
 from agentgym.trainer.tokens import ChatTokens
+from agentgym.trajectory import load_jsonl, save_jsonl
 
 FLAKY_ID = "agentgym/TestFlaky-v0"
 # task index % every -> what goes wrong (0 and the rest: nothing)
-EXPECTED = {1: "reset_error", 2: "template_error", 3: "template_error", 4: "env_error", 5: "nonfinite_reward", 6: "env_error",
-            7: "engine_error", 8: "engine_error"}
+EXPECTED = {
+    1: "reset_error",
+    2: "template_error",
+    3: "template_error",
+    4: "env_error",
+    5: "nonfinite_reward",
+    6: "env_error",
+    7: "engine_error",
+    8: "engine_error",
+}
 
 
 def _kind(task_id: str, every: int) -> int:
@@ -46,7 +54,8 @@ def _kind(task_id: str, every: int) -> int:
 class FlakyEnv(AgentEnv):
     """Two text turns; the reward is the fraction of digits in the replies. Task i % every picks a failure:
     1 setup raises, 2 prompt the template refuses, 3 feedback the template refuses, 4 grader raises,
-    5 NaN rewards, 6 a malformed step result, 7 prompt the engine fails on, 8 prompt the engine returns NaN log-probs for."""
+    5 NaN rewards, 6 a malformed step result, 7 prompt the engine fails on, 8 prompt the engine returns NaN log-probs for.
+    """
 
     system_prompt = "Reply."
     default_max_turns = 2
@@ -106,7 +115,10 @@ class FaultyEngine:
         if any("ENGINE" in t for t in texts):
             raise RuntimeError("CUDA error: device-side assert triggered")
         out = self.inner.generate(prompts, params)
-        return [Completion(c.ids, [float("nan")] * len(c.ids), c.finish_reason) if "NANLP" in t else c for c, t in zip(out, texts)]
+        return [
+            Completion(c.ids, [float("nan")] * len(c.ids), c.finish_reason) if "NANLP" in t else c
+            for c, t in zip(out, texts)
+        ]
 
     def sync_weights(self, model: object) -> None:
         self.inner.sync_weights(model)
@@ -127,8 +139,10 @@ def boom_dir(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("boom") / "tiny-boom"
     shutil.copytree(tiny_dir, path)
     tok = AutoTokenizer.from_pretrained(path)
-    tok.chat_template = ("{% for message in messages %}{% if 'BOOM' in (message['content'] or '') %}"
-                         "{{ raise_exception('this template cannot render BOOM') }}{% endif %}{% endfor %}" + CHATML_TEMPLATE)
+    tok.chat_template = (
+        "{% for message in messages %}{% if 'BOOM' in (message['content'] or '') %}"
+        "{{ raise_exception('this template cannot render BOOM') }}{% endif %}{% endfor %}" + CHATML_TEMPLATE
+    )
     tok.save_pretrained(path)
     return path
 
@@ -149,15 +163,29 @@ def test_each_failure_ends_only_its_own_episode(boom_dir: Path, flaky_env_id: st
     for t in trajs:
         expected = EXPECTED.get(_kind(t.task_id, 10))
         if expected:
-            assert t.infra_failure and t.termination_reason == expected, (t.task_id, t.termination_reason, t.metadata.get("error"))
+            assert t.infra_failure and t.termination_reason == expected, (
+                t.task_id,
+                t.termination_reason,
+                t.metadata.get("error"),
+            )
             assert t.metadata["error"], f"{t.task_id}: no error recorded"
         else:
-            assert not t.infra_failure and t.outcome_reward is not None, (t.task_id, t.termination_reason, t.metadata.get("error"))
+            assert not t.infra_failure and t.outcome_reward is not None, (
+                t.task_id,
+                t.termination_reason,
+                t.metadata.get("error"),
+            )
             assert t.num_turns == 2 and any(s.trainable for s in t.segments)
     errors = " | ".join(f"{t.termination_reason}: {t.metadata['error']}" for t in trajs if t.infra_failure)
-    for reason, text in [("reset_error", "cannot set up flaky-021"), ("template_error", "cannot render BOOM"),
-                         ("env_error", "grader bug"), ("env_error", "malformed result"), ("nonfinite_reward", "nan"),
-                         ("engine_error", "CUDA error"), ("engine_error", "not all finite")]:
+    for reason, text in [
+        ("reset_error", "cannot set up flaky-021"),
+        ("template_error", "cannot render BOOM"),
+        ("env_error", "grader bug"),
+        ("env_error", "malformed result"),
+        ("nonfinite_reward", "nan"),
+        ("engine_error", "CUDA error"),
+        ("engine_error", "not all finite"),
+    ]:
         assert f"{reason}: " in errors and text in errors, f"{reason} / {text!r} not in {errors}"
     path = tmp_path / "t.jsonl"
     save_jsonl(trajs, path)  # NaN rewards were replaced: still valid JSON
@@ -171,16 +199,30 @@ def test_each_failure_ends_only_its_own_episode(boom_dir: Path, flaky_env_id: st
 
 
 def test_training_goes_on_with_the_rest_of_the_batch(boom_dir: Path, flaky_env_id: str, tmp_path: Path) -> None:
-    config = GRPOConfig(env=flaky_env_id, env_kwargs={"every": 20}, model=str(boom_dir), output_dir=str(tmp_path), steps=2,
-                        tasks_per_step=8, group_size=2, max_turn_tokens=6, max_total_tokens=256, lr=1e-3, eval_tasks=4,
-                        progress=False, threads=1)
+    config = GRPOConfig(
+        env=flaky_env_id,
+        env_kwargs={"every": 20},
+        model=str(boom_dir),
+        output_dir=str(tmp_path),
+        steps=2,
+        tasks_per_step=8,
+        group_size=2,
+        max_turn_tokens=6,
+        max_total_tokens=256,
+        lr=1e-3,
+        eval_tasks=4,
+        progress=False,
+        threads=1,
+    )
     summary = train(config)
     assert summary["step"] == 2
     trajs = load_jsonl(tmp_path / "trajectories.jsonl")
     for record in summary["train"]:
         step_trajs = [t for t in trajs if t.metadata["step"] == record["step"] - 1]
         kinds = [_kind(t.task_id, 20) for t in step_trajs]
-        want = Counter(EXPECTED[k] for k in kinds if 1 <= k <= 6)  # the HF engine here has no faults (7, 8 train normally)
+        want = Counter(
+            EXPECTED[k] for k in kinds if 1 <= k <= 6
+        )  # the HF engine here has no faults (7, 8 train normally)
         assert record["masked_reasons"] == dict(want)
         assert record["episodes_masked"] == sum(want.values())
     assert sum(r["episodes_masked"] for r in summary["train"]) > 0, "the seeded task order must hit some failing tasks"
@@ -188,14 +230,28 @@ def test_training_goes_on_with_the_rest_of_the_batch(boom_dir: Path, flaky_env_i
 
 
 def test_a_run_of_failing_steps_stops_with_one_clear_line(tiny_dir: Path, flaky_env_id: str, tmp_path: Path) -> None:
-    config = GRPOConfig(env=flaky_env_id, env_kwargs={"broken": True}, model=str(tiny_dir), output_dir=str(tmp_path), steps=5,
-                        tasks_per_step=2, group_size=2, max_turn_tokens=6, max_total_tokens=256, eval_tasks=0, progress=False,
-                        threads=1, max_failed_steps=2)
+    config = GRPOConfig(
+        env=flaky_env_id,
+        env_kwargs={"broken": True},
+        model=str(tiny_dir),
+        output_dir=str(tmp_path),
+        steps=5,
+        tasks_per_step=2,
+        group_size=2,
+        max_turn_tokens=6,
+        max_total_tokens=256,
+        eval_tasks=0,
+        progress=False,
+        threads=1,
+        max_failed_steps=2,
+    )
     with pytest.raises(TrainingStopped) as err:
         train(config)
     message = str(err.value)
     assert "\n" not in message
-    assert "step 2" in message and "most common reason: reset_error (8 episodes)" in message and "cannot set up" in message
+    assert (
+        "step 2" in message and "most common reason: reset_error (8 episodes)" in message and "cannot set up" in message
+    )
     assert "--max-failed-fraction" in message
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     train_records = [r for r in records if r["kind"] == "train"]
@@ -203,21 +259,61 @@ def test_a_run_of_failing_steps_stops_with_one_clear_line(tiny_dir: Path, flaky_
 
 
 def test_the_prompt_alone_over_the_budget_is_named(tiny_dir: Path, flaky_env_id: str, tmp_path: Path) -> None:
-    config = GRPOConfig(env=flaky_env_id, env_kwargs={"every": 0}, model=str(tiny_dir), output_dir=str(tmp_path), steps=3,
-                        tasks_per_step=2, group_size=2,
-                        max_turn_tokens=6, max_total_tokens=4, eval_tasks=0, progress=False, threads=1, max_failed_steps=1)
+    config = GRPOConfig(
+        env=flaky_env_id,
+        env_kwargs={"every": 0},
+        model=str(tiny_dir),
+        output_dir=str(tmp_path),
+        steps=3,
+        tasks_per_step=2,
+        group_size=2,
+        max_turn_tokens=6,
+        max_total_tokens=4,
+        eval_tasks=0,
+        progress=False,
+        threads=1,
+        max_failed_steps=1,
+    )
     with pytest.raises(TrainingStopped, match=r"no_tokens \(4 episodes\).*max_total_tokens=4"):
         train(config)
 
 
-def test_the_cli_reports_the_stop_in_one_line(tiny_dir: Path, flaky_env_id: str, tmp_path: Path,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_cli_reports_the_stop_in_one_line(
+    tiny_dir: Path, flaky_env_id: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from agentgym.cli import main
 
-    code = main(["train", "--env", flaky_env_id, "--env-kwargs", '{"broken": true}', "--model", str(tiny_dir), "--output-dir",
-                 str(tmp_path), "--steps", "3", "--tasks-per-step", "2", "--group-size", "2", "--max-turn-tokens", "6",
-                 "--eval-tasks", "0", "--no-progress", "--threads", "1"])
+    code = main(
+        [
+            "train",
+            "--env",
+            flaky_env_id,
+            "--env-kwargs",
+            '{"broken": true}',
+            "--model",
+            str(tiny_dir),
+            "--output-dir",
+            str(tmp_path),
+            "--steps",
+            "3",
+            "--tasks-per-step",
+            "2",
+            "--group-size",
+            "2",
+            "--max-turn-tokens",
+            "6",
+            "--eval-tasks",
+            "0",
+            "--no-progress",
+            "--threads",
+            "1",
+        ]
+    )
     err = capsys.readouterr().err.strip()  # transformers' loading progress bar may come first
     assert code == 2 and "Traceback" not in err
     last = err.splitlines()[-1]
-    assert last.startswith("agentgym: error: training stopped at step 2:") and "reset_error" in last and "cannot set up" in last
+    assert (
+        last.startswith("agentgym: error: training stopped at step 2:")
+        and "reset_error" in last
+        and "cannot set up" in last
+    )

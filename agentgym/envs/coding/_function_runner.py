@@ -66,7 +66,7 @@ def checker_main():
     def finish(verdict):
         data = ("\n" + nonce + json.dumps(verdict) + "\n").encode()
         while data:
-            data = data[os.write(out_fd, data):]
+            data = data[os.write(out_fd, data) :]
         os._exit(0)
 
     if not hidden:
@@ -75,8 +75,11 @@ def checker_main():
     os.dup2(nul, 0)
     os.dup2(nul, 1)
     # (a checker running as root shares everything with the candidate anyway: then only relative entries go)
-    sys.path[:] = [p for p in sys.path if os.path.isabs(p) and os.path.isdir(p)
-                   and (os.geteuid() == 0 or not os.access(p, os.W_OK))]
+    sys.path[:] = [
+        p
+        for p in sys.path
+        if os.path.isabs(p) and os.path.isdir(p) and (os.geteuid() == 0 or not os.access(p, os.W_OK))
+    ]
     workdir = os.getcwd()
     total_deadline = start + float(cfg["timeout"])
     call_timeout = float(cfg["call_timeout"])
@@ -89,6 +92,7 @@ def checker_main():
         timed_out = False
         calls = 0
         child = None
+
     failures, integrity = [], []
 
     class Stop(BaseException):
@@ -117,14 +121,23 @@ def checker_main():
             exec(compile(cfg["check"], "<check>", "exec"), ns)
             check_fn = ns["check"]
         else:
-            cases = [(from_tagged(c["args"]), from_tagged(c["kwargs"]), from_tagged(c["expected"])) for c in cfg["cases"]]
+            cases = [
+                (from_tagged(c["args"]), from_tagged(c["kwargs"]), from_tagged(c["expected"])) for c in cfg["cases"]
+            ]
     except BaseException as e:
         finish({"task_error": f"the task's prelude or check does not run: {type(e).__name__}: {str(e)[:300]}"})
 
     req_r, req_w = os.pipe()
     resp_r, resp_w = os.pipe()
-    State.child = subprocess.Popen([sys.executable, "-I", "-B", "-c", cfg["child"]], stdin=req_r, stdout=resp_w,
-                                   stderr=nul, close_fds=True, start_new_session=True, cwd=workdir)
+    State.child = subprocess.Popen(
+        [sys.executable, "-I", "-B", "-c", cfg["child"]],
+        stdin=req_r,
+        stdout=resp_w,
+        stderr=nul,
+        close_fds=True,
+        start_new_session=True,
+        cwd=workdir,
+    )
     os.close(req_r)
     os.close(resp_w)
     os.set_blocking(req_w, False)
@@ -168,7 +181,7 @@ def checker_main():
             if left <= 0 or not select.select([], [req_w], [], left)[1]:
                 stop(f"the candidate did not take its input within {limit:.1f}s", timed_out=True)
             try:
-                data = data[os.write(req_w, data):]
+                data = data[os.write(req_w, data) :]
             except BlockingIOError:
                 continue
             except OSError:
@@ -183,14 +196,16 @@ def checker_main():
                 continue
             if not chunk:
                 why = exit_reason()  # waits for the exit status; a voluntary exit or a closed channel is flagged
-                stop(f"the candidate's process {why} (call {seq})", flag=State.child.returncode is None
-                     or State.child.returncode >= 0)
+                stop(
+                    f"the candidate's process {why} (call {seq})",
+                    flag=State.child.returncode is None or State.child.returncode >= 0,
+                )
             buf.extend(chunk)
             if len(buf) > max_bytes:
                 stop(f"call {seq} answered with more than {max_bytes} bytes")
         i = buf.index(b"\n")
         line = bytes(buf[:i])
-        del buf[:i + 1]
+        del buf[: i + 1]
         if buf:
             stop(f"the candidate wrote unrequested data on its result channel (call {seq})", flag=True)
         try:
@@ -203,10 +218,32 @@ def checker_main():
         return msg
 
     mappable = {}
-    for name in ("ArithmeticError", "AssertionError", "AttributeError", "BufferError", "EOFError", "FloatingPointError",
-                 "ImportError", "IndexError", "KeyError", "LookupError", "MemoryError", "ModuleNotFoundError",
-                 "NameError", "NotImplementedError", "OSError", "OverflowError", "RecursionError", "ReferenceError",
-                 "RuntimeError", "TypeError", "UnboundLocalError", "UnicodeError", "ValueError", "ZeroDivisionError"):
+    for name in (
+        "ArithmeticError",
+        "AssertionError",
+        "AttributeError",
+        "BufferError",
+        "EOFError",
+        "FloatingPointError",
+        "ImportError",
+        "IndexError",
+        "KeyError",
+        "LookupError",
+        "MemoryError",
+        "ModuleNotFoundError",
+        "NameError",
+        "NotImplementedError",
+        "OSError",
+        "OverflowError",
+        "RecursionError",
+        "ReferenceError",
+        "RuntimeError",
+        "TypeError",
+        "UnboundLocalError",
+        "UnicodeError",
+        "ValueError",
+        "ZeroDivisionError",
+    ):
         mappable[name] = getattr(builtins, name)
 
     def answer(msg, seq, what):
@@ -214,8 +251,14 @@ def checker_main():
         try:
             if kind == "ok" and len(msg) == 3:
                 return from_tagged(msg[2])
-            if kind == "raise" and len(msg) == 4 and type(msg[2]) is list and type(msg[3]) is str \
-                    and 0 < len(msg[2]) <= 64 and all(type(n) is str and len(n) <= 100 for n in msg[2]):
+            if (
+                kind == "raise"
+                and len(msg) == 4
+                and type(msg[2]) is list
+                and type(msg[3]) is str
+                and 0 < len(msg[2]) <= 64
+                and all(type(n) is str and len(n) <= 100 for n in msg[2])
+            ):
                 text = msg[3][:1000]
                 for name in msg[2]:
                     if name in mappable:
@@ -226,8 +269,11 @@ def checker_main():
                         raise error
                 raise CandidateError(f"{msg[2][0]}: {text}")
             if kind == "notplain" and len(msg) == 4 and type(msg[2]) is str:
-                stop(f"{what} returned {msg[2][:200]}, which is not plain data" +
-                     (" (a class that can fake comparisons)" if msg[3] is True else ""), flag=msg[3] is True)
+                stop(
+                    f"{what} returned {msg[2][:200]}, which is not plain data"
+                    + (" (a class that can fake comparisons)" if msg[3] is True else ""),
+                    flag=msg[3] is True,
+                )
             if kind == "exit" and len(msg) == 3 and type(msg[2]) is str:
                 stop(f"{what} tried to end its process ({msg[2][:100]})", flag=True)
         except PlainDataError as e:
@@ -254,7 +300,7 @@ def checker_main():
             return f"<candidate {entry}>"
 
     candidate = Candidate()
-    outcomes = {n: "failed" for n in nodeids}
+    outcomes = dict.fromkeys(nodeids, "failed")
     try:
         answer(exchange([0, "init", cfg["module"], entry], 0), 0, "importing the module")
     except Stop:
@@ -288,10 +334,18 @@ def checker_main():
                         failures.append(f"{nodeid}: {type(e).__name__}: {str(e)[:300]}")
                 outcomes[nodeid] = "passed" if passed and State.stop is None else "failed"
     if State.stop is not None:
-        outcomes = {n: "failed" for n in nodeids}
+        outcomes = dict.fromkeys(nodeids, "failed")
     kill_child()
-    finish({"outcomes": outcomes, "failures": failures[:20], "integrity": integrity[:20], "timed_out": State.timed_out,
-            "calls": State.calls, "seconds": round(time.monotonic() - start, 3)})
+    finish(
+        {
+            "outcomes": outcomes,
+            "failures": failures[:20],
+            "integrity": integrity[:20],
+            "timed_out": State.timed_out,
+            "calls": State.calls,
+            "seconds": round(time.monotonic() - start, 3),
+        }
+    )
 
 
 def child_main():
@@ -312,7 +366,7 @@ def child_main():
     def reply(obj):
         data = (json.dumps(obj, separators=(",", ":")) + "\n").encode()
         while data:
-            data = data[os.write(wfd, data):]
+            data = data[os.write(wfd, data) :]
 
     def error_reply(seq, e):
         t = type(e)

@@ -40,9 +40,8 @@ junit XML and the guard's own outcomes.
 """
 
 
-def _agentgym_harness():  # noqa: C901 - one closure keeps every runner object off module globals
+def _agentgym_harness():
     import _thread
-    import gc
     import json
     import os
     import sys
@@ -54,6 +53,7 @@ def _agentgym_harness():  # noqa: C901 - one closure keeps every runner object o
     enc = json.encoder.c_encode_basestring_ascii
     import binascii
     import zlib
+
     b64, compress = binascii.b2a_base64, zlib.compress
     isinstance_, type_, len_, repr_, str_, bytes_, int_ = isinstance, type, len, repr, str, bytes, int
     FunctionType, MethodType, ModuleType = types.FunctionType, types.MethodType, types.ModuleType
@@ -79,8 +79,13 @@ def _agentgym_harness():  # noqa: C901 - one closure keeps every runner object o
     os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
     sys.dont_write_bytecode = True
     root = os.getcwd()
-    lib_dirs = tuple(sorted({p.rstrip("/") + "/" for p in sys.path if p.startswith("/") and not p.startswith(root)},
-                            key=len, reverse=True))
+    lib_dirs = tuple(
+        sorted(
+            {p.rstrip("/") + "/" for p in sys.path if p.startswith("/") and not p.startswith(root)},
+            key=len,
+            reverse=True,
+        )
+    )
     # pytest and its plugins are imported before the repository is on sys.path (nothing in it can
     # shadow them) and before the audit hook (no project code can run yet; the hook would only slow
     # these imports down).
@@ -92,6 +97,7 @@ def _agentgym_harness():  # noqa: C901 - one closure keeps every runner object o
 
     import pytest
     from _pytest.config import default_plugins
+
     for name in default_plugins:
         try:
             importlib.import_module("_pytest." + name)
@@ -111,7 +117,7 @@ def _agentgym_harness():  # noqa: C901 - one closure keeps every runner object o
         data = ("\n" + nonce + "I" + enc(reason) + "\n").encode()
         try:
             while data:
-                data = data[write(result_fd, data):]
+                data = data[write(result_fd, data) :]
         except OSError:
             pass
 
@@ -199,7 +205,7 @@ def _agentgym_harness():  # noqa: C901 - one closure keeps every runner object o
                 c = ("U", p)
                 for d in lib_dirs:
                     if p.startswith(d):
-                        mod = p[len(d):]
+                        mod = p[len(d) :]
                         mod = mod[:-3] if mod.endswith(".py") else mod
                         mod = mod[:-9] if mod.endswith("/__init__") else mod
                         c = ("L", mod.replace("/", "."))
@@ -240,13 +246,42 @@ def _agentgym_harness():  # noqa: C901 - one closure keeps every runner object o
     def name_of(code):
         return classify(code)[1] + "." + code.co_name
 
-    STACK_OK = {"typing", "enum", "collections", "dataclasses", "warnings", "abc", "functools", "typing_extensions",
-                "_collections_abc", "weakref", "contextlib"}
+    STACK_OK = {
+        "typing",
+        "enum",
+        "collections",
+        "dataclasses",
+        "warnings",
+        "abc",
+        "functools",
+        "typing_extensions",
+        "_collections_abc",
+        "weakref",
+        "contextlib",
+    }
     LOGGING_BAD = {"currentframe", "<lambda>", "findCaller"}
-    TB_OK = {"format_exc", "print_exc", "format_exception", "print_exception", "format_tb", "print_tb", "extract_tb",
-             "format_exception_only", "print_last", "__init__", "from_exception"}
-    COMPILE_OK = {"importlib._bootstrap", "importlib._bootstrap_external", "zipimport", "dataclasses", "collections",
-                  "ast", "inspect"}
+    TB_OK = {
+        "format_exc",
+        "print_exc",
+        "format_exception",
+        "print_exception",
+        "format_tb",
+        "print_tb",
+        "extract_tb",
+        "format_exception_only",
+        "print_last",
+        "__init__",
+        "from_exception",
+    }
+    COMPILE_OK = {
+        "importlib._bootstrap",
+        "importlib._bootstrap_external",
+        "zipimport",
+        "dataclasses",
+        "collections",
+        "ast",
+        "inspect",
+    }
 
     def benign_entry(chain, tb=False):
         if not chain or classify(chain[0])[0] == "S":
@@ -320,8 +355,9 @@ def _agentgym_harness():  # noqa: C901 - one closure keeps every runner object o
 
     def on_open(args):
         path, mode, flags = args
-        writing = (type_(mode) is str_ and ("w" in mode or "a" in mode or "x" in mode or "+" in mode)) or \
-            (type_(flags) is int_ and flags & O_WRITE)
+        writing = (type_(mode) is str_ and ("w" in mode or "a" in mode or "x" in mode or "+" in mode)) or (
+            type_(flags) is int_ and flags & O_WRITE
+        )
         if touches([path], creating=bool(writing)):
             always("opened a protected test or grader file (" + shown(path) + ")")
         elif writing and type_(path) in (str_, bytes_):
@@ -336,7 +372,14 @@ def _agentgym_harness():  # noqa: C901 - one closure keeps every runner object o
                 paths = ["."]
             creating = event in ("os.rename", "os.link", "os.symlink", "os.mkdir")
             if touches(paths, creating=creating):
-                always("touched a protected test or grader path (" + event + " " + ", ".join(shown(a) for a in args[:2]) + ")")
+                always(
+                    "touched a protected test or grader path ("
+                    + event
+                    + " "
+                    + ", ".join(shown(a) for a in args[:2])
+                    + ")"
+                )
+
         return check
 
     def on_exec(args):
@@ -392,9 +435,24 @@ def _agentgym_harness():  # noqa: C901 - one closure keeps every runner object o
         "os.forkpty": lambda a: always("forked the test process"),
         "pty.spawn": lambda a: always("started a process (pty.spawn)"),
     }
-    for ev in ("os.listdir", "os.scandir", "os.rename", "os.remove", "os.rmdir", "os.truncate", "os.link",
-               "os.symlink", "os.chmod", "os.chown", "os.utime", "os.mkdir", "shutil.rmtree", "shutil.copyfile",
-               "shutil.move", "os.chdir"):
+    for ev in (
+        "os.listdir",
+        "os.scandir",
+        "os.rename",
+        "os.remove",
+        "os.rmdir",
+        "os.truncate",
+        "os.link",
+        "os.symlink",
+        "os.chmod",
+        "os.chown",
+        "os.utime",
+        "os.mkdir",
+        "shutil.rmtree",
+        "shutil.copyfile",
+        "shutil.move",
+        "os.chdir",
+    ):
         WATCH[ev] = on_paths(ev)
     watch_get = WATCH.get
 
@@ -412,7 +470,7 @@ def _agentgym_harness():  # noqa: C901 - one closure keeps every runner object o
         busy.add(tid)
         try:
             handler(args)
-        except Exception as e:  # noqa: BLE001 - a check that fails is reported, never silently skipped
+        except Exception as e:
             flag("integrity check error on " + event + ": " + type_(e).__name__)
         finally:
             busy.discard(tid)
@@ -426,19 +484,58 @@ def _agentgym_harness():  # noqa: C901 - one closure keeps every runner object o
     # ---- snapshots ---------------------------------------------------------------------
     MISSING = object()
     # Rebound by pytest or the interpreter while tests run: checked only for changed code as the new value.
-    VOLATILE = {("sys", k) for k in ("stdout", "stderr", "stdin", "last_type", "last_value", "last_traceback",
-                                     "unraisablehook", "excepthook", "displayhook", "breakpointhook")} | {
-        ("warnings", "filters"), ("warnings", "showwarning"), ("warnings", "_showwarnmsg_impl"),
-        ("warnings", "_filters_version"), ("builtins", "_"), ("linecache", "cache"), ("threading", "excepthook"),
-        ("_pytest.assertion.util", "_reprcompare"), ("_pytest.assertion.util", "_assertion_pass"),
-        ("_pytest.assertion.util", "_config"), ("faulthandler", "_fd"),
+    VOLATILE = {
+        ("sys", k)
+        for k in (
+            "stdout",
+            "stderr",
+            "stdin",
+            "last_type",
+            "last_value",
+            "last_traceback",
+            "unraisablehook",
+            "excepthook",
+            "displayhook",
+            "breakpointhook",
+        )
+    } | {
+        ("warnings", "filters"),
+        ("warnings", "showwarning"),
+        ("warnings", "_showwarnmsg_impl"),
+        ("warnings", "_filters_version"),
+        ("builtins", "_"),
+        ("linecache", "cache"),
+        ("threading", "excepthook"),
+        ("_pytest.assertion.util", "_reprcompare"),
+        ("_pytest.assertion.util", "_assertion_pass"),
+        ("_pytest.assertion.util", "_config"),
+        ("faulthandler", "_fd"),
     }
     PLAIN = (int_, float, bool, str_, bytes_, type_(None))
     snaps = []  # [label, mapping, keys, values]
     snapped_mods = {}  # module name -> module
 
-    HOT = {"builtins", "sys", "_pytest", "pytest", "pluggy", "unittest", "os", "posix", "io", "_io", "json",
-           "importlib", "threading", "signal", "math", "operator", "linecache", "__main__", "functools"}
+    HOT = {
+        "builtins",
+        "sys",
+        "_pytest",
+        "pytest",
+        "pluggy",
+        "unittest",
+        "os",
+        "posix",
+        "io",
+        "_io",
+        "json",
+        "importlib",
+        "threading",
+        "signal",
+        "math",
+        "operator",
+        "linecache",
+        "__main__",
+        "functools",
+    }
     hot = []  # the snapshots re-checked around every test; all of them after collection and at the end
 
     def snap_mapping(label, d):
@@ -461,7 +558,6 @@ def _agentgym_harness():  # noqa: C901 - one closure keeps every runner object o
                 f = getattr(m, "__file__", None)
                 if f is None or classify_file(f)[0] == "L":
                     snap_module(name, m)
-
 
     def code_owner(v, depth=0):
         """The class ("U", ...) of the code behind a value: functions, methods, partials, classes, instances."""
@@ -493,7 +589,7 @@ def _agentgym_harness():  # noqa: C901 - one closure keeps every runner object o
             if wrapped is not None:
                 return code_owner(wrapped, depth + 1)
             return code_owner(t, depth + 1)
-        except Exception:  # noqa: BLE001
+        except Exception:
             return None
 
     def u_modules():
@@ -528,16 +624,24 @@ def _agentgym_harness():  # noqa: C901 - one closure keeps every runner object o
                     pass  # a submodule was imported
                 elif code_owner(now) == "U":
                     flag(f"{label}.{k} was added by changed code ({when})", label + "." + k)
-                elif not rebase and type_(now) not in PLAIN and (
-                        label == "builtins" or label.startswith(("_pytest", "pytest", "pluggy", "unittest"))
-                        ) and not k.startswith("_abc_") and k != "__slotnames__":
+                elif (
+                    not rebase
+                    and type_(now) not in PLAIN
+                    and (label == "builtins" or label.startswith(("_pytest", "pytest", "pluggy", "unittest")))
+                    and not k.startswith("_abc_")
+                    and k != "__slotnames__"
+                ):
                     flag(f"{label}.{k} was added ({when})", label + "." + k)
             for k in old:
                 if type_(k) is str_ and (label, k) not in VOLATILE and not rebase:
                     flag(f"{label}.{k} was removed ({when})", label + "." + k)
             entry[2:] = [list(d), tuple(d.values())]
         mods = sys.modules
-        if len_(mods) != len_(mods_seen[1]) or not all_(map(is_, mods.values(), mods_seen[1])) or list(mods) != mods_seen[0]:
+        if (
+            len_(mods) != len_(mods_seen[1])
+            or not all_(map(is_, mods.values(), mods_seen[1]))
+            or list(mods) != mods_seen[0]
+        ):
             check_modules(when)
             mods_seen[:] = [list(mods), tuple(mods.values())]
         if sys.gettrace() is not None or sys.getprofile() is not None:
@@ -611,18 +715,23 @@ def _agentgym_harness():  # noqa: C901 - one closure keeps every runner object o
             if len_(now) != len_(impls) or not all_(map(is_, now, impls)):
                 for fn in now:
                     if not any(fn is k for k in impls) and code_owner(fn) not in ("T", "P", "L", "H"):
-                        flag(f"a hook implementation of {hook_name} was added by the changed code ({when})", "hook+" + hook_name)
+                        flag(
+                            f"a hook implementation of {hook_name} was added by the changed code ({when})",
+                            "hook+" + hook_name,
+                        )
                 for fn in impls:
                     if not any(fn is k for k in now):
                         flag(f"a hook implementation of {hook_name} was removed ({when})", "hook-" + hook_name)
         for name in dir(pm.hook):
             if name not in state["hookimpls"] and not name.startswith("_"):
                 caller = getattr(pm.hook, name)
-                for impl in getattr(caller, "get_hookimpls", lambda: [])():
+                for impl in getattr(caller, "get_hookimpls", list)():
                     if code_owner(impl.function) not in ("T", "P", "L", "H"):
                         flag(f"a hook implementation of {name} was added by the changed code ({when})", "hook+" + name)
-        for now, before, what in ((list(sys.meta_path), state["meta_path"], "sys.meta_path"),
-                                  (list(sys.path_hooks), state["path_hooks"], "sys.path_hooks")):
+        for now, before, what in (
+            (list(sys.meta_path), state["meta_path"], "sys.meta_path"),
+            (list(sys.path_hooks), state["path_hooks"], "sys.path_hooks"),
+        ):
             if len_(now) == len_(before) and all_(map(is_, now, before)):
                 continue
             for finder in now:
@@ -636,7 +745,7 @@ def _agentgym_harness():  # noqa: C901 - one closure keeps every runner object o
             check_snapshots(when, entries=None if full else hot)
             check_plugins(when)
             check_items(when)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             flag(f"integrity check error ({when}): {type_(e).__name__}: {e}", "error." + type_(e).__name__)
         finally:
             busy.discard(tid)
@@ -662,9 +771,10 @@ def _agentgym_harness():  # noqa: C901 - one closure keeps every runner object o
                 return False
             obj = sys.modules.get(m) if type_(m) is str_ else None
             q = type_.__getattribute__(s, "__qualname__")
-            for part in (q.split(".") if type_(q) is str_ and obj is not None else ()):
-                od = obj.__dict__ if type_(obj) is ModuleType else \
-                    type_dict(obj) if isinstance_(obj, type_) else None  # never the object's own __getattr__
+            for part in q.split(".") if type_(q) is str_ and obj is not None else ():
+                od = (
+                    obj.__dict__ if type_(obj) is ModuleType else type_dict(obj) if isinstance_(obj, type_) else None
+                )  # never the object's own __getattr__
                 obj = dict_get(od, part) if type_(od) is dict else od.get(part) if od is not None else None
                 if obj is None:
                     break
@@ -684,8 +794,17 @@ def _agentgym_harness():  # noqa: C901 - one closure keeps every runner object o
                     if suspect(s):
                         found.append(s)
         found_ids = {id(k) for k in found}
-        pairs = [(1, 2), (-7, 10 ** 6), ("a", "bb"), (1.5, -2.25), ((1,), (2, 3)), ([1], []), ({1: 2}, {}),
-                 (None, 0), (True, False)]
+        pairs = [
+            (1, 2),
+            (-7, 10**6),
+            ("a", "bb"),
+            (1.5, -2.25),
+            ((1,), (2, 3)),
+            ([1], []),
+            ({1: 2}, {}),
+            (None, 0),
+            (True, False),
+        ]
         for cls in found:
             marked = [k for k in cls.__mro__ if id(k) in found_ids]
             dunders = [n for n in cmp_names if any(n in vars(k) for k in marked)]
@@ -695,13 +814,13 @@ def _agentgym_harness():  # noqa: C901 - one closure keeps every runner object o
             base = next((b for b in cls.__mro__ if id(b) not in found_ids), object)
             own = type_dict(cls).get("__module__")
             own = type_(own) is str_ and own in umods  # never run the __init__ of a library class
-            makers = (lambda: base.__new__(cls), lambda: cls(), lambda: cls(0), lambda: cls(""))[:4 if own else 1]
+            makers = (lambda: base.__new__(cls), lambda: cls(), lambda: cls(0), lambda: cls(""))[: 4 if own else 1]
             if issubclass(cls, type_):  # a metaclass: its instances are classes (returned in place of a value)
                 makers = (lambda: type_.__new__(cls, "agentgym_probe", (), {}),)
             for make in makers:
                 try:
                     instances.append(make())
-                except Exception:  # noqa: BLE001
+                except Exception:
                     pass
             busy.discard(tid)
             try:
@@ -709,23 +828,26 @@ def _agentgym_harness():  # noqa: C901 - one closure keeps every runner object o
                     for a, b in pairs:
                         try:
                             if "__eq__" in dunders and bool(inst == a) and bool(inst == b):
-                                flag(f"{cls.__module__}.{cls.__qualname__} compares equal to different values ({a!r} and {b!r})")
+                                flag(
+                                    f"{cls.__module__}.{cls.__qualname__} compares equal to different values ({a!r} and {b!r})"
+                                )
                             if "__ne__" in dunders and not bool(inst != a) and not bool(inst != b):
                                 flag(f"{cls.__module__}.{cls.__qualname__} is never unequal ({a!r} and {b!r})")
                             if "__lt__" in dunders and "__gt__" in dunders and bool(inst < a) and bool(inst > a):
                                 flag(f"{cls.__module__}.{cls.__qualname__} is both less and greater than {a!r}")
-                        except Exception:  # noqa: BLE001
+                        except Exception:
                             pass
                     try:
                         if "__contains__" in dunders and bool(object() in inst):
                             flag(f"{cls.__module__}.{cls.__qualname__} contains a fresh object")
-                    except Exception:  # noqa: BLE001
+                    except Exception:
                         pass
             finally:
                 busy.add(tid)
 
     def shadowing(when):
         import builtins
+
         bdict = builtins.__dict__
         for label, d, _ in state.get("test_globals", ()):
             for k, v in list(d.items()):
@@ -737,8 +859,11 @@ def _agentgym_harness():  # noqa: C901 - one closure keeps every runner object o
         def pytest_sessionstart(self, session):
             pm = session.config.pluginmanager
             state["pm"] = pm
-            state["hookimpls"] = {n: tuple(i.function for i in getattr(pm.hook, n).get_hookimpls())
-                                  for n in dir(pm.hook) if not n.startswith("_")}
+            state["hookimpls"] = {
+                n: tuple(i.function for i in getattr(pm.hook, n).get_hookimpls())
+                for n in dir(pm.hook)
+                if not n.startswith("_")
+            }
             state["meta_path"] = list(sys.meta_path)
             state["path_hooks"] = list(sys.path_hooks)
             state["signals"] = [s for s in signal.valid_signals() if s not in (signal.SIGKILL, signal.SIGSTOP)]
@@ -820,27 +945,71 @@ def _agentgym_harness():  # noqa: C901 - one closure keeps every runner object o
         for v in vars(cls).values():
             if type_(v) is FunctionType:
                 add_codes(v.__code__)
-    for fn in (walk, classify, classify_file, flag, check_snapshots, check_items, check_plugins, checkpoint,
-               probe_classes, shadowing, code_owner, on_open, on_getattr, on_setattr, stack_access, always, new_code,
-               benign_entry, inode, parent_inode, touches, norm, u_modules, test_file, shown, snap_mapping, snap_module,
-               snap_new_modules, ctypes_event, add_codes, on_exec):
+    for fn in (
+        walk,
+        classify,
+        classify_file,
+        flag,
+        check_snapshots,
+        check_items,
+        check_plugins,
+        checkpoint,
+        probe_classes,
+        shadowing,
+        code_owner,
+        on_open,
+        on_getattr,
+        on_setattr,
+        stack_access,
+        always,
+        new_code,
+        benign_entry,
+        inode,
+        parent_inode,
+        touches,
+        norm,
+        u_modules,
+        test_file,
+        shown,
+        snap_mapping,
+        snap_module,
+        snap_new_modules,
+        ctypes_event,
+        add_codes,
+        on_exec,
+    ):
         add_codes(fn.__code__)
 
-    args = ["-q", "-p", "no:cacheprovider", "-c", ini, "--rootdir", root, "--confcutdir", root,
-            "--junitxml", report, "--tb=short", "-o", "console_output_style=classic", *nodeids]
+    args = [
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-c",
+        ini,
+        "--rootdir",
+        root,
+        "--confcutdir",
+        root,
+        "--junitxml",
+        report,
+        "--tb=short",
+        "-o",
+        "console_output_style=classic",
+        *nodeids,
+    ]
     try:
         code = int_(pytest.main(args, plugins=[Guard()]))
-    except BaseException:  # noqa: BLE001 - anything the tests raise through pytest fails the run
+    except BaseException:
         code = 3
     busy.add(get_ident())
     for stream in streams:
         try:
             type_(stream).flush(stream)
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass
     try:
         check_items("after pytest")
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         flag(f"integrity check error (after pytest): {type_(e).__name__}")
     try:
         with open(report, "rb") as f:
@@ -850,11 +1019,20 @@ def _agentgym_harness():  # noqa: C901 - one closure keeps every runner object o
     # Serialized with the C functions captured at start, so patched json/base64/zlib cannot forge it.
     body = ",".join(enc(str_(k)) + ":" + enc(str_(v)) for k, v in list(outcomes.items()))
     reasons_json = ",".join(enc(r) for r in list(reasons))
-    line = ('{"exit":' + str_(code) + ',"junit":"' + b64(compress(junit), newline=False).decode("ascii") +
-            '","outcomes":{' + body + '},"integrity":[' + reasons_json + "]}")
+    line = (
+        '{"exit":'
+        + str_(code)
+        + ',"junit":"'
+        + b64(compress(junit), newline=False).decode("ascii")
+        + '","outcomes":{'
+        + body
+        + '},"integrity":['
+        + reasons_json
+        + "]}"
+    )
     data = ("\n" + nonce + "R" + line + "\n").encode()
     while data:
-        data = data[write(result_fd, data):]
+        data = data[write(result_fd, data) :]
     os._exit(code if 0 <= code < 256 else 3)
 
 

@@ -36,17 +36,27 @@ _IGNORED = ("__pycache__", ".pytest_cache")
 def _read_tree(root: Path) -> dict[str, str]:
     if not root.is_dir():
         return {}
-    return {p.relative_to(root).as_posix(): p.read_text(encoding="utf-8")
-            for p in sorted(root.rglob("*")) if p.is_file() and not any(part in _IGNORED for part in p.parts) and p.suffix != ".pyc"}
+    return {
+        p.relative_to(root).as_posix(): p.read_text(encoding="utf-8")
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not any(part in _IGNORED for part in p.parts) and p.suffix != ".pyc"
+    }
 
 
 def load_task(folder: Path) -> Task:
     """Build one curated task (shared coding-task format) from its folder."""
     meta = json.loads((folder / "task.json").read_text())
     return make_task(
-        folder.name, meta["issue"], _read_tree(folder / "repo"), meta["fail_to_pass"], _read_tree(folder / "fix"),
-        pass_to_pass=meta.get("pass_to_pass", []), hidden_tests=_read_tree(folder / "hidden"),
-        test_paths=sorted(_read_tree(folder / "hidden")), source="curated", split=meta.get("split"),
+        folder.name,
+        meta["issue"],
+        _read_tree(folder / "repo"),
+        meta["fail_to_pass"],
+        _read_tree(folder / "fix"),
+        pass_to_pass=meta.get("pass_to_pass", []),
+        hidden_tests=_read_tree(folder / "hidden"),
+        test_paths=sorted(_read_tree(folder / "hidden")),
+        source="curated",
+        split=meta.get("split"),
         **meta.get("metadata", {}),
     )
 
@@ -56,8 +66,10 @@ def load_curated(data_dir: str | Path | None = None) -> TaskSet:
     root = Path(data_dir) if data_dir else DATA_DIR
     folders = sorted(p for p in root.iterdir() if (p / "task.json").is_file()) if root.is_dir() else []
     if not folders:
-        raise FileNotFoundError(f"no curated tasks under {root}: the package data is missing "
-                                "(package-data for agentgym.envs.coding must include 'curated_data/**/*')")
+        raise FileNotFoundError(
+            f"no curated tasks under {root}: the package data is missing "
+            "(package-data for agentgym.envs.coding must include 'curated_data/**/*')"
+        )
     return TaskSet([load_task(f) for f in folders], name="curated")
 
 
@@ -65,11 +77,15 @@ def _cli(argv: list[str] | None = None) -> int:
     from .synth import check_task_tests, run_task_tests
 
     parser = argparse.ArgumentParser(prog="python -m agentgym.envs.coding.curated")
-    parser.add_argument("command", choices=["check", "fill"], help="check: run every task's tests; fill: compute PASS_TO_PASS")
+    parser.add_argument(
+        "command", choices=["check", "fill"], help="check: run every task's tests; fill: compute PASS_TO_PASS"
+    )
     parser.add_argument("ids", nargs="*", help="task ids (default: all)")
     parser.add_argument("--sandbox", default="none", help="none (host subprocess), local or docker")
     args = parser.parse_args(argv)
-    folders = [f for f in sorted(DATA_DIR.iterdir()) if (f / "task.json").is_file() and (not args.ids or f.name in args.ids)]
+    folders = [
+        f for f in sorted(DATA_DIR.iterdir()) if (f / "task.json").is_file() and (not args.ids or f.name in args.ids)
+    ]
     if args.command == "check":
         tasks = [load_task(f) for f in folders]
         with ThreadPoolExecutor(2) as pool:
@@ -87,8 +103,11 @@ def _cli(argv: list[str] | None = None) -> int:
         odd = sorted(set(after.tests) - after.passed)
         unlisted = sorted((after.passed - before.passed) - set(meta["fail_to_pass"]))
         (folder / "task.json").write_text(json.dumps(meta, indent=2) + "\n")
-        print(f"{folder.name}: {len(meta['pass_to_pass'])} pass-to-pass" + (f"; FAIL WITH THE FIX: {odd}" if odd else "")
-              + (f"; fixed but not in FAIL_TO_PASS: {unlisted}" if unlisted else ""))
+        print(
+            f"{folder.name}: {len(meta['pass_to_pass'])} pass-to-pass"
+            + (f"; FAIL WITH THE FIX: {odd}" if odd else "")
+            + (f"; fixed but not in FAIL_TO_PASS: {unlisted}" if unlisted else "")
+        )
     return 0
 
 

@@ -25,6 +25,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
+from agentgym.env import AgentEnv, TurnRecord
 from agentgym.envs.coding.grading import Grader, GradeResult
 from agentgym.envs.coding.repo import (
     check_task,
@@ -34,18 +35,17 @@ from agentgym.envs.coding.repo import (
 )
 from agentgym.envs.coding.sandboxing import SandboxProvider, SandboxSpec
 from agentgym.envs.coding.tools import EditRecord, RepoTools
-from agentgym.sandboxes import Sandbox
-
-from agentgym.env import AgentEnv, TurnRecord
 from agentgym.messages import Action
 from agentgym.parsing import format_tool_call
 from agentgym.rewards import Rubric, step_cost, tool_errors, well_formed_calls
+from agentgym.sandboxes import Sandbox
 from agentgym.tasks import Task, TaskSet
 
 
 def load_source(source: str) -> TaskSet:
     """``curated`` (falls back to ``humaneval`` while the curated set is absent), ``humaneval``,
-    a ``.jsonl`` path, or ``module:function``."""
+    a ``.jsonl`` path, or ``module:function``.
+    """
     if source == "curated":
         try:
             from agentgym.envs.coding.curated import load_curated
@@ -137,7 +137,8 @@ class CodingEnv(AgentEnv):
 
     def step(self, action: Action) -> tuple[list, float, bool, bool, dict]:
         """As :meth:`AgentEnv.step`; the final step's info also has ``integrity``: why the grader
-        distrusted the run (integrity flags, then anomalies), empty when clean."""
+        distrusted the run (integrity flags, then anomalies), empty when clean.
+        """
         obs, reward, terminated, truncated, info = super().step(action)
         if "termination_reason" in info:
             grade = self.last_grade
@@ -178,18 +179,17 @@ class CodeRepairEnv(RepoTools, CodingEnv):
         reject_syntax_errors: bool = False,
         **kwargs: Any,
     ):
-        """
-        Args:
-            source: task source when ``tasks`` is not given: ``curated``, ``humaneval``, a ``.jsonl`` path
-                or ``module:function`` returning tasks in the coding format (see ``repo.py``).
-            sandbox: ``local`` (bubblewrap), ``docker``, or a callable ``files_dir -> Sandbox``.
-            sandbox_options: extra arguments for the sandbox backend (``config``, ``pool_size``, ``image``...).
-            reward_mode: ``binary`` (resolved or not) or ``fraction`` (FAIL_TO_PASS fraction).
-            test_timeout: seconds a ``run_tests`` call may take.
-            reject_syntax_errors: refuse edits that leave a ``.py`` file unparseable (default: apply and warn).
-            grade_timeout: seconds the grading test run may take.
-            integrity_scan: scan the diff for tampering constructs before grading (layer 3 of the grader).
-            **kwargs: :class:`~agentgym.env.AgentEnv` arguments (``tasks``, ``split``, ``max_turns``, ...).
+        """Args:
+        source: task source when ``tasks`` is not given: ``curated``, ``humaneval``, a ``.jsonl`` path
+            or ``module:function`` returning tasks in the coding format (see ``repo.py``).
+        sandbox: ``local`` (bubblewrap), ``docker``, or a callable ``files_dir -> Sandbox``.
+        sandbox_options: extra arguments for the sandbox backend (``config``, ``pool_size``, ``image``...).
+        reward_mode: ``binary`` (resolved or not) or ``fraction`` (FAIL_TO_PASS fraction).
+        test_timeout: seconds a ``run_tests`` call may take.
+        reject_syntax_errors: refuse edits that leave a ``.py`` file unparseable (default: apply and warn).
+        grade_timeout: seconds the grading test run may take.
+        integrity_scan: scan the diff for tampering constructs before grading (layer 3 of the grader).
+        **kwargs: :class:`~agentgym.env.AgentEnv` arguments (``tasks``, ``split``, ``max_turns``, ...).
         """
         # Commands are bounded by the sandbox's own timeouts; the thread timeout is only a backstop.
         kwargs.setdefault("tool_timeout", test_timeout + 30.0)
@@ -243,8 +243,8 @@ class CodeRepairEnv(RepoTools, CodingEnv):
         if self.sandbox_killed:
             verifier = self.task.verifier
             return GradeResult(
-                {t: "missing" for t in verifier.get("fail_to_pass", [])},
-                {t: "missing" for t in verifier.get("pass_to_pass", [])},
+                dict.fromkeys(verifier.get("fail_to_pass", []), "missing"),
+                dict.fromkeys(verifier.get("pass_to_pass", []), "missing"),
                 anomalies=["the agent's code killed its sandbox during the episode"],
             )
         return self.grader.grade_workspace(self.task, self.workspace, agent_ran=self.agent_ran)
@@ -278,4 +278,3 @@ def _parseable_edits(env: CodeRepairEnv, turn: TurnRecord) -> float:
     if not edits:
         return 0.0
     return 1.0 if all(e.parses for e in edits) else -1.0
-

@@ -76,7 +76,6 @@ from agentgym.envs.coding.repo import (
     split_changes,
     test_paths_of,
 )
-
 from agentgym.tasks import Task
 
 if TYPE_CHECKING:
@@ -125,9 +124,13 @@ def _tagged_cases(task: Task, cases: list) -> list[dict]:
         try:
             if not isinstance(case, dict) or "expected" not in case:
                 raise TypeError("each case is {'args': [...], 'kwargs': {...}, 'expected': value}")
-            out.append({"args": plaindata.to_tagged(tuple(case.get("args", []))),
-                        "kwargs": plaindata.to_tagged(dict(case.get("kwargs", {}))),
-                        "expected": plaindata.to_tagged(case["expected"])})
+            out.append(
+                {
+                    "args": plaindata.to_tagged(tuple(case.get("args", []))),
+                    "kwargs": plaindata.to_tagged(dict(case.get("kwargs", {}))),
+                    "expected": plaindata.to_tagged(case["expected"]),
+                }
+            )
         except (TypeError, ValueError) as e:
             raise TaskFormatError(f"task {task.id!r}: case {i}: {e}") from None
     return out
@@ -140,8 +143,13 @@ class FunctionGrader:
     own), ``max_result_bytes`` the encoded size of one result.
     """
 
-    def __init__(self, provider: SandboxProvider, timeout: float = 60.0, call_timeout: float = 10.0,
-                 max_result_bytes: int = 8 << 20):
+    def __init__(
+        self,
+        provider: SandboxProvider,
+        timeout: float = 60.0,
+        call_timeout: float = 10.0,
+        max_result_bytes: int = 8 << 20,
+    ):
         self.provider = provider
         self.timeout = timeout
         self.call_timeout = call_timeout
@@ -165,15 +173,21 @@ class FunctionGrader:
             # infrastructure failure that a trainer would mask.
             self._grade(task, Changes({}, {}))
             _, nodeids = function_spec(task)
-            return GradeResult({n: "failed" for n in nodeids}, {}, applied=sorted(changes.applied),
-                               ignored=dict(changes.ignored), log=str(error)[-2000:],
-                               integrity=[f"the sandbox died while the candidate ran ({type(error).__name__})"])
+            return GradeResult(
+                dict.fromkeys(nodeids, "failed"),
+                {},
+                applied=sorted(changes.applied),
+                ignored=dict(changes.ignored),
+                log=str(error)[-2000:],
+                integrity=[f"the sandbox died while the candidate ran ({type(error).__name__})"],
+            )
 
     def _grade(self, task: Task, changes: Changes) -> GradeResult:
         start = time.monotonic()
         spec, nodeids = function_spec(task)
-        result = GradeResult({n: "failed" for n in nodeids}, {}, applied=sorted(changes.applied),
-                             ignored=dict(changes.ignored))
+        result = GradeResult(
+            dict.fromkeys(nodeids, "failed"), {}, applied=sorted(changes.applied), ignored=dict(changes.ignored)
+        )
         files = changed_repository(task, changes)
         if spec["module"] not in files:
             result.log = f"{spec['module']} does not exist, so {spec['entry_point']} cannot be imported"
@@ -181,15 +195,22 @@ class FunctionGrader:
         nonce = "@@agentgym-function-" + secrets.token_hex(16) + "@@"
         timeout = float(self.timeout)
         cfg: dict[str, Any] = {
-            "nonce": nonce, "child": CHILD, "nodeids": nodeids, "entry_point": spec["entry_point"],
-            "module": spec["module"], "prelude": spec.get("prelude", ""), "timeout": timeout,
+            "nonce": nonce,
+            "child": CHILD,
+            "nodeids": nodeids,
+            "entry_point": spec["entry_point"],
+            "module": spec["module"],
+            "prelude": spec.get("prelude", ""),
+            "timeout": timeout,
             "call_timeout": min(float(spec.get("call_timeout", self.call_timeout)), timeout),
             "max_result_bytes": int(self.max_result_bytes),
         }
         if "check" in spec:
             cfg.update(mode="check", check=spec["check"])
         else:
-            cfg.update(mode="cases", cases=_tagged_cases(task, spec["cases"]), float_tol=float(spec.get("float_tol", 0.0)))
+            cfg.update(
+                mode="cases", cases=_tagged_cases(task, spec["cases"]), float_tol=float(spec.get("float_tol", 0.0))
+            )
         with tempfile.TemporaryDirectory(prefix="agentgym-fgrade-") as tmp:
             for path, content in files.items():
                 dest = Path(tmp, path)
@@ -216,12 +237,14 @@ class FunctionGrader:
             return
         lines = [line for line in res.stdout.splitlines() if line.startswith(nonce)]
         if len(lines) != 1:
-            flag(f"expected one verdict from the checker, found {len(lines)} (exit status {res.exit_code}): "
-                 "the checker was killed or its output tampered with")
+            flag(
+                f"expected one verdict from the checker, found {len(lines)} (exit status {res.exit_code}): "
+                "the checker was killed or its output tampered with"
+            )
             result.log = res.stderr[-2000:]
             return
         try:
-            verdict = json.loads(lines[0][len(nonce):])
+            verdict = json.loads(lines[0][len(nonce) :])
             if not isinstance(verdict, dict):
                 raise ValueError("not an object")
         except ValueError as e:
@@ -236,11 +259,15 @@ class FunctionGrader:
             flag(f"the checker exited with status {res.exit_code} after its verdict")
             return
         outcomes, failures, integrity = verdict.get("outcomes"), verdict.get("failures"), verdict.get("integrity")
-        if not (isinstance(outcomes, dict) and set(outcomes) == set(nodeids)
-                and all(o in ("passed", "failed") for o in outcomes.values())
-                and isinstance(failures, list) and isinstance(integrity, list)
-                and all(isinstance(x, str) for x in failures + integrity)
-                and isinstance(verdict.get("timed_out"), bool)):
+        if not (
+            isinstance(outcomes, dict)
+            and set(outcomes) == set(nodeids)
+            and all(o in ("passed", "failed") for o in outcomes.values())
+            and isinstance(failures, list)
+            and isinstance(integrity, list)
+            and all(isinstance(x, str) for x in failures + integrity)
+            and isinstance(verdict.get("timed_out"), bool)
+        ):
             flag("the checker's verdict is malformed")
             return
         result.fail_to_pass = {n: outcomes[n] for n in nodeids}
@@ -252,7 +279,8 @@ class FunctionGrader:
 
 def _text(value: object) -> str:
     """``value`` as a string that encodes to UTF-8: the candidate's exception messages reach the
-    verdict, and a lone surrogate in them would make every later write of the log raise."""
+    verdict, and a lone surrogate in them would make every later write of the log raise.
+    """
     return str(value).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
@@ -304,7 +332,9 @@ def function_task(
     if check is not None:
         hidden_path = "tests/test_check.py"
         nodeids = [f"{hidden_path}::test_check"]
-        hidden = f"{prelude}\nfrom {name} import {entry_point}\n{check}\n\n\ndef test_check():\n    check({entry_point})\n"
+        hidden = (
+            f"{prelude}\nfrom {name} import {entry_point}\n{check}\n\n\ndef test_check():\n    check({entry_point})\n"
+        )
         spec: dict[str, Any] = {"check": check, "prelude": prelude}
     else:
         assert cases is not None
@@ -314,14 +344,30 @@ def function_task(
 
         lines = [f"import math\n\nfrom {name} import {entry_point}\n\n", inspect.getsource(plaindata.plain_equal)]
         for i, case in enumerate(cases):
-            args = ", ".join([*(python_literal(a) for a in case.get("args", [])),
-                              *(f"{k}={python_literal(v)}" for k, v in case.get("kwargs", {}).items())])
-            lines.append(f"\n\ndef test_case_{i}():\n    assert plain_equal({entry_point}({args}), "
-                         f"{python_literal(case['expected'])}, {float_tol!r})\n")
+            args = ", ".join(
+                [
+                    *(python_literal(a) for a in case.get("args", [])),
+                    *(f"{k}={python_literal(v)}" for k, v in case.get("kwargs", {}).items()),
+                ]
+            )
+            lines.append(
+                f"\n\ndef test_case_{i}():\n    assert plain_equal({entry_point}({args}), "
+                f"{python_literal(case['expected'])}, {float_tol!r})\n"
+            )
         hidden = "".join(lines)
         spec = {"cases": [dict(c) for c in cases], "float_tol": float_tol}
-    task = make_task(task_id, prompt, files={module: stub}, fail_to_pass=nodeids, solution={module: solution},
-                     hidden_tests={hidden_path: hidden}, source=source, split=split, entry_point=entry_point, **metadata)
+    task = make_task(
+        task_id,
+        prompt,
+        files={module: stub},
+        fail_to_pass=nodeids,
+        solution={module: solution},
+        hidden_tests={hidden_path: hidden},
+        source=source,
+        split=split,
+        entry_point=entry_point,
+        **metadata,
+    )
     task.verifier["function"] = {"entry_point": entry_point, "module": module, "nodeids": nodeids, **spec}
     function_spec(task)
     if cases is not None:

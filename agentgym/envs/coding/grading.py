@@ -99,7 +99,6 @@ from agentgym.envs.coding.repo import (
     target_tests,
     test_paths_of,
 )
-
 from agentgym.tasks import Task
 
 if TYPE_CHECKING:
@@ -136,6 +135,7 @@ deleted = sorted(set(pristine) - seen)
 print(json.dumps({"changed": changed, "other": other, "deleted": deleted}))
 """
 
+
 def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -143,18 +143,21 @@ def _sha(text: str) -> str:
 def collect_changes(workspace: Sandbox, task: Task) -> Changes:
     """Read the agent's workspace and split its changes into applied and ignored ones."""
     pristine = task.setup["files"]
-    res = workspace.exec(["python3", "-I", "-S", "-c", CHANGES_SCRIPT],
-                         stdin=json.dumps({p: _sha(c) for p, c in pristine.items()}), timeout=60)
+    res = workspace.exec(
+        ["python3", "-I", "-S", "-c", CHANGES_SCRIPT],
+        stdin=json.dumps({p: _sha(c) for p, c in pristine.items()}),
+        timeout=60,
+    )
     try:
         listing = json.loads(res.stdout.strip().splitlines()[-1])
     except (json.JSONDecodeError, IndexError):
         # Only code the agent ran (via run_tests) can break the listing, e.g. with millions of
         # files: grade the pristine repository (fails closed) rather than report infrastructure.
         return Changes({}, {".": f"the workspace could not be listed: {res.output[-300:]}"})
-    current: dict[str, str | None] = {p: None for p in listing["deleted"]}
-    ignored_extra = {p: "not a regular file, or larger than 1 MiB" for p in listing["other"]}
+    current: dict[str, str | None] = dict.fromkeys(listing["deleted"])
+    ignored_extra = dict.fromkeys(listing["other"], "not a regular file, or larger than 1 MiB")
     test_paths = test_paths_of(task)
-    provisional = split_changes(pristine, {p: "" for p in listing["changed"]}, test_paths)
+    provisional = split_changes(pristine, dict.fromkeys(listing["changed"], ""), test_paths)
     for path in listing["changed"]:
         if path in provisional.ignored:
             current[path] = ""  # content not needed: it is ignored
@@ -213,8 +216,16 @@ class GradeResult:
         return self.f2p_fraction if self.p2p_fraction == 1.0 else 0.0
 
     def summary(self) -> dict:
-        return {"resolved": self.resolved, "f2p": self.fail_to_pass, "p2p": self.pass_to_pass, "applied": self.applied,
-                "ignored": self.ignored, "anomalies": self.anomalies, "integrity": self.integrity, "timed_out": self.timed_out}
+        return {
+            "resolved": self.resolved,
+            "f2p": self.fail_to_pass,
+            "p2p": self.pass_to_pass,
+            "applied": self.applied,
+            "ignored": self.ignored,
+            "anomalies": self.anomalies,
+            "integrity": self.integrity,
+            "timed_out": self.timed_out,
+        }
 
 
 def _junit_outcomes(xml: bytes) -> dict[tuple[str, str], str]:
@@ -224,7 +235,15 @@ def _junit_outcomes(xml: bytes) -> dict[tuple[str, str], str]:
     for case in root.iter("testcase"):
         key = (case.get("classname", ""), case.get("name", ""))
         tags = {child.tag for child in case}
-        o = "error" if "error" in tags else "failed" if "failure" in tags else "skipped" if "skipped" in tags else "passed"
+        o = (
+            "error"
+            if "error" in tags
+            else "failed"
+            if "failure" in tags
+            else "skipped"
+            if "skipped" in tags
+            else "passed"
+        )
         if key not in out or rank[o] > rank[out[key]]:
             out[key] = o
     return out
@@ -268,8 +287,12 @@ class Grader:
         except SandboxError as error:
             if not agent_ran:
                 raise
-            return self._dead(task, Changes({}, {}), f"the workspace sandbox failed after the agent's code ran in it "
-                                                     f"({type(error).__name__}: {str(error)[:200]})")
+            return self._dead(
+                task,
+                Changes({}, {}),
+                f"the workspace sandbox failed after the agent's code ran in it "
+                f"({type(error).__name__}: {str(error)[:200]})",
+            )
         return self.grade(task, changes)
 
     def grade_files(self, task: Task, files: Mapping[str, str | None]) -> GradeResult:
@@ -298,9 +321,12 @@ class Grader:
     @staticmethod
     def _result(task: Task, changes: Changes) -> GradeResult:
         f2p = task.verifier.get("fail_to_pass", [])
-        return GradeResult({t: "missing" for t in f2p},
-                           {t: "missing" for t in task.verifier.get("pass_to_pass", []) if t not in f2p},
-                           applied=sorted(changes.applied), ignored=dict(changes.ignored))
+        return GradeResult(
+            dict.fromkeys(f2p, "missing"),
+            {t: "missing" for t in task.verifier.get("pass_to_pass", []) if t not in f2p},
+            applied=sorted(changes.applied),
+            ignored=dict(changes.ignored),
+        )
 
     def _dead(self, task: Task, changes: Changes, why: str) -> GradeResult:
         result = self._result(task, changes)
@@ -326,12 +352,15 @@ class Grader:
                 raise  # only pristine code ran: the infrastructure failed
             # The graded code can kill every process of its uid, the sandbox's helper included,
             # or garble its channel: a 0, not an infrastructure failure a trainer would mask.
-            return self._dead(task, changes, f"the grading sandbox failed while the changed code ran "
-                                             f"({type(error).__name__}: {str(error)[:200]})")
+            return self._dead(
+                task,
+                changes,
+                f"the grading sandbox failed while the changed code ran ({type(error).__name__}: {str(error)[:200]})",
+            )
         finally:
             try:
                 self.provider.release(sandbox)
-            except Exception:  # noqa: BLE001 - a sandbox the graded code broke is discarded either way
+            except Exception:
                 pass
         result = self._result(task, changes)
         result.timed_out, result.exit_code = res.timed_out, res.exit_code
@@ -347,8 +376,10 @@ class Grader:
         if res.timed_out:
             return  # every target stays "missing": a timeout fails the submission
         if run.records != 1:
-            anomalies.append(f"expected one result record from the runner, found {run.records} "
-                             "(the run was cut short or tampered with)")
+            anomalies.append(
+                f"expected one result record from the runner, found {run.records} "
+                "(the run was cut short or tampered with)"
+            )
             return
         if run.error or run.exit is None:
             anomalies.append(run.error or "unreadable result record")
@@ -373,11 +404,18 @@ class Grader:
         for nodeid in targets:
             from_junit = reported.get(junit_key(nodeid), "missing")
             from_guard = mine.get(nodeid, "missing")
-            if from_junit != from_guard and not (from_junit == "skipped" and from_guard in ("xfailed", "skipped")) \
-                    and not (from_junit == "passed" and from_guard == "xpassed") \
-                    and not (from_junit == "failed" and from_guard == "xpassed"):
+            if (
+                from_junit != from_guard
+                and not (from_junit == "skipped" and from_guard in ("xfailed", "skipped"))
+                and not (from_junit == "passed" and from_guard == "xpassed")
+                and not (from_junit == "failed" and from_guard == "xpassed")
+            ):
                 anomalies.append(f"{nodeid}: junit says {from_junit}, the runner saw {from_guard}")
-            outcome = "passed" if from_junit == from_guard == "passed" else (from_guard if from_guard != "passed" else from_junit)
+            outcome = (
+                "passed"
+                if from_junit == from_guard == "passed"
+                else (from_guard if from_guard != "passed" else from_junit)
+            )
             if nodeid in result.fail_to_pass:
                 result.fail_to_pass[nodeid] = outcome
             else:

@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agentgym.envs.coding.repo import is_test_file, test_paths_of
-
 from agentgym.tasks import Task
 
 if TYPE_CHECKING:
@@ -53,8 +52,12 @@ def harness_config(task: Task, nodeids: list[str], *, grading: bool) -> tuple[di
     tests = set(test_paths_of(task))
     trusted = {p: [_sha(c), is_test_file(p, tests)] for p, c in files.items()}
     canary = f"canary_{secrets.token_hex(6)}" if grading else None
-    cfg = {"nonce": "@@agentgym-run-" + secrets.token_hex(16) + "@@", "nodeids": list(nodeids), "trusted": trusted,
-           "pythonpath": ["."] + (["src"] if any(p.startswith("src/") for p in files) else [])}
+    cfg = {
+        "nonce": "@@agentgym-run-" + secrets.token_hex(16) + "@@",
+        "nodeids": list(nodeids),
+        "trusted": trusted,
+        "pythonpath": ["."] + (["src"] if any(p.startswith("src/") for p in files) else []),
+    }
     if canary:
         cfg["canary"] = canary
     return cfg, (f"test_{canary}" if canary else None)
@@ -84,7 +87,7 @@ def parse_run(res: ExecResult, nonce: str) -> HarnessRun:
         if not line.startswith(nonce):
             kept.append(line)
             continue
-        body = line[len(nonce):]
+        body = line[len(nonce) :]
         if body.startswith("I"):
             try:
                 reason = json.loads(body[1:])

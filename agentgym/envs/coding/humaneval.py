@@ -31,7 +31,6 @@ from agentgym.envs.coding.env import CodingEnv
 from agentgym.envs.coding.function_grading import FunctionGrader, is_function_task
 from agentgym.envs.coding.grading import GradeResult
 from agentgym.envs.coding.repo import make_task
-
 from agentgym.messages import Action
 from agentgym.parsing import ParsedAction, format_tool_call
 from agentgym.tasks import Task, TaskSet
@@ -40,7 +39,7 @@ from agentgym.tools import tool
 SOLUTION = "solution.py"
 CHECK = "tests/test_check.py"
 EXAMPLES = "tests/test_examples.py"
-EXAMPLES_TEST = '''import doctest
+EXAMPLES_TEST = """import doctest
 
 import solution
 
@@ -48,24 +47,31 @@ import solution
 def test_docstring_examples():
     result = doctest.testmod(solution, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0, f"{result.failed} docstring example(s) failed; see the output above"
-'''
+"""
 FENCE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
 
 
 def humaneval_task(problem: dict) -> Task:
     entry = problem["entry_point"]
     prompt = problem["prompt"]
-    issue = (f"Implement the function `{entry}` in `solution.py` so that it does what its docstring says. "
-             f"Hidden tests will call `{entry}` on many inputs.\n\n```python\n{prompt.strip()}\n```")
-    hidden = f"from solution import *  # noqa: F401,F403\nfrom solution import {entry}\n{problem['test']}\n\n" \
-             f"def test_check():\n    check({entry})\n"
+    issue = (
+        f"Implement the function `{entry}` in `solution.py` so that it does what its docstring says. "
+        f"Hidden tests will call `{entry}` on many inputs.\n\n```python\n{prompt.strip()}\n```"
+    )
+    hidden = (
+        f"from solution import *  # noqa: F401,F403\nfrom solution import {entry}\n{problem['test']}\n\n"
+        f"def test_check():\n    check({entry})\n"
+    )
     task = make_task(
-        problem["task_id"], issue,
+        problem["task_id"],
+        issue,
         files={SOLUTION: prompt + "    raise NotImplementedError\n", EXAMPLES: EXAMPLES_TEST},
         fail_to_pass=[f"{CHECK}::test_check"],
         solution={SOLUTION: prompt + problem["canonical_solution"]},
         hidden_tests={CHECK: hidden},
-        source="humaneval", entry_point=entry, humaneval_prompt=prompt,
+        source="humaneval",
+        entry_point=entry,
+        humaneval_prompt=prompt,
     )
     task.verifier["function"] = {"entry_point": entry, "module": SOLUTION, "prelude": prompt, "check": problem["test"]}
     return task
@@ -105,8 +111,10 @@ def completion_to_module(prompt: str, entry_point: str, completion: str) -> str:
 class HumanEvalEnv(CodingEnv):
     """Single-turn HumanEval: write the function; the official check() grades it outside the candidate's process."""
 
-    system_prompt = ("Complete the Python function. Reply with the complete function in one ```python code block "
-                     "(or call submit with the code).")
+    system_prompt = (
+        "Complete the Python function. Reply with the complete function in one ```python code block "
+        "(or call submit with the code)."
+    )
     default_max_turns = 1
     text_turn = "end"
 
@@ -157,7 +165,7 @@ class HumanEvalEnv(CodingEnv):
 
     def _failed(self, why: str) -> GradeResult:
         """A verdict reached without running anything (no sandbox needed)."""
-        return GradeResult({t: "failed" for t in self.task.verifier["fail_to_pass"]}, {}, log=why)
+        return GradeResult(dict.fromkeys(self.task.verifier["fail_to_pass"], "failed"), {}, log=why)
 
     def oracle_turns(self, task: Task) -> list[Action]:
         return [f"```python\n{task.solution['files'][SOLUTION]}```"]

@@ -22,8 +22,9 @@ Operators (see :data:`OPERATORS`)::
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence, Union
+from typing import Union
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
@@ -65,8 +66,23 @@ def _short(node: cst.CSTNode, limit: int = 60) -> str:
 def _needs_parens(expr: cst.BaseExpression) -> bool:
     if expr.lpar:
         return False
-    return not isinstance(expr, (cst.Name, cst.Attribute, cst.Call, cst.Subscript, cst.Integer, cst.Float,
-                                 cst.SimpleString, cst.Comparison, cst.List, cst.Tuple, cst.Dict, cst.Set))
+    return not isinstance(
+        expr,
+        (
+            cst.Name,
+            cst.Attribute,
+            cst.Call,
+            cst.Subscript,
+            cst.Integer,
+            cst.Float,
+            cst.SimpleString,
+            cst.Comparison,
+            cst.List,
+            cst.Tuple,
+            cst.Dict,
+            cst.Set,
+        ),
+    )
 
 
 def _paren(expr: cst.BaseExpression) -> cst.BaseExpression:
@@ -77,7 +93,11 @@ def negate(expr: cst.BaseExpression) -> cst.BaseExpression:
     """``not expr``, or the operand when ``expr`` already is a ``not``."""
     if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Not) and not expr.lpar:
         operand = expr.expression
-        return operand.with_changes(lpar=[], rpar=[]) if isinstance(operand, (cst.Name, cst.Attribute, cst.Call)) else operand
+        return (
+            operand.with_changes(lpar=[], rpar=[])
+            if isinstance(operand, (cst.Name, cst.Attribute, cst.Call))
+            else operand
+        )
     inner = expr
     if isinstance(inner, (cst.BooleanOperation, cst.IfExp, cst.Lambda, cst.NamedExpr)) and not inner.lpar:
         inner = inner.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
@@ -87,10 +107,16 @@ def negate(expr: cst.BaseExpression) -> cst.BaseExpression:
 # --- operators ------------------------------------------------------------------------
 
 _COMPARISON_SWAPS: dict[type, type] = {
-    cst.LessThan: cst.LessThanEqual, cst.LessThanEqual: cst.LessThan,
-    cst.GreaterThan: cst.GreaterThanEqual, cst.GreaterThanEqual: cst.GreaterThan,
-    cst.Equal: cst.NotEqual, cst.NotEqual: cst.Equal,
-    cst.Is: cst.IsNot, cst.IsNot: cst.Is, cst.In: cst.NotIn, cst.NotIn: cst.In,
+    cst.LessThan: cst.LessThanEqual,
+    cst.LessThanEqual: cst.LessThan,
+    cst.GreaterThan: cst.GreaterThanEqual,
+    cst.GreaterThanEqual: cst.GreaterThan,
+    cst.Equal: cst.NotEqual,
+    cst.NotEqual: cst.Equal,
+    cst.Is: cst.IsNot,
+    cst.IsNot: cst.Is,
+    cst.In: cst.NotIn,
+    cst.NotIn: cst.In,
 }
 
 
@@ -109,7 +135,9 @@ def _boolean(node: cst.CSTNode) -> list[Alternative]:
     if not isinstance(node, cst.BooleanOperation):
         return []
     op = node.operator
-    new_op = (cst.Or if isinstance(op, cst.And) else cst.And)(whitespace_before=op.whitespace_before, whitespace_after=op.whitespace_after)
+    new_op = (cst.Or if isinstance(op, cst.And) else cst.And)(
+        whitespace_before=op.whitespace_before, whitespace_after=op.whitespace_after
+    )
     return [(node.with_changes(operator=new_op), node, f"`{_short(op)}` -> `{_short(new_op)}`")]
 
 
@@ -128,7 +156,13 @@ def _off_by_one(node: cst.CSTNode) -> list[Alternative]:
 
 
 def _shift(expr: cst.BaseExpression, delta: int) -> cst.BaseExpression:
-    return cst.BinaryOperation(left=_paren(expr), operator=cst.Add(whitespace_before=cst.SimpleWhitespace(" "), whitespace_after=cst.SimpleWhitespace(" ")) if delta > 0 else cst.Subtract(whitespace_before=cst.SimpleWhitespace(" "), whitespace_after=cst.SimpleWhitespace(" ")), right=cst.Integer("1"))
+    return cst.BinaryOperation(
+        left=_paren(expr),
+        operator=cst.Add(whitespace_before=cst.SimpleWhitespace(" "), whitespace_after=cst.SimpleWhitespace(" "))
+        if delta > 0
+        else cst.Subtract(whitespace_before=cst.SimpleWhitespace(" "), whitespace_after=cst.SimpleWhitespace(" ")),
+        right=cst.Integer("1"),
+    )
 
 
 def _slice_bound(node: cst.CSTNode) -> list[Alternative]:
@@ -137,11 +171,17 @@ def _slice_bound(node: cst.CSTNode) -> list[Alternative]:
     out: list[Alternative] = []
     for field in ("lower", "upper"):
         bound = getattr(node, field)
-        if bound is None or isinstance(bound, cst.Integer) or (isinstance(bound, cst.UnaryOperation) and isinstance(bound.expression, cst.Integer)):
+        if (
+            bound is None
+            or isinstance(bound, cst.Integer)
+            or (isinstance(bound, cst.UnaryOperation) and isinstance(bound.expression, cst.Integer))
+        ):
             continue  # literals are the off_by_one operator's
         for delta in (-1, 1):
             new = _shift(bound, delta)
-            out.append((node.with_changes(**{field: new}), bound, f"slice {field} `{_short(bound)}` -> `{_short(new)}`"))
+            out.append(
+                (node.with_changes(**{field: new}), bound, f"slice {field} `{_short(bound)}` -> `{_short(new)}`")
+            )
     return out
 
 
@@ -154,7 +194,13 @@ def _swap_args(node: cst.CSTNode) -> list[Alternative]:
     if _code(a.value) == _code(b.value):
         return []
     args = [a.with_changes(value=b.value), b.with_changes(value=a.value), *node.args[2:]]
-    return [(node.with_changes(args=args), node, f"swap `{_short(a.value)}` and `{_short(b.value)}` in call to `{_short(node.func)}`")]
+    return [
+        (
+            node.with_changes(args=args),
+            node,
+            f"swap `{_short(a.value)}` and `{_short(b.value)}` in call to `{_short(node.func)}`",
+        )
+    ]
 
 
 def _invert_if(node: cst.CSTNode) -> list[Alternative]:
@@ -170,7 +216,9 @@ def _is_droppable(stmt: cst.BaseStatement) -> bool:
     for small in stmt.body:
         if isinstance(small, (cst.Pass, cst.Global, cst.Nonlocal, cst.Import, cst.ImportFrom)):
             return False
-        if isinstance(small, cst.Expr) and isinstance(small.value, (cst.SimpleString, cst.ConcatenatedString, cst.Ellipsis)):
+        if isinstance(small, cst.Expr) and isinstance(
+            small.value, (cst.SimpleString, cst.ConcatenatedString, cst.Ellipsis)
+        ):
             return False  # docstrings and placeholders
     return True
 
@@ -182,7 +230,10 @@ def _drop_statement(node: cst.CSTNode) -> list[Alternative]:
     for i, stmt in enumerate(node.body):
         if _is_droppable(stmt):
             body = [s for j, s in enumerate(node.body) if j != i]
-            if all(isinstance(s, cst.SimpleStatementLine) and not _is_droppable(s) and isinstance(s.body[0], cst.Expr) for s in body):
+            if all(
+                isinstance(s, cst.SimpleStatementLine) and not _is_droppable(s) and isinstance(s.body[0], cst.Expr)
+                for s in body
+            ):
                 continue  # only a docstring would be left
             out.append((node.with_changes(body=body), stmt, f"drop `{_short(stmt.with_changes(leading_lines=[]))}`"))
     return out
@@ -203,34 +254,44 @@ def _change_return(node: cst.CSTNode) -> list[Alternative]:
         new: cst.BaseExpression = cst.Name("False" if value.value == "True" else "True")
     elif isinstance(value, cst.Name) and value.value == "None":
         return []
-    elif isinstance(value, (cst.Comparison, cst.BooleanOperation)) or (isinstance(value, cst.UnaryOperation) and isinstance(value.operator, cst.Not)):
+    elif isinstance(value, (cst.Comparison, cst.BooleanOperation)) or (
+        isinstance(value, cst.UnaryOperation) and isinstance(value.operator, cst.Not)
+    ):
         new = negate(value)
     else:
         new = cst.Name("None")
     return [(node.with_changes(value=new), node, f"`return {_short(value)}` -> `return {_short(new)}`")]
 
 
-OPERATORS: dict[str, Operator] = {op.name: op for op in [
-    Operator("comparison", "swap a comparison operator with its boundary twin (< and <=, == and !=, in and not in)", _comparison),
-    Operator("boolean", "swap `and` and `or`", _boolean),
-    Operator("off_by_one", "add or subtract one from an integer literal", _off_by_one),
-    Operator("slice_bound", "add or subtract one from a non-literal slice bound", _slice_bound),
-    Operator("swap_args", "swap the first two positional arguments of a call", _swap_args),
-    Operator("invert_if", "negate the condition of an if/elif", _invert_if),
-    Operator("drop_statement", "remove one simple statement from a block", _drop_statement),
-    Operator("drop_else", "remove the else/elif branch of an if", _drop_else),
-    Operator("change_return", "negate a returned boolean or return None instead of a value", _change_return),
-]}
+OPERATORS: dict[str, Operator] = {
+    op.name: op
+    for op in [
+        Operator(
+            "comparison",
+            "swap a comparison operator with its boundary twin (< and <=, == and !=, in and not in)",
+            _comparison,
+        ),
+        Operator("boolean", "swap `and` and `or`", _boolean),
+        Operator("off_by_one", "add or subtract one from an integer literal", _off_by_one),
+        Operator("slice_bound", "add or subtract one from a non-literal slice bound", _slice_bound),
+        Operator("swap_args", "swap the first two positional arguments of a call", _swap_args),
+        Operator("invert_if", "negate the condition of an if/elif", _invert_if),
+        Operator("drop_statement", "remove one simple statement from a block", _drop_statement),
+        Operator("drop_else", "remove the else/elif branch of an if", _drop_else),
+        Operator("change_return", "negate a returned boolean or return None instead of a value", _change_return),
+    ]
+}
 
 
 # --- traversal ------------------------------------------------------------------------
+
 
 def _is_guard(node: cst.CSTNode) -> bool:
     """``if __name__ == "__main__":`` and ``if TYPE_CHECKING:`` blocks are left alone."""
     if not isinstance(node, cst.If):
         return False
     code = _code(node.test).replace("'", '"')
-    return "__name__" in code and "__main__" in code or code.strip() in ("TYPE_CHECKING", "typing.TYPE_CHECKING")
+    return ("__name__" in code and "__main__" in code) or code.strip() in ("TYPE_CHECKING", "typing.TYPE_CHECKING")
 
 
 class _Mutator(cst.CSTTransformer):
@@ -250,7 +311,9 @@ class _Mutator(cst.CSTTransformer):
         return True
 
     def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode):  # type: ignore[override]
-        if _is_guard(original_node) or isinstance(original_node, (cst.Import, cst.ImportFrom, cst.Decorator, cst.Annotation)):
+        if _is_guard(original_node) or isinstance(
+            original_node, (cst.Import, cst.ImportFrom, cst.Decorator, cst.Annotation)
+        ):
             self._frozen -= 1
             return updated_node
         if self._frozen:

@@ -78,8 +78,10 @@ def to_tagged(value, _depth=0, _count=None):
         return [_SEQUENCES[t], [to_tagged(v, _depth + 1, _count) for v in value]]
     if t is dict:
         return ["d", [[to_tagged(k, _depth + 1, _count), to_tagged(v, _depth + 1, _count)] for k, v in value.items()]]
-    raise NotPlainError(f"{describe_type(t)} is not plain data (use int, float, str, bool, None, bytes, complex, "
-                        f"list, tuple, dict, set or frozenset)")
+    raise NotPlainError(
+        f"{describe_type(t)} is not plain data (use int, float, str, bool, None, bytes, complex, "
+        f"list, tuple, dict, set or frozenset)"
+    )
 
 
 def describe_type(t):
@@ -181,7 +183,8 @@ def plain_equal(got, expected, float_tol=0.0):
     Set members and dict keys are matched by exact type and value (no tolerance, no ``int``
     for ``float``; ``-0.0`` is ``0.0``), never by Python's ``==`` on them, which takes ``True``
     for ``1`` and ``1.0``. Self-contained (no module-level helpers): the hidden pytest file of a
-    function task embeds this function's source."""
+    function task embeds this function's source.
+    """
 
     def key(x):  # a hashable stand-in for a set member or dict key that keeps its type
         t = type(x)

@@ -24,16 +24,27 @@ ignored, so none of them can change how the tests run.
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from agentgym.tasks import Task
 
 TEST_DIR_NAMES = frozenset({"tests", "test", "testing"})
-CONFIG_NAMES = frozenset({
-    "conftest.py", "pytest.ini", "tox.ini", "setup.cfg", "setup.py", "pyproject.toml", "noxfile.py",
-    ".coveragerc", "sitecustomize.py", "usercustomize.py",
-})
+CONFIG_NAMES = frozenset(
+    {
+        "conftest.py",
+        "pytest.ini",
+        "tox.ini",
+        "setup.cfg",
+        "setup.py",
+        "pyproject.toml",
+        "noxfile.py",
+        ".coveragerc",
+        "sitecustomize.py",
+        "usercustomize.py",
+    }
+)
 CONFIG_SUFFIXES = (".pth", ".ini", ".cfg", ".toml", ".so", ".pyd", ".pyc", ".egg-link")
 NEW_FILE_SUFFIXES = (".py", ".json", ".txt", ".csv", ".md", ".rst", ".yaml", ".yml")
 """New files are taken only with these suffixes, and only inside an existing package."""
@@ -56,7 +67,9 @@ def normalize_path(path: str) -> str:
         raise ValueError("path is not valid UTF-8 text") from None
     p = path.strip().replace("\\", "/")
     if p.startswith("/"):
-        raise ValueError(f"absolute path {path!r} is outside the repository: use a path relative to the repository root")
+        raise ValueError(
+            f"absolute path {path!r} is outside the repository: use a path relative to the repository root"
+        )
     norm = posixpath.normpath(p)
     if norm == ".." or norm.startswith("../"):
         raise ValueError(f"path {path!r} escapes the repository: '..' may not leave the repository root")
@@ -97,7 +110,11 @@ def classify_change(path: str, pristine: Mapping[str, Any], test_paths: Iterable
     if path in pristine:
         return None
     parent = posixpath.dirname(path)
-    if parent and parent in package_dirs(p for p in pristine if not is_test_file(p, test_paths)) and name.endswith(NEW_FILE_SUFFIXES):
+    if (
+        parent
+        and parent in package_dirs(p for p in pristine if not is_test_file(p, test_paths))
+        and name.endswith(NEW_FILE_SUFFIXES)
+    ):
         return None
     return "new file outside the repository's packages (new top-level modules could shadow imports)"
 
@@ -169,8 +186,14 @@ def test_paths_of(task: Task) -> list[str]:
 def visible_test_files(task: Task) -> list[str]:
     """Test modules the agent may run (present in its workspace)."""
     extra = task.verifier.get("test_paths", [])
-    return sorted(p for p in task.setup.get("files", {}) if p.endswith(".py") and is_test_file(p, extra)
-                  and posixpath.basename(p) != "conftest.py" and not posixpath.basename(p).startswith("__"))
+    return sorted(
+        p
+        for p in task.setup.get("files", {})
+        if p.endswith(".py")
+        and is_test_file(p, extra)
+        and posixpath.basename(p) != "conftest.py"
+        and not posixpath.basename(p).startswith("__")
+    )
 
 
 def solution_files(task: Task) -> dict[str, str | None]:
@@ -182,6 +205,7 @@ def solution_files(task: Task) -> dict[str, str | None]:
 
 def check_task(task: Task) -> None:
     """Raise :class:`TaskFormatError` naming the first problem with ``task``'s format."""
+
     def fail(msg: str) -> None:
         raise TaskFormatError(f"task {task.id!r}: {msg}")
 
@@ -206,7 +230,9 @@ def check_task(task: Task) -> None:
             fail(f"node id {nodeid!r} does not name a test in a file of the task")
     for path, content in solution_files(task).items():
         if content is not None and classify_change(path, files, test_paths_of(task)) is not None:
-            fail(f"solution changes {path!r}, which the grader ignores ({classify_change(path, files, test_paths_of(task))})")
+            fail(
+                f"solution changes {path!r}, which the grader ignores ({classify_change(path, files, test_paths_of(task))})"
+            )
 
 
 def make_task(
@@ -224,12 +250,22 @@ def make_task(
     **metadata: Any,
 ) -> Task:
     """Build (and check) a coding task in the shared format."""
-    verifier: dict[str, Any] = {"fail_to_pass": list(fail_to_pass), "pass_to_pass": list(pass_to_pass or []),
-                                "hidden_tests": dict(hidden_tests or {})}
+    verifier: dict[str, Any] = {
+        "fail_to_pass": list(fail_to_pass),
+        "pass_to_pass": list(pass_to_pass or []),
+        "hidden_tests": dict(hidden_tests or {}),
+    }
     if test_paths:
         verifier["test_paths"] = list(test_paths)
-    task = Task(task_id, prompt, setup={"files": dict(files)}, verifier=verifier,
-                solution={"files": dict(solution)}, metadata={"source": source, **metadata}, split=split)
+    task = Task(
+        task_id,
+        prompt,
+        setup={"files": dict(files)},
+        verifier=verifier,
+        solution={"files": dict(solution)},
+        metadata={"source": source, **metadata},
+        split=split,
+    )
     check_task(task)
     return task
 

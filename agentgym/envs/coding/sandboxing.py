@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from agentgym.sandboxes import Sandbox, SandboxConfig, make_sandbox
 
@@ -19,8 +20,9 @@ class SandboxProvider:
     an episode or a grading run does not wait for a sandbox to start.
     """
 
-    def __init__(self, spec: SandboxSpec = "local", config: SandboxConfig | None = None, pool_size: int = 2,
-                 **options: Any):
+    def __init__(
+        self, spec: SandboxSpec = "local", config: SandboxConfig | None = None, pool_size: int = 2, **options: Any
+    ):
         if isinstance(spec, str) and spec not in ("local", "docker"):
             raise ValueError(f"sandbox must be 'local', 'docker' or a callable, got {spec!r}")
         self.spec = spec

@@ -35,9 +35,9 @@ import tarfile
 import tempfile
 import time
 import zipfile
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 from agentgym.sandboxes.base import ExecResult, Sandbox
 from agentgym.tasks import Task
@@ -45,8 +45,26 @@ from agentgym.tasks import Task
 from . import mutations
 from .repo import CONFIG_NAMES, is_test_file, make_task
 
-SKIP_DIRS = frozenset({".git", ".hg", ".tox", ".nox", "__pycache__", "build", "dist", "docs", "doc", "benchmark",
-                       "benchmarks", "examples", ".github", "node_modules", ".venv", "venv"})
+SKIP_DIRS = frozenset(
+    {
+        ".git",
+        ".hg",
+        ".tox",
+        ".nox",
+        "__pycache__",
+        "build",
+        "dist",
+        "docs",
+        "doc",
+        "benchmark",
+        "benchmarks",
+        "examples",
+        ".github",
+        "node_modules",
+        ".venv",
+        "venv",
+    }
+)
 MAX_FILE_BYTES = 256 * 1024
 MAX_PROJECT_BYTES = 8 * 1024 * 1024
 PLUGIN_DIR = ".agentgym_synth"
@@ -55,19 +73,29 @@ PLUGIN_DIR = ".agentgym_synth"
 
 # --- loading a project ------------------------------------------------------------------
 
+
 def load_project(root: str | Path) -> dict[str, str]:
     """The project's text files as ``{relpath: content}`` (no VCS, build or docs folders)."""
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(f"{root} is not a directory: give the project's root folder (the one holding its tests)")
+        raise FileNotFoundError(
+            f"{root} is not a directory: give the project's root folder (the one holding its tests)"
+        )
     files: dict[str, str] = {}
     total = 0
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith(".") and not d.endswith(".egg-info"))
+        dirnames[:] = sorted(
+            d for d in dirnames if d not in SKIP_DIRS and not d.startswith(".") and not d.endswith(".egg-info")
+        )
         for name in sorted(filenames):
             path = Path(dirpath) / name
             rel = path.relative_to(root).as_posix()
-            if name.startswith(".") or name.endswith((".pyc", ".pyo", ".so")) or path.is_symlink() or path.stat().st_size > MAX_FILE_BYTES:
+            if (
+                name.startswith(".")
+                or name.endswith((".pyc", ".pyo", ".so"))
+                or path.is_symlink()
+                or path.stat().st_size > MAX_FILE_BYTES
+            ):
                 continue
             try:
                 text = path.read_text(encoding="utf-8")
@@ -75,7 +103,9 @@ def load_project(root: str | Path) -> dict[str, str]:
                 continue
             total += len(text)
             if total > MAX_PROJECT_BYTES:
-                raise ValueError(f"{root} holds more than {MAX_PROJECT_BYTES} bytes of text: synthesize from a smaller project")
+                raise ValueError(
+                    f"{root} holds more than {MAX_PROJECT_BYTES} bytes of text: synthesize from a smaller project"
+                )
             files[rel] = text
     return flatten_src_layout(files)
 
@@ -85,7 +115,7 @@ def flatten_src_layout(files: dict[str, str]) -> dict[str, str]:
     src = [p for p in files if p.startswith("src/")]
     if not src:
         return files
-    moved = {p[len("src/"):]: c for p, c in files.items() if p.startswith("src/")}
+    moved = {p[len("src/") :]: c for p, c in files.items() if p.startswith("src/")}
     if set(moved) & set(files):
         return files  # a clash: leave the layout alone
     return {**{p: c for p, c in files.items() if not p.startswith("src/")}, **moved}
@@ -252,9 +282,16 @@ class UnsandboxedWorkspace(Sandbox):
     def exec(self, cmd, *, timeout=None, cwd=None, env=None, stdin=None) -> ExecResult:  # type: ignore[override]
         start = time.monotonic()
         full_env = {**os.environ, **(env or {})}
-        proc = subprocess.Popen(cmd, shell=isinstance(cmd, str), cwd=self._path(cwd or "."), env=full_env,
-                                stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            shell=isinstance(cmd, str),
+            cwd=self._path(cwd or "."),
+            env=full_env,
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
         data = stdin.encode() if isinstance(stdin, str) else stdin
         try:
             out, err = proc.communicate(data, timeout=timeout)
@@ -263,8 +300,13 @@ class UnsandboxedWorkspace(Sandbox):
             os.killpg(proc.pid, signal.SIGKILL)
             out, err = proc.communicate()
             timed_out = True
-        return ExecResult(proc.returncode if not timed_out else -9, out.decode(errors="replace"), err.decode(errors="replace"),
-                          timed_out=timed_out, duration=time.monotonic() - start)
+        return ExecResult(
+            proc.returncode if not timed_out else -9,
+            out.decode(errors="replace"),
+            err.decode(errors="replace"),
+            timed_out=timed_out,
+            duration=time.monotonic() - start,
+        )
 
     def read_file(self, path: str) -> bytes:
         return self._path(path).read_bytes()
@@ -311,10 +353,22 @@ class PytestRunner:
     def _abs(self, rel: str) -> str:
         return f"{self.sandbox.workdir.rstrip('/')}/{rel}"
 
-    def run(self, *, select: Sequence[str] | None = None, trace: Sequence[str] | None = None, timeout: float = 300.0,
-            collect_only: bool = False, hash_seed: int | None = None) -> PytestRun:
-        env = {"PYTHONDONTWRITEBYTECODE": "1", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "PYTHONPATH": self._abs(PLUGIN_DIR), "AGENTGYM_REPORT": self._abs(f"{PLUGIN_DIR}/report.json"),
-               **({"PYTHONHASHSEED": str(hash_seed)} if hash_seed is not None else {})}
+    def run(
+        self,
+        *,
+        select: Sequence[str] | None = None,
+        trace: Sequence[str] | None = None,
+        timeout: float = 300.0,
+        collect_only: bool = False,
+        hash_seed: int | None = None,
+    ) -> PytestRun:
+        env = {
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
+            "PYTHONPATH": self._abs(PLUGIN_DIR),
+            "AGENTGYM_REPORT": self._abs(f"{PLUGIN_DIR}/report.json"),
+            **({"PYTHONHASHSEED": str(hash_seed)} if hash_seed is not None else {}),
+        }
         args: list[str] = []
         if select is not None:
             self.sandbox.write_file(f"{PLUGIN_DIR}/select.json", json.dumps(sorted(select)))
@@ -324,18 +378,35 @@ class PytestRunner:
             self.sandbox.write_file(f"{PLUGIN_DIR}/trace.json", json.dumps(sorted(trace)))
             env["AGENTGYM_TRACE"] = self._abs(f"{PLUGIN_DIR}/trace.json")
         self.sandbox.write_file(f"{PLUGIN_DIR}/report.json", "")
-        cmd = [*self.test_cmd, "-p", "agentgym_synth_plugin", "-p", "no:cacheprovider", "-q", *(["--collect-only"] if collect_only else []), *args]
+        cmd = [
+            *self.test_cmd,
+            "-p",
+            "agentgym_synth_plugin",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            *(["--collect-only"] if collect_only else []),
+            *args,
+        ]
         result = self.sandbox.exec(cmd, timeout=timeout, env=env)
         raw = self.sandbox.read_file(f"{PLUGIN_DIR}/report.json")
         if result.timed_out or not raw.strip():
-            return PytestRun({}, [{"nodeid": "", "message": "pytest timed out" if result.timed_out else "pytest wrote no report"}], result)
+            return PytestRun(
+                {},
+                [{"nodeid": "", "message": "pytest timed out" if result.timed_out else "pytest wrote no report"}],
+                result,
+            )
         data = json.loads(raw)
         names = data["names"]
-        coverage = {p: {int(n): {names[i] if i >= 0 else None for i in idx} for n, idx in lines.items()} for p, lines in data["coverage"].items()}
+        coverage = {
+            p: {int(n): {names[i] if i >= 0 else None for i in idx} for n, idx in lines.items()}
+            for p, lines in data["coverage"].items()
+        }
         return PytestRun(data["tests"], data["collect_errors"], result, coverage, data["collected"])
 
 
 # --- synthesis --------------------------------------------------------------------------
+
 
 @dataclass
 class SynthConfig:
@@ -393,20 +464,50 @@ def yield_table(stats: Mapping[str, OperatorStats]) -> str:
     rows = [("operator", "tried", "kept", "yield", "survived", "uncovered", "broken", "timeout")]
     total = OperatorStats()
     for name, s in stats.items():
-        rows.append((name, str(s.tried), str(s.kept), f"{s.yield_pct:.0f}%", str(s.survived), str(s.uncovered), str(s.broken), str(s.timeout)))
+        rows.append(
+            (
+                name,
+                str(s.tried),
+                str(s.kept),
+                f"{s.yield_pct:.0f}%",
+                str(s.survived),
+                str(s.uncovered),
+                str(s.broken),
+                str(s.timeout),
+            )
+        )
         for f in ("tried", "kept", "survived", "uncovered", "broken", "timeout"):
             setattr(total, f, getattr(total, f) + getattr(s, f))
-    rows.append(("total", str(total.tried), str(total.kept), f"{total.yield_pct:.0f}%", str(total.survived), str(total.uncovered), str(total.broken), str(total.timeout)))
+    rows.append(
+        (
+            "total",
+            str(total.tried),
+            str(total.kept),
+            f"{total.yield_pct:.0f}%",
+            str(total.survived),
+            str(total.uncovered),
+            str(total.broken),
+            str(total.timeout),
+        )
+    )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    fmt = lambda r: "| " + " | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) + " |"  # noqa: E731
+    fmt = lambda r: (
+        "| " + " | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) + " |"
+    )
     sep = "|" + "|".join("-" * (w + 1) + (":" if i else "-") for i, w in enumerate(widths)) + "|"
     return "\n".join([fmt(rows[0]), sep, *map(fmt, rows[1:])])
 
 
 def source_files(files: Mapping[str, str]) -> list[str]:
     """Python files that mutations may touch: not tests, not configuration, not scripts at the root."""
-    return sorted(p for p in files if p.endswith(".py") and not is_test_file(p) and p.split("/")[-1] not in CONFIG_NAMES
-                  and p.split("/")[-1] != "__main__.py")
+    return sorted(
+        p
+        for p in files
+        if p.endswith(".py")
+        and not is_test_file(p)
+        and p.split("/")[-1] not in CONFIG_NAMES
+        and p.split("/")[-1] != "__main__.py"
+    )
 
 
 def _words(test_name: str) -> str:
@@ -425,7 +526,9 @@ def issue_text(project: str, failing: Mapping[str, str], rng: random.Random) -> 
     """A plain bug report from failing tests (node id -> crash message); it never names the cause."""
     ids = sorted(failing)
     subjects = list(dict.fromkeys(_words(t) for t in ids))
-    title = f"{project}: wrong results in {', '.join(f'`{s}`' for s in subjects[:2])}" + (" and more" if len(subjects) > 2 else "")
+    title = f"{project}: wrong results in {', '.join(f'`{s}`' for s in subjects[:2])}" + (
+        " and more" if len(subjects) > 2 else ""
+    )
     lines = [title, "", rng.choice(_OPENINGS).format(n=len(ids)), "", "Failures:", ""]
     for t in ids[:4]:
         message = "\n".join(failing[t].strip().splitlines()[:4])[:400] or "(no message)"
@@ -433,8 +536,11 @@ def issue_text(project: str, failing: Mapping[str, str], rng: random.Random) -> 
         lines += [f"- `{t}`", "", "  ```", *("  " + m for m in message.splitlines()), "  ```"]
     if len(ids) > 4:
         lines.append(f"- ... and {len(ids) - 4} more")
-    lines += ["", "Expected: these tests pass again and every other test keeps passing. "
-              "The failing tests may not be in your checkout; they are run when the fix is checked."]
+    lines += [
+        "",
+        "Expected: these tests pass again and every other test keeps passing. "
+        "The failing tests may not be in your checkout; they are run when the fix is checked.",
+    ]
     return "\n".join(lines)
 
 
@@ -451,7 +557,9 @@ def _candidate_order(sites: Mapping[str, list[mutations.Site]], cfg: SynthConfig
     return order
 
 
-def synthesize(files: Mapping[str, str], cfg: SynthConfig | None = None, *, log: Callable[[str], None] | None = None) -> SynthResult:
+def synthesize(
+    files: Mapping[str, str], cfg: SynthConfig | None = None, *, log: Callable[[str], None] | None = None
+) -> SynthResult:
     """Mutate ``files`` (a project with its tests) and keep the mutants its tests catch."""
     cfg = cfg or SynthConfig()
     log = log or (lambda msg: None)
@@ -472,8 +580,13 @@ def synthesize(files: Mapping[str, str], cfg: SynthConfig | None = None, *, log:
         log(f"baseline: running the test suite of {project} with line tracing ...")
         base = runner.run(trace=sources, timeout=cfg.baseline_timeout)
         if base.collect_errors or not base.passed:
-            detail = "; ".join(f"{e['nodeid']}: {e['message'][-500:]}" for e in base.collect_errors[:3]) or base.result.output[-2000:]
-            raise RuntimeError(f"the baseline test run of {project} is not usable ({len(base.passed)} passed): {detail}")
+            detail = (
+                "; ".join(f"{e['nodeid']}: {e['message'][-500:]}" for e in base.collect_errors[:3])
+                or base.result.output[-2000:]
+            )
+            raise RuntimeError(
+                f"the baseline test run of {project} is not usable ({len(base.passed)} passed): {detail}"
+            )
         # Parametrized ids built from sets or dicts change with the hash seed; a grader could
         # not find such tests again, so they are never used as FAIL_TO_PASS or PASS_TO_PASS.
         stable = set(base.collected)
@@ -481,8 +594,10 @@ def synthesize(files: Mapping[str, str], cfg: SynthConfig | None = None, *, log:
             stable &= set(runner.run(collect_only=True, hash_seed=seed, timeout=cfg.baseline_timeout).collected)
         passed = base.passed & stable
         timeout = cfg.mutant_timeout or max(20.0, 3 * base.result.duration)
-        log(f"baseline: {len(passed)} passed, {len(base.not_passed)} not passed, {len(base.passed - passed)} passing tests "
-            f"left out (their ids change with the hash seed), {base.result.duration:.1f}s")
+        log(
+            f"baseline: {len(passed)} passed, {len(base.not_passed)} not passed, {len(base.passed - passed)} passing tests "
+            f"left out (their ids change with the hash seed), {base.result.duration:.1f}s"
+        )
 
         modules = {p: mutations.parse(files[p]) for p in sources}
         by_op: dict[str, list[mutations.Site]] = {op: [] for op in cfg.operators}
@@ -540,8 +655,18 @@ def synthesize(files: Mapping[str, str], cfg: SynthConfig | None = None, *, log:
     return SynthResult(tasks, stats, len(passed), len(base.not_passed), time.monotonic() - started)
 
 
-def _make_task(project: str, files: Mapping[str, str], tests: list[str], site: mutations.Site, mutant: str, f2p: list[str],
-               p2p: list[str], run: PytestRun, rng: random.Random, cfg: SynthConfig) -> Task:
+def _make_task(
+    project: str,
+    files: Mapping[str, str],
+    tests: list[str],
+    site: mutations.Site,
+    mutant: str,
+    f2p: list[str],
+    p2p: list[str],
+    run: PytestRun,
+    rng: random.Random,
+    cfg: SynthConfig,
+) -> Task:
     hidden_paths = sorted({t.split("::", 1)[0] for t in f2p})
     visible = {p: c for p, c in files.items() if p not in hidden_paths}
     visible[site.path] = mutant
@@ -550,14 +675,25 @@ def _make_task(project: str, files: Mapping[str, str], tests: list[str], site: m
     module = site.path.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
     task_id = f"{slug}__{module}__{site.operator}-{site.index}"
     return make_task(
-        task_id, issue_text(project, failing, rng), visible, f2p, {site.path: files[site.path]},
-        pass_to_pass=p2p, hidden_tests={p: files[p] for p in hidden_paths}, test_paths=tests, source="synth",
-        project=project, operator=site.operator, mutation={"path": site.path, "line": site.line, "description": site.description},
+        task_id,
+        issue_text(project, failing, rng),
+        visible,
+        f2p,
+        {site.path: files[site.path]},
+        pass_to_pass=p2p,
+        hidden_tests={p: files[p] for p in hidden_paths},
+        test_paths=tests,
+        source="synth",
+        project=project,
+        operator=site.operator,
+        mutation={"path": site.path, "line": site.line, "description": site.description},
         seed=cfg.seed,
     )
 
 
-def run_task_tests(files: Mapping[str, str], sandbox: str = "none", timeout: float = 300.0, test_cmd: Sequence[str] | None = None) -> PytestRun:
+def run_task_tests(
+    files: Mapping[str, str], sandbox: str = "none", timeout: float = 300.0, test_cmd: Sequence[str] | None = None
+) -> PytestRun:
     """Run the whole pytest suite of a repository given as ``{relpath: content}`` (used to validate tasks)."""
     with tempfile.TemporaryDirectory(prefix="agentgym-check-") as tmp:
         for rel, content in files.items():
@@ -570,7 +706,8 @@ def run_task_tests(files: Mapping[str, str], sandbox: str = "none", timeout: flo
 
 def check_task_tests(task: Task, sandbox: str = "none", timeout: float = 300.0) -> list[str]:
     """Problems with a coding task: base+hidden must fail every FAIL_TO_PASS and pass every
-    PASS_TO_PASS; base+solution+hidden must pass them all. Empty when the task is sound."""
+    PASS_TO_PASS; base+solution+hidden must pass them all. Empty when the task is sound.
+    """
     v = task.verifier
     base = {**task.setup["files"], **v.get("hidden_tests", {})}
     fixed = {**task.setup["files"], **task.solution["files"], **v.get("hidden_tests", {})}
@@ -580,9 +717,13 @@ def check_task_tests(task: Task, sandbox: str = "none", timeout: float = 300.0) 
         if t in before.passed:
             problems.append(f"FAIL_TO_PASS {t} passes before the fix")
         if t not in after.passed:
-            problems.append(f"FAIL_TO_PASS {t} does not pass with the fix ({after.tests.get(t, {}).get('outcome', 'not run')})")
+            problems.append(
+                f"FAIL_TO_PASS {t} does not pass with the fix ({after.tests.get(t, {}).get('outcome', 'not run')})"
+            )
     for t in v.get("pass_to_pass", []):
         for name, run in (("before", before), ("with", after)):
             if t not in run.passed:
-                problems.append(f"PASS_TO_PASS {t} does not pass {name} the fix ({run.tests.get(t, {}).get('outcome', 'not run')})")
+                problems.append(
+                    f"PASS_TO_PASS {t} does not pass {name} the fix ({run.tests.get(t, {}).get('outcome', 'not run')})"
+                )
     return problems

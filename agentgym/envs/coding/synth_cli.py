@@ -14,22 +14,34 @@ from .mutations import OPERATORS
 def add_commands(tasks_subparsers: argparse._SubParsersAction) -> None:
     """Add ``synth`` to the ``agentgym tasks`` command group."""
     p = tasks_subparsers.add_parser(
-        "synth", help="inject bugs into a real project and keep those its tests catch",
+        "synth",
+        help="inject bugs into a real project and keep those its tests catch",
         description="Mutate a Python project (local folder or PyPI sdist with tests), run its tests in a sandbox, "
-                    "and write the mutants its tests catch as coding tasks (JSONL, shared coding-task format).")
+        "and write the mutants its tests catch as coding tasks (JSONL, shared coding-task format).",
+    )
     p.add_argument("source", nargs="?", help="project folder (its root holds the tests); omit with --pypi")
     p.add_argument("--pypi", metavar="NAME==VER", help="download this source distribution from PyPI instead")
     p.add_argument("--out", default="tasks.jsonl", help="output JSONL file (default: tasks.jsonl)")
-    p.add_argument("--sandbox", default="local", choices=["local", "docker", "none"],
-                   help="where tests run: local (bubblewrap), docker, or none (host subprocess; trusted code only)")
+    p.add_argument(
+        "--sandbox",
+        default="local",
+        choices=["local", "docker", "none"],
+        help="where tests run: local (bubblewrap), docker, or none (host subprocess; trusted code only)",
+    )
     p.add_argument("--max-tasks", type=int, default=50, help="stop after keeping this many tasks")
     p.add_argument("--max-per-operator", type=int, default=25, help="try at most this many mutants per operator")
     p.add_argument("--seed", type=int, default=0, help="order in which mutation sites are tried")
     p.add_argument("--operators", default=",".join(OPERATORS), help="comma-separated operators (default: all)")
-    p.add_argument("--test-cmd", default=None, help="command that runs pytest in the sandbox (default: 'python3 -m pytest')")
-    p.add_argument("--mutant-timeout", type=float, default=None, help="seconds per mutant test run (default: 3x baseline, >= 20)")
+    p.add_argument(
+        "--test-cmd", default=None, help="command that runs pytest in the sandbox (default: 'python3 -m pytest')"
+    )
+    p.add_argument(
+        "--mutant-timeout", type=float, default=None, help="seconds per mutant test run (default: 3x baseline, >= 20)"
+    )
     p.add_argument("--name", default=None, help="project name in task ids (default: folder or NAME-VER)")
-    p.add_argument("--check", action="store_true", help="re-run every kept task's tests (base fails, fix passes) before writing")
+    p.add_argument(
+        "--check", action="store_true", help="re-run every kept task's tests (base fails, fix passes) before writing"
+    )
     p.set_defaults(fn=cmd_synth)
 
 
@@ -48,9 +60,16 @@ def cmd_synth(args: argparse.Namespace) -> int:
             root = Path(args.source)
             name = args.name or root.resolve().name
         files = load_project(root)
-    cfg = SynthConfig(max_tasks=args.max_tasks, max_per_operator=args.max_per_operator, seed=args.seed,
-                      operators=[o.strip() for o in args.operators.split(",") if o.strip()], sandbox=args.sandbox,
-                      test_cmd=shlex.split(args.test_cmd) if args.test_cmd else None, mutant_timeout=args.mutant_timeout, name=name)
+    cfg = SynthConfig(
+        max_tasks=args.max_tasks,
+        max_per_operator=args.max_per_operator,
+        seed=args.seed,
+        operators=[o.strip() for o in args.operators.split(",") if o.strip()],
+        sandbox=args.sandbox,
+        test_cmd=shlex.split(args.test_cmd) if args.test_cmd else None,
+        mutant_timeout=args.mutant_timeout,
+        name=name,
+    )
     result = synthesize(files, cfg, log=lambda msg: print(msg, file=sys.stderr, flush=True))
     tasks = result.tasks
     if args.check:
@@ -63,7 +82,9 @@ def cmd_synth(args: argparse.Namespace) -> int:
                 sound.append(task)
         tasks = sound
     TaskSet(tasks, name=name).to_jsonl(args.out)
-    print(f"\n{name}: baseline {result.baseline_passed} passing tests; {len(tasks)} tasks written to {args.out} "
-          f"in {result.seconds:.0f}s\n")
+    print(
+        f"\n{name}: baseline {result.baseline_passed} passing tests; {len(tasks)} tasks written to {args.out} "
+        f"in {result.seconds:.0f}s\n"
+    )
     print(result.table())
     return 0

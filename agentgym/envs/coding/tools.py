@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
+
 from agentgym.envs.coding.harness import (
     HARNESS_ARGV,
     HarnessRun,
@@ -27,8 +29,6 @@ from agentgym.envs.coding.harness import (
 )
 from agentgym.envs.coding.repo import is_test_file, normalize_path
 from agentgym.sandboxes.base import SandboxError
-from libcst.metadata import MetadataWrapper, PositionProvider
-
 from agentgym.tools import tool
 
 if TYPE_CHECKING:
@@ -192,7 +192,8 @@ class RepoTools:
 
     def _sandbox_error(self, error: SandboxError) -> Exception:
         """What a tool raises when the workspace sandbox fails: an infrastructure error before
-        the agent's code ran in it, afterwards the end of the episode (scored 0)."""
+        the agent's code ran in it, afterwards the end of the episode (scored 0).
+        """
         if not self.agent_ran:
             return error
         # The agent's code ran in there with the helper's uid: a sandbox that fails now was most
@@ -200,12 +201,15 @@ class RepoTools:
         # infrastructure failure would let a policy mask a failing episode.
         self.sandbox_killed = True
         self.end("sandbox_killed")  # type: ignore[attr-defined]
-        return RuntimeError(f"The sandbox stopped after your code ran in it ({error}). "
-                            "The episode ends and counts as unresolved.")
+        return RuntimeError(
+            f"The sandbox stopped after your code ran in it ({error}). The episode ends and counts as unresolved."
+        )
 
     def _fs(self, op: str, path: str, **req: Any) -> dict:
         try:
-            res = self.workspace.exec(["python3", "-I", "-S", "-c", FS_SCRIPT], stdin=json.dumps({"op": op, "path": path, **req}), timeout=30)
+            res = self.workspace.exec(
+                ["python3", "-I", "-S", "-c", FS_SCRIPT], stdin=json.dumps({"op": op, "path": path, **req}), timeout=30
+            )
         except SandboxError as e:
             raise self._sandbox_error(e) from None
         try:
@@ -244,8 +248,10 @@ class RepoTools:
         if problem:
             notes.append(f"Warning: {path} no longer parses:\n{problem}\nFix it before running the tests.")
         if is_test_file(path, self.test_paths):
-            notes.append("Note: test files are restored from the original repository when your fix is graded; "
-                         "only changes to source files count.")
+            notes.append(
+                "Note: test files are restored from the original repository when your fix is graded; "
+                "only changes to source files count."
+            )
         return "\n".join(notes)
 
     def _record_edit(self, path: str, parses: bool) -> None:
@@ -337,13 +343,15 @@ class RepoTools:
             raise ValueError(f"old text not found in {path}.{hint} Use read_file or search to copy the exact text.")
         if count > 1:
             lines = [text[: m.start()].count("\n") + 1 for m in re.finditer(re.escape(old), text)][:10]
-            raise ValueError(f"old text occurs {count} times in {path} (lines {', '.join(map(str, lines))}); "
-                             "include more surrounding lines so it matches exactly once.")
+            raise ValueError(
+                f"old text occurs {count} times in {path} (lines {', '.join(map(str, lines))}); "
+                "include more surrounding lines so it matches exactly once."
+            )
         line = text[: text.index(old)].count("\n") + 1
         notes = self._write(path, text.replace(old, new, 1))
         if notes.startswith("Error"):
             return notes
-        return (f"Edited {path} at line {line}." + (f"\n{notes}" if notes else ""))
+        return f"Edited {path} at line {line}." + (f"\n{notes}" if notes else "")
 
     @tool
     def write_file(self, path: str, content: str) -> str:

@@ -49,7 +49,9 @@ class HFEngine:
         return out
 
     @torch.no_grad()
-    def _generate(self, prompts: Sequence[Sequence[int]], limits: list[int], params: SamplingParams, seed: int) -> list[Completion]:
+    def _generate(
+        self, prompts: Sequence[Sequence[int]], limits: list[int], params: SamplingParams, seed: int
+    ) -> list[Completion]:
         model = self.model
         device = next(model.parameters()).device
         was_training = model.training
@@ -64,12 +66,18 @@ class HFEngine:
         ids = torch.full((len(uniq), width), self.pad_id, dtype=torch.long, device=device)  # (U, L)
         mask = torch.zeros((len(uniq), width), dtype=torch.long, device=device)  # (U, L)
         for i, p in enumerate(uniq):
-            ids[i, width - len(p):] = torch.tensor(p, dtype=torch.long)
-            mask[i, width - len(p):] = 1
+            ids[i, width - len(p) :] = torch.tensor(p, dtype=torch.long)
+            mask[i, width - len(p) :] = 1
         position = (mask.cumsum(-1) - 1).clamp(min=0)  # (U, L)
         cache = DynamicCache()
-        logits = model(input_ids=ids, attention_mask=mask, position_ids=position, **self._cache_kw(cache),
-                       use_cache=True, logits_to_keep=1).logits[:, -1]  # (U, V)
+        logits = model(
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=position,
+            **self._cache_kw(cache),
+            use_cache=True,
+            logits_to_keep=1,
+        ).logits[:, -1]  # (U, V)
         select = torch.tensor(rows, device=device)
         cache.batch_select_indices(select)
         logits, mask, position = logits[select], mask[select], position[select, -1:]  # (B, V), (B, L), (B, 1)
@@ -110,8 +118,13 @@ class HFEngine:
                 alive = [alive[r] for r in keep]
             mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=-1)
             position = position + 1
-            logits = model(input_ids=token[:, None], attention_mask=mask, position_ids=position,
-                           **self._cache_kw(cache), use_cache=True).logits[:, -1]
+            logits = model(
+                input_ids=token[:, None],
+                attention_mask=mask,
+                position_ids=position,
+                **self._cache_kw(cache),
+                use_cache=True,
+            ).logits[:, -1]
         if was_training:
             model.train()
         return [Completion(s, lp, f) for s, lp, f in zip(sampled, logps, finish)]

@@ -8,7 +8,8 @@ Logprobs are requested in ``processed_logprobs`` mode: of the distribution actua
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -26,7 +27,15 @@ def _require_vllm() -> Any:
 
 
 class VLLMEngine:
-    def __init__(self, model: Any, tokenizer: Any, model_path: str, gpu_memory_utilization: float = 0.3, dtype: str = "auto", **kwargs: Any):
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        model_path: str,
+        gpu_memory_utilization: float = 0.3,
+        dtype: str = "auto",
+        **kwargs: Any,
+    ):
         # In-process engine, so the trainer can reach the model runner and load weights into it.
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         vllm = _require_vllm()
@@ -34,8 +43,14 @@ class VLLMEngine:
 
         self._vllm = vllm
         self.tokenizer = tokenizer
-        self.llm = vllm.LLM(model=resolve(model_path), gpu_memory_utilization=gpu_memory_utilization, dtype=dtype,
-                            enable_prefix_caching=True, logprobs_mode="processed_logprobs", **kwargs)
+        self.llm = vllm.LLM(
+            model=resolve(model_path),
+            gpu_memory_utilization=gpu_memory_utilization,
+            dtype=dtype,
+            enable_prefix_caching=True,
+            logprobs_mode="processed_logprobs",
+            **kwargs,
+        )
         if model is not None:
             self.sync_weights(model)
 
@@ -67,9 +82,18 @@ class VLLMEngine:
     def generate(self, prompts: Sequence[Sequence[int]], params: SamplingParams) -> list[Completion]:
         vllm = self._vllm
         limits = params.limits(len(prompts))
-        sampling = [vllm.SamplingParams(max_tokens=m, temperature=params.temperature, top_k=params.top_k if params.top_k > 0 else -1,
-                                        seed=params.seed + i, logprobs=0, stop_token_ids=list(params.stop_ids), detokenize=False)
-                    for i, m in enumerate(limits)]
+        sampling = [
+            vllm.SamplingParams(
+                max_tokens=m,
+                temperature=params.temperature,
+                top_k=params.top_k if params.top_k > 0 else -1,
+                seed=params.seed + i,
+                logprobs=0,
+                stop_token_ids=list(params.stop_ids),
+                detokenize=False,
+            )
+            for i, m in enumerate(limits)
+        ]
         outputs = self.llm.generate([{"prompt_token_ids": list(p)} for p in prompts], sampling, use_tqdm=False)
         out = []
         for o in outputs:

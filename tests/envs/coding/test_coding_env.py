@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from agentgym.envs.coding import CodeRepairEnv, HumanEvalEnv, load_humaneval
-from agentgym.envs.coding.humaneval import completion_to_module, extract_code
-from agentgym.sandboxes import LocalSandbox
 from coding_helpers import CORE, FIXED, calc_tasks, call, require_backend
 
 import agentgym
+from agentgym.envs.coding import CodeRepairEnv, HumanEvalEnv, load_humaneval
+from agentgym.envs.coding.humaneval import completion_to_module, extract_code
 from agentgym.policies import ScriptedPolicy, make_policy
 from agentgym.rollout import run_episode
+from agentgym.sandboxes import LocalSandbox
 
 
 @pytest.fixture
@@ -108,12 +108,21 @@ def test_fraction_reward_mode() -> None:
 
 def test_process_rewards() -> None:
     require_backend("local")
-    env = CodeRepairEnv(tasks=calc_tasks(), process_rewards={"test_progress": 1.0, "parseable_edits": 0.1, "step_cost": 0.01})
+    env = CodeRepairEnv(
+        tasks=calc_tasks(), process_rewards={"test_progress": 1.0, "parseable_edits": 0.1, "step_cost": 0.01}
+    )
     try:
-        turns = [call("run_tests", target="tests/test_core.py"),
-                 call("write_file", path="tests/test_core.py", content="def test_a():\n    assert 0\n\n\ndef test_b():\n    pass\n"),
-                 call("run_tests"), call("edit_file", path="calc/core.py", old="return a - b", new="return (a"),
-                 call("submit")]
+        turns = [
+            call("run_tests", target="tests/test_core.py"),
+            call(
+                "write_file",
+                path="tests/test_core.py",
+                content="def test_a():\n    assert 0\n\n\ndef test_b():\n    pass\n",
+            ),
+            call("run_tests"),
+            call("edit_file", path="calc/core.py", old="return a - b", new="return (a"),
+            call("submit"),
+        ]
         traj = run_episode(env, ScriptedPolicy(turns))
         comps = [s.reward_components for s in traj.steps]
         assert [c["test_progress"] for c in comps] == [0.0, 0.0, -0.5, 0.0, 0.0]
@@ -168,7 +177,7 @@ def test_humaneval_tasks() -> None:
 
 
 def test_completion_formats() -> None:
-    prompt = "from typing import List\n\n\ndef f(xs: List[int]) -> int:\n    \"\"\"Sum.\"\"\"\n"
+    prompt = 'from typing import List\n\n\ndef f(xs: List[int]) -> int:\n    """Sum."""\n'
     body = "    return sum(xs)\n"
     assert completion_to_module(prompt, "f", body) == prompt + body
     fenced = "Here:\n```python\ndef f(xs):\n    return sum(xs)\n```\nDone."
@@ -206,18 +215,25 @@ def test_default_source_is_curated_when_available() -> None:
 def test_the_repositorys_own_conftest_and_src_layout_still_work() -> None:
     require_backend("local")
     from agentgym.envs.coding import make_task
-
     from agentgym.tasks import TaskSet
 
     task = make_task(
-        "src-layout", "fix double",
-        files={"src/pkg/__init__.py": "def double(x):\n    return x\n", "tests/conftest.py":
-               "import pytest\n\n\n@pytest.fixture\ndef numbers():\n    return [1, 2, 3]\n",
-               "tests/test_pkg.py": "from pkg import double\n\n\ndef test_zero():\n    assert double(0) == 0\n"},
-        fail_to_pass=["tests/test_hidden.py::test_double"], pass_to_pass=["tests/test_pkg.py::test_zero"],
-        hidden_tests={"tests/test_hidden.py": "from pkg import double\n\n\ndef test_double(numbers):\n"
-                                              "    assert [double(n) for n in numbers] == [2, 4, 6]\n"},
-        solution={"src/pkg/__init__.py": "def double(x):\n    return 2 * x\n"}, source="test")
+        "src-layout",
+        "fix double",
+        files={
+            "src/pkg/__init__.py": "def double(x):\n    return x\n",
+            "tests/conftest.py": "import pytest\n\n\n@pytest.fixture\ndef numbers():\n    return [1, 2, 3]\n",
+            "tests/test_pkg.py": "from pkg import double\n\n\ndef test_zero():\n    assert double(0) == 0\n",
+        },
+        fail_to_pass=["tests/test_hidden.py::test_double"],
+        pass_to_pass=["tests/test_pkg.py::test_zero"],
+        hidden_tests={
+            "tests/test_hidden.py": "from pkg import double\n\n\ndef test_double(numbers):\n"
+            "    assert [double(n) for n in numbers] == [2, 4, 6]\n"
+        },
+        solution={"src/pkg/__init__.py": "def double(x):\n    return 2 * x\n"},
+        source="test",
+    )
     env = CodeRepairEnv(tasks=TaskSet([task]))
     try:
         assert run_episode(env, make_policy("oracle"), task_id="src-layout").outcome_reward == 1.0
@@ -228,9 +244,13 @@ def test_the_repositorys_own_conftest_and_src_layout_still_work() -> None:
 
 
 def test_garbage_arguments_are_model_errors_not_infrastructure_failures(env: CodeRepairEnv) -> None:
-    turns = ['<tool_call>{"name": "write_file", "arguments": {"path": "\\ud800.py", "content": "x"}}</tool_call>',
-             call("write_file", path="x" * 300, content="x"), call("read_file", path="calc"),
-             '<tool_call>{"name": "search", "arguments": {"pattern": "\\udc80"}}</tool_call>', call("edit_file", path="calc/core.py", old="", new="x")]
+    turns = [
+        '<tool_call>{"name": "write_file", "arguments": {"path": "\\ud800.py", "content": "x"}}</tool_call>',
+        call("write_file", path="x" * 300, content="x"),
+        call("read_file", path="calc"),
+        '<tool_call>{"name": "search", "arguments": {"pattern": "\\udc80"}}</tool_call>',
+        call("edit_file", path="calc/core.py", old="", new="x"),
+    ]
     for i, turn in enumerate(turns):
         obs, reward, terminated, truncated, info = env.step(turn)
         assert not truncated and not info.get("infra_failure"), obs

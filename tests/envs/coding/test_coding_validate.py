@@ -13,8 +13,10 @@ pytestmark = pytest.mark.slow
 
 
 def _require_curated() -> None:
-    require(importlib.util.find_spec("agentgym.envs.coding.curated") is not None,
-            "the curated task set (agentgym/envs/coding/curated.py) is not in this checkout")
+    require(
+        importlib.util.find_spec("agentgym.envs.coding.curated") is not None,
+        "the curated task set (agentgym/envs/coding/curated.py) is not in this checkout",
+    )
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -23,8 +25,9 @@ def test_code_repair_oracle_one_noop_zero(backend: str, source: str, minimum: in
     require_backend(backend)
     if source == "curated":
         _require_curated()
-    report = validate("agentgym/CodeRepair-v0", env_kwargs={"source": source, "sandbox": backend}, num_workers=2,
-                      progress=False)
+    report = validate(
+        "agentgym/CodeRepair-v0", env_kwargs={"source": source, "sandbox": backend}, num_workers=2, progress=False
+    )
     assert len(report.checks) >= minimum
     assert report.ok, report.summary()
 

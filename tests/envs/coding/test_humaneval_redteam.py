@@ -15,6 +15,8 @@ import secrets
 import textwrap
 
 import pytest
+from coding_helpers import BACKENDS, require_backend
+
 from agentgym.envs.coding import plaindata
 from agentgym.envs.coding.function_grading import (
     FunctionGrader,
@@ -23,18 +25,16 @@ from agentgym.envs.coding.function_grading import (
 )
 from agentgym.envs.coding.humaneval import SOLUTION, load_humaneval
 from agentgym.envs.coding.sandboxing import SandboxProvider
-from coding_helpers import BACKENDS, require_backend
-
 from agentgym.tasks import Task
 
 # problem -> (a base type of its result, a wrong value of that type)
 PROBLEMS = {
-    "HumanEval/0": (int, 7),            # bool results (bool cannot be subclassed)
-    "HumanEval/2": (float, 9.0),        # floats compared with a tolerance
-    "HumanEval/8": (tuple, (9, 9)),     # tuple results
-    "HumanEval/29": (list, ["zzz"]),    # list results
-    "HumanEval/32": (float, 1e9),       # find_zero, checked through the prompt's poly()
-    "HumanEval/38": (str, "zzz"),       # decode_cyclic, checked through the prompt's encode_cyclic()
+    "HumanEval/0": (int, 7),  # bool results (bool cannot be subclassed)
+    "HumanEval/2": (float, 9.0),  # floats compared with a tolerance
+    "HumanEval/8": (tuple, (9, 9)),  # tuple results
+    "HumanEval/29": (list, ["zzz"]),  # list results
+    "HumanEval/32": (float, 1e9),  # find_zero, checked through the prompt's poly()
+    "HumanEval/38": (str, "zzz"),  # decode_cyclic, checked through the prompt's encode_cyclic()
 }
 ALL = list(PROBLEMS)
 
@@ -83,8 +83,9 @@ def naive_passes(grader: FunctionGrader, task: Task, module: str) -> bool:
         grader.provider.release(sandbox)
 
 
-def assert_cheat_fails(grader: FunctionGrader, cheat: str, problems: list[str], *, flagged: bool = False,
-                       naive: list[str] = ()) -> None:
+def assert_cheat_fails(
+    grader: FunctionGrader, cheat: str, problems: list[str], *, flagged: bool = False, naive: list[str] = ()
+) -> None:
     for problem in problems:
         task = he(problem)
         honest = task.solution["files"][SOLUTION]
@@ -167,8 +168,13 @@ def test_subclasses_of_plain_types_with_forged_comparison(grader: FunctionGrader
 
 
 def test_truthy_comparison_results(grader: FunctionGrader) -> None:
-    assert_cheat_fails(grader, TRUTHY_COMPARISON, ["HumanEval/0", "HumanEval/2", "HumanEval/29"], flagged=True,
-                       naive=["HumanEval/0", "HumanEval/2"])
+    assert_cheat_fails(
+        grader,
+        TRUTHY_COMPARISON,
+        ["HumanEval/0", "HumanEval/2", "HumanEval/29"],
+        flagged=True,
+        naive=["HumanEval/0", "HumanEval/2"],
+    )
 
 
 def test_nan_results(grader: FunctionGrader) -> None:
@@ -206,8 +212,10 @@ FRAME_METHODS = {
     "sys._getframe": "return sys._getframe(0)",
     "inspect": "import inspect\n    return inspect.currentframe()",
     "traceback": "try:\n        raise ValueError\n    except ValueError:\n        return sys.exc_info()[2].tb_frame",
-    "gc.get_referrers": ("import gc\n    frames = [r for a in args for r in gc.get_referrers(a) if type(r).__name__ == 'frame'"
-                         " and r.f_code.co_name not in ('_caller', 'ENTRY')]\n    return frames[0] if frames else sys._getframe(0)"),
+    "gc.get_referrers": (
+        "import gc\n    frames = [r for a in args for r in gc.get_referrers(a) if type(r).__name__ == 'frame'"
+        " and r.f_code.co_name not in ('_caller', 'ENTRY')]\n    return frames[0] if frames else sys._getframe(0)"
+    ),
 }
 
 
@@ -274,8 +282,9 @@ def ENTRY(*args, **kwargs):
 
 
 def test_answer_key_from_the_check_source(grader: FunctionGrader) -> None:
-    assert_cheat_fails(grader, ANSWER_KEY, ["HumanEval/0", "HumanEval/8", "HumanEval/29"],
-                       naive=["HumanEval/0", "HumanEval/29"])
+    assert_cheat_fails(
+        grader, ANSWER_KEY, ["HumanEval/0", "HumanEval/8", "HumanEval/29"], naive=["HumanEval/0", "HumanEval/29"]
+    )
 
 
 # --- behaving differently under grading ------------------------------------------------------
@@ -316,8 +325,13 @@ def ENTRY(*args, **kwargs):
 
 
 def test_detecting_the_grading_run_gains_nothing(grader: FunctionGrader) -> None:
-    assert_cheat_fails(grader, DETECT_GRADING, ["HumanEval/0", "HumanEval/2", "HumanEval/38"], flagged=True,
-                       naive=["HumanEval/0", "HumanEval/2", "HumanEval/38"])
+    assert_cheat_fails(
+        grader,
+        DETECT_GRADING,
+        ["HumanEval/0", "HumanEval/2", "HumanEval/38"],
+        flagged=True,
+        naive=["HumanEval/0", "HumanEval/2", "HumanEval/38"],
+    )
 
 
 # --- patching what the check uses ------------------------------------------------------------
@@ -381,8 +395,9 @@ def ENTRY(*args, **kwargs):
 
 
 def test_patching_builtins_and_modules_the_check_uses(grader: FunctionGrader) -> None:
-    assert_cheat_fails(grader, PATCH_BUILTINS, ["HumanEval/2", "HumanEval/32", "HumanEval/38"],
-                       naive=["HumanEval/32", "HumanEval/38"])
+    assert_cheat_fails(
+        grader, PATCH_BUILTINS, ["HumanEval/2", "HumanEval/32", "HumanEval/38"], naive=["HumanEval/32", "HumanEval/38"]
+    )
 
 
 def test_shadowing_the_prompts_helpers(grader: FunctionGrader) -> None:
@@ -549,18 +564,29 @@ def solve():
 def test_the_candidate_cannot_reach_the_checker_or_the_check_source(grader: FunctionGrader) -> None:
     marker = "MARKER_" + secrets.token_hex(8)
     check = f"def check(candidate):\n    secret = {marker!r}\n    hits = candidate()\n    assert hits == [], hits\n"
-    task = function_task("probe", "Report what you can reach.", entry_point="solve", stub="def solve():\n    return []\n",
-                         solution="def solve():\n    return []\n", check=check)
+    task = function_task(
+        "probe",
+        "Report what you can reach.",
+        entry_point="solve",
+        stub="def solve():\n    return []\n",
+        solution="def solve():\n    return []\n",
+        check=check,
+    )
     result = grader.grade_files(task, {"solution.py": PROBE})
     assert result.resolved, result.log
     # the probe itself works: given the marker in its own workspace, it finds it
-    planted = PROBE.replace('"MARK" + "ER_"', repr(marker)).replace("CONTROL = False", "CONTROL = True") + f"\n# {marker}\n"
+    planted = (
+        PROBE.replace('"MARK" + "ER_"', repr(marker)).replace("CONTROL = False", "CONTROL = True") + f"\n# {marker}\n"
+    )
     result = grader.grade_files(task, {"solution.py": planted})
-    assert not result.resolved and "found the check's marker in" in result.log and "solution.py" in result.log, result.log
+    assert not result.resolved and "found the check's marker in" in result.log and "solution.py" in result.log, (
+        result.log
+    )
     assert "/mem" in result.log, result.log  # it reads the memory of a dumpable process, not of the checker
 
 
 # --- io-case tasks ---------------------------------------------------------------------------
+
 
 def io_task() -> Task:
     cases = [
@@ -570,8 +596,14 @@ def io_task() -> Task:
     ]
     stub = "def sort_count(xs, reverse=False):\n    raise NotImplementedError\n"
     solution = "def sort_count(xs, reverse=False):\n    return sorted(xs, reverse=reverse), len(xs)\n"
-    return function_task("sort-count", "Return the sorted list and its length as a tuple.", entry_point="sort_count",
-                         stub=stub, solution=solution, cases=cases)
+    return function_task(
+        "sort-count",
+        "Return the sorted list and its length as a tuple.",
+        entry_point="sort_count",
+        stub=stub,
+        solution=solution,
+        cases=cases,
+    )
 
 
 def test_io_case_tasks(grader: FunctionGrader) -> None:
@@ -589,26 +621,52 @@ def test_io_case_tasks(grader: FunctionGrader) -> None:
     assert result.f2p_fraction == 0.0 and result.integrity
 
 
-
 @pytest.mark.parametrize("problem", ["HumanEval/0"])
 def test_unencodable_exception_messages_cannot_break_the_report(grader: FunctionGrader, problem: str) -> None:
     """A lone surrogate in the candidate's exception text (or class name) must not reach
-    ``GradeResult``: writing the log as UTF-8 anywhere later would raise on the host."""
+    ``GradeResult``: writing the log as UTF-8 anywhere later would raise on the host.
+    """
     task = he(problem)
-    cheat = ("Bad = type('Bad', (ValueError,), {'__module__': 'x\\udfff'})\n\n"
-             "def ENTRY(*args):\n    raise Bad('\\ud800 \\udfff')\n")
+    cheat = (
+        "Bad = type('Bad', (ValueError,), {'__module__': 'x\\udfff'})\n\n"
+        "def ENTRY(*args):\n    raise Bad('\\ud800 \\udfff')\n"
+    )
     result = grader.grade_files(task, {SOLUTION: module_for(task, cheat, problem)})
     assert not result.resolved and not result.integrity, result.log
     assert "\\ud800" in result.log, result.log
     for text in (result.log, *result.integrity, *result.anomalies):
         text.encode("utf-8")
 
+
 # --- the decoder -----------------------------------------------------------------------------
 
 ROUND_TRIP = [
-    None, True, False, 0, -1, 2 ** 200, -(3 ** 150), 1.5, -0.0, float("inf"), float("-inf"), 5e-324, 1e308,
-    complex(1.5, -2), "", "héllo\x00\ud800", b"\x00\xff", [], (), [1, (2, 3)], (1,), {1, "a"}, frozenset({(1, 2)}),
-    {"a": [1, 2], (1, 2): {"b": None}, 3: 4.0}, [[[[]]]], {frozenset({1}): (True, False)},
+    None,
+    True,
+    False,
+    0,
+    -1,
+    2**200,
+    -(3**150),
+    1.5,
+    -0.0,
+    float("inf"),
+    float("-inf"),
+    5e-324,
+    1e308,
+    complex(1.5, -2),
+    "",
+    "héllo\x00\ud800",
+    b"\x00\xff",
+    [],
+    (),
+    [1, (2, 3)],
+    (1,),
+    {1, "a"},
+    frozenset({(1, 2)}),
+    {"a": [1, 2], (1, 2): {"b": None}, 3: 4.0},
+    [[[[]]]],
+    {frozenset({1}): (True, False)},
 ]
 
 
@@ -632,21 +690,41 @@ def test_types_and_special_floats_stay_distinct() -> None:
     assert plaindata.plain_equal(0.1 + 0.2, 0.3, 1e-9) and not plaindata.plain_equal(0.1 + 0.2, 0.3)
 
 
-
 INF = float("inf")
 
 
-@pytest.mark.parametrize(("got", "expected", "tol"), [
-    (5.0, INF, 1e-6), (-INF, INF, 1e-6), (INF, -INF, 0.5), (1e308, INF, 1.0), (complex(1, 1), complex(INF, 1), 1e-3),
-    *[(got, expected, 0.0) for got, expected in [
-        ({True}, {1}), ({1}, {True}), ({1}, {1.0}), (frozenset({0}), frozenset({False})), ({(1,)}, {(True,)}),
-        ({frozenset({True})}, {frozenset({1})}), ({complex(1, 0)}, {1.0}), ([{True, 2}], [{1, 2}]),
-        ({True: "a"}, {1: "a"}), ({1.0: "a"}, {1: "a"}), ({(1, True): 0}, {(1, 1): 0}), ({"k": {True}}, {"k": {1}}),
-    ]],
-], ids=repr)
+@pytest.mark.parametrize(
+    ("got", "expected", "tol"),
+    [
+        (5.0, INF, 1e-6),
+        (-INF, INF, 1e-6),
+        (INF, -INF, 0.5),
+        (1e308, INF, 1.0),
+        (complex(1, 1), complex(INF, 1), 1e-3),
+        *[
+            (got, expected, 0.0)
+            for got, expected in [
+                ({True}, {1}),
+                ({1}, {True}),
+                ({1}, {1.0}),
+                (frozenset({0}), frozenset({False})),
+                ({(1,)}, {(True,)}),
+                ({frozenset({True})}, {frozenset({1})}),
+                ({complex(1, 0)}, {1.0}),
+                ([{True, 2}], [{1, 2}]),
+                ({True: "a"}, {1: "a"}),
+                ({1.0: "a"}, {1: "a"}),
+                ({(1, True): 0}, {(1, 1): 0}),
+                ({"k": {True}}, {"k": {1}}),
+            ]
+        ],
+    ],
+    ids=repr,
+)
 def test_sets_dict_keys_and_infinities_stay_strict(got: object, expected: object, tol: float) -> None:
     """Python's ``==`` takes True for 1 in set members and dict keys, and ``inf - x`` is within any
-    relative tolerance of ``inf``: neither may let a wrong result pass."""
+    relative tolerance of ``inf``: neither may let a wrong result pass.
+    """
     assert plaindata.plain_equal(expected, expected, tol)
     assert not plaindata.plain_equal(got, expected, tol)
 
@@ -661,15 +739,24 @@ def test_equal_sets_dicts_and_infinities_still_pass() -> None:
 
 def test_wrongly_typed_set_members_and_infinite_answers_score_zero(grader: FunctionGrader) -> None:
     cases = [{"args": [[1, 2, 2]], "expected": [{1, 2}, {1: 1, 2: 2}, INF]}]
-    solution = ("def f(xs):\n    c = {x: xs.count(x) for x in xs}\n"
-                "    return [set(xs), c, float('inf')]\n")
-    task = function_task("sets", "Distinct items, their counts, and infinity.", entry_point="f",
-                         stub="def f(xs):\n    raise NotImplementedError\n", solution=solution, cases=cases,
-                         float_tol=1e-6)
+    solution = "def f(xs):\n    c = {x: xs.count(x) for x in xs}\n    return [set(xs), c, float('inf')]\n"
+    task = function_task(
+        "sets",
+        "Distinct items, their counts, and infinity.",
+        entry_point="f",
+        stub="def f(xs):\n    raise NotImplementedError\n",
+        solution=solution,
+        cases=cases,
+        float_tol=1e-6,
+    )
     good = grader.grade_files(task, task.solution["files"])
     assert good.resolved, good.log
-    for wrong in ("[{True, 2}, {1: 1, 2: 2}, float('inf')]", "[{1, 2}, {True: 1, 2: 2}, float('inf')]",
-                  "[{1, 2}, {1: 1, 2: 2}, 1e300]", "[{1, 2}, {1: 1, 2: 2}, -float('inf')]"):
+    for wrong in (
+        "[{True, 2}, {1: 1, 2: 2}, float('inf')]",
+        "[{1, 2}, {True: 1, 2: 2}, float('inf')]",
+        "[{1, 2}, {1: 1, 2: 2}, 1e300]",
+        "[{1, 2}, {1: 1, 2: 2}, -float('inf')]",
+    ):
         result = grader.grade_files(task, {"solution.py": f"def f(xs):\n    return {wrong}\n"})
         assert result.f2p_fraction == 0.0 and not result.integrity, (wrong, result.log)
         # the hidden pytest file embeds plain_equal's source and agrees
@@ -679,6 +766,7 @@ def test_wrongly_typed_set_members_and_infinite_answers_score_zero(grader: Funct
         with pytest.raises(AssertionError):
             ns["test_case_0"]()
 
+
 class _Sub(int):
     def __eq__(self, other: object) -> bool:
         return True
@@ -686,9 +774,22 @@ class _Sub(int):
     __hash__ = int.__hash__
 
 
-@pytest.mark.parametrize("value", [_Sub(1), [1, _Sub(2)], {"a": _Sub(3)}, bytearray(b"x"), range(3), print,
-                                   object(), iter([1]), (x for x in []), {1: {2: lambda: 0}}],
-                         ids=lambda v: type(v).__name__)
+@pytest.mark.parametrize(
+    "value",
+    [
+        _Sub(1),
+        [1, _Sub(2)],
+        {"a": _Sub(3)},
+        bytearray(b"x"),
+        range(3),
+        print,
+        object(),
+        iter([1]),
+        (x for x in []),
+        {1: {2: lambda: 0}},
+    ],
+    ids=lambda v: type(v).__name__,
+)
 def test_non_plain_values_are_refused(value: object) -> None:
     with pytest.raises(plaindata.NotPlainError, match="not plain data"):
         plaindata.dumps(value)
@@ -701,12 +802,32 @@ def test_self_containing_values_are_refused() -> None:
         plaindata.dumps(loop)
 
 
-@pytest.mark.parametrize("text", [
-    "", "1", "[]", '["i", 12]', '["i", "0x1"]', '["i", "-"]', '["f", "nan", 1]', '["b", 1]', '["s"]', '["q", 1]',
-    '["S", [["l", []]]]', '["d", [[["l", []], ["n"]]]]', '["d", [["n"]]]', '["y", "!!"]', "NaN", '["f", NaN]',
-    "[" * 100_000 + "]" * 100_000, '["l", [' + ",".join(['["n"]'] * 10) + "]", '["f", "' + "1" * 100 + '"]',
-    '["i", "' + "f" * (plaindata.MAX_INT_HEX + 1) + '"]', json.dumps(["l", [["l", []]] * 3])[:-3],
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "1",
+        "[]",
+        '["i", 12]',
+        '["i", "0x1"]',
+        '["i", "-"]',
+        '["f", "nan", 1]',
+        '["b", 1]',
+        '["s"]',
+        '["q", 1]',
+        '["S", [["l", []]]]',
+        '["d", [[["l", []], ["n"]]]]',
+        '["d", [["n"]]]',
+        '["y", "!!"]',
+        "NaN",
+        '["f", NaN]',
+        "[" * 100_000 + "]" * 100_000,
+        '["l", [' + ",".join(['["n"]'] * 10) + "]",
+        '["f", "' + "1" * 100 + '"]',
+        '["i", "' + "f" * (plaindata.MAX_INT_HEX + 1) + '"]',
+        json.dumps(["l", [["l", []]] * 3])[:-3],
+    ],
+)
 def test_malformed_documents_are_refused(text: str) -> None:
     with pytest.raises(plaindata.PlainDataError):
         plaindata.loads(text)
@@ -722,17 +843,23 @@ def test_deeply_nested_documents_are_refused() -> None:
 
 # --- the environments use it ----------------------------------------------------------------
 
+
 def test_humaneval_env_grades_outside_the_candidate(grader: FunctionGrader) -> None:
     from agentgym.envs.coding import HumanEvalEnv
-
     from agentgym.policies import ScriptedPolicy, make_policy
     from agentgym.rollout import run_episode
 
     env = HumanEvalEnv(split="all", sandbox=grader.provider.kind)
     try:
         assert run_episode(env, make_policy("oracle"), task_id="HumanEval/2").outcome_reward == 1.0
-        cheat = "```python\n" + textwrap.dedent(SUBCLASS).replace("ENTRY", "truncate_number").replace(
-            "BASE", "float").replace("WRONG", "9.0") + "```"
+        cheat = (
+            "```python\n"
+            + textwrap.dedent(SUBCLASS)
+            .replace("ENTRY", "truncate_number")
+            .replace("BASE", "float")
+            .replace("WRONG", "9.0")
+            + "```"
+        )
         traj = run_episode(env, ScriptedPolicy([cheat]), task_id="HumanEval/2")
         assert traj.outcome_reward == 0.0 and env.last_grade.integrity
     finally:
@@ -747,12 +874,11 @@ def test_every_humaneval_task_is_a_function_task() -> None:
     assert tasks["HumanEval/32"].verifier["fail_to_pass"] == ["tests/test_check.py::test_check"]
 
 
-
 def test_code_repair_on_humaneval_grades_outside_the_candidate(grader: FunctionGrader) -> None:
     """The multi-turn env reaches the same grader (Grader.grade dispatches function tasks)."""
-    from agentgym.envs.coding import CodeRepairEnv
     from coding_helpers import call
 
+    from agentgym.envs.coding import CodeRepairEnv
     from agentgym.policies import ScriptedPolicy
     from agentgym.rollout import run_episode
 
@@ -769,16 +895,29 @@ def test_code_repair_on_humaneval_grades_outside_the_candidate(grader: FunctionG
         env.close()
 
 
-@pytest.mark.parametrize("stdout, exit_code, timed_out, why", [
-    ("", 0, False, "found 0"),
-    ("{n}{v}\n{n}{v}\n", 0, False, "found 2"),
-    ("{n}not json\n", 0, False, "does not parse"),
-    ("{n}{v}\n", -9, False, "exited with status -9"),
-    ("{n}{v}\n", 0, True, "did not finish in time"),
-    ('{n}{{"outcomes": {{"x": "passed"}}, "failures": [], "integrity": [], "timed_out": false}}\n', 0, False, "malformed"),
-    ('{n}{{"outcomes": {{"t": "passed!"}}, "failures": [], "integrity": [], "timed_out": false}}\n', 0, False, "malformed"),
-    ("@@agentgym-function-forged@@{v}\n", 0, False, "found 0"),
-])
+@pytest.mark.parametrize(
+    "stdout, exit_code, timed_out, why",
+    [
+        ("", 0, False, "found 0"),
+        ("{n}{v}\n{n}{v}\n", 0, False, "found 2"),
+        ("{n}not json\n", 0, False, "does not parse"),
+        ("{n}{v}\n", -9, False, "exited with status -9"),
+        ("{n}{v}\n", 0, True, "did not finish in time"),
+        (
+            '{n}{{"outcomes": {{"x": "passed"}}, "failures": [], "integrity": [], "timed_out": false}}\n',
+            0,
+            False,
+            "malformed",
+        ),
+        (
+            '{n}{{"outcomes": {{"t": "passed!"}}, "failures": [], "integrity": [], "timed_out": false}}\n',
+            0,
+            False,
+            "malformed",
+        ),
+        ("@@agentgym-function-forged@@{v}\n", 0, False, "found 0"),
+    ],
+)
 def test_verdicts_that_cannot_be_trusted_fail_closed(stdout: str, exit_code: int, timed_out: bool, why: str) -> None:
     from agentgym.envs.coding.grading import GradeResult
     from agentgym.sandboxes import ExecResult

@@ -61,8 +61,17 @@ def test_operator_produces_expected_code(operator: str, source: str, index: int,
 
 
 def test_every_operator_is_covered_above() -> None:
-    assert set(mutations.OPERATORS) == {"comparison", "boolean", "off_by_one", "slice_bound", "swap_args", "invert_if",
-                                        "drop_statement", "drop_else", "change_return"}
+    assert set(mutations.OPERATORS) == {
+        "comparison",
+        "boolean",
+        "off_by_one",
+        "slice_bound",
+        "swap_args",
+        "invert_if",
+        "drop_statement",
+        "drop_else",
+        "change_return",
+    }
 
 
 @pytest.mark.parametrize(
@@ -136,7 +145,7 @@ def test_issue_text_names_tests_and_messages_only() -> None:
 # --- end to end on a tiny project ---------------------------------------------------------
 
 TINY = {
-    "calc/__init__.py": textwrap.dedent('''
+    "calc/__init__.py": textwrap.dedent("""
         def add(a, b):
             return a + b
 
@@ -153,8 +162,8 @@ TINY = {
 
         def unused(x):
             return x * 3
-    ''').lstrip(),
-    "tests/test_parity.py": textwrap.dedent('''
+    """).lstrip(),
+    "tests/test_parity.py": textwrap.dedent("""
         from calc import is_even
 
 
@@ -164,8 +173,8 @@ TINY = {
 
         def test_odd():
             assert not is_even(3)
-    ''').lstrip(),
-    "tests/test_arith.py": textwrap.dedent('''
+    """).lstrip(),
+    "tests/test_arith.py": textwrap.dedent("""
         from calc import add, clamp
 
 
@@ -177,7 +186,7 @@ TINY = {
             assert clamp(5, 0, 10) == 5
             assert clamp(-1, 0, 10) == 0
             assert clamp(11, 0, 10) == 10
-    ''').lstrip(),
+    """).lstrip(),
     "README.md": "tiny\n",
 }
 
@@ -219,19 +228,25 @@ def test_synthesize_classifies_fail_to_pass_and_pass_to_pass(tiny_project: Path)
     assert stats["comparison"].tried == 2 and stats["comparison"].kept == 1 and stats["comparison"].survived == 1
     assert stats["change_return"].uncovered == 1
     assert stats["change_return"].kept == 4  # the returns of add, is_even and both of clamp
-    assert sum(s.tried for s in stats.values()) == sum(s.kept + s.survived + s.uncovered + s.broken + s.timeout for s in stats.values())
+    assert sum(s.tried for s in stats.values()) == sum(
+        s.kept + s.survived + s.uncovered + s.broken + s.timeout for s in stats.values()
+    )
     assert "| comparison" in yield_table(stats) and "| total" in yield_table(stats)
 
     assert check_task_tests(parity) == []
 
 
 def test_candidate_order_is_seeded_round_robin_and_capped() -> None:
-    sites = {op: [mutations.Site("m.py", op, i, i + 1, i + 1, "") for i in range(6)] for op in ("boolean", "comparison")}
+    sites = {
+        op: [mutations.Site("m.py", op, i, i + 1, i + 1, "") for i in range(6)] for op in ("boolean", "comparison")
+    }
     cfg = SynthConfig(operators=["comparison", "boolean"], max_per_operator=4, seed=7)
     order = _candidate_order(sites, cfg)
     assert order == _candidate_order(sites, cfg)
     assert [s.operator for s in order] == ["comparison", "boolean"] * 4
-    assert order != _candidate_order(sites, SynthConfig(operators=["comparison", "boolean"], max_per_operator=4, seed=8))
+    assert order != _candidate_order(
+        sites, SynthConfig(operators=["comparison", "boolean"], max_per_operator=4, seed=8)
+    )
 
 
 def test_max_tasks_stops_synthesis(tiny_project: Path) -> None:
@@ -252,24 +267,48 @@ def test_synthesize_in_the_local_sandbox(tiny_project: Path) -> None:
     require_bwrap()  # a skip outside CI without bubblewrap; a failure in CI
     cfg = SynthConfig(operators=["comparison"], max_per_operator=5, sandbox="local", name="tiny")
     result = synthesize(load_project(tiny_project), cfg)
-    assert [t.verifier["fail_to_pass"] for t in result.tasks] == [["tests/test_parity.py::test_even", "tests/test_parity.py::test_odd"]]
+    assert [t.verifier["fail_to_pass"] for t in result.tasks] == [
+        ["tests/test_parity.py::test_even", "tests/test_parity.py::test_odd"]
+    ]
 
 
-def test_cli_writes_tasks_and_prints_the_yield_table(tiny_project: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_cli_writes_tasks_and_prints_the_yield_table(
+    tiny_project: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     from agentgym.cli import main
     from agentgym.tasks import TaskSet
 
     out = tmp_path / "tiny.jsonl"
-    assert main(["tasks", "synth", str(tiny_project), "--sandbox", "none", "--operators", "comparison", "--out", str(out), "--name", "tiny"]) == 0
+    assert (
+        main(
+            [
+                "tasks",
+                "synth",
+                str(tiny_project),
+                "--sandbox",
+                "none",
+                "--operators",
+                "comparison",
+                "--out",
+                str(out),
+                "--name",
+                "tiny",
+            ]
+        )
+        == 0
+    )
     tasks = TaskSet.from_jsonl(out)
-    assert [t.verifier["fail_to_pass"] for t in tasks] == [["tests/test_parity.py::test_even", "tests/test_parity.py::test_odd"]]
+    assert [t.verifier["fail_to_pass"] for t in tasks] == [
+        ["tests/test_parity.py::test_even", "tests/test_parity.py::test_odd"]
+    ]
     printed = capsys.readouterr().out
     assert "1 tasks written" in printed and "| comparison |     2 |    1 |   50% |" in printed
 
 
 def test_tests_whose_ids_change_with_the_hash_seed_are_left_out(tiny_project: Path) -> None:
     # ids such as "beta-expected0" number the list params by set order, which the hash seed decides
-    (tiny_project / "tests" / "test_sets.py").write_text(textwrap.dedent('''
+    (tiny_project / "tests" / "test_sets.py").write_text(
+        textwrap.dedent("""
         import pytest
 
         from calc import is_even
@@ -278,7 +317,8 @@ def test_tests_whose_ids_change_with_the_hash_seed_are_left_out(tiny_project: Pa
         @pytest.mark.parametrize("name, expected", [(s, [len(s)]) for s in {"alpha", "beta", "gamma", "delta", "omega", "sigma"}])
         def test_lengths(name, expected):
             assert is_even(len(name)) == (expected[0] % 2 == 0)
-    ''').lstrip())
+    """).lstrip()
+    )
     cfg = SynthConfig(operators=["comparison"], max_per_operator=5, sandbox="none", name="tiny")
     result = synthesize(load_project(tiny_project), cfg)
     (task,) = result.tasks
