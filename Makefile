@@ -20,7 +20,7 @@ REFRESH := build/lock-refresh
 LOCK_TESTS ?= tests
 RUN ?=
 
-.PHONY: setup python system test demo bench clean lock lock-refresh lock-accept
+.PHONY: setup python system lint test demo bench clean lock lock-refresh lock-accept
 
 setup: python system
 
@@ -45,7 +45,13 @@ system: python
 	bash scripts/setup-system.sh
 	$(PY) -m agentgym.sandboxes.image
 
-test: setup
+# The quick loop: lint, format check and the type checker (no Docker, no browser, no models).
+lint: python
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+
+test: setup lint
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 demo: setup
