@@ -81,7 +81,9 @@ def _cli(argv: list[str] | None = None) -> int:
         "command", choices=["check", "fill"], help="check: run every task's tests; fill: compute PASS_TO_PASS"
     )
     parser.add_argument("ids", nargs="*", help="task ids (default: all)")
-    parser.add_argument("--sandbox", default="none", help="none (host subprocess), local or docker")
+    parser.add_argument(
+        "--sandbox", default="none", choices=["none", "local", "docker"], help="none (host subprocess), local or docker"
+    )
     args = parser.parse_args(argv)
     folders = [
         f for f in sorted(DATA_DIR.iterdir()) if (f / "task.json").is_file() and (not args.ids or f.name in args.ids)
@@ -90,7 +92,7 @@ def _cli(argv: list[str] | None = None) -> int:
         tasks = [load_task(f) for f in folders]
         with ThreadPoolExecutor(2) as pool:
             results = list(pool.map(lambda t: check_task_tests(t, args.sandbox), tasks))
-        for task, problems in zip(tasks, results):
+        for task, problems in zip(tasks, results, strict=True):
             print(("ok     " if not problems else "BROKEN ") + task.id + "".join(f"\n    {p}" for p in problems))
         return int(any(results))
     for folder in folders:

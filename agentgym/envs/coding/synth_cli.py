@@ -11,7 +11,7 @@ from pathlib import Path
 from .mutations import OPERATORS
 
 
-def add_commands(tasks_subparsers: argparse._SubParsersAction) -> None:
+def add_commands(tasks_subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``synth`` to the ``agentgym tasks`` command group."""
     p = tasks_subparsers.add_parser(
         "synth",
@@ -46,6 +46,7 @@ def add_commands(tasks_subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
+    """Run ``agentgym tasks synth``: load or download the project, synthesize, optionally check, write JSONL."""
     from agentgym.tasks import TaskSet
 
     from .synth import SynthConfig, check_task_tests, download_sdist, load_project, synthesize

@@ -1,7 +1,8 @@
 """The curated repository bug-fix tasks: format, variety, and that their tests mean what they say.
 
-The test runs each task in a plain temporary directory with ``python -m pytest`` (no
-sandbox); grading them through the sandboxed grader is the coding env's own test.
+The test runs each task's tests with the host's ``python -m pytest`` in
+``LocalSandbox(isolation="none")`` (a host temporary folder, no isolation: the tasks are
+ours); grading them through the sandboxed grader is the coding env's own test.
 """
 
 from __future__ import annotations
@@ -63,6 +64,6 @@ def test_the_data_folder_is_not_a_package() -> None:
 
 def test_fail_to_pass_fail_at_base_and_everything_passes_with_the_fix(curated: TaskSet) -> None:
     with ThreadPoolExecutor(max_workers=2) as pool:
-        problems = dict(zip(curated.ids, pool.map(check_task_tests, curated)))
+        problems = dict(zip(curated.ids, pool.map(check_task_tests, curated), strict=True))
     broken = {tid: p for tid, p in problems.items() if p}
     assert not broken, "\n".join(f"{tid}: {p}" for tid, p in broken.items())

@@ -12,16 +12,20 @@ from agentgym.envs.coding import mutations
 from agentgym.envs.coding.repo import check_task
 from agentgym.envs.coding.synth import (
     PytestRunner,
+    SandboxKind,
     SynthConfig,
-    UnsandboxedWorkspace,
-    _candidate_order,
+    candidate_order,
     check_task_tests,
     flatten_src_layout,
     issue_text,
     load_project,
+    open_sandbox,
+    suite_limits,
     synthesize,
     yield_table,
 )
+from agentgym.sandboxes import LocalSandbox
+from agentgym.testing import require_bwrap
 
 
 def only(operator: str, source: str, index: int = 0) -> str:
@@ -241,12 +245,10 @@ def test_candidate_order_is_seeded_round_robin_and_capped() -> None:
         op: [mutations.Site("m.py", op, i, i + 1, i + 1, "") for i in range(6)] for op in ("boolean", "comparison")
     }
     cfg = SynthConfig(operators=["comparison", "boolean"], max_per_operator=4, seed=7)
-    order = _candidate_order(sites, cfg)
-    assert order == _candidate_order(sites, cfg)
+    order = candidate_order(sites, cfg)
+    assert order == candidate_order(sites, cfg)
     assert [s.operator for s in order] == ["comparison", "boolean"] * 4
-    assert order != _candidate_order(
-        sites, SynthConfig(operators=["comparison", "boolean"], max_per_operator=4, seed=8)
-    )
+    assert order != candidate_order(sites, SynthConfig(operators=["comparison", "boolean"], max_per_operator=4, seed=8))
 
 
 def test_max_tasks_stops_synthesis(tiny_project: Path) -> None:
@@ -262,8 +264,6 @@ def test_broken_baseline_is_reported(tiny_project: Path) -> None:
 
 
 def test_synthesize_in_the_local_sandbox(tiny_project: Path) -> None:
-    from agentgym.testing import require_bwrap
-
     require_bwrap()  # a skip outside CI without bubblewrap; a failure in CI
     cfg = SynthConfig(operators=["comparison"], max_per_operator=5, sandbox="local", name="tiny")
     result = synthesize(load_project(tiny_project), cfg)
@@ -273,7 +273,7 @@ def test_synthesize_in_the_local_sandbox(tiny_project: Path) -> None:
 
 
 def test_cli_writes_tasks_and_prints_the_yield_table(
-    tiny_project: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+    tiny_project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from agentgym.cli import main
     from agentgym.tasks import TaskSet
@@ -314,7 +314,10 @@ def test_tests_whose_ids_change_with_the_hash_seed_are_left_out(tiny_project: Pa
         from calc import is_even
 
 
-        @pytest.mark.parametrize("name, expected", [(s, [len(s)]) for s in {"alpha", "beta", "gamma", "delta", "omega", "sigma"}])
+        NAMES = {"alpha", "beta", "gamma", "delta", "omega", "sigma"}
+
+
+        @pytest.mark.parametrize("name, expected", [(s, [len(s)]) for s in NAMES])
         def test_lengths(name, expected):
             assert is_even(len(name)) == (expected[0] % 2 == 0)
     """).lstrip()
@@ -324,7 +327,66 @@ def test_tests_whose_ids_change_with_the_hash_seed_are_left_out(tiny_project: Pa
     (task,) = result.tasks
     assert {"tests/test_parity.py::test_even", "tests/test_parity.py::test_odd"} <= set(task.verifier["fail_to_pass"])
     from_sets = {t for t in task.verifier["fail_to_pass"] + task.verifier["pass_to_pass"] if "test_sets" in t}
-    with UnsandboxedWorkspace(tiny_project) as box:
+    with LocalSandbox(tiny_project, isolation="none") as box:
         runner = PytestRunner(box, [sys.executable, "-m", "pytest"])
         one, two = (set(runner.run(collect_only=True, hash_seed=seed).collected) for seed in (1, 2))
     assert one != two and from_sets <= one & two
+
+
+MORE = textwrap.dedent("""
+    import pytest
+
+    from calc import add
+
+
+    def test_wrong():
+        assert add(1, 1) == 3, "one and one"
+
+
+    @pytest.mark.skip(reason="not today")
+    def test_skipped():
+        pass
+
+
+    @pytest.mark.xfail(reason="known")
+    def test_known():
+        assert add(1, 1) == 3
+""").lstrip()
+
+
+@pytest.mark.parametrize("kind", ["none", "local"])
+def test_the_runner_reports_the_same_run_through_any_sandbox(kind: SandboxKind) -> None:
+    if kind == "local":
+        require_bwrap()
+    box, python = open_sandbox(kind, {**TINY, "tests/test_more.py": MORE}, suite_limits(60))
+    with box:
+        runner = PytestRunner(box, [*python, "-m", "pytest"])
+        run = runner.run(trace=["calc/__init__.py"], timeout=60)
+        picked = runner.run(select=["tests/test_parity.py::test_odd", "tests/test_more.py::test_wrong"], timeout=60)
+        collected = runner.run(collect_only=True, timeout=60)
+    assert run.passed == {
+        "tests/test_arith.py::test_add",
+        "tests/test_arith.py::test_clamp",
+        "tests/test_parity.py::test_even",
+        "tests/test_parity.py::test_odd",
+    }
+    assert {t: run.outcome(t) for t in run.not_passed} == {
+        "tests/test_more.py::test_wrong": "failed",
+        "tests/test_more.py::test_skipped": "skipped",
+        "tests/test_more.py::test_known": "xfailed",
+    }
+    assert "one and one" in run.tests["tests/test_more.py::test_wrong"]["message"]
+    coverage = run.coverage["calc/__init__.py"]
+    assert coverage[1] == {None}  # `def add` runs at import, outside any test
+    assert coverage[6] == {"tests/test_parity.py::test_even", "tests/test_parity.py::test_odd"}
+    assert 15 in coverage and 16 not in coverage  # `unused` is defined, never called
+    assert {t: picked.outcome(t) for t in picked.tests} == {
+        "tests/test_parity.py::test_odd": "passed",
+        "tests/test_more.py::test_wrong": "failed",
+    }
+    assert len(collected.collected) == 7 and collected.tests == {}
+
+
+def test_an_unknown_sandbox_kind_names_the_choices() -> None:
+    with pytest.raises(ValueError, match="unknown sandbox kind 'podman': use one of local, docker, none"):
+        open_sandbox("podman", TINY)  # type: ignore[arg-type]

@@ -1,0 +1,230 @@
+"""The search: mutate a project site by site and keep the mutants its own tests catch.
+
+1. Run the whole suite once with line tracing (lines run at import time count for every
+   test). Tests whose node ids change with the hash seed (parameters built from sets)
+   are left out: a grader could not find them again.
+2. For each mutation site (:mod:`~agentgym.envs.coding.mutations`, in a seeded order,
+   round-robin over operators): write the mutant, run only the passing tests that
+   execute the mutated lines, and if any fails, run the whole suite to classify every
+   test. Keep the mutant when some tests fail (FAIL_TO_PASS) and the others still pass
+   (PASS_TO_PASS); :mod:`.task` writes it as a task.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from agentgym.sandboxes import SandboxConfig
+from agentgym.tasks import Task
+
+from .. import mutations
+from ..repo import CONFIG_NAMES, is_test_file
+from .runner import PytestRun, PytestRunner, SandboxKind, open_sandbox, suite_limits
+from .stats import OperatorStats, Outcome, yield_table
+from .task import mutant_task
+
+HASH_SEEDS = (1, 2)
+"""Extra collections, under these hash seeds, that find node ids which are not stable."""
+
+
+@dataclass
+class SynthConfig:
+    """How many mutants to try and how to run the tests."""
+
+    max_tasks: int = 50
+    """Stop after this many tasks are kept."""
+    max_per_operator: int = 25
+    """Try at most this many mutants per operator (the yield denominator)."""
+    seed: int = 0
+    """Seeds the order in which sites are tried; the same seed gives the same tasks."""
+    operators: Sequence[str] = tuple(mutations.OPERATORS)
+    """Mutation operators to use (names from :data:`~agentgym.envs.coding.mutations.OPERATORS`)."""
+    sandbox: SandboxKind = "local"
+    """``local`` (bubblewrap), ``docker``, or ``none`` (host subprocesses; trusted code only)."""
+    limits: SandboxConfig | None = None
+    """The sandbox's limits (default: :func:`~.runner.suite_limits` for the longest run)."""
+    test_cmd: Sequence[str] | None = None
+    """Command prefix that runs pytest (default: ``python3 -m pytest`` in the sandbox)."""
+    baseline_timeout: float = 900.0
+    """Seconds for the traced baseline run."""
+    mutant_timeout: float | None = None
+    """Seconds per mutant run (default: 3x the traced baseline, at least 20)."""
+    name: str | None = None
+    """Project name used in task ids (default: ``"project"``)."""
+
+
+@dataclass
+class SynthResult:
+    """The tasks kept, and what happened to every mutant tried."""
+
+    tasks: list[Task]
+    stats: dict[str, OperatorStats]
+    """Operator name -> counts by outcome."""
+    baseline_passed: int
+    """Passing tests with stable ids (the FAIL_TO_PASS and PASS_TO_PASS candidates)."""
+    baseline_not_passed: int
+    """Tests that did not pass on the original project."""
+    seconds: float
+
+    def table(self) -> str:
+        """The per-operator yield as a Markdown table (:func:`~.stats.yield_table`)."""
+        return yield_table(self.stats)
+
+
+def source_files(files: Mapping[str, str]) -> list[str]:
+    """Python files that mutations may touch: not tests, not configuration, not ``__main__.py``."""
+    return sorted(
+        p
+        for p in files
+        if p.endswith(".py") and not is_test_file(p) and p.split("/")[-1] not in (*CONFIG_NAMES, "__main__.py")
+    )
+
+
+def candidate_order(sites: Mapping[str, list[mutations.Site]], cfg: SynthConfig) -> list[mutations.Site]:
+    """The order sites are tried in: per operator shuffled by ``cfg.seed`` and capped, then round-robin."""
+    rng = random.Random(cfg.seed)
+    queues = []
+    for op in cfg.operators:
+        ops = list(sites.get(op, []))
+        rng.shuffle(ops)
+        queues.append(ops[: cfg.max_per_operator])
+    longest = max((len(q) for q in queues), default=0)
+    return [q[i] for i in range(longest) for q in queues if i < len(q)]
+
+
+def _quiet(message: str) -> None:
+    pass
+
+
+def synthesize(
+    files: Mapping[str, str], cfg: SynthConfig | None = None, *, log: Callable[[str], None] = _quiet
+) -> SynthResult:
+    """Mutate a project and keep the mutants its tests catch, as tasks.
+
+    Args:
+        files: The project with its tests, as ``{relpath: content}``.
+        cfg: What to try and where to run (default: :class:`SynthConfig`).
+        log: Receives one line per step (the baseline, each task kept).
+
+    Returns:
+        The tasks and the per-operator counts.
+
+    Raises:
+        ValueError: An unknown operator in ``cfg.operators``.
+        RuntimeError: The project's own tests do not pass (collection errors, or none passes).
+    """
+    cfg = cfg or SynthConfig()
+    unknown = set(cfg.operators) - set(mutations.OPERATORS)
+    if unknown:
+        raise ValueError(f"unknown operators {sorted(unknown)}; choose from {', '.join(mutations.OPERATORS)}")
+    project = cfg.name or "project"
+    started = time.monotonic()
+    sources = source_files(files)
+    tests = sorted(p for p in files if p.endswith(".py") and is_test_file(p) and p.split("/")[-1] != "conftest.py")
+    limits = cfg.limits or suite_limits(max(cfg.baseline_timeout, cfg.mutant_timeout or 0.0))
+    sandbox, python = open_sandbox(cfg.sandbox, files, limits)
+    with sandbox:
+        runner = PytestRunner(sandbox, cfg.test_cmd or [*python, "-m", "pytest"])
+        log(f"baseline: running the test suite of {project} with line tracing ...")
+        base, passed = _baseline(runner, project, sources, cfg.baseline_timeout)
+        timeout = cfg.mutant_timeout or max(20.0, 3 * base.result.duration)
+        log(
+            f"baseline: {len(passed)} passed, {len(base.not_passed)} not passed, {len(base.passed - passed)} "
+            f"passing tests left out (their ids change with the hash seed), {base.result.duration:.1f}s"
+        )
+        modules = {p: mutations.parse(files[p]) for p in sources}
+        by_op: dict[str, list[mutations.Site]] = {op: [] for op in cfg.operators}
+        for p in sources:
+            for site in mutations.find_sites(modules[p], p, cfg.operators):
+                by_op[site.operator].append(site)
+        stats = {op: OperatorStats() for op in cfg.operators}
+        tasks: list[Task] = []
+        seen: set[tuple[str, str]] = set()
+        issue_rng = random.Random(cfg.seed)
+        for site in candidate_order(by_op, cfg):
+            if len(tasks) >= cfg.max_tasks:
+                break
+            mutant = mutations.mutate(modules[site.path], site.operator, site.index)
+            if mutant == files[site.path] or (site.path, mutant) in seen:
+                continue
+            seen.add((site.path, mutant))
+            outcome, run = _try_mutant(runner, files, site, mutant, _covering(base, site, passed), passed, timeout)
+            stats[site.operator].record(outcome)
+            if run is None:
+                continue
+            f2p, p2p = sorted(passed - run.passed), sorted(passed & run.passed)
+            messages = {t: run.tests.get(t, {}).get("message", "") for t in f2p}
+            task = mutant_task(
+                project,
+                files,
+                site,
+                mutant,
+                fail_to_pass=f2p,
+                pass_to_pass=p2p,
+                messages=messages,
+                test_paths=tests,
+                rng=issue_rng,
+                seed=cfg.seed,
+            )
+            tasks.append(task)
+            log(f"kept {task.id}: {len(f2p)} fail-to-pass, {len(p2p)} pass-to-pass ({site.description})")
+    return SynthResult(tasks, stats, len(passed), len(base.not_passed), time.monotonic() - started)
+
+
+def _baseline(runner: PytestRunner, project: str, sources: list[str], timeout: float) -> tuple[PytestRun, set[str]]:
+    """The traced run of the original project, and its passing tests whose ids are stable."""
+    base = runner.run(trace=sources, timeout=timeout)
+    if base.collect_errors or not base.passed:
+        detail = "; ".join(f"{e['nodeid']}: {e['message'][-500:]}" for e in base.collect_errors[:3])
+        raise RuntimeError(
+            f"the baseline test run of {project} is not usable ({len(base.passed)} passed): "
+            f"{detail or base.result.output[-2000:]}"
+        )
+    stable = set(base.collected)
+    for seed in HASH_SEEDS:
+        stable &= set(runner.run(collect_only=True, hash_seed=seed, timeout=timeout).collected)
+    return base, base.passed & stable
+
+
+def _covering(base: PytestRun, site: mutations.Site, passed: set[str]) -> set[str]:
+    """The passing tests that execute the site's lines (all of them when a line runs at import)."""
+    lines = base.coverage.get(site.path, {})
+    covering: set[str | None] = set()
+    for n in range(site.line, site.end_line + 1):
+        covering |= lines.get(n, set())
+    return set(passed) if None in covering else passed & {t for t in covering if t is not None}
+
+
+def _try_mutant(
+    runner: PytestRunner,
+    files: Mapping[str, str],
+    site: mutations.Site,
+    mutant: str,
+    selected: set[str],
+    passed: set[str],
+    timeout: float,
+) -> tuple[Outcome, PytestRun | None]:
+    """Classify one mutant; for ``kept``, also the full run. The original file is restored."""
+    if not selected:
+        return "uncovered", None
+    runner.sandbox.write_file(site.path, mutant)
+    try:
+        quick = runner.run(select=sorted(selected), timeout=timeout)
+        if quick.result.timed_out:
+            return "timeout", None
+        if quick.collect_errors:
+            return "broken", None
+        if not selected - quick.passed:
+            return "survived", None
+        # tests outside ``selected`` do not run the mutated lines; run them anyway to be sure
+        full = quick if selected == passed else runner.run(timeout=timeout)
+    finally:
+        runner.sandbox.write_file(site.path, files[site.path])
+    if full.result.timed_out:
+        return "timeout", None
+    if full.collect_errors or not passed & full.passed or not passed - full.passed:
+        return "broken", None
+    return "kept", full

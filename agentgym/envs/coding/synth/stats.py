@@ -1,0 +1,68 @@
+"""What happened to each mutant tried, counted per mutation operator: the yield table."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Literal
+
+Outcome = Literal["kept", "survived", "uncovered", "broken", "timeout"]
+"""How a mutant ended; see the fields of :class:`OperatorStats`."""
+
+
+@dataclass
+class OperatorStats:
+    """Mutants of one operator by outcome; every mutant tried has exactly one."""
+
+    tried: int = 0
+    """Distinct mutants tried (the yield denominator)."""
+    kept: int = 0
+    """Some tests failed and the others still passed: a task."""
+    survived: int = 0
+    """No test failed (an equivalent mutant, or the suite does not check this)."""
+    uncovered: int = 0
+    """No passing test executes the mutated lines (rejected without running)."""
+    broken: int = 0
+    """Collection errors, or every test failed."""
+    timeout: int = 0
+    """The tests ran past the mutant timeout."""
+
+    def record(self, outcome: Outcome) -> None:
+        """Count one more mutant tried, with its outcome."""
+        self.tried += 1
+        setattr(self, outcome, getattr(self, outcome) + 1)
+
+    def __add__(self, other: OperatorStats) -> OperatorStats:
+        return OperatorStats(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+
+    @property
+    def yield_pct(self) -> float:
+        """Percentage of mutants tried that became tasks."""
+        return 100.0 * self.kept / self.tried if self.tried else 0.0
+
+
+def yield_table(stats: Mapping[str, OperatorStats]) -> str:
+    """Per-operator yield as a Markdown table, with a total row.
+
+    Args:
+        stats: Operator name -> its counts, in the order the rows should appear.
+
+    Returns:
+        The table, name column left-aligned and numbers right-aligned.
+    """
+    header = ("operator", "tried", "kept", "yield", "survived", "uncovered", "broken", "timeout")
+    total = sum(stats.values(), OperatorStats())
+    rows = [header, *(_row(name, s) for name, s in [*stats.items(), ("total", total)])]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+
+    def line(row: tuple[str, ...]) -> str:
+        cells = (c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+        return "| " + " | ".join(cells) + " |"
+
+    rule = "|" + "|".join("-" * (w + 1) + (":" if i else "-") for i, w in enumerate(widths)) + "|"
+    return "\n".join([line(rows[0]), rule, *map(line, rows[1:])])
+
+
+def _row(name: str, s: OperatorStats) -> tuple[str, ...]:
+    counts = (s.survived, s.uncovered, s.broken, s.timeout)
+    return (name, str(s.tried), str(s.kept), f"{s.yield_pct:.0f}%", *map(str, counts))
