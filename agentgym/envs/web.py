@@ -1,7 +1,9 @@
 """Web: MiniWoB++ tasks in a real headless Chromium (``agentgym/Web-v0``).
 
 The pages are the MiniWoB++ HTML tasks shipped in the ``miniwob`` PyPI package, served by a
-:class:`~agentgym.sandboxes.BrowserSandbox` that can reach nothing but those files. A task is
+:class:`~agentgym.sandboxes.browser.ChromiumBrowser` that can reach nothing but those files (the
+environment uses only the :class:`~agentgym.sandboxes.browser.Browser` protocol; override
+:meth:`WebEnv.make_browser` for another backend). A task is
 a page and a seed: the page's ``Math.random`` is replaced by MiniWoB's own seeded PRNG
 (``Math.seedrandom``, bundled in ``core.js``) before the problem is generated, so the same
 task id always shows the same page, and the episode timer is switched off (no time pressure,
@@ -16,6 +18,11 @@ The episode ends when the page's episode ends, or when the agent calls ``submit(
 
 The oracle reads the live page (the query and the generated elements), so ``oracle_turns``
 needs the task to be the current episode, as it is under ``agentgym run``/``validate``.
+
+Failures: the model's mistakes (an element id that is not on the page, typing into a button)
+raise ``BrowserActionError``/``ValueError`` inside the tools and come back as tool messages; a
+browser that crashed or hung raises ``BrowserCrashed`` (a ``SandboxError``), which ends the
+episode as an infrastructure failure (``termination_reason="infra_error"``).
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentgym.env import AgentEnv
 from agentgym.messages import Action, Message, user
@@ -34,6 +41,9 @@ from agentgym.parsing import format_tool_call
 from agentgym.rewards import Rubric, step_cost, tool_errors, well_formed_calls
 from agentgym.tasks import Task, TaskSet
 from agentgym.tools import tool
+
+if TYPE_CHECKING:  # the browser package is imported on the first reset, not with the registry
+    from agentgym.sandboxes.browser import Browser
 
 KINDS = ("click-button", "click-link", "click-option", "click-checkboxes", "enter-text", "focus-text")
 """MiniWoB++ tasks whose goal and success are decided by the page alone, given the seed."""
@@ -95,15 +105,19 @@ class WebEnv(AgentEnv):
     def __init__(
         self, kinds: Sequence[str] = KINDS, seeds_per_kind: int = 50, browser_timeout: float = 5.0, **kwargs: Any
     ):
-        """Args:
-        kinds: MiniWoB++ task names (a subset of ``KINDS``).
-        seeds_per_kind: tasks (seeds) per kind.
-        browser_timeout: seconds each browser action may take before the model is told it timed out.
+        """Create the environment; the browser starts on the first reset.
+
+        Args:
+            kinds: MiniWoB++ task names (a subset of ``KINDS``).
+            seeds_per_kind: tasks (seeds) per kind.
+            browser_timeout: seconds each browser action may take before the model is told it
+                timed out.
+            **kwargs: passed to :class:`~agentgym.env.AgentEnv`.
         """
         self.kinds = tuple(kinds)
         self.seeds_per_kind = seeds_per_kind
         self.browser_timeout = browser_timeout
-        self._browser: Any = None  # one BrowserSandbox per env, launched on the first reset
+        self._browser: Browser | None = None  # one browser per env, made on the first reset
         self._page_done = False
         self._page_reward = 0.0
         self._first_observation = ""
@@ -112,9 +126,11 @@ class WebEnv(AgentEnv):
     # ----- tasks, rewards, episodes ---------------------------------------------------
 
     def load_tasks(self) -> TaskSet:
+        """``<kind>-<seed>`` tasks for the configured kinds and seeds."""
         return build_tasks(self.kinds, self.seeds_per_kind)
 
     def build_rubric(self) -> Rubric:
+        """``success`` (the page's verdict) as the reward; well-formedness, tool errors, steps as metrics."""
         rubric = Rubric()
         rubric.add("success", page_success)
         rubric.add("well_formed", well_formed_calls, weight=0.0, kind="process")
@@ -122,29 +138,49 @@ class WebEnv(AgentEnv):
         rubric.add("step_cost", step_cost, weight=0.0, kind="process")
         return rubric
 
-    @property
-    def browser(self) -> Any:
-        if self._browser is None:
-            from agentgym.sandboxes.browser import BrowserSandbox
+    def make_browser(self) -> Browser:
+        """The browser serving the MiniWoB++ pages: a fenced headless Chromium.
 
-            self._browser = BrowserSandbox(miniwob_html_dir(), timeout=self.browser_timeout)
+        Override to use another :class:`~agentgym.sandboxes.browser.Browser` backend; it must
+        serve :func:`miniwob_html_dir` so that ``goto("miniwob/<kind>.html")`` opens a task.
+        """
+        from agentgym.sandboxes.browser import ChromiumBrowser
+
+        return ChromiumBrowser(miniwob_html_dir(), timeout=self.browser_timeout)
+
+    @property
+    def browser(self) -> Browser:
+        """The env's browser, made by :meth:`make_browser` on first use."""
+        if self._browser is None:
+            self._browser = self.make_browser()
         return self._browser
 
     def setup(self, task: Task) -> None:
+        """Open the task's page in a fresh browser context and start its seeded problem."""
+        from agentgym.sandboxes.browser import BrowserCrashed
+
         self._page_done = False
         self._page_reward = 0.0
-        sb = self.browser
-        sb.new_episode()
-        sb.goto(task.setup["page"])
-        sb.evaluate(_START_JS, task.setup["seed"])
+        try:
+            self.browser.new_episode()
+        except BrowserCrashed:
+            # A browser that hung cannot restart in place (a crashed one relaunches by itself):
+            # replace it once; a second failure propagates.
+            self.browser.close()
+            self._browser = None
+            self.browser.new_episode()
+        self.browser.goto(task.setup["page"])
+        self.browser.evaluate(_START_JS, task.setup["seed"])
         self._first_observation = self._observation()  # numbers the elements: same ids in every run
 
     def opening_messages(self, task: Task) -> list[Message]:
+        """The task prompt followed by the first observation of the page."""
         messages = super().opening_messages(task)
         messages[-1] = user(f"{task.prompt}\n\n{self._first_observation}")
         return messages
 
     def close(self) -> None:
+        """Close the environment and its browser; idempotent."""
         super().close()
         if self._browser is not None:
             self._browser.close()
@@ -213,25 +249,29 @@ class WebEnv(AgentEnv):
     # ----- reference solution ---------------------------------------------------------
 
     def oracle_turns(self, task: Task) -> list[Action]:
+        """The turns that solve ``task``, read from the live page (``task`` must be the current episode)."""
         if self._task is None or self._task.id != task.id:
             raise RuntimeError(f"the Web oracle reads the live page: reset(options={{'task_id': {task.id!r}}}) first")
         query = self.browser.evaluate(_STATE_JS)[2]
         kind = task.metadata["kind"]
-        ids: dict[str, list[int]] = self.browser.evaluate(_IDS_JS, _CLICKABLE)
+        elements = _elements(self.browser.snapshot("#area", clickable=_CLICKABLE))
+
+        def ids(role: str, name: str | None = None) -> list[int]:
+            return [i for i, r, n in elements if r == role and name in (None, n)]
 
         def by_name(role: str, name: str) -> int:
-            return ids[f"{role}:{name}"][0]
+            return ids(role, name)[0]
 
-        calls: list[tuple[str, dict]] = []
+        calls: list[tuple[str, dict[str, Any]]] = []
         if kind == "click-button":
             calls = [("click", {"element_id": by_name("button", _quoted(query))})]
         elif kind == "click-link":
             calls = [("click", {"element_id": by_name("clickable", _quoted(query))})]
         elif kind == "focus-text":
-            calls = [("click", {"element_id": ids["textbox:"][0]})]
+            calls = [("click", {"element_id": ids("textbox")[0]})]
         elif kind == "enter-text":
             calls = [
-                ("type", {"element_id": ids["textbox:"][0], "text": _quoted(query)}),
+                ("type", {"element_id": ids("textbox")[0], "text": _quoted(query)}),
                 ("click", {"element_id": by_name("button", "Submit")}),
             ]
         elif kind in ("click-option", "click-checkboxes"):
@@ -239,7 +279,7 @@ class WebEnv(AgentEnv):
             assert names, f"unexpected query {query!r}"
             wanted = [] if names.group(1) == "nothing" else names.group(1).split(", ")
             role = "radio" if kind == "click-option" else "checkbox"
-            calls = [("click", {"element_id": i}) for w in wanted for i in ids[f"{role}:{w}"][:1]]
+            calls = [("click", {"element_id": i}) for w in wanted for i in ids(role, w)[:1]]
             calls.append(("click", {"element_id": by_name("button", "Submit")}))
         turns: list[Action] = [format_tool_call(name, args) for name, args in calls]
         turns.append(format_tool_call("submit", {}))
@@ -253,17 +293,10 @@ def _quoted(query: str) -> str:
     return found.group(1)
 
 
-# role:name -> element ids in page order, for the oracle (names as the element list shows them).
-_IDS_JS = """(clickableSel) => {
-  const out = {};
-  const clean = (t) => (t || "").replace(/\\s+/g, " ").trim();
-  for (const el of document.querySelectorAll("#area [data-agentgym-id]")) {
-    const tag = el.tagName.toLowerCase(), type = (el.getAttribute("type") || "").toLowerCase();
-    let role = tag === "button" ? "button" : tag === "input" && (type === "checkbox" || type === "radio") ? type
-             : tag === "input" || tag === "textarea" ? "textbox" : el.matches(clickableSel) ? "clickable" : tag;
-    const name = role === "textbox" ? "" : clean(el.closest("label") ? el.closest("label").innerText : el.innerText);
-    const key = role + ":" + name;
-    (out[key] = out[key] || []).push(Number(el.getAttribute("data-agentgym-id")));
-  }
-  return out;
-}"""
+_ELEMENT_LINE = re.compile(r'^\[(\d+)\] (\S+) ("(?:[^"\\]|\\.)*")')
+
+
+def _elements(snapshot: str) -> list[tuple[int, str, str]]:
+    """``(id, role, name)`` of every element a snapshot lists (``[3] button "Submit"``), in page order."""
+    found = (_ELEMENT_LINE.match(line) for line in snapshot.splitlines())
+    return [(int(m.group(1)), m.group(2), json.loads(m.group(3))) for m in found if m]

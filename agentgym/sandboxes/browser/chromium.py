@@ -1,0 +1,468 @@
+"""``ChromiumBrowser``: a headless Chromium, driven by Playwright, that can only reach its task.
+
+What it does:
+
+* drives the system Chromium (``/usr/bin/chromium``, the Debian package) with Playwright's
+  sync API; Playwright is imported on first use, never when ``agentgym.sandboxes`` is imported;
+* serves the task's files from ``root`` with a stdlib HTTP server bound to 127.0.0.1 on a free
+  port (a real origin, so relative URLs, MIME types, cookies and ``localStorage`` behave as on
+  the web);
+* gives every episode a fresh browser context (:meth:`ChromiumBrowser.new_episode`): no
+  cookies, storage, cache or service workers survive from one episode to the next;
+* limits the network to that server: a route on the context aborts every request that is not
+  for an allowed origin (the task server, ``data:``, ``about:``, ``blob:``); the route's URL
+  pattern is a regular expression that excludes the allowed origins, so their requests are not
+  held up by a round trip to Python; WebSockets to other origins are closed; as a second fence
+  Chromium's host resolver maps every host name except ``localhost`` and 127.0.0.1 to "not
+  found", so even a request the route never sees (prefetch, a browser service) cannot reach a
+  named host;
+* puts a timeout on every call: Playwright's own (``timeout`` seconds) and a hard deadline
+  :data:`HARD_DEADLINE_GRACE` seconds later on the thread that owns the browser.
+
+All Playwright calls run on one private thread owned by the browser, so its methods may be
+called from any thread (environments run tools on worker threads; Playwright's sync objects
+belong to the thread that created them).
+
+Errors: a mistake of the caller (no such element, a selector that never appears, a blocked
+URL) raises :class:`~agentgym.sandboxes.browser.BrowserActionError` (``BrowserTimeout`` for
+timeouts), with a message meant for the model. A crash, a disconnect or a call stuck past its
+hard deadline raises :class:`~agentgym.sandboxes.browser.BrowserCrashed`; a browser that cannot
+start (no Chromium, no Playwright) raises :class:`~agentgym.errors.SandboxError`.
+
+What it does not isolate: Chromium runs with ``--no-sandbox`` as the calling user (the
+container is the boundary); the task server is reachable by any local process while the
+browser lives; requests to IP literals are stopped only by the route, not by the resolver rule.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import functools
+import os
+import re
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urljoin, urlsplit
+
+from agentgym.errors import SandboxError
+
+from ._fileserver import FileServer
+from ._snapshot import EVALUATE_JS, ID_ATTR, SNAPSHOT_JS
+from .base import Browser, BrowserActionError, BrowserCrashed, BrowserTimeout, ElementState
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser as PlaywrightBrowser
+    from playwright.sync_api import BrowserContext, Page, Playwright, Route
+
+__all__ = ["CHROMIUM_ARGS", "CHROMIUM_PATH", "HARD_DEADLINE_GRACE", "ChromiumBrowser"]
+
+_T = TypeVar("_T")
+
+CHROMIUM_PATH = "/usr/bin/chromium"
+"""Where the Debian ``chromium`` package installs the browser (``scripts/setup-system.sh``)."""
+
+CHROMIUM_ARGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--disable-dev-shm-usage",
+    # Second fence behind the route: no host name but localhost resolves.
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1",
+)
+"""Command-line flags every launch gets (before ``extra_args``)."""
+
+HARD_DEADLINE_GRACE = 10.0
+"""Seconds past a call's Playwright timeout after which the browser counts as hung."""
+
+_LAUNCH_TIMEOUT = 30.0  # seconds at least for starting Chromium or an episode, whatever ``timeout`` is
+_LOCAL_SCHEMES = ("data:", "about:", "blob:")
+_CRASH_MARKERS = (
+    "target crashed",
+    "page crashed",
+    "has been closed",
+    "browser closed",
+    "connection closed",
+    "target closed",
+)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+class ChromiumBrowser(Browser):
+    """A headless Chromium whose pages can reach only the task's own files.
+
+    >>> with ChromiumBrowser("task_dir", timeout=5) as browser:  # doctest: +SKIP
+    ...     browser.new_episode()
+    ...     browser.goto("index.html")
+    ...     print(browser.snapshot())  # [1] button "Submit"
+    ...     browser.click(browser.ref(1))
+
+    Chromium starts on the first :meth:`new_episode`, not on construction.
+    """
+
+    def __init__(
+        self,
+        root: str | Path | None = None,
+        *,
+        timeout: float = 10.0,
+        allowed_origins: Iterable[str] = (),
+        executable_path: str = CHROMIUM_PATH,
+        viewport: tuple[int, int] = (800, 600),
+        extra_args: Iterable[str] = (),
+    ):
+        """Create the browser (and start serving ``root``); Chromium itself starts later.
+
+        Args:
+            root: directory served at :attr:`base_url` (None: no server; only ``data:`` and
+                ``about:`` pages).
+            timeout: default seconds for every call (navigation, waiting for a selector,
+                scripts); must be positive.
+            allowed_origins: further origins pages may reach, e.g. ``"http://127.0.0.1:8123"``.
+            executable_path: the Chromium binary (Playwright's own download is not used).
+            viewport: page size in CSS pixels.
+            extra_args: more Chromium command-line flags.
+
+        Raises:
+            ValueError: ``timeout`` is not positive or ``root`` is not a directory.
+        """
+        if timeout <= 0:
+            raise ValueError("timeout must be positive: every browser call needs a deadline")
+        self.timeout = float(timeout)
+        self.executable_path = executable_path
+        self.viewport = {"width": int(viewport[0]), "height": int(viewport[1])}
+        self.extra_args = tuple(extra_args)
+        self._server: FileServer | None = None
+        if root is not None:
+            root = Path(root)
+            if not root.is_dir():
+                raise ValueError(f"root {str(root)!r} is not a directory")
+            self._server = FileServer(root.resolve())
+        self.allowed_origins: frozenset[str] = frozenset(_origin(o) for o in allowed_origins) | (
+            {self._server.origin} if self._server else set()
+        )
+        """Origins pages may reach: the file server's and ``allowed_origins``."""
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix="agentgym-browser"
+        )
+        self._pw: Playwright | None = None
+        self._browser: PlaywrightBrowser | None = None
+        self._context: BrowserContext | None = None
+        self._page: Page | None = None
+        self._broken: str | None = None
+        self._closed = False
+        self.blocked: list[str] = []
+        """URLs the fence stopped in the current episode (for tests and debugging)."""
+
+    @property
+    def base_url(self) -> str:
+        """URL of the served ``root`` (ends with ``/``)."""
+        if self._closed:
+            raise SandboxError("the ChromiumBrowser is closed")
+        if self._server is None:
+            raise RuntimeError("this ChromiumBrowser serves no files: pass root= to serve a directory")
+        return self._server.origin + "/"
+
+    # ----- the browser thread ------------------------------------------------------
+
+    def _run(self, fn: Callable[[], _T], timeout: float | None = None, what: str = "browser call") -> _T:
+        """Run ``fn`` on the browser thread with a hard deadline; map Playwright's errors to ours."""
+        if self._closed:
+            raise SandboxError("the ChromiumBrowser is closed")
+        if self._broken:
+            raise BrowserCrashed(f"the browser is unusable ({self._broken}); create a new ChromiumBrowser")
+        assert self._executor is not None
+        seconds = timeout if timeout is not None else self.timeout
+
+        def call() -> _T:  # on the browser thread, where the Playwright objects may be touched
+            try:
+                return fn()
+            except (BrowserActionError, SandboxError):
+                raise
+            except Exception as e:
+                raise self._classify(e, what, seconds) from e
+
+        future = self._executor.submit(call)
+        try:
+            return future.result(seconds + HARD_DEADLINE_GRACE)
+        except concurrent.futures.TimeoutError:
+            self._broken = f"{what} hung for more than {seconds + HARD_DEADLINE_GRACE:g} s"
+            raise BrowserCrashed(f"Chromium did not answer: {self._broken}") from None
+
+    def _classify(self, e: Exception, what: str, seconds: float) -> Exception:  # browser thread
+        from playwright.sync_api import Error as PlaywrightError
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        message = str(e).split("\n")[0]
+        if isinstance(e, PlaywrightTimeout):
+            return BrowserTimeout(
+                f"{what} timed out after {seconds:g} s (the element never appeared or never became "
+                f"visible and enabled, or the page never finished loading): {message}"
+            )
+        if isinstance(e, PlaywrightError):
+            browser_gone = self._browser is not None and not self._connected()
+            if browser_gone or any(m in message.lower() for m in _CRASH_MARKERS):
+                return BrowserCrashed(f"Chromium failed during {what}: {message}")
+            return BrowserActionError(f"{what} failed: {message}")
+        return e
+
+    def _connected(self) -> bool:
+        try:
+            return self._browser is not None and self._browser.is_connected()
+        except Exception:
+            return False
+
+    def _launch(self) -> PlaywrightBrowser:  # browser thread
+        if self._browser is not None and self._connected():
+            return self._browser
+        try:
+            from playwright.sync_api import sync_playwright
+        except ImportError as e:
+            raise SandboxError("Playwright is not installed: pip install 'agentgym[browser]'") from e
+        if not os.path.exists(self.executable_path):
+            raise SandboxError(f"Chromium not found at {self.executable_path}: apt-get install chromium")
+        try:
+            if self._pw is None:
+                self._pw = sync_playwright().start()
+            self._browser = self._pw.chromium.launch(
+                executable_path=self.executable_path,
+                headless=True,
+                args=[*CHROMIUM_ARGS, *self.extra_args],
+                timeout=max(self.timeout, _LAUNCH_TIMEOUT) * 1000,
+            )
+        except Exception as e:
+            first_line = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise SandboxError(f"could not launch Chromium ({self.executable_path}): {first_line}") from e
+        return self._browser
+
+    @functools.cached_property
+    def _fence(self) -> re.Pattern[str]:
+        """URLs to intercept: all but the allowed origins (whose requests then skip Python)."""
+        allowed = "|".join([re.escape(o + "/") for o in sorted(self.allowed_origins)] + list(_LOCAL_SCHEMES))
+        return re.compile(rf"^(?!(?:{allowed}))", re.I)
+
+    def _route(self, route: Route) -> None:  # browser thread
+        url = route.request.url
+        if url.startswith(_LOCAL_SCHEMES) or _origin(url) in self.allowed_origins:
+            route.continue_()
+        else:
+            self.blocked.append(url)
+            route.abort("blockedbyclient")
+
+    def _current_page(self) -> Page:
+        if self._page is None:
+            raise RuntimeError("no episode: call new_episode() first")
+        return self._page
+
+    def _ms(self, timeout: float | None) -> float:
+        return (timeout if timeout is not None else self.timeout) * 1000
+
+    def _close_context(self) -> None:  # browser thread
+        ctx, self._context, self._page = self._context, None, None
+        if ctx is not None:
+            try:
+                ctx.close()
+            except Exception:
+                pass  # a crashed browser's context is gone already
+
+    # ----- episodes ----------------------------------------------------------------
+
+    def new_episode(self, init_script: str | None = None) -> None:
+        """Start an episode: a fresh context (no cookies, storage, cache) with one blank page.
+
+        Starts Chromium on first use, and again if it crashed since the last episode (a
+        browser that hung stays unusable: its thread is stuck; create a new one).
+
+        Args:
+            init_script: JavaScript run in every document before the page's own scripts.
+        """
+
+        def go() -> None:
+            self._close_context()
+            browser = self._launch()
+            self.blocked = []
+            ctx = browser.new_context(
+                viewport={"width": self.viewport["width"], "height": self.viewport["height"]},
+                service_workers="block",
+                java_script_enabled=True,
+                accept_downloads=False,
+            )
+            ctx.set_default_timeout(self._ms(None))
+            ctx.set_default_navigation_timeout(self._ms(None))
+            ctx.route(self._fence, self._route)
+            if hasattr(ctx, "route_web_socket"):  # Playwright >= 1.48
+                ctx.route_web_socket(
+                    lambda u: _origin(u.replace("ws", "http", 1)) not in self.allowed_origins, lambda ws: ws.close()
+                )
+            if init_script:
+                ctx.add_init_script(script=init_script)
+            self._context = ctx
+            self._page = ctx.new_page()
+
+        self._run(go, max(self.timeout, _LAUNCH_TIMEOUT), "starting an episode")
+
+    # ----- pages -------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The current page's URL (``about:blank`` at the start of an episode)."""
+        return self._run(lambda: self._current_page().url, what="reading the URL")
+
+    def goto(self, url_or_path: str, *, timeout: float | None = None) -> None:
+        """Open a URL, or a path relative to :attr:`base_url`; waits for the ``load`` event.
+
+        Raises:
+            BrowserActionError: the URL is outside :attr:`allowed_origins` or not http(s),
+                ``data:`` or ``about:``, or the page failed to load.
+        """
+        url = url_or_path if urlsplit(url_or_path).scheme else urljoin(self.base_url, url_or_path.lstrip("/"))
+        scheme = urlsplit(url).scheme
+        if scheme not in ("http", "https", "data", "about"):
+            raise BrowserActionError(f"cannot open {url!r}: only http(s), data: and about: URLs are allowed")
+        if scheme in ("http", "https") and _origin(url) not in self.allowed_origins:
+            self.blocked.append(url)
+            allowed = ", ".join(sorted(self.allowed_origins)) or "none"
+            raise BrowserActionError(f"blocked: {url} is outside the allowed origins ({allowed})")
+        self._run(
+            lambda: self._current_page().goto(url, wait_until="load", timeout=self._ms(timeout)),
+            timeout,
+            f"opening {url}",
+        )
+
+    def text(self, selector: str = "body", *, timeout: float | None = None) -> str:
+        """The visible text of ``selector`` (default: the whole page)."""
+        return self._run(
+            lambda: self._current_page().inner_text(selector, timeout=self._ms(timeout)),
+            timeout,
+            f"reading {selector!r}",
+        )
+
+    def snapshot(
+        self,
+        selector: str = "body",
+        *,
+        include_text: bool = False,
+        max_items: int = 200,
+        clickable: str | None = None,
+        timeout: float | None = None,
+    ) -> str:
+        """Visible interactive elements under ``selector``, one a line: ``[3] button "Submit"``.
+
+        See :meth:`Browser.snapshot <agentgym.sandboxes.browser.Browser.snapshot>`; the id
+        is kept in the element's ``data-agentgym-id`` attribute.
+
+        Raises:
+            BrowserActionError: no element matches ``selector``.
+        """
+        args = [selector, include_text, max_items, clickable, ID_ATTR]
+        out = self._run(lambda: self._current_page().evaluate(SNAPSHOT_JS, args), timeout, "taking a snapshot")
+        if out is None:
+            raise BrowserActionError(f"no element matches {selector!r}")
+        return str(out)
+
+    def ref(self, element_id: int | str) -> str:
+        """The selector of the element listed as ``[element_id]`` by :meth:`snapshot`."""
+        return f'[{ID_ATTR}="{int(element_id)}"]'
+
+    def evaluate(self, js: str, arg: Any = None, *, timeout: float | None = None) -> Any:
+        """Evaluate a JS expression or function in the page; for environments and graders, not agents.
+
+        Raises:
+            BrowserActionError: the script threw, or did not settle within the timeout.
+        """
+        return self._run(
+            lambda: self._current_page().evaluate(EVALUATE_JS, [js, arg, self._ms(timeout)]),
+            timeout,
+            "evaluating a script",
+        )
+
+    def screenshot(self, path: str | Path, *, full_page: bool = False, timeout: float | None = None) -> Path:
+        """Save a PNG of the page to ``path`` and return the path."""
+        path = Path(path)
+        self._run(
+            lambda: self._current_page().screenshot(path=path, full_page=full_page, timeout=self._ms(timeout)),
+            timeout,
+            "taking a screenshot",
+        )
+        return path
+
+    # ----- actions -----------------------------------------------------------------
+
+    def click(self, selector: str, *, timeout: float | None = None) -> None:
+        """Click the element ``selector`` matches (waits until it is visible and enabled)."""
+        self._run(
+            lambda: self._current_page().click(selector, timeout=self._ms(timeout)), timeout, f"clicking {selector!r}"
+        )
+
+    def fill(self, selector: str, text: str, *, timeout: float | None = None) -> None:
+        """Replace the value of the input ``selector`` matches with ``text``."""
+        self._run(
+            lambda: self._current_page().fill(selector, text, timeout=self._ms(timeout)),
+            timeout,
+            f"filling {selector!r}",
+        )
+
+    def press(self, key: str, selector: str | None = None, *, timeout: float | None = None) -> None:
+        """Press a key (``"Enter"``, ``"Control+A"``) on ``selector``, or on the focused element."""
+
+        def go() -> None:
+            page = self._current_page()
+            if selector is None:
+                page.keyboard.press(key)
+            else:
+                page.press(selector, key, timeout=self._ms(timeout))
+
+        self._run(go, timeout, f"pressing {key!r}")
+
+    def wait_for(self, selector: str, *, state: ElementState = "visible", timeout: float | None = None) -> None:
+        """Wait until ``selector`` is in ``state`` (``attached``/``visible``/``hidden``/``detached``)."""
+        self._run(
+            lambda: self._current_page().wait_for_selector(selector, state=state, timeout=self._ms(timeout)),
+            timeout,
+            f"waiting for {selector!r}",
+        )
+
+    # ----- lifecycle ---------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the browser, Playwright and the file server; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        executor, self._executor = self._executor, None
+
+        def shutdown() -> None:
+            self._close_context()
+            try:
+                if self._browser is not None:
+                    self._browser.close()
+                if self._pw is not None:
+                    self._pw.stop()
+            except Exception:
+                pass  # a crashed browser or a dead driver: nothing left to release
+            self._browser = self._pw = None
+
+        if executor is not None:
+            if not self._broken:
+                try:
+                    executor.submit(shutdown).result(_LAUNCH_TIMEOUT)
+                except Exception:
+                    pass
+            executor.shutdown(wait=not self._broken, cancel_futures=True)
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+
+    def __del__(self) -> None:
+        if not getattr(self, "_closed", True):
+            try:
+                self.close()
+            except Exception:
+                pass
