@@ -25,7 +25,7 @@ from agentgym.envs.coding.synth import (
     yield_table,
 )
 from agentgym.sandboxes import LocalSandbox
-from agentgym.testing import require_bwrap
+from agentgym.testing import require_bwrap, require_docker
 
 
 def only(operator: str, source: str, index: int = 0) -> str:
@@ -354,10 +354,12 @@ MORE = textwrap.dedent("""
 """).lstrip()
 
 
-@pytest.mark.parametrize("kind", ["none", "local"])
+@pytest.mark.parametrize("kind", ["none", "local", pytest.param("docker", marks=pytest.mark.docker)])
 def test_the_runner_reports_the_same_run_through_any_sandbox(kind: SandboxKind) -> None:
     if kind == "local":
         require_bwrap()
+    if kind == "docker":
+        require_docker()
     box, python = open_sandbox(kind, {**TINY, "tests/test_more.py": MORE}, suite_limits(60))
     with box:
         runner = PytestRunner(box, [*python, "-m", "pytest"])
