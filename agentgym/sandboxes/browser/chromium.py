@@ -355,8 +355,7 @@ class ChromiumBrowser(Browser):
     ) -> str:
         """Visible interactive elements under ``selector``, one a line: ``[3] button "Submit"``.
 
-        See :meth:`Browser.snapshot <agentgym.sandboxes.browser.Browser.snapshot>`; the id
-        is kept in the element's ``data-agentgym-id`` attribute.
+        See :meth:`Browser.snapshot`; the id is kept in the element's ``data-agentgym-id`` attribute.
 
         Raises:
             BrowserActionError: no element matches ``selector``.
