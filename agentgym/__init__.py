@@ -9,6 +9,7 @@ Quick start::
 """
 
 from agentgym.env import AgentEnv, TurnRecord
+from agentgym.errors import AgentGymError, GraderError, InfrastructureError, SandboxError
 from agentgym.messages import Action, Message
 from agentgym.parsing import PARSERS, ParsedAction, format_tool_call, parse_action
 from agentgym.policies import Generation, Policy, PolicyContext, make_policy, register_policy
@@ -16,7 +17,7 @@ from agentgym.registry import list_envs, load_plugins, make, register
 from agentgym.rewards import RewardFunc, Rubric
 from agentgym.rollout import collect, run_episode
 from agentgym.tasks import Task, TaskSet, stable_split
-from agentgym.tools import InfrastructureError, Tool, ToolCall, tool
+from agentgym.tools import Tool, ToolCall, tool
 from agentgym.trajectory import Step, TokenSegment, Trajectory, load_jsonl, save_jsonl
 
 __version__ = "0.1.0"
@@ -25,7 +26,9 @@ __all__ = [
     "PARSERS",
     "Action",
     "AgentEnv",
+    "AgentGymError",
     "Generation",
+    "GraderError",
     "InfrastructureError",
     "Message",
     "ParsedAction",
@@ -33,6 +36,7 @@ __all__ = [
     "PolicyContext",
     "RewardFunc",
     "Rubric",
+    "SandboxError",
     "Step",
     "Task",
     "TaskSet",

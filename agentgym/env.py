@@ -1,16 +1,22 @@
 """``AgentEnv``: the Gymnasium environment base class for tool-using text agents.
 
-Contract (see DESIGN.md):
+The contract:
 
 * ``reset(seed, options)`` -> (opening messages, info). ``options={"task_id": ...}``
   picks a task; otherwise the seeded ``np_random`` picks one from the env's split.
   ``info["tools"]`` holds the OpenAI tool schemas.
 * ``step(action)`` -> (new messages, reward, terminated, truncated, info). ``action`` is
-  raw assistant text or an assistant message dict. Model mistakes (malformed calls,
-  unknown tools, bad arguments, tool exceptions and timeouts) become tool messages and
-  are counted in ``info``; they never raise. An infrastructure failure (a tool or grader
-  raising ``SandboxError``/``InfrastructureError``) truncates the episode with
-  ``termination_reason="infra_error"`` and ``info["infra_failure"] = True``.
+  raw assistant text or an assistant message dict. The turn's calls run in order. Model
+  mistakes (malformed calls, unknown tools, bad arguments, tool exceptions and timeouts)
+  become tool messages and are counted in ``info``; they never raise. An infrastructure
+  failure (a tool or grader raising :class:`~agentgym.errors.InfrastructureError`, e.g. a
+  :class:`~agentgym.errors.SandboxError` or :class:`~agentgym.errors.GraderError`)
+  truncates the episode with ``termination_reason="infra_error"`` and
+  ``info["infra_failure"] = True``; any other exception is a bug and propagates.
+* An episode ends after the turn in which a tool calls :meth:`AgentEnv.end` (reason of its
+  choice) or a ``terminal`` tool (``@tool(terminal=True)``) succeeds (reason
+  ``"terminal_tool"`` unless the tool called ``end`` itself). A terminal call that fails
+  (bad arguments, an exception, a timeout) ends nothing. The turn's later calls are not run.
 * ``env.messages`` is valid OpenAI chat data: assistant calls only in ``tool_calls`` (the
   prose outside the call markup in ``content``), every call answered by one tool message
   (calls not run after an infrastructure failure or an episode-ending call too), and the
@@ -34,6 +40,7 @@ from typing import Any, ClassVar, Literal
 
 import gymnasium as gym
 
+from agentgym.errors import InfrastructureError
 from agentgym.messages import (
     Action,
     Message,
@@ -72,7 +79,8 @@ def _distinct_ids(calls: list[ToolCall], turn: int) -> list[ToolCall]:
     """The calls with ids unique within the turn (a policy may repeat or reuse ids)."""
     seen: set[str] = set()
     out = []
-    for i, call in enumerate(calls):
+    for i, original in enumerate(calls):
+        call = original
         if not call.id or call.id in seen:
             new_id, n = f"call_{turn}_{i}", 0
             while new_id in seen or any(c.id == new_id for c in calls[i + 1 :]):
@@ -129,18 +137,22 @@ class TurnRecord:
     index: int
     parsed: ParsedAction
     results: list[ToolResult] = field(default_factory=list)
-    errors: Counter = field(default_factory=Counter)
+    """Results of the calls that ran (not of those skipped after an episode-ending call)."""
+    errors: Counter[str] = field(default_factory=Counter)
+    """Failed calls by kind (``malformed``, ``bad_arguments``, ``tool_exception``, ...)."""
     observation: list[Message] = field(default_factory=list)
 
     @property
     def n_calls(self) -> int:
+        """Readable tool calls in the turn."""
         return len(self.parsed.calls)
 
 
-class AgentEnv(gym.Env[list, Action]):
+class AgentEnv(gym.Env[list[Message], Action]):
     """Base class of every agentgym environment."""
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"]}
+    # gymnasium declares ``metadata`` as an attribute, so it cannot be a ClassVar here.
+    metadata: dict[str, Any] = {"render_modes": ["ansi"]}  # noqa: RUF012
     system_prompt: ClassVar[str] = "You are a helpful agent that solves tasks by calling tools."
     default_max_turns: ClassVar[int] = 10
     text_turn: ClassVar[Literal["nudge", "end"]] = "nudge"
@@ -160,17 +172,20 @@ class AgentEnv(gym.Env[list, Action]):
         grade_on_truncation: bool = True,
         render_mode: str | None = None,
     ):
-        """Args:
-        tasks: a TaskSet, a ``module:function`` / ``.jsonl`` source, or None for the env's own.
-        split: ``train``, ``test`` or ``all``: where seeded resets draw tasks from.
-        max_turns: assistant turns before truncation (default: the env's ``default_max_turns``).
-        process_rewards: weights for per-turn reward components, e.g. ``{"step_cost": 0.01}``.
-        parser: tool-call parser for raw text (``hermes``/``qwen``/``json``) or a parser object.
-        tool_timeout: seconds a Python tool may run before the model is told it timed out.
-        max_tool_output: characters of a tool result kept (head + tail) for the model.
-        time_limit: wall-clock seconds per episode before truncation (None: no limit).
-        tools_in_prompt: describe the tools and the call format in the system message.
-        grade_on_truncation: compute the outcome reward also when a limit cut the episode.
+        """Load the tasks and build the rubric and tools.
+
+        Args:
+            tasks: a TaskSet, a ``module:function`` / ``.jsonl`` source, or None for the env's own.
+            split: ``train``, ``test`` or ``all``: where seeded resets draw tasks from.
+            max_turns: assistant turns before truncation (default: the env's ``default_max_turns``).
+            process_rewards: weights for per-turn reward components, e.g. ``{"step_cost": 0.01}``.
+            parser: tool-call parser for raw text (``hermes``/``qwen``/``json``) or a parser object.
+            tool_timeout: seconds a Python tool may run before the model is told it timed out.
+            max_tool_output: characters of a tool result kept (head + tail) for the model.
+            time_limit: wall-clock seconds per episode before truncation (None: no limit).
+            tools_in_prompt: describe the tools and the call format in the system message.
+            grade_on_truncation: compute the outcome reward also when a limit cut the episode.
+            render_mode: ``"ansi"`` to make :meth:`render` return the transcript as text.
         """
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode {render_mode!r} not supported; use one of {self.metadata['render_modes']}")
@@ -204,7 +219,7 @@ class AgentEnv(gym.Env[list, Action]):
         self._turn = 0
         self._end_reason: str | None = None
         self._over = False
-        self._error_counts: Counter = Counter()
+        self._error_counts: Counter[str] = Counter()
         self._started = 0.0
         self._closed = False
         self._runner = ToolRunner()
@@ -230,6 +245,7 @@ class AgentEnv(gym.Env[list, Action]):
         """Release per-episode state; called before the next reset and on close."""
 
     def opening_messages(self, task: Task) -> list[Message]:
+        """The system message (tools described when ``tools_in_prompt``) and the task's prompt."""
         system = self.system_prompt
         if self.tools_in_prompt and self._tools:
             system += "\n\n" + tools_prompt([t.schema() for t in self._tools.values()], self.parser)
@@ -241,11 +257,8 @@ class AgentEnv(gym.Env[list, Action]):
             self.end("final_answer")
             return []
         names = ", ".join(self._tools)
-        return [
-            user(
-                f"Your reply contained no tool call. Call one of the tools ({names}). {getattr(self.parser, 'format_hint', FORMAT_HINT)}"
-            )
-        ]
+        hint = getattr(self.parser, "format_hint", FORMAT_HINT)
+        return [user(f"Your reply contained no tool call. Call one of the tools ({names}). {hint}")]
 
     def oracle_turns(self, task: Task) -> list[Action]:
         """The reference solution as assistant turns (played by the ``oracle`` policy)."""
@@ -258,11 +271,15 @@ class AgentEnv(gym.Env[list, Action]):
     # ----- helpers for subclasses --------------------------------------------------
 
     def end(self, reason: str = "submitted") -> None:
-        """Mark the episode as terminated after this turn (call from a tool)."""
+        """Mark the episode as terminated after this turn (call from a tool).
+
+        The turn's later calls are not run; ``reason`` becomes ``info["termination_reason"]``.
+        """
         self._end_reason = reason
 
     @property
     def task(self) -> Task:
+        """The current episode's task."""
         if self._task is None:
             raise RuntimeError("no active episode: call reset() first")
         return self._task
@@ -295,18 +312,24 @@ class AgentEnv(gym.Env[list, Action]):
 
     @property
     def turn(self) -> int:
+        """Assistant turns taken in the current episode (the turn being stepped, inside a tool)."""
         return self._turn
 
     @property
     def tools(self) -> list[Tool]:
+        """The tools offered to the model."""
         return list(self._tools.values())
 
-    def tool_schemas(self) -> list[dict]:
+    def tool_schemas(self) -> list[dict[str, Any]]:
+        """The OpenAI ``tools`` entries of the offered tools."""
         return [t.schema() for t in self._tools.values()]
 
     # ----- Gymnasium API -----------------------------------------------------------
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[list, dict]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[list[Message], dict[str, Any]]:
+        """Start an episode; see the module docstring for the contract."""
         super().reset(seed=seed)
         if self._task is not None:
             self.teardown()
@@ -319,7 +342,7 @@ class AgentEnv(gym.Env[list, Action]):
         self._turn = 0
         self._end_reason = None
         self._over = False
-        self._error_counts = Counter()
+        self._error_counts = Counter[str]()
         self._started = time.monotonic()
         self.setup(task)
         self._messages = self.opening_messages(task)
@@ -327,7 +350,8 @@ class AgentEnv(gym.Env[list, Action]):
         info = {"task_id": task.id, "split": self.task_set.split_of(task), "tools": self.tool_schemas(), "turn": 0}
         return copy_messages(self._messages), info
 
-    def step(self, action: Action) -> tuple[list, float, bool, bool, dict]:
+    def step(self, action: Action) -> tuple[list[Message], float, bool, bool, dict[str, Any]]:
+        """Play one assistant turn; see the module docstring for the contract."""
         if self._task is None:
             raise RuntimeError("step() called before reset(); call env.reset() to start an episode")
         if self._over:
@@ -337,7 +361,7 @@ class AgentEnv(gym.Env[list, Action]):
         record.parsed.calls = _distinct_ids(_strict_json_calls(record.parsed), self._turn)
         self._messages.append(self._assistant_message(action, record.parsed))
         self._raw_turns.append(action if isinstance(action, str) else None)
-        infra: BaseException | None = None
+        infra: InfrastructureError | None = None
         for call in record.parsed.calls:
             # Every call gets exactly one tool message, in call order, even when it is not run.
             if infra is not None:
@@ -347,13 +371,18 @@ class AgentEnv(gym.Env[list, Action]):
             else:
                 try:
                     result = execute(call, self._tools, self.tool_timeout, self._runner)
-                except Exception as e:
+                except InfrastructureError as e:
                     infra = e
-                    content = f"Error: the environment failed while running this call (not your fault): {type(e).__name__}: {e}"
+                    content = (
+                        "Error: the environment failed while running this call (not your fault): "
+                        f"{type(e).__name__}: {e}"
+                    )
                 else:
                     record.results.append(result)
                     if result.error:
                         record.errors[result.error] += 1
+                    elif self._tools[call.name].terminal and self._end_reason is None:
+                        self.end("terminal_tool")
                     content = _truncate_text(result.content, self.max_tool_output)
             record.observation.append(tool_message(content, tool_call_id=call.id, name=call.name))
         # Unreadable calls have no id to answer (the OpenAI schema cannot hold them): the
@@ -394,9 +423,7 @@ class AgentEnv(gym.Env[list, Action]):
             if infra is None and (terminated or self.grade_on_truncation):
                 try:
                     outcome, outcome_components = self.rubric.score_outcome(self)
-                except Exception as e:
-                    if not any(k.__name__ in ("SandboxError", "InfrastructureError") for k in type(e).__mro__):
-                        raise
+                except InfrastructureError as e:
                     info["infra_failure"] = True
                     info["termination_reason"] = "infra_error"
                     info["infra_error"] = f"{type(e).__name__}: {e}"
@@ -413,11 +440,13 @@ class AgentEnv(gym.Env[list, Action]):
         return copy_messages(record.observation), float(reward), terminated, truncated, copy_json(info)
 
     def render(self) -> str | None:
+        """The transcript as text (``render_mode="ansi"``), else None."""
         if self.render_mode == "ansi":
             return render_transcript(self._messages)
         return None
 
     def close(self) -> None:
+        """End the episode (``teardown``) and release the tool worker; idempotent."""
         if self._closed:
             return
         self._closed = True
@@ -427,7 +456,7 @@ class AgentEnv(gym.Env[list, Action]):
         super().close()
 
     @classmethod
-    def describe(cls, **kwargs: Any) -> dict:
+    def describe(cls, **kwargs: Any) -> dict[str, Any]:
         """Tools, reward components and splits of this environment, for ``agentgym describe``."""
         env = cls(**kwargs)
         try:

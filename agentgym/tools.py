@@ -4,27 +4,38 @@
 Google-style docstring. ``execute`` validates arguments against that schema and turns
 every failure (unknown tool, bad arguments, an exception, a timeout) into a
 :class:`ToolResult` whose text the model sees; it never raises for a model mistake.
+
+A tool whose machinery fails (a dead sandbox, an unreachable service) raises
+:class:`~agentgym.errors.InfrastructureError` or a subclass such as
+:class:`~agentgym.errors.SandboxError`: ``execute`` lets those through, and the
+environment ends the episode as an infrastructure failure instead of blaming the model.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import inspect
+import json
 import re
 import threading
 import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin, overload
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]  # no stubs installed (types-jsonschema is not a dev dependency)
 
+# Re-exported: tools raise it; it lives in agentgym.errors so that every layer catches one class.
+from agentgym.errors import InfrastructureError as InfrastructureError
 from agentgym.messages import copy_json
 
 _ATTR = "__agentgym_tool__"
 
 ErrorKind = Literal["malformed", "unknown_tool", "bad_arguments", "tool_exception", "timeout"]
+"""How a call failed; the model sees the message, ``info["tool_errors"]`` counts the kinds."""
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 @dataclass(frozen=True)
@@ -33,11 +44,14 @@ class Tool:
 
     name: str
     description: str
-    parameters: dict
+    parameters: dict[str, Any]
+    """JSON schema of the arguments (an ``object`` schema)."""
     fn: Callable[..., Any]
     timeout: float | None = None
+    """Seconds a call may run (None: the environment's ``tool_timeout``)."""
     terminal: bool = False
-    """Calling it ends the episode (e.g. ``submit``)."""
+    """A successful call ends the episode after its turn (e.g. ``submit``); a call that fails
+    (bad arguments, an exception, a timeout) does not, so the model can try again."""
     validator: Any = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -47,7 +61,7 @@ class Tool:
             cls.check_schema(self.parameters)
             object.__setattr__(self, "validator", cls(self.parameters))
 
-    def schema(self) -> dict:
+    def schema(self) -> dict[str, Any]:
         """The OpenAI ``tools`` entry for this tool."""
         return {
             "type": "function",
@@ -55,6 +69,7 @@ class Tool:
         }
 
     def bind(self, obj: Any) -> Tool:
+        """This tool with ``fn`` bound to ``obj`` (for ``@tool`` methods)."""
         return Tool(
             self.name,
             self.description,
@@ -66,7 +81,7 @@ class Tool:
         )
 
 
-def _json_type(annotation: Any) -> dict:
+def _json_type(annotation: Any) -> dict[str, Any]:
     if annotation is inspect.Parameter.empty or annotation is Any:
         return {}
     origin = get_origin(annotation)
@@ -111,7 +126,9 @@ def _parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
     return description, params
 
 
-def _build(fn: Callable, name: str | None, description: str | None, timeout: float | None, terminal: bool) -> Tool:
+def _build(
+    fn: Callable[..., Any], name: str | None, description: str | None, timeout: float | None, terminal: bool
+) -> Tool:
     sig = inspect.signature(fn)
     hints = typing.get_type_hints(fn)
     doc_desc, doc_params = _parse_docstring(fn.__doc__ or "")
@@ -132,30 +149,52 @@ def _build(fn: Callable, name: str | None, description: str | None, timeout: flo
     return Tool(name or fn.__name__, description or doc_desc or fn.__name__, schema, fn, timeout, terminal)
 
 
+@overload
 def tool(
-    fn: Callable | None = None,
+    fn: _F,
     *,
     name: str | None = None,
     description: str | None = None,
     timeout: float | None = None,
     terminal: bool = False,
-) -> Any:
-    """Mark a function (or an environment method) as a tool.
+) -> _F: ...
 
-    Example::
 
-        @tool
-        def add(a: int, b: int) -> int:
-            '''Add two integers.
+@overload
+def tool(
+    fn: None = None,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    timeout: float | None = None,
+    terminal: bool = False,
+) -> Callable[[_F], _F]: ...
+
+
+def tool(
+    fn: _F | None = None,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    timeout: float | None = None,
+    terminal: bool = False,
+) -> _F | Callable[[_F], _F]:
+    """Mark a function (or an environment method) as a tool: ``@tool`` or ``@tool(terminal=True)``.
+
+    The schema comes from the signature (``str``, ``int``, ``float``, ``bool``, ``list``,
+    ``dict``, ``Literal`` and ``X | None``) and the docstring: its first paragraph is the
+    description, its ``Args:`` entries describe the parameters. The function is returned
+    unchanged.
 
     Args:
-                a: first addend
-                b: second addend
-            '''
-            return a + b
+        fn: the function (when used as ``@tool`` without parentheses).
+        name: the name the model calls (default: the function's name).
+        description: what the model is told the tool does (default: from the docstring).
+        timeout: seconds a call may run (default: the environment's ``tool_timeout``).
+        terminal: a successful call ends the episode after its turn, as ``submit`` does.
     """
 
-    def wrap(f: Callable) -> Callable:
+    def wrap(f: _F) -> _F:
         setattr(f, _ATTR, _build(f, name, description, timeout, terminal))
         return f
 
@@ -167,7 +206,7 @@ def as_tool(obj: Any) -> Tool:
     if isinstance(obj, Tool):
         return obj
     spec = getattr(obj, _ATTR, None)
-    if spec is None:
+    if not isinstance(spec, Tool):
         return _build(obj, None, None, None, False)
     if inspect.ismethod(obj):
         return spec.bind(obj.__self__)
@@ -193,12 +232,12 @@ class ToolCall:
 
     id: str
     name: str
-    arguments: dict | None
+    arguments: dict[str, Any] | None
     raw: str = ""
+    """The text the call was parsed from (for error messages)."""
 
-    def to_openai(self) -> dict:
-        import json
-
+    def to_openai(self) -> dict[str, Any]:
+        """The call as an OpenAI ``tool_calls`` entry (arguments as a JSON string)."""
         return {
             "id": self.id,
             "type": "function",
@@ -211,12 +250,16 @@ class ToolCall:
 
 @dataclass
 class ToolResult:
+    """The outcome of one call: the text the model sees, and whether (how) it failed."""
+
     call_id: str
     name: str
     content: str
     error: ErrorKind | None = None
+    """None when the call succeeded."""
     value: Any = None
-    extra: dict = field(default_factory=dict)
+    """What the tool returned (None on error)."""
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _schema_error(name: str, err: jsonschema.ValidationError) -> str:
@@ -225,7 +268,10 @@ def _schema_error(name: str, err: jsonschema.ValidationError) -> str:
     message = err.message
     if len(message) > 300:
         message = message[:300] + "..."
-    return f'Error: invalid arguments for tool "{name}": {prefix}{message}. Check the tool\'s parameter schema and call it again.'
+    return (
+        f'Error: invalid arguments for tool "{name}": {prefix}{message}. '
+        "Check the tool's parameter schema and call it again."
+    )
 
 
 class ToolRunner:
@@ -240,7 +286,8 @@ class ToolRunner:
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
 
-    def run(self, fn: Callable[..., Any], args: dict, timeout: float | None) -> Any:
+    def run(self, fn: Callable[..., Any], args: dict[str, Any], timeout: float | None) -> Any:
+        """``fn(**args)``; raises ``concurrent.futures.TimeoutError`` after ``timeout`` seconds."""
         if timeout is None:
             return fn(**args)
         with self._lock:
@@ -258,6 +305,7 @@ class ToolRunner:
             raise
 
     def close(self) -> None:
+        """Abandon the worker thread (a running call is not interrupted); idempotent."""
         with self._lock:
             pool, self._pool = self._pool, None
         if pool is not None:
@@ -267,14 +315,15 @@ class ToolRunner:
 _default_runner = ToolRunner()
 
 
-class InfrastructureError(RuntimeError):
-    """Raised by a tool when the environment's machinery (not the model) failed."""
-
-
 def execute(
     call: ToolCall, tools: dict[str, Tool], default_timeout: float | None = None, runner: ToolRunner | None = None
 ) -> ToolResult:
-    """Run one call. Model mistakes become error results; infrastructure errors propagate."""
+    """Run one call. Model mistakes become error results.
+
+    Raises:
+        InfrastructureError: the tool's machinery failed (raised by the tool, e.g. a
+            :class:`~agentgym.errors.SandboxError`); passed through unchanged.
+    """
     tool_ = tools.get(call.name)
     if tool_ is None:
         available = ", ".join(sorted(tools)) or "(none)"
@@ -293,8 +342,6 @@ def execute(
     except InfrastructureError:
         raise
     except Exception as e:
-        if _is_infra(e):
-            raise
         return ToolResult(
             call.id, call.name, f'Error: tool "{call.name}" raised {type(e).__name__}: {e}', "tool_exception"
         )
@@ -302,14 +349,7 @@ def execute(
     return ToolResult(call.id, call.name, content, None, value)
 
 
-def _is_infra(e: BaseException) -> bool:
-    # SandboxError lives in agentgym.sandboxes; match by name to keep the core free of that import.
-    return any(k.__name__ in ("SandboxError", "InfrastructureError") for k in type(e).__mro__)
-
-
 def _to_text(value: Any) -> str:
-    import json
-
     if value is None:
         return ""
     try:

@@ -30,7 +30,7 @@ from agentgym.messages import Action, Message
 from agentgym.parsing import ParsedAction, format_tool_call
 from agentgym.rewards import Rubric, step_cost, tool_errors, well_formed_calls
 from agentgym.tasks import Task, TaskSet
-from agentgym.tools import tool
+from agentgym.tools import Tool, tool
 
 KINDS = ("arithmetic", "lookup", "convert", "chain")
 EXTRA_KINDS = ("addition",)
@@ -88,13 +88,14 @@ def safe_eval(expression: str) -> float | int:
             return _OPS[type(node.op)](a, b)
         raise ValueError(f"unsupported syntax: {ast.dump(node)[:60]}")
 
-    value = ev(tree)
+    value: float | int = ev(tree)
     if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
         raise ValueError("result is not a finite number")
     return value
 
 
 def format_number(x: float | int) -> str:
+    """A number as the model should write it: integral floats without ``.0``, else 10 significant digits."""
     if isinstance(x, float) and x.is_integer() and abs(x) < 1e15:
         return str(int(x))
     return f"{x:.10g}" if isinstance(x, float) else str(x)
@@ -108,6 +109,7 @@ def _parse_number(text: str) -> float | None:
 
 
 def answers_match(given: str, expected: str) -> bool:
+    """Numbers equal within a relative tolerance of 1e-6; other answers equal ignoring case and spaces."""
     a, b = _parse_number(given), _parse_number(expected)
     if a is not None and b is not None:
         return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9)
@@ -203,7 +205,7 @@ def build_tasks(kinds: tuple[str, ...] = KINDS, per_kind: int = 150) -> TaskSet:
     if unknown:
         raise ValueError(f"unknown ToolUse kinds {sorted(unknown)}; choose from {KINDS + EXTRA_KINDS}")
     tasks = []
-    for k, kind in enumerate(kinds):
+    for kind in kinds:
         rng = np.random.default_rng(1000 + (KINDS + EXTRA_KINDS).index(kind))
         tasks += [makers[kind](rng, i) for i in range(per_kind)]
     return TaskSet(tasks, name="tooluse")
@@ -225,12 +227,15 @@ class ToolUseEnv(AgentEnv):
         answer_in_text: bool = False,
         **kwargs: Any,
     ):
-        """Args:
-        kinds: task kinds (``KINDS``, or ``EXTRA_KINDS`` such as ``addition``).
-        per_kind: tasks generated per kind.
-        tools: offer only these tools (default: all); a shorter prompt for small models.
-        answer_in_text: a turn without a tool call ends the episode and its last number is the
-            submitted answer (for models too small to call tools yet).
+        """Generate the tasks and choose the tools offered.
+
+        Args:
+            kinds: task kinds (``KINDS``, or ``EXTRA_KINDS`` such as ``addition``).
+            per_kind: tasks generated per kind.
+            tools: offer only these tools (default: all); a shorter prompt for small models.
+            answer_in_text: a turn without a tool call ends the episode and its last number is the
+                submitted answer (for models too small to call tools yet).
+            **kwargs: :class:`~agentgym.env.AgentEnv` arguments (``tasks``, ``split``, ``max_turns``, ...).
         """
         self.kinds = tuple(kinds)
         self.offered = tuple(tools) if tools is not None else None
@@ -241,9 +246,11 @@ class ToolUseEnv(AgentEnv):
         super().__init__(**kwargs)
 
     def load_tasks(self) -> TaskSet:
+        """The generated tasks of the chosen kinds."""
         return build_tasks(self.kinds, self.per_kind)
 
     def build_rubric(self) -> Rubric:
+        """``correct`` (the outcome) and the metrics ``well_formed``, ``tool_errors``, ``step_cost``."""
         rubric = Rubric()
         rubric.add(
             "correct",
@@ -256,7 +263,8 @@ class ToolUseEnv(AgentEnv):
         rubric.add("step_cost", step_cost, weight=0.0, kind="process")
         return rubric
 
-    def get_tools(self) -> list:
+    def get_tools(self) -> list[Tool]:
+        """The ``@tool`` methods, or only those named by ``tools``."""
         offered = super().get_tools()
         if self.offered is None:
             return offered
@@ -266,6 +274,7 @@ class ToolUseEnv(AgentEnv):
         return [t for t in offered if t.name in self.offered]
 
     def on_text_turn(self, parsed: ParsedAction) -> list[Message]:
+        """With ``answer_in_text``, the reply's last number is the answer and the episode ends."""
         if not self.answer_in_text:
             return super().on_text_turn(parsed)
         numbers = _NUMBER.findall(parsed.content)
@@ -274,6 +283,7 @@ class ToolUseEnv(AgentEnv):
         return []
 
     def setup(self, task: Task) -> None:
+        """Load the task's key-value store; nothing is submitted yet."""
         self._store = dict(task.setup.get("store", {}))
         self._submitted = None
 
@@ -329,6 +339,7 @@ class ToolUseEnv(AgentEnv):
         return "Answer submitted."
 
     def oracle_turns(self, task: Task) -> list[Action]:
+        """The task's reference calls, then ``submit`` with its answer."""
         turns: list[Action] = [format_tool_call(name, args) for name, args in task.solution["calls"]]
         turns.append(format_tool_call("submit", {"answer": task.solution["answer"]}))
         return turns

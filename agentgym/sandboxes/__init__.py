@@ -5,13 +5,18 @@ Docker engine) implement the same :class:`Sandbox` protocol; ``ShellSession`` ke
 shell's cwd and environment across commands on any of them. ``BrowserSandbox`` (headless
 Chromium that can reach only its task's files) is the browser backend; it runs no commands.
 Importing this package imports neither ``docker`` nor Playwright: backends load them lazily.
+
+A backend that fails itself raises :class:`SandboxError` (the one in :mod:`agentgym.errors`,
+re-exported here); the agent's command failing is an :class:`ExecResult`, never an error.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-from .base import ExecResult, Sandbox, SandboxConfig, SandboxError, truncate_bytes
+from agentgym.errors import SandboxError
+
+from .base import ExecResult, Sandbox, SandboxConfig, truncate_bytes
 from .local import LocalSandbox
 from .shell import ShellSession
 

@@ -2,6 +2,13 @@
 
 Every backend (local namespaces, Docker, ...) implements :class:`Sandbox`.
 Environments depend only on this protocol, never on a backend.
+
+A backend that fails itself (its helper died, its channel broke, it could not start)
+raises :class:`~agentgym.errors.SandboxError`, an
+:class:`~agentgym.errors.InfrastructureError`: an environment that catches one ends the
+episode with ``info["termination_reason"] = "infra_error"`` and
+``info["infra_failure"] = True``. The agent's own command failing is not an error: a
+non-zero exit code or a timeout is an :class:`ExecResult`.
 """
 
 from __future__ import annotations
@@ -11,13 +18,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
-class SandboxError(RuntimeError):
-    """An infrastructure failure of the sandbox itself (not of the agent's command).
-
-    Environments catch this and end the episode with
-    ``info["termination_reason"] = "sandbox_error"`` and ``info["infra_failure"] = True``.
-    """
+# Re-exported: backends raise it from here; it lives in agentgym.errors so that every layer
+# (tools, graders, the core) catches the same class.
+from agentgym.errors import SandboxError as SandboxError
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ class ExecResult:
 
     @property
     def ok(self) -> bool:
+        """The command exited with status 0 within its timeout."""
         return self.exit_code == 0 and not self.timed_out
 
     @property
@@ -117,10 +121,12 @@ class Sandbox(abc.ABC):
         """Run ``cmd`` (a shell string run with ``sh -c``, or an argv list)."""
 
     @abc.abstractmethod
-    def read_file(self, path: str) -> bytes: ...
+    def read_file(self, path: str) -> bytes:
+        """The contents of the sandbox file ``path`` (``OSError`` subclasses when it cannot be read)."""
 
     @abc.abstractmethod
-    def write_file(self, path: str, data: str | bytes) -> None: ...
+    def write_file(self, path: str, data: str | bytes) -> None:
+        """Create or overwrite the sandbox file ``path`` (``str`` is written as UTF-8)."""
 
     @abc.abstractmethod
     def upload(self, local_dir: str | Path, dest: str = ".") -> None:
@@ -139,11 +145,12 @@ class Sandbox(abc.ABC):
         raise NotImplementedError
 
     def kill_processes(self) -> int:
-        """SIGKILL every process in the sandbox except its own helper, repeatedly until
-        none is left (background jobs, daemons, processes that fork while being killed);
-        returns how many were killed. The workspace is untouched and the sandbox stays
-        usable. Graders call this before grading so nothing the agent started can run
-        (or interfere) while grading happens.
+        """SIGKILL every process in the sandbox except its own helper; returns how many were killed.
+
+        It repeats until none is left (background jobs, daemons, processes that fork while
+        being killed). The workspace is untouched and the sandbox stays usable. Graders call
+        this before grading so nothing the agent started can run (or interfere) while grading
+        happens.
         """
         raise NotImplementedError(f"{type(self).__name__} runs no processes to kill")
 

@@ -35,7 +35,7 @@ from agentgym.envs.coding.repo import (
 )
 from agentgym.envs.coding.sandboxing import SandboxProvider, SandboxSpec
 from agentgym.envs.coding.tools import EditRecord, RepoTools
-from agentgym.messages import Action
+from agentgym.messages import Action, Message
 from agentgym.parsing import format_tool_call
 from agentgym.rewards import Rubric, step_cost, tool_errors, well_formed_calls
 from agentgym.sandboxes import Sandbox
@@ -43,7 +43,9 @@ from agentgym.tasks import Task, TaskSet
 
 
 def load_source(source: str) -> TaskSet:
-    """``curated`` (falls back to ``humaneval`` while the curated set is absent), ``humaneval``,
+    """The coding tasks of ``source``.
+
+    ``curated`` (falls back to ``humaneval`` while the curated set is absent), ``humaneval``,
     a ``.jsonl`` path, or ``module:function``.
     """
     if source == "curated":
@@ -62,6 +64,7 @@ def load_source(source: str) -> TaskSet:
 
 
 def write_tree(root: str | Path, files: dict[str, str]) -> None:
+    """Write ``files`` (relative path -> text) under the host directory ``root``."""
     for path, content in files.items():
         dest = Path(root, path)
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -116,9 +119,11 @@ class CodingEnv(AgentEnv):
         super().__init__(**kwargs)
 
     def load_tasks(self) -> TaskSet:
+        """The tasks of ``source`` (see :func:`load_source`)."""
         return load_source(self.source)
 
     def build_rubric(self) -> Rubric:
+        """The outcome components and metrics listed in the module docstring."""
         binary = self.reward_mode == "binary"
         rubric = Rubric()
         rubric.add("resolved", _resolved, weight=1.0 if binary else 0.0)
@@ -132,12 +137,15 @@ class CodingEnv(AgentEnv):
         return rubric
 
     def setup(self, task: Task) -> None:
+        """Check the task's format and forget the previous episode's grade."""
         check_task(task)
         self.last_grade = None
 
-    def step(self, action: Action) -> tuple[list, float, bool, bool, dict]:
-        """As :meth:`AgentEnv.step`; the final step's info also has ``integrity``: why the grader
-        distrusted the run (integrity flags, then anomalies), empty when clean.
+    def step(self, action: Action) -> tuple[list[Message], float, bool, bool, dict[str, Any]]:
+        """As :meth:`AgentEnv.step`; the final step's info also has ``integrity``.
+
+        ``info["integrity"]`` says why the grader distrusted the run (integrity flags, then
+        anomalies); it is empty when the run was clean.
         """
         obs, reward, terminated, truncated, info = super().step(action)
         if "termination_reason" in info:
@@ -151,9 +159,11 @@ class CodingEnv(AgentEnv):
         return self.last_grade
 
     def grade_episode(self) -> GradeResult:
+        """Grade the episode's submission (computed once, by the first outcome component)."""
         raise NotImplementedError
 
     def close(self) -> None:
+        """Close the episode, then the sandbox provider (its pool); idempotent."""
         try:
             super().close()
         finally:
@@ -179,17 +189,19 @@ class CodeRepairEnv(RepoTools, CodingEnv):
         reject_syntax_errors: bool = False,
         **kwargs: Any,
     ):
-        """Args:
-        source: task source when ``tasks`` is not given: ``curated``, ``humaneval``, a ``.jsonl`` path
-            or ``module:function`` returning tasks in the coding format (see ``repo.py``).
-        sandbox: ``local`` (bubblewrap), ``docker``, or a callable ``files_dir -> Sandbox``.
-        sandbox_options: extra arguments for the sandbox backend (``config``, ``pool_size``, ``image``...).
-        reward_mode: ``binary`` (resolved or not) or ``fraction`` (FAIL_TO_PASS fraction).
-        test_timeout: seconds a ``run_tests`` call may take.
-        reject_syntax_errors: refuse edits that leave a ``.py`` file unparseable (default: apply and warn).
-        grade_timeout: seconds the grading test run may take.
-        integrity_scan: scan the diff for tampering constructs before grading (layer 3 of the grader).
-        **kwargs: :class:`~agentgym.env.AgentEnv` arguments (``tasks``, ``split``, ``max_turns``, ...).
+        """Configure the repository tools, the sandbox and the grader.
+
+        Args:
+            source: task source when ``tasks`` is not given: ``curated``, ``humaneval``, a ``.jsonl`` path
+                or ``module:function`` returning tasks in the coding format (see ``repo.py``).
+            sandbox: ``local`` (bubblewrap), ``docker``, or a callable ``files_dir -> Sandbox``.
+            sandbox_options: extra arguments for the sandbox backend (``config``, ``pool_size``, ``image``...).
+            reward_mode: ``binary`` (resolved or not) or ``fraction`` (FAIL_TO_PASS fraction).
+            test_timeout: seconds a ``run_tests`` call may take.
+            reject_syntax_errors: refuse edits that leave a ``.py`` file unparseable (default: apply and warn).
+            grade_timeout: seconds the grading test run may take.
+            integrity_scan: scan the diff for tampering constructs before grading (layer 3 of the grader).
+            **kwargs: :class:`~agentgym.env.AgentEnv` arguments (``tasks``, ``split``, ``max_turns``, ...).
         """
         # Commands are bounded by the sandbox's own timeouts; the thread timeout is only a backstop.
         kwargs.setdefault("tool_timeout", test_timeout + 30.0)
@@ -204,6 +216,7 @@ class CodeRepairEnv(RepoTools, CodingEnv):
         super().__init__(source=source, sandbox=sandbox, **kwargs)
 
     def build_rubric(self) -> Rubric:
+        """The shared coding rubric plus ``test_progress`` and ``parseable_edits``."""
         rubric = super().build_rubric()
         rubric.add("test_progress", _test_progress, weight=0.0, kind="process")
         rubric.add("parseable_edits", _parseable_edits, weight=0.0, kind="process")
@@ -211,11 +224,13 @@ class CodeRepairEnv(RepoTools, CodingEnv):
 
     @property
     def workspace(self) -> Sandbox:
+        """The episode's sandbox holding the repository."""
         if self._workspace is None:
             raise RuntimeError("no active episode: call reset() first")
         return self._workspace
 
     def setup(self, task: Task) -> None:
+        """Acquire a sandbox holding the task's repository; reset the per-episode logs."""
         super().setup(task)
         self.sandbox_killed = False
         self.agent_ran = False
@@ -229,17 +244,20 @@ class CodeRepairEnv(RepoTools, CodingEnv):
             self._workspace = self.provider.acquire(tmp)
 
     def teardown(self) -> None:
+        """Return the episode's sandbox to the provider."""
         ws, self._workspace = self._workspace, None
         if ws is not None:
             self.provider.release(ws)
 
-    def opening_messages(self, task: Task) -> list:
+    def opening_messages(self, task: Task) -> list[Message]:
+        """The base messages, with the repository's file list after the issue."""
         messages = super().opening_messages(task)
         files = "\n".join(sorted(task.setup["files"]))
         messages[-1]["content"] = f"{task.prompt}\n\nThe repository's files:\n{files}"
         return messages
 
     def grade_episode(self) -> GradeResult:
+        """Grade the workspace (a 0 with the reason when the agent's code killed its sandbox)."""
         if self.sandbox_killed:
             verifier = self.task.verifier
             return GradeResult(
@@ -250,6 +268,7 @@ class CodeRepairEnv(RepoTools, CodingEnv):
         return self.grader.grade_workspace(self.task, self.workspace, agent_ran=self.agent_ran)
 
     def oracle_turns(self, task: Task) -> list[Action]:
+        """Write (or delete) each file of the reference solution, then submit."""
         turns: list[Action] = []
         for path, content in sorted(solution_files(task).items()):
             if content is None:
@@ -260,6 +279,7 @@ class CodeRepairEnv(RepoTools, CodingEnv):
         return turns
 
     def noop_turns(self, task: Task) -> list[Action]:
+        """Submit the repository unchanged."""
         return [format_tool_call("submit", {})]
 
 

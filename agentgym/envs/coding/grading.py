@@ -82,7 +82,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from agentgym.envs.coding.harness import (
     HARNESS_ARGV,
@@ -99,6 +99,7 @@ from agentgym.envs.coding.repo import (
     target_tests,
     test_paths_of,
 )
+from agentgym.errors import SandboxError
 from agentgym.tasks import Task
 
 if TYPE_CHECKING:
@@ -196,18 +197,22 @@ class GradeResult:
 
     @property
     def trusted(self) -> bool:
+        """Neither an anomaly nor an integrity flag: the run's outcomes count."""
         return not self.anomalies and not self.integrity
 
     @property
     def f2p_fraction(self) -> float:
+        """Fraction of FAIL_TO_PASS tests passing (0 when the run is not trusted)."""
         return self._frac(self.fail_to_pass) if self.trusted else 0.0
 
     @property
     def p2p_fraction(self) -> float:
+        """Fraction of PASS_TO_PASS tests passing (0 when the run is not trusted)."""
         return self._frac(self.pass_to_pass) if self.trusted else 0.0
 
     @property
     def resolved(self) -> bool:
+        """Trusted, every FAIL_TO_PASS test passes and every PASS_TO_PASS test still passes."""
         return self.trusted and self.f2p_fraction == 1.0 and self.p2p_fraction == 1.0
 
     @property
@@ -215,7 +220,8 @@ class GradeResult:
         """FAIL_TO_PASS fraction, when every PASS_TO_PASS test still passes (else 0)."""
         return self.f2p_fraction if self.p2p_fraction == 1.0 else 0.0
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
+        """The verdict as JSON data (for logs and ``info``)."""
         return {
             "resolved": self.resolved,
             "f2p": self.fail_to_pass,
@@ -265,6 +271,11 @@ class Grader:
 
     ``timeout`` bounds the one pytest run per task (a timeout fails the submission);
     ``scan=False`` turns off the diff scan (layer 3), e.g. to test the run-time layers alone.
+
+    Raises :class:`~agentgym.errors.SandboxError` (an infrastructure error, which the
+    environment does not score) only when a sandbox fails before any code the agent wrote
+    or ran was in it; every other failure of the run is a verdict of 0 with its reason in
+    :attr:`GradeResult.anomalies` or :attr:`GradeResult.integrity`.
     """
 
     def __init__(self, provider: SandboxProvider, timeout: float = 120.0, scan: bool = True):
@@ -279,8 +290,6 @@ class Grader:
         sandbox failure while its processes are killed or its files listed scores 0 instead of
         raising an infrastructure error.
         """
-        from agentgym.sandboxes import SandboxError
-
         try:
             kill_agent_processes(workspace)
             changes = collect_changes(workspace, task)
@@ -300,6 +309,7 @@ class Grader:
         return self.grade(task, split_changes(task.setup["files"], files, test_paths_of(task)))
 
     def grade(self, task: Task, changes: Changes) -> GradeResult:
+        """The verdict on ``changes`` (from :func:`collect_changes` or ``split_changes``) for ``task``."""
         from agentgym.envs.coding.function_grading import (
             FunctionGrader,
             is_function_task,
@@ -334,8 +344,6 @@ class Grader:
         return result
 
     def _run(self, task: Task, changes: Changes) -> GradeResult:
-        from agentgym.sandboxes import SandboxError
-
         files = grading_files(task, changes)
         targets = target_tests(task)
         cfg, canary = harness_config(task, targets, grading=True)

@@ -28,11 +28,15 @@ from agentgym.envs.coding.harness import (
     parse_run,
 )
 from agentgym.envs.coding.repo import is_test_file, normalize_path
-from agentgym.sandboxes.base import SandboxError
+from agentgym.errors import SandboxError
 from agentgym.tools import tool
 
 if TYPE_CHECKING:
     from agentgym.sandboxes import ExecResult, Sandbox
+    from agentgym.tasks import Task
+
+_Outline = list[tuple[str, str, int, int, cst.CSTNode]]
+"""(qualified name, header, first line, last line, node) per class, function and top-level name."""
 
 MAX_WRITE_BYTES = 256 * 1024
 MAX_READ_LINES = 400
@@ -117,6 +121,8 @@ def syntax_error(path: str, source: str) -> str | None:
 
 @dataclass
 class EditRecord:
+    """One edit of a file by a tool (for the ``parseable_edits`` process reward)."""
+
     turn: int
     path: str
     parses: bool
@@ -127,10 +133,10 @@ def _numbered(lines: list[str], start: int) -> str:
     return "\n".join(f"{i:>{width}}| {line}" for i, line in enumerate(lines, start))
 
 
-def _outline(module: cst.Module, wrapper: MetadataWrapper) -> list[tuple[str, str, int, int, cst.CSTNode]]:
+def _outline(module: cst.Module, wrapper: MetadataWrapper) -> _Outline:
     """(qualified name, header, first line, last line, node) for classes, functions and top-level names."""
     positions = wrapper.resolve(PositionProvider)
-    out: list[tuple[str, str, int, int, cst.CSTNode]] = []
+    out: _Outline = []
 
     def visit(body: Any, prefix: str, depth: int) -> None:
         for stmt in body:
@@ -165,8 +171,14 @@ def _outline(module: cst.Module, wrapper: MetadataWrapper) -> list[tuple[str, st
 class RepoTools:
     """``@tool`` methods over ``self.workspace`` (a sandbox holding the repository).
 
-    The host class (an :class:`~agentgym.env.AgentEnv`) provides ``workspace``, ``turn`` and
-    ``end`` and the per-episode state below, which the tools fill for the process rewards.
+    The host class (an :class:`~agentgym.env.AgentEnv`) provides ``workspace``, ``turn``,
+    ``task`` and ``end`` and the per-episode state below, which the tools fill for the process
+    rewards. ``submit`` is a terminal tool: the episode ends after the turn that calls it.
+
+    A sandbox failure (:class:`~agentgym.errors.SandboxError`) before the agent's code ran in
+    the workspace propagates as an infrastructure error; after ``run_tests`` it ends the
+    episode as unresolved (``termination_reason="sandbox_killed"``), since the agent's code
+    may have caused it.
     """
 
     reject_syntax_errors: bool = False
@@ -186,13 +198,29 @@ class RepoTools:
 
     @property
     def workspace(self) -> Sandbox:
+        """The sandbox holding the repository (provided by the host class)."""
         raise NotImplementedError
+
+    if TYPE_CHECKING:  # provided by AgentEnv; declared here only for the type checker
+
+        @property
+        def turn(self) -> int:
+            """The turn being stepped."""
+
+        @property
+        def task(self) -> Task:
+            """The episode's task."""
+
+        def end(self, reason: str = "submitted") -> None:
+            """End the episode after this turn."""
 
     # ----- plumbing -------------------------------------------------------------
 
     def _sandbox_error(self, error: SandboxError) -> Exception:
-        """What a tool raises when the workspace sandbox fails: an infrastructure error before
-        the agent's code ran in it, afterwards the end of the episode (scored 0).
+        """What a tool raises when the workspace sandbox fails.
+
+        Before the agent's code ran in it: ``error`` itself, an infrastructure failure. After:
+        the episode ends (scored 0) and the model is told why, as a tool error.
         """
         if not self.agent_ran:
             return error
@@ -200,12 +228,12 @@ class RepoTools:
         # likely broken by that code (a process left behind by run_tests). Counting it as an
         # infrastructure failure would let a policy mask a failing episode.
         self.sandbox_killed = True
-        self.end("sandbox_killed")  # type: ignore[attr-defined]
+        self.end("sandbox_killed")
         return RuntimeError(
             f"The sandbox stopped after your code ran in it ({error}). The episode ends and counts as unresolved."
         )
 
-    def _fs(self, op: str, path: str, **req: Any) -> dict:
+    def _fs(self, op: str, path: str, **req: Any) -> dict[str, Any]:
         try:
             res = self.workspace.exec(
                 ["python3", "-I", "-S", "-c", FS_SCRIPT], stdin=json.dumps({"op": op, "path": path, **req}), timeout=30
@@ -213,9 +241,10 @@ class RepoTools:
         except SandboxError as e:
             raise self._sandbox_error(e) from None
         try:
-            return json.loads(res.stdout.strip().splitlines()[-1])
+            reply: dict[str, Any] = json.loads(res.stdout.strip().splitlines()[-1])
         except (json.JSONDecodeError, IndexError):
             raise RuntimeError(f"{op} failed: {scrub(res.output.strip())[-500:] or 'no output'}") from None
+        return reply
 
     def _read_text(self, path: str) -> str:
         try:
@@ -255,7 +284,7 @@ class RepoTools:
         return "\n".join(notes)
 
     def _record_edit(self, path: str, parses: bool) -> None:
-        self.edit_log.append(EditRecord(self.turn, path, parses))  # type: ignore[attr-defined]
+        self.edit_log.append(EditRecord(self.turn, path, parses))
 
     # ----- tools -----------------------------------------------------------------
 
@@ -450,12 +479,12 @@ class RepoTools:
     @tool(terminal=True)
     def submit(self) -> str:
         """Submit your changes for grading by the hidden tests; this ends the episode."""
-        self.end("submitted")  # type: ignore[attr-defined]
+        self.end("submitted")
         return "Submitted. Your changes will now be graded by the hidden tests."
 
     # ----- helpers -----------------------------------------------------------------
 
-    def _symbols(self, path: str) -> tuple[list, list[str]]:
+    def _symbols(self, path: str) -> tuple[_Outline, list[str]]:
         if not path.endswith(".py"):
             raise ValueError(f"{path} is not a Python file")
         source = self._read_text(path)
@@ -468,7 +497,7 @@ class RepoTools:
 
     def _pytest(self, targets: list[str]) -> tuple[ExecResult, HarnessRun]:
         """Run ``targets`` with the grader's own harness (same flags, argv, environment, layout)."""
-        cfg, _ = harness_config(self.task, targets, grading=False)  # type: ignore[attr-defined]
+        cfg, _ = harness_config(self.task, targets, grading=False)
         res = self.workspace.exec(HARNESS_ARGV, stdin=json.dumps(cfg) + "\n", timeout=self.test_timeout)
         return res, parse_run(res, cfg["nonce"])
 
@@ -476,4 +505,4 @@ class RepoTools:
         """Pass fraction from the harness's own outcomes: a shaping signal only, never used for grading."""
         outcomes = list(run.outcomes.values()) if run.records == 1 else []
         passed = sum(o == "passed" for o in outcomes)
-        self.test_log.append((self.turn, passed / len(outcomes) if outcomes else 0.0))  # type: ignore[attr-defined]
+        self.test_log.append((self.turn, passed / len(outcomes) if outcomes else 0.0))
