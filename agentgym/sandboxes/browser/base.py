@@ -20,7 +20,7 @@ import abc
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from agentgym.errors import SandboxError
+from agentgym.errors import AgentGymError, SandboxError
 
 __all__ = ["Browser", "BrowserActionError", "BrowserCrashed", "BrowserTimeout", "ElementState"]
 
@@ -30,8 +30,12 @@ ElementState = Literal["attached", "detached", "visible", "hidden"]
 """States :meth:`Browser.wait_for` can wait for."""
 
 
-class BrowserActionError(RuntimeError):
-    """The page refused an action (no such element, blocked URL, script error); the model's mistake."""
+class BrowserActionError(AgentGymError, RuntimeError):
+    """The page refused an action (no such element, blocked URL, script error); the model's mistake.
+
+    Not an :class:`~agentgym.errors.InfrastructureError`: a tool that lets it escape shows the
+    model its message instead of ending the episode.
+    """
 
 
 class BrowserTimeout(BrowserActionError):
