@@ -308,7 +308,7 @@ class AgentEnv(gym.Env[list[Message], Action]):
                 p.get("text", "") for p in action["content"] if isinstance(p, dict) and isinstance(p.get("text"), str)
             )
         calls = [c.to_openai() for c in parsed.calls]
-        return assistant(content or (None if calls else ""), calls)  # type: ignore[arg-type]
+        return assistant(content or (None if calls else ""), calls)
 
     @property
     def turn(self) -> int:

@@ -28,7 +28,7 @@ import jsonschema  # type: ignore[import-untyped]  # no stubs installed (types-j
 
 # Re-exported: tools raise it; it lives in agentgym.errors so that every layer catches one class.
 from agentgym.errors import InfrastructureError as InfrastructureError
-from agentgym.messages import copy_json
+from agentgym.messages import ToolCallDict, copy_json
 
 _ATTR = "__agentgym_tool__"
 
@@ -236,7 +236,7 @@ class ToolCall:
     raw: str = ""
     """The text the call was parsed from (for error messages)."""
 
-    def to_openai(self) -> dict[str, Any]:
+    def to_openai(self) -> ToolCallDict:
         """The call as an OpenAI ``tool_calls`` entry (arguments as a JSON string)."""
         return {
             "id": self.id,

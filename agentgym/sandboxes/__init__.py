@@ -1,10 +1,12 @@
 """Where agent actions run: one protocol (:class:`Sandbox`), several backends.
 
 ``LocalSandbox`` (bubblewrap namespaces on the host) and ``DockerSandbox`` (a real
-Docker engine) implement the same :class:`Sandbox` protocol; ``ShellSession`` keeps a
-shell's cwd and environment across commands on any of them. ``BrowserSandbox`` (headless
-Chromium that can reach only its task's files) is the browser backend; it runs no commands.
-Importing this package imports neither ``docker`` nor Playwright: backends load them lazily.
+Docker engine) implement the same :class:`Sandbox` protocol; ``SandboxPool`` keeps warm
+ones ready, and ``ShellSession`` keeps a shell's cwd and environment across commands on any
+of them. Browsers run no commands and keep no files, so they have a protocol of their own
+in :mod:`agentgym.sandboxes.browser` (``BrowserSandbox`` is the former name of its
+Chromium backend). Importing this package imports neither ``docker`` nor Playwright:
+backends load them lazily.
 
 A backend that fails itself raises :class:`SandboxError` (the one in :mod:`agentgym.errors`,
 re-exported here); the agent's command failing is an :class:`ExecResult`, never an error.
@@ -23,7 +25,7 @@ from .shell import ShellSession
 if TYPE_CHECKING:
     from .browser import BrowserSandbox
     from .docker import DockerSandbox
-    from .pool import SandboxPool
+    from .pool import DockerPool, SandboxPool
 
 __all__ = [
     "BrowserSandbox",
