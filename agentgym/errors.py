@@ -10,8 +10,14 @@ agentgym tells two kinds of failure apart:
   ``info["infra_failure"] = True``; evaluation counts it apart from task failures and the
   trainer masks the episode instead of learning from a reward of 0.
 
+Who raises what: sandbox backends raise :class:`SandboxError` (browsers its subclass
+``BrowserCrashed``); graders raise :class:`GraderError` when they cannot reach a verdict
+for reasons outside the model's control; a tool whose own machinery fails raises
+:class:`InfrastructureError` (or lets a :class:`SandboxError` through). Catch them by type
+(``except InfrastructureError``), never by class name: a subclass defined anywhere counts.
+
 This module imports nothing, so ``agentgym.sandboxes`` (which may import nothing else of
-the core) can raise these too.
+the core) can raise these too; ``tests/test_architecture.py`` keeps it that way.
 """
 
 from __future__ import annotations
