@@ -4,7 +4,7 @@
 #   docker.io    - Docker engine for DockerSandbox
 #   bubblewrap   - namespaces for LocalSandbox
 #   debootstrap  - builds the base image without a registry
-#   chromium     - BrowserSandbox
+#   chromium     - ChromiumBrowser
 #   python3-pytest python3-venv git - what coding tasks run inside LocalSandbox
 set -euo pipefail
 

@@ -4,9 +4,9 @@
 Docker engine) implement the same :class:`Sandbox` protocol; ``SandboxPool`` keeps warm
 ones ready, and ``ShellSession`` keeps a shell's cwd and environment across commands on any
 of them. Browsers run no commands and keep no files, so they have a protocol of their own
-in :mod:`agentgym.sandboxes.browser` (``BrowserSandbox`` is the former name of its
-Chromium backend). Importing this package imports neither ``docker`` nor Playwright:
-backends load them lazily.
+in :mod:`agentgym.sandboxes.browser`: :class:`Browser`, implemented by :class:`ChromiumBrowser`
+(``BrowserSandbox`` is its former name, kept as an alias). Importing this package imports
+neither ``docker`` nor Playwright: backends load them lazily.
 
 A backend that fails itself raises :class:`SandboxError` (the one in :mod:`agentgym.errors`,
 re-exported here); the agent's command failing is an :class:`ExecResult`, never an error.
@@ -23,12 +23,17 @@ from .local import LocalSandbox
 from .shell import ShellSession
 
 if TYPE_CHECKING:
-    from .browser import BrowserSandbox
+    from .browser import Browser, BrowserActionError, BrowserCrashed, BrowserSandbox, BrowserTimeout, ChromiumBrowser
     from .docker import DockerSandbox
     from .pool import DockerPool, SandboxPool
 
 __all__ = [
+    "Browser",
+    "BrowserActionError",
+    "BrowserCrashed",
     "BrowserSandbox",
+    "BrowserTimeout",
+    "ChromiumBrowser",
     "DockerPool",
     "DockerSandbox",
     "ExecResult",
@@ -42,7 +47,15 @@ __all__ = [
     "truncate_bytes",
 ]
 
-_LAZY = {"DockerSandbox": ".docker", "SandboxPool": ".pool", "DockerPool": ".pool", "BrowserSandbox": ".browser"}
+_LAZY = {
+    "DockerSandbox": ".docker",
+    "SandboxPool": ".pool",
+    "DockerPool": ".pool",
+    **dict.fromkeys(
+        ["Browser", "BrowserActionError", "BrowserCrashed", "BrowserSandbox", "BrowserTimeout", "ChromiumBrowser"],
+        ".browser",
+    ),
+}
 
 
 def __getattr__(name: str) -> Any:
