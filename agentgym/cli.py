@@ -1,5 +1,7 @@
-"""The ``agentgym`` command line: list, describe, run, eval, tasks, and the commands
-that the sandboxes, coding environments and trainer add.
+"""The ``agentgym`` command line: list, describe, run, eval, tasks, serve.
+
+The sandboxes, the coding environments and the trainer add their own commands
+(``_EXTENSIONS``) when they are installed.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import json
 import os
 import sys
 from typing import Any
+
+import gymnasium.error
 
 from agentgym.messages import render_transcript
 
@@ -45,6 +49,7 @@ def _add_env_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    """``agentgym list``: print every registered environment id."""
     import agentgym
 
     for env_id in agentgym.list_envs():
@@ -53,6 +58,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_describe(args: argparse.Namespace) -> int:
+    """``agentgym describe ENV``: tools, rewards, splits and task count (``--json`` for the raw dict)."""
     from agentgym.registry import env_class, spec_kwargs
 
     kwargs = {**spec_kwargs(args.env), **_env_kwargs(args.env_arg)}
@@ -61,9 +67,8 @@ def cmd_describe(args: argparse.Namespace) -> int:
         print(json.dumps(info, indent=2))
         return 0
     print(f"{args.env}  ({info['class']})\n  {info['doc']}")
-    print(
-        f"  tasks: {info['tasks']}  (train {info['splits']['train']}, test {info['splits']['test']}); max_turns {info['max_turns']}"
-    )
+    splits = info["splits"]
+    print(f"  tasks: {info['tasks']}  (train {splits['train']}, test {splits['test']}); max_turns {info['max_turns']}")
     print("  tools:")
     for t in info["tools"]:
         fn = t["function"]
@@ -77,6 +82,7 @@ def cmd_describe(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """``agentgym run ENV``: play episodes with a policy and print each transcript and result."""
     from agentgym.rollout import collect
     from agentgym.trajectory import save_jsonl
 
@@ -98,7 +104,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"=== task {t.task_id} (seed {t.seed}) ===")
             print(render_transcript(t.messages))
         print(
-            f"task {t.task_id}: reward {t.reward:.3f}, outcome {t.outcome_reward}, turns {t.num_turns}, ended by {t.termination_reason}"
+            f"task {t.task_id}: reward {t.reward:.3f}, outcome {t.outcome_reward}, turns {t.num_turns}, "
+            f"ended by {t.termination_reason}"
         )
     if args.out:
         save_jsonl(trajs, args.out)
@@ -107,6 +114,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    """``agentgym eval ENV``: evaluate a policy and print the report (130 when interrupted)."""
     from agentgym.evaluation import evaluate
 
     try:
@@ -139,6 +147,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_eval_compare(args: argparse.Namespace) -> int:
+    """``agentgym eval compare A B``: compare two evaluation directories task by task."""
     from agentgym.compare import compare_runs, to_markdown, write_comparison
 
     result = compare_runs(args.a, args.b, alpha=args.alpha)
@@ -164,6 +173,7 @@ def _eval_compare_parser() -> argparse.ArgumentParser:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    """``agentgym tasks validate ENV``: 0 when the oracle scores 1 and doing nothing 0 on every task."""
     from agentgym.validate import validate
 
     report = validate(
@@ -174,6 +184,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    """``agentgym serve``: serve environments over HTTP until interrupted."""
     from agentgym.server import serve
 
     server = serve(args.host, args.port, args.env or None)
@@ -198,15 +209,14 @@ class _Parser(argparse.ArgumentParser):
 
 # Errors a user's input causes (unknown env, task, policy, model, bad argument value):
 # reported as one line. Anything else is a bug and keeps its traceback.
-USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, LookupError, OSError, TypeError, ImportError)
-
-
-def _user_errors() -> tuple[type[BaseException], ...]:
-    try:
-        import gymnasium.error
-    except ImportError:  # pragma: no cover - gymnasium is a dependency
-        return USER_ERRORS
-    return USER_ERRORS + (gymnasium.error.Error,)
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError,
+    LookupError,
+    OSError,
+    TypeError,
+    ImportError,
+    gymnasium.error.Error,
+)
 
 
 def _one_line(e: BaseException) -> str:
@@ -237,6 +247,7 @@ def _check_task(env_id: str, task_id: str, kwargs: dict[str, Any]) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``agentgym`` parser with every subcommand, the installed extensions' included."""
     parser = _Parser(
         prog="agentgym", description="Gymnasium environments for tool-using LLM agents, and a GRPO trainer."
     )
@@ -266,7 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "eval",
         help="evaluate a policy on held-out tasks (pass@k, reward, turns); `eval compare A B` compares two runs",
-        epilog="To compare two runs: agentgym eval compare A_DIR B_DIR [--out DIR] (see `agentgym eval compare --help`).",
+        epilog="To compare two runs: agentgym eval compare A_DIR B_DIR [--out DIR] "
+        "(see `agentgym eval compare --help`).",
     )
     p.add_argument("env")
     p.add_argument("--policy", default="oracle")
@@ -317,7 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one command. A user error prints ``agentgym: error: ...`` (one line) and returns 2;
+    """Run one command; returns the exit status.
+
+    A user error prints ``agentgym: error: ...`` (one line) and returns 2;
     ``AGENTGYM_DEBUG=1`` shows its traceback instead.
     """
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -328,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         _check_env(getattr(args, "env", None))
         return int(args.fn(args) or 0)
-    except _user_errors() as e:
+    except USER_ERRORS as e:
         if os.environ.get("AGENTGYM_DEBUG"):
             raise
         print(f"agentgym: error: {_one_line(e)}", file=sys.stderr)

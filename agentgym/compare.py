@@ -38,7 +38,7 @@ def load_run(path: str | Path) -> dict[str, Any]:
             f"(or finish an interrupted run with --resume)"
         )
     data = json.loads(file.read_text())
-    if "per_task" not in data:
+    if not isinstance(data, dict) or "per_task" not in data:
         raise ValueError(f"{file}: no per-task results (written by an older agentgym); re-run the evaluation")
     return data
 
@@ -123,7 +123,10 @@ def compare_runs(a_dir: str | Path, b_dir: str | Path, alpha: float = 0.05) -> d
     elif p < alpha:
         verdict = f"B is {'better' if sum(diffs) > 0 else 'worse'} than A (p = {p:.3g} < {alpha})"
     else:
-        verdict = f"no significant difference at the {alpha} level (p = {p:.3g}); the 95% interval of B - A is [{lo:+.3f}, {hi:+.3f}]"
+        verdict = (
+            f"no significant difference at the {alpha} level (p = {p:.3g}); "
+            f"the 95% interval of B - A is [{lo:+.3f}, {hi:+.3f}]"
+        )
         n_diff = sum(d != 0 for d in diffs)
         if n_diff and 2 * 0.5**n_diff >= alpha:
             verdict += (
@@ -154,7 +157,7 @@ def compare_runs(a_dir: str | Path, b_dir: str | Path, alpha: float = 0.05) -> d
     }
 
 
-def _headline(m: dict) -> dict[str, Any]:
+def _headline(m: dict[str, Any]) -> dict[str, Any]:
     keys = [k for k in m if k.startswith("pass@")] + [
         "success_rate",
         "mean_reward",
@@ -170,6 +173,7 @@ def _f(v: Any) -> str:
 
 
 def to_markdown(c: dict[str, Any]) -> str:
+    """A comparison (from :func:`compare_runs`) as a Markdown report: headline metrics, the test, per-task rows."""
     a, b = c["a"], c["b"]
     lines = [
         f"# Comparison: A = {a['policy']} ({a['dir']}) vs B = {b['policy']} ({b['dir']})",
@@ -185,7 +189,8 @@ def to_markdown(c: dict[str, Any]) -> str:
         f"**{c['verdict']}.**",
         "",
         (
-            f"- paired tasks: {c['paired_tasks']}; success rate over them A {_f(c['success_rate_a'])}, B {_f(c['success_rate_b'])}; "
+            f"- paired tasks: {c['paired_tasks']}; "
+            f"success rate over them A {_f(c['success_rate_a'])}, B {_f(c['success_rate_b'])}; "
             f"B better on {c['b_better_tasks']}, worse on {c['b_worse_tasks']}"
         ),
         f"- test: {t['method']} ({t['computed']}), p = {t['p_value']:.4g}"
@@ -199,13 +204,14 @@ def to_markdown(c: dict[str, Any]) -> str:
     lines += ["", "| task | A successes / valid | B successes / valid | B - A |", "|---|---|---|---|"]
     for r in c["tasks"]:
         mark = " ▲" if r["diff"] > 0 else (" ▼" if r["diff"] < 0 else "")
-        lines.append(
-            f"| {r['task_id']} | {r['a']['successes']} / {r['a']['valid']} | {r['b']['successes']} / {r['b']['valid']} | {r['diff']:+.3f}{mark} |"
-        )
+        a_cell = f"{r['a']['successes']} / {r['a']['valid']}"
+        b_cell = f"{r['b']['successes']} / {r['b']['valid']}"
+        lines.append(f"| {r['task_id']} | {a_cell} | {b_cell} | {r['diff']:+.3f}{mark} |")
     return "\n".join(lines) + "\n"
 
 
 def write_comparison(c: dict[str, Any], out_dir: str | Path) -> Path:
+    """Write ``compare.json`` and ``compare.md`` into ``out_dir``; returns the directory."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "compare.json").write_text(json.dumps(c, indent=2, allow_nan=False) + "\n")

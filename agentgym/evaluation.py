@@ -80,6 +80,7 @@ class EvalReport:
         return {"value": _mean(scores), "tasks": len(used), "dropped": len(dropped), "dropped_tasks": dropped}
 
     def per_task(self) -> dict[str, dict[str, Any]]:
+        """Episodes, valid samples, successes and mean rewards of each task."""
         all_by_task: dict[str, list[Trajectory]] = defaultdict(list)
         for t in self.trajectories:
             all_by_task[t.task_id].append(t)
@@ -99,7 +100,7 @@ class EvalReport:
         ts = self.trajectories
         valid = [t for task_ts in self.valid.values() for t in task_ts]
         pass_at = {str(k): self.pass_at(k) for k in self.ks}
-        errors: Counter = Counter()
+        errors: Counter[str] = Counter()
         for t in ts:
             if t.steps:
                 errors.update(t.steps[-1].info.get("error_counts", {}))
@@ -123,6 +124,7 @@ class EvalReport:
         }
 
     def to_markdown(self) -> str:
+        """``summary.md``: the headline metrics as a table, then pass@k and why episodes ended."""
         m = self.metrics()
         rows = [f"# Evaluation: {m['env']} with {m['policy']}", "", "| metric | value |", "|---|---|"]
         for key in (
@@ -228,9 +230,11 @@ class EpisodeLog:
         return out
 
     def rewrite(self, trajectories: Sequence[Trajectory]) -> None:
+        """Replace the file with ``trajectories``, atomically."""
         _atomic_write(self.path, "".join(t.to_json() + "\n" for t in trajectories))
 
     def append(self, traj: Trajectory) -> None:
+        """Add one episode as a single ``write`` of a whole line, synced to disk."""
         data = (traj.to_json() + "\n").encode("utf-8")
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
@@ -242,7 +246,7 @@ class EpisodeLog:
             os.close(fd)
 
 
-def _job_key(job: Job) -> list:
+def _job_key(job: Job) -> list[int | str]:
     return [job.index, job.task_id, job.seed]
 
 
@@ -359,16 +363,17 @@ def evaluate(
     return report
 
 
-def _read_config(path: Path) -> dict | None:
+def _read_config(path: Path) -> dict[str, Any] | None:
     if not path.exists():
         return None
     try:
-        return json.loads(path.read_text())
+        config = json.loads(path.read_text())
     except ValueError:
         return None
+    return config if isinstance(config, dict) else None
 
 
-def _check_same_run(previous: dict, config: dict, out: Path) -> None:
+def _check_same_run(previous: dict[str, Any], config: dict[str, Any], out: Path) -> None:
     """A resumed run must be the same evaluation, or its report would mix two."""
     diffs = [
         f"{k}: {previous.get(k)!r} on file, {v!r} now"

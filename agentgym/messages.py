@@ -18,23 +18,31 @@ Not covered: content given as a list of parts (only strings are produced here).
 from __future__ import annotations
 
 import copy
-from typing import Any, Literal, TypedDict, Union
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, TypedDict, TypeVar
 
 ROLES = ("system", "user", "assistant", "tool")
 
 
 class FunctionCall(TypedDict):
+    """The ``function`` part of a tool call: which tool, with which arguments."""
+
     name: str
     arguments: str  # a JSON string, as in the OpenAI API
 
 
 class ToolCallDict(TypedDict):
+    """One tool call of an assistant message, as in the OpenAI API."""
+
     id: str
     type: Literal["function"]
     function: FunctionCall
 
 
 class Message(TypedDict, total=False):
+    """One chat message in the OpenAI format; which keys are present depends on ``role``."""
+
     role: str
     content: str | None
     name: str
@@ -42,19 +50,22 @@ class Message(TypedDict, total=False):
     tool_calls: list[ToolCallDict]
 
 
-Action = Union[str, dict]
+Action = str | dict[str, Any]
 """An assistant turn: raw model text, or an assistant message dict (``tool_calls`` allowed)."""
 
 
 def system(content: str) -> Message:
+    """A system message."""
     return {"role": "system", "content": content}
 
 
 def user(content: str) -> Message:
+    """A user message."""
     return {"role": "user", "content": content}
 
 
 def assistant(content: str | None, tool_calls: list[ToolCallDict] | None = None) -> Message:
+    """An assistant message; ``tool_calls`` is left out when there are none."""
     msg: Message = {"role": "assistant", "content": content}
     if tool_calls:
         msg["tool_calls"] = tool_calls
@@ -62,6 +73,7 @@ def assistant(content: str | None, tool_calls: list[ToolCallDict] | None = None)
 
 
 def tool_message(content: str, *, tool_call_id: str, name: str) -> Message:
+    """A tool message answering the call ``tool_call_id`` of tool ``name``."""
     return {"role": "tool", "tool_call_id": tool_call_id, "name": name, "content": content}
 
 
@@ -103,7 +115,7 @@ def answer_pending_calls(messages: list[Message], content: str) -> list[Message]
     return out
 
 
-def transcript_problems(messages: list[Message]) -> list[str]:
+def transcript_problems(messages: Sequence[Mapping[str, Any]]) -> list[str]:
     """Every way ``messages`` breaks the OpenAI tool-call protocol (empty list: valid).
 
     Checks: roles are known; call ids are non-empty strings, unique within their message,
@@ -111,9 +123,8 @@ def transcript_problems(messages: list[Message]) -> list[str]:
     None (None only with calls); every call of an assistant message is answered, once, by the
     tool messages that directly follow it, and no tool message answers anything else. (The
     order of the answers is free, as in the OpenAI API; agentgym writes them in call order.)
+    Takes any JSON dicts, since its job is to find the ones that are not valid messages.
     """
-    import json
-
     problems: list[str] = []
     pending: list[str] = []  # call ids of the last assistant message not yet answered
     open_turn = False  # inside the run of tool messages that follows an assistant message with calls
@@ -158,9 +169,8 @@ def transcript_problems(messages: list[Message]) -> list[str]:
                         f"message {i}: call {cid!r} is not {{'type': 'function', 'function': {{'name': ...}}}}"
                     )
                     continue
-                try:
-                    json.loads(fn.get("arguments"), parse_constant=_no_constant)
-                except (TypeError, ValueError):
+                arguments = fn.get("arguments")
+                if not isinstance(arguments, str) or not _is_json(arguments):
                     problems.append(f"message {i}: arguments of call {cid!r} are not a JSON string")
             open_turn = True
         elif role == "tool":
@@ -171,7 +181,8 @@ def transcript_problems(messages: list[Message]) -> list[str]:
                 )
             elif cid not in pending:
                 problems.append(
-                    f"message {i}: tool message answers {cid!r}, which is no unanswered call of the assistant turn before it"
+                    f"message {i}: tool message answers {cid!r}, "
+                    "which is no unanswered call of the assistant turn before it"
                 )
             else:
                 pending.remove(cid)
@@ -184,22 +195,39 @@ def transcript_problems(messages: list[Message]) -> list[str]:
     return problems
 
 
+def _is_json(text: str) -> bool:
+    """Strict JSON: ``NaN`` and ``Infinity`` (which Python's parser accepts) are not."""
+    try:
+        json.loads(text, parse_constant=_no_constant)
+    except ValueError:
+        return False
+    return True
+
+
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def copy_json(x: Any) -> Any:
+_T = TypeVar("_T")
+
+
+def copy_json(x: _T) -> _T:
     """Deep copy of JSON-like data (dicts, lists, scalars); ~10x faster than ``copy.deepcopy``."""
+    copied: _T = _copy_json(x)
+    return copied
+
+
+def _copy_json(x: Any) -> Any:
     if isinstance(x, dict):
-        return {k: copy_json(v) for k, v in x.items()}
+        return {k: _copy_json(v) for k, v in x.items()}
     if isinstance(x, list):
-        return [copy_json(v) for v in x]
+        return [_copy_json(v) for v in x]
     if isinstance(x, (str, int, float, bool, type(None))):
         return x
     return copy.deepcopy(x)
 
 
-def copy_messages(messages: list[Any]) -> list[Any]:
+def copy_messages(messages: list[Message]) -> list[Message]:
     """Deep copies, so callers can never mutate the environment's transcript."""
     return copy_json(messages)
 

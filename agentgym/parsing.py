@@ -21,12 +21,11 @@ kept as ids (agentgym assigns its own), calls split across turns.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from agentgym.messages import Action, Message
+from agentgym.messages import Action, Message, ToolCallDict
 from agentgym.tools import ToolCall
 
 FORMAT_HINT = (
@@ -36,8 +35,14 @@ LLAMA3_HINT = (
     'Write a call as the JSON object {"name": "<tool name>", "parameters": {<arguments as a JSON object>}} '
     'with nothing before it (several calls: separate them with ";").'
 )
-MISTRAL_HINT = 'Write calls as [TOOL_CALLS][{"name": "<tool name>", "arguments": {<arguments as a JSON object>}}] (one list entry per call).'
-JSON_HINT = 'Reply with only the JSON object {"name": "<tool name>", "arguments": {<arguments as a JSON object>}} (or a list of them).'
+MISTRAL_HINT = (
+    'Write calls as [TOOL_CALLS][{"name": "<tool name>", "arguments": {<arguments as a JSON object>}}] '
+    "(one list entry per call)."
+)
+JSON_HINT = (
+    'Reply with only the JSON object {"name": "<tool name>", "arguments": {<arguments as a JSON object>}} '
+    "(or a list of them)."
+)
 
 
 @dataclass
@@ -60,6 +65,8 @@ class ParsedAction:
 
 
 class ToolCallParser(Protocol):
+    """Reads the tool calls of one model family's format out of an assistant turn's text."""
+
     format_hint: str
     """One sentence telling the model how to write a call in this format."""
 
@@ -71,7 +78,7 @@ class ToolCallParser(Protocol):
 def _decode_call(
     body: str, call_id: str, hint: str = FORMAT_HINT, args_key: str = "arguments"
 ) -> ToolCall | ParseError:
-    """One call from its JSON text ``{"name": ..., "<args_key>": {...}}`` (``arguments``/``parameters`` both read)."""
+    """One call from its JSON text ``{"name": ..., "<args_key>": {...}}`` (``arguments`` or ``parameters``)."""
     body = body.strip()
     try:
         obj = json.loads(body)
@@ -98,7 +105,8 @@ def _decode_obj(obj: Any, body: str, call_id: str, hint: str, args_key: str = "a
             args = json.loads(args) if args.strip() else {}
         except json.JSONDecodeError as e:
             return ParseError(
-                f'Error: could not parse arguments of tool "{name}": invalid JSON ({e.msg}). Arguments must be a JSON object.',
+                f'Error: could not parse arguments of tool "{name}": invalid JSON ({e.msg}). '
+                "Arguments must be a JSON object.",
                 body,
             )
     if args is None:
@@ -109,7 +117,11 @@ def _decode_obj(obj: Any, body: str, call_id: str, hint: str, args_key: str = "a
 
 
 def _json_values(text: str) -> tuple[list[tuple[Any, str]], str]:
-    """Consecutive JSON values in ``text`` separated by whitespace or ``;`` -> ([(value, its text)], the unread rest)."""
+    """Consecutive JSON values in ``text``, separated by whitespace or ``;``.
+
+    Returns:
+        ``[(value, its text), ...]`` and the rest of ``text`` that is not JSON.
+    """
     decoder = json.JSONDecoder()
     values: list[tuple[Any, str]] = []
     pos = 0
@@ -147,6 +159,7 @@ class HermesParser:
     format_hint = FORMAT_HINT
 
     def parse(self, text: str, turn: int) -> tuple[str, list[ToolCall], list[ParseError]]:
+        """Return (text outside calls, calls, errors)."""
         calls: list[ToolCall] = []
         errors: list[ParseError] = []
         outside: list[str] = []
@@ -164,7 +177,8 @@ class HermesParser:
                 stop = nxt if nxt >= 0 else len(text)
                 errors.append(
                     ParseError(
-                        f"Error: could not parse tool call: {self.open_tag} is not closed by {self.close_tag}. {FORMAT_HINT}",
+                        f"Error: could not parse tool call: {self.open_tag} is not closed by {self.close_tag}. "
+                        + FORMAT_HINT,
                         text[start:stop],
                     )
                 )
@@ -173,15 +187,15 @@ class HermesParser:
                     break
                 continue
             body = text[start + len(self.open_tag) : end]
-            result = _decode_call(body, f"call_{turn}_{index}")
+            _file(_decode_call(body, f"call_{turn}_{index}"), calls, errors)
             index += 1
-            (calls if isinstance(result, ToolCall) else errors).append(result)  # type: ignore[arg-type]
             pos = end + len(self.close_tag)
         stray = "".join(outside)
         if self.close_tag in stray:
             errors.append(
                 ParseError(
-                    f"Error: could not parse tool call: {self.close_tag} without a matching {self.open_tag}. {FORMAT_HINT}",
+                    f"Error: could not parse tool call: {self.close_tag} without a matching {self.open_tag}. "
+                    + FORMAT_HINT,
                     "",
                 )
             )
@@ -199,6 +213,7 @@ class Llama3Parser:
     format_hint = LLAMA3_HINT
 
     def parse(self, text: str, turn: int) -> tuple[str, list[ToolCall], list[ParseError]]:
+        """Return (text outside calls, calls, errors)."""
         if self.tag in text:
             prose, _, region = text.partition(self.tag)
             if self.tag in region:
@@ -230,14 +245,10 @@ class Llama3Parser:
         for value, raw in values:
             items += [(v, json.dumps(v)) for v in value] if isinstance(value, list) else [(value, raw)]
         for i, (value, raw) in enumerate(items):
-            r = _decode_obj(value, raw, f"call_{turn}_{i}", LLAMA3_HINT, "parameters")
-            (calls if isinstance(r, ToolCall) else errors).append(r)  # type: ignore[arg-type]
+            _file(_decode_obj(value, raw, f"call_{turn}_{i}", LLAMA3_HINT, "parameters"), calls, errors)
         if rest:
             errors.append(_invalid_json(rest, LLAMA3_HINT))
         return prose.strip(), calls, errors
-
-
-_MISTRAL_ID = re.compile(r"^[A-Za-z0-9]{9}$")
 
 
 def mistral_call_id(turn: int, index: int) -> str:
@@ -246,9 +257,9 @@ def mistral_call_id(turn: int, index: int) -> str:
 
 
 class MistralParser:
-    """Mistral calls: ``[TOOL_CALLS][{"name": ..., "arguments": {...}}, ...]`` or ``[TOOL_CALLS]name[ARGS]{...}`` (repeatable).
+    """Mistral calls: ``[TOOL_CALLS][{"name": ..., "arguments": {...}}, ...]`` or ``[TOOL_CALLS]name[ARGS]{...}``.
 
-    Text before the first ``[TOOL_CALLS]`` is prose. Ids are assigned here (9 alphanumerics),
+    Either form may repeat. Text before the first ``[TOOL_CALLS]`` is prose. Ids are assigned here (9 alphanumerics),
     never taken from the model, so they cannot collide across turns.
     """
 
@@ -257,6 +268,7 @@ class MistralParser:
     format_hint = MISTRAL_HINT
 
     def parse(self, text: str, turn: int) -> tuple[str, list[ToolCall], list[ParseError]]:
+        """Return (text outside calls, calls, errors)."""
         if self.tag not in text:
             return text.strip(), [], []
         prose, _, region = text.partition(self.tag)
@@ -264,7 +276,7 @@ class MistralParser:
         errors: list[ParseError] = []
         for part in region.split(self.tag):
             for r in self._part(part.strip(), turn, len(calls) + len(errors)):
-                (calls if isinstance(r, ToolCall) else errors).append(r)  # type: ignore[arg-type]
+                _file(r, calls, errors)
         return prose.strip(), calls, errors
 
     def _part(self, part: str, turn: int, first: int) -> list[ToolCall | ParseError]:
@@ -307,6 +319,7 @@ class JSONParser:
     format_hint = JSON_HINT
 
     def parse(self, text: str, turn: int) -> tuple[str, list[ToolCall], list[ParseError]]:
+        """Return (text outside calls, calls, errors)."""
         stripped = text.strip()
         if not stripped.startswith(("{", "[")):
             return text.strip(), [], []
@@ -318,16 +331,17 @@ class JSONParser:
                 [],
                 [
                     ParseError(
-                        f"Error: could not parse tool call: invalid JSON ({e.msg} at line {e.lineno} column {e.colno}). {JSON_HINT}",
+                        "Error: could not parse tool call: "
+                        f"invalid JSON ({e.msg} at line {e.lineno} column {e.colno}). {JSON_HINT}",
                         stripped,
                     )
                 ],
             )
         items = obj if isinstance(obj, list) else [obj]
-        calls, errors = [], []
+        calls: list[ToolCall] = []
+        errors: list[ParseError] = []
         for i, item in enumerate(items):
-            r = _decode_obj(item, json.dumps(item), f"call_{turn}_{i}", JSON_HINT)
-            (calls if isinstance(r, ToolCall) else errors).append(r)
+            _file(_decode_obj(item, json.dumps(item), f"call_{turn}_{i}", JSON_HINT), calls, errors)
         return "", calls, errors
 
 
@@ -342,6 +356,7 @@ PARSERS: dict[str, Callable[[], ToolCallParser]] = {
 
 
 def get_parser(name_or_parser: str | ToolCallParser) -> ToolCallParser:
+    """The parser registered under a name in :data:`PARSERS`; a parser object is returned as it is."""
     if not isinstance(name_or_parser, str):
         return name_or_parser
     try:
@@ -384,16 +399,18 @@ def detect_parser(tokenizer: Any, native_tools: bool = True, default: str | None
     return default
 
 
-def tools_prompt(schemas: list[dict], parser: str | ToolCallParser = "hermes") -> str:
+def tools_prompt(schemas: list[dict[str, Any]], parser: str | ToolCallParser = "hermes") -> str:
     """Agentgym's own description of the tools (the fallback for templates that cannot render ``tools=``)."""
     functions = "\n".join(json.dumps(s.get("function", s)) for s in schemas)
     hint = getattr(get_parser(parser), "format_hint", FORMAT_HINT)
     return f"You can call these tools:\n<tools>\n{functions}\n</tools>\n{hint}"
 
 
-def without_tools_prompt(messages: list[Message], schemas: list[dict]) -> list[Message] | None:
-    """``messages`` with the environment's tools block (:func:`tools_prompt`, any format) cut from the
-    end of the system message, for a renderer that describes the tools itself; None when there is no such block.
+def without_tools_prompt(messages: list[Message], schemas: list[dict[str, Any]]) -> list[Message] | None:
+    """``messages`` without the tools block (:func:`tools_prompt`) at the end of the system message.
+
+    For a renderer that describes the tools itself. Any parser's block is recognised; None when
+    the system message does not end with one.
     """
     if not schemas or not messages or messages[0].get("role") != "system":
         return None
@@ -401,11 +418,13 @@ def without_tools_prompt(messages: list[Message], schemas: list[dict]) -> list[M
     for name in PARSERS:
         block = "\n\n" + tools_prompt(schemas, name)
         if content.endswith(block):
-            return [dict(messages[0], content=content[: -len(block)]), *(dict(m) for m in messages[1:])]
+            system = messages[0].copy()
+            system["content"] = content[: -len(block)]
+            return [system, *(m.copy() for m in messages[1:])]
     return None
 
 
-def _parse_message(action: dict, turn: int) -> ParsedAction:
+def _parse_message(action: dict[str, Any], turn: int) -> ParsedAction:
     content = action.get("content")
     text = content if isinstance(content, str) else ""
     calls: list[ToolCall] = []
@@ -415,7 +434,8 @@ def _parse_message(action: dict, turn: int) -> ParsedAction:
         raw_calls = []
         errors.append(
             ParseError(
-                'Error: "tool_calls" must be a list of {"id", "type": "function", "function": {"name", "arguments"}} objects.'
+                'Error: "tool_calls" must be a list of {"id", "type": "function", '
+                '"function": {"name", "arguments"}} objects.'
             )
         )
     for i, raw in enumerate(raw_calls):
@@ -423,7 +443,8 @@ def _parse_message(action: dict, turn: int) -> ParsedAction:
         if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn.get("name"):
             errors.append(
                 ParseError(
-                    'Error: a tool call has no function name. Each entry of "tool_calls" needs "function": {"name": ..., "arguments": ...}.',
+                    'Error: a tool call has no function name. Each entry of "tool_calls" needs '
+                    '"function": {"name": ..., "arguments": ...}.',
                     json.dumps(raw, default=str)[:500],
                 )
             )
@@ -431,11 +452,10 @@ def _parse_message(action: dict, turn: int) -> ParsedAction:
         call_id = raw.get("id") if isinstance(raw.get("id"), str) and raw.get("id") else f"call_{turn}_{i}"
         args = fn.get("arguments", {})
         body = json.dumps({"name": fn["name"], "arguments": args}, default=str)
-        r = _decode_call(body, call_id)
-        (calls if isinstance(r, ToolCall) else errors).append(r)  # type: ignore[arg-type]
+        _file(_decode_call(body, call_id), calls, errors)
     msg: Message = {"role": "assistant", "content": content if isinstance(content, str) else None}
     if calls:
-        msg["tool_calls"] = [c.to_openai() for c in calls]  # type: ignore[typeddict-item]
+        msg["tool_calls"] = _openai_calls(calls)
     if msg["content"] is None and not calls:
         msg["content"] = ""
     return ParsedAction(msg, text, calls, errors)
@@ -445,15 +465,26 @@ def parse_action(action: Action, parser: ToolCallParser, turn: int) -> ParsedAct
     """Parse one assistant turn (text or message dict). Never raises for bad model output."""
     if isinstance(action, dict):
         return _parse_message(action, turn)
-    if not isinstance(action, str):
-        action = str(action)
-    text, calls, errors = parser.parse(action, turn)
-    msg: Message = {"role": "assistant", "content": action}
+    # A Gymnasium agent outside the type system may send anything else: it is read as text.
+    raw = action if isinstance(action, str) else str(action)
+    text, calls, errors = parser.parse(raw, turn)
+    msg: Message = {"role": "assistant", "content": raw}
     if calls:
-        msg["tool_calls"] = [c.to_openai() for c in calls]  # type: ignore[typeddict-item]
+        msg["tool_calls"] = _openai_calls(calls)
     return ParsedAction(msg, text, calls, errors)
 
 
-def format_tool_call(name: str, arguments: dict) -> str:
+def _file(result: ToolCall | ParseError, calls: list[ToolCall], errors: list[ParseError]) -> None:
+    if isinstance(result, ToolCall):
+        calls.append(result)
+    else:
+        errors.append(result)
+
+
+def _openai_calls(calls: list[ToolCall]) -> list[ToolCallDict]:
+    return [c.to_openai() for c in calls]
+
+
+def format_tool_call(name: str, arguments: dict[str, Any]) -> str:
     """The text a Hermes-style model would write to call ``name``."""
     return f"<tool_call>{json.dumps({'name': name, 'arguments': arguments})}</tool_call>"

@@ -34,13 +34,16 @@ if TYPE_CHECKING:
 
 @dataclass
 class PolicyContext:
+    """What a policy sees of one episode; the same object on every turn of it."""
+
     env: AgentEnv
     task: Task
     messages: list[Message]
     """The whole transcript so far."""
     new_messages: list[Message]
     """Messages added since the policy last acted (the opening messages on turn 0)."""
-    tools: list[dict]
+    tools: list[dict[str, Any]]
+    """The environment's tool schemas (OpenAI format)."""
     turn: int = 0
     rng: np.random.Generator = field(default_factory=np.random.default_rng)
     segments: list[TokenSegment] = field(default_factory=list)
@@ -57,9 +60,13 @@ class Generation:
 
 @runtime_checkable
 class Policy(Protocol):
+    """Anything with a ``name`` that writes the next assistant turn of an episode."""
+
     name: str
 
-    def act(self, ctx: PolicyContext) -> Action | Generation: ...
+    def act(self, ctx: PolicyContext) -> Action | Generation:
+        """The next assistant turn: text, a message dict, or a :class:`Generation` (token-level)."""
+        ...
 
 
 class ScriptedPolicy:
@@ -70,6 +77,7 @@ class ScriptedPolicy:
         self.name = name
 
     def act(self, ctx: PolicyContext) -> Action:
+        """Turn ``ctx.turn`` of the script."""
         return self.turns[ctx.turn] if ctx.turn < len(self.turns) else ""
 
 
@@ -79,7 +87,8 @@ class OraclePolicy:
     name = "oracle"
 
     def act(self, ctx: PolicyContext) -> Action:
-        turns = ctx.state.setdefault("turns", ctx.env.oracle_turns(ctx.task))
+        """Turn ``ctx.turn`` of the reference solution."""
+        turns: list[Action] = ctx.state.setdefault("turns", ctx.env.oracle_turns(ctx.task))
         return turns[ctx.turn] if ctx.turn < len(turns) else ""
 
 
@@ -89,7 +98,8 @@ class NoopPolicy:
     name = "noop"
 
     def act(self, ctx: PolicyContext) -> Action:
-        turns = ctx.state.setdefault("turns", ctx.env.noop_turns(ctx.task))
+        """Turn ``ctx.turn`` of the environment's do-nothing script."""
+        turns: list[Action] = ctx.state.setdefault("turns", ctx.env.noop_turns(ctx.task))
         return turns[ctx.turn] if ctx.turn < len(turns) else ""
 
 
@@ -99,11 +109,12 @@ class RandomPolicy:
     name = "random"
 
     def act(self, ctx: PolicyContext) -> Action:
-        space = ctx.state.get("space")
+        """A sample of the environment's action space, aimed at its real tools some of the time."""
+        space: AssistantTurn | None = ctx.state.get("space")
         if space is None:
-            space = AssistantTurn(
-                ctx.env.action_space.tool_names, ctx.env.action_space.arg_names, seed=int(ctx.rng.integers(2**31))
-            )
+            env_space = ctx.env.action_space
+            names = env_space if isinstance(env_space, AssistantTurn) else AssistantTurn()
+            space = AssistantTurn(names.tool_names, names.arg_names, seed=int(ctx.rng.integers(2**31)))
             ctx.state["space"] = space
         return space.sample()
 
@@ -137,7 +148,7 @@ class OpenAIPolicy:
         self.tools = tools
         self.name = f"openai:{base_url}#{model}"
 
-    def request(self, ctx: PolicyContext) -> dict:
+    def request(self, ctx: PolicyContext) -> dict[str, Any]:
         """The chat-completions request body for the next turn."""
         messages = without_tools_prompt(ctx.messages, ctx.tools) if self.tools else None
         body: dict[str, Any] = {
@@ -151,6 +162,7 @@ class OpenAIPolicy:
         return body
 
     def act(self, ctx: PolicyContext) -> Action:
+        """The server's reply to :meth:`request`, as an assistant message dict."""
         body = self.request(ctx)
         req = urllib.request.Request(
             f"{self.base_url}/chat/completions",
@@ -160,7 +172,7 @@ class OpenAIPolicy:
         with urllib.request.urlopen(req, timeout=self.timeout) as resp:
             reply = json.loads(resp.read())
         msg = reply["choices"][0]["message"]
-        out = {"role": "assistant", "content": msg.get("content")}
+        out: dict[str, Any] = {"role": "assistant", "content": msg.get("content")}
         if msg.get("tool_calls"):
             out["tool_calls"] = msg["tool_calls"]
         return out
@@ -188,9 +200,8 @@ def make_policy(spec: str | Policy, **kwargs: Any) -> Policy:
     prefix, sep, arg = spec.partition(":")
     factory = POLICIES.get(prefix)
     if factory is None:
-        raise ValueError(
-            f"unknown policy {spec!r}; use one of: {', '.join(f'{k}:<arg>' if k in ('hf', 'vllm', 'openai') else k for k in POLICIES)}"
-        )
+        known = ", ".join(f"{k}:<arg>" if k in ("hf", "vllm", "openai") else k for k in POLICIES)
+        raise ValueError(f"unknown policy {spec!r}; use one of: {known}")
     if isinstance(factory, str):
         module, _, attr = factory.partition(":")
         try:

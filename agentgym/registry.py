@@ -16,9 +16,11 @@ from typing import Any
 
 import gymnasium as gym
 
+from agentgym.env import AgentEnv
+
 NAMESPACE = "agentgym"
 ENTRY_POINT_GROUP = "agentgym.envs"
-_plugins_loaded = False
+_plugins = {"loaded": False}  # entry points are read once per process unless forced
 
 
 def _full_id(env_id: str) -> str:
@@ -45,7 +47,8 @@ def register(
         if gym.registry[full].entry_point == entry_point:
             return full
         raise ValueError(
-            f"{full} is already registered (entry point {gym.registry[full].entry_point!r}); bump the version, e.g. -v1, or pass override=True"
+            f"{full} is already registered (entry point {gym.registry[full].entry_point!r}); "
+            "bump the version, e.g. -v1, or pass override=True"
         )
     if full in gym.registry:
         del gym.registry[full]
@@ -62,10 +65,9 @@ def register(
 
 def load_plugins(force: bool = False) -> list[str]:
     """Load environments from installed packages' ``agentgym.envs`` entry points."""
-    global _plugins_loaded
-    if _plugins_loaded and not force:
+    if _plugins["loaded"] and not force:
         return []
-    _plugins_loaded = True
+    _plugins["loaded"] = True
     loaded = []
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         try:
@@ -88,7 +90,7 @@ def list_envs() -> list[str]:
     return sorted(k for k in gym.registry if k.startswith(f"{NAMESPACE}/"))
 
 
-def make(env_id: str, **kwargs: Any) -> Any:
+def make(env_id: str, **kwargs: Any) -> AgentEnv:
     """Create an environment by id (``Name-v0`` or ``agentgym/Name-v0``).
 
     Returns the bare :class:`~agentgym.env.AgentEnv` (no Gymnasium wrappers), so
@@ -98,19 +100,25 @@ def make(env_id: str, **kwargs: Any) -> Any:
     full = _full_id(env_id)
     if full not in gym.registry:
         raise gym.error.NameNotFound(f"no environment {full!r}; registered: {', '.join(list_envs()) or '(none)'}")
-    return gym.make(full, **kwargs).unwrapped
+    env = gym.make(full, **kwargs).unwrapped
+    if not isinstance(env, AgentEnv):
+        raise TypeError(f"{full} builds a {type(env).__name__}, not an AgentEnv; register only AgentEnv subclasses")
+    return env
 
 
-def env_class(env_id: str) -> type:
+def env_class(env_id: str) -> type[AgentEnv]:
     """The class behind an id (without instantiating it)."""
     load_plugins()
     spec = gym.spec(_full_id(env_id))
     ep = spec.entry_point
-    if callable(ep):
-        return ep  # type: ignore[return-value]
-    module, _, attr = str(ep).partition(":")
-    return getattr(importlib.import_module(module), attr)
+    if not callable(ep):
+        module, _, attr = str(ep).partition(":")
+        ep = getattr(importlib.import_module(module), attr)
+    if not (isinstance(ep, type) and issubclass(ep, AgentEnv)):
+        raise TypeError(f"{spec.id} is registered with {ep!r}, not an AgentEnv subclass; register the class itself")
+    return ep
 
 
 def spec_kwargs(env_id: str) -> dict[str, Any]:
+    """The keyword arguments an id was registered with."""
     return dict(gym.spec(_full_id(env_id)).kwargs)

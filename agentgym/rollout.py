@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm.auto import tqdm  # type: ignore[import-untyped]  # no stubs installed (types-tqdm)
 
 from agentgym.env import AgentEnv
-from agentgym.messages import answer_pending_calls
+from agentgym.messages import Action, answer_pending_calls
 from agentgym.policies import Generation, Policy, PolicyContext, make_policy
 from agentgym.registry import make
 from agentgym.trajectory import Step, Trajectory
@@ -74,6 +74,7 @@ def run_episode(
             _fail(traj, "policy_error", e)
             break
         finish = None
+        action: Action
         if isinstance(out, Generation):
             action, finish = out.text, out.finish_reason
         else:
@@ -107,6 +108,8 @@ def _fail(traj: Trajectory, reason: str, e: BaseException) -> None:
 
 @dataclass(frozen=True)
 class Job:
+    """One episode to run: which task, with which seed, in which GRPO group."""
+
     index: int
     task_id: str
     seed: int
@@ -115,7 +118,7 @@ class Job:
 
 def plan_jobs(task_ids: Sequence[str], group_size: int, seed: int) -> list[Job]:
     """``group_size`` episodes per task, each with its own deterministic seed."""
-    jobs = []
+    jobs: list[Job] = []
     for t, task_id in enumerate(task_ids):
         for g in range(group_size):
             jobs.append(Job(len(jobs), task_id, seed * 1_000_003 + t * 1009 + g, f"{t}:{task_id}"))
@@ -123,6 +126,7 @@ def plan_jobs(task_ids: Sequence[str], group_size: int, seed: int) -> list[Job]:
 
 
 def select_tasks(env: AgentEnv, num_tasks: int | None, seed: int) -> list[str]:
+    """``num_tasks`` task ids of ``env`` drawn without replacement (seeded); all of them when None."""
     ids = env.tasks.ids
     if num_tasks is None or num_tasks >= len(ids):
         return ids
@@ -172,7 +176,8 @@ def collect(
             local.env = new_env()
             with lock:
                 created.append(local.env)
-        return local.env
+        env_of_thread: AgentEnv = local.env
+        return env_of_thread
 
     first = worker_env()
     try:

@@ -22,20 +22,25 @@ from typing import Any
 
 import gymnasium as gym
 
+from agentgym.env import AgentEnv
+from agentgym.messages import Action, Message
 from agentgym.registry import list_envs, make
 from agentgym.spaces import AssistantTurn, Chat
 
 
 class EnvServer(ThreadingHTTPServer):
+    """An HTTP server holding one environment per session; ``allowed`` limits which ids it makes."""
+
     daemon_threads = True
 
     def __init__(self, address: tuple[str, int], allowed: list[str] | None = None):
-        self.sessions: dict[str, Any] = {}
+        self.sessions: dict[str, AgentEnv] = {}
         self.locks: dict[str, threading.Lock] = {}
         self.allowed = allowed
         super().__init__(address, _Handler)
 
     def server_close(self) -> None:
+        """Close every session's environment, then the socket."""
         for env in self.sessions.values():
             env.close()
         self.sessions.clear()
@@ -56,9 +61,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _body(self) -> dict:
+    def _body(self) -> dict[str, Any]:
         n = int(self.headers.get("Content-Length") or 0)
-        return json.loads(self.rfile.read(n) or b"{}")
+        body = json.loads(self.rfile.read(n) or b"{}")
+        if not isinstance(body, dict):
+            raise ValueError(f"the request body must be a JSON object, got {type(body).__name__}")
+        return body
 
     def do_GET(self) -> None:
         if self.path == "/envs":
@@ -112,10 +120,8 @@ def serve(host: str = "127.0.0.1", port: int = 8765, allowed: list[str] | None =
     return EnvServer((host, port), allowed)
 
 
-class RemoteEnv(gym.Env):
+class RemoteEnv(gym.Env[list[Message], Action]):
     """A Gymnasium env whose ``reset``/``step`` run on an ``agentgym serve`` server."""
-
-    metadata = {"render_modes": []}
 
     def __init__(self, url: str, env_id: str, timeout: float = 600.0, **kwargs: Any):
         self.url = url.rstrip("/")
@@ -125,7 +131,7 @@ class RemoteEnv(gym.Env):
         self.session = self._call("POST", "/envs", {"env_id": env_id, "kwargs": kwargs})["session"]
         self._closed = False
 
-    def _call(self, method: str, path: str, body: dict | None = None) -> dict:
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         req = urllib.request.Request(
             self.url + path,
             data=json.dumps(body or {}).encode(),
@@ -134,20 +140,26 @@ class RemoteEnv(gym.Env):
         )
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                return json.loads(resp.read())
+                reply: dict[str, Any] = json.loads(resp.read())
+                return reply
         except urllib.error.HTTPError as e:
             raise RuntimeError(f"agentgym server at {self.url}: {json.loads(e.read()).get('error')}") from None
 
-    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[list, dict]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[list[Message], dict[str, Any]]:
+        """Reset the remote environment; Gymnasium's ``reset``."""
         super().reset(seed=seed)
         out = self._call("POST", f"/envs/{self.session}/reset", {"seed": seed, "options": options})
         return out["observation"], out["info"]
 
-    def step(self, action: Any) -> tuple[list, float, bool, bool, dict]:
+    def step(self, action: Action) -> tuple[list[Message], float, bool, bool, dict[str, Any]]:
+        """Send one assistant turn to the remote environment; Gymnasium's ``step``."""
         out = self._call("POST", f"/envs/{self.session}/step", {"action": action})
         return out["observation"], out["reward"], out["terminated"], out["truncated"], out["info"]
 
     def close(self) -> None:
+        """End the remote session (idempotent; a server already gone is not an error)."""
         if not self._closed:
             self._closed = True
             try:

@@ -9,13 +9,13 @@ payloads, which is what a robustness test wants.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 from gymnasium import spaces
 
-from agentgym.messages import ROLES
+from agentgym.messages import ROLES, Action, Message
 
 _ALPHABET = np.array(list("abcdefghijklmnopqrstuvwxyz0123456789 {}[]<>\":,./\\-_'\n\t"))
 
@@ -34,7 +34,7 @@ def _is_message(m: Any) -> bool:
     return all(isinstance(m.get(k, ""), str) for k in ("name", "tool_call_id"))
 
 
-class Chat(spaces.Space[list]):
+class Chat(spaces.Space[list[Message]]):
     """A list of chat messages (dicts with ``role`` and ``content``)."""
 
     def __init__(self, max_messages: int | None = None, seed: int | np.random.Generator | None = None):
@@ -43,16 +43,19 @@ class Chat(spaces.Space[list]):
 
     @property
     def is_np_flattenable(self) -> bool:
+        """False: a chat has no fixed-size array form."""
         return False
 
     def contains(self, x: Any) -> bool:
+        """Whether ``x`` is a list of well-formed messages, at most ``max_messages`` long."""
         if not isinstance(x, list):
             return False
         if self.max_messages is not None and len(x) > self.max_messages:
             return False
         return all(_is_message(m) for m in x)
 
-    def sample(self, mask: Any = None, probability: Any = None) -> list:
+    def sample(self, mask: Any = None, probability: Any = None) -> list[Message]:
+        """One to three user or tool messages of random text."""
         n = int(self.np_random.integers(1, 4))
         return [
             {"role": str(self.np_random.choice(["user", "tool"])), "content": _random_text(self.np_random, 40)}
@@ -65,6 +68,9 @@ class Chat(spaces.Space[list]):
     def __eq__(self, other: Any) -> bool:
         return isinstance(other, Chat) and other.max_messages == self.max_messages
 
+    def __hash__(self) -> int:
+        return hash((Chat, self.max_messages))
+
 
 def _random_text(rng: np.random.Generator, max_len: int) -> str:
     n = int(rng.integers(0, max_len + 1))
@@ -73,7 +79,7 @@ def _random_text(rng: np.random.Generator, max_len: int) -> str:
 
 def _random_value(rng: np.random.Generator) -> Any:
     kind = int(rng.integers(0, 7))
-    return [
+    makers: list[Callable[[], Any]] = [
         lambda: int(rng.integers(-(10**6), 10**6)),
         lambda: float(rng.normal() * 1e3),
         lambda: _random_text(rng, 20),
@@ -81,10 +87,11 @@ def _random_value(rng: np.random.Generator) -> Any:
         lambda: None,
         lambda: [int(x) for x in rng.integers(0, 9, size=3)],
         lambda: "x" * int(rng.integers(10_000, 200_000)),  # huge argument
-    ][kind]()
+    ]
+    return makers[kind]()
 
 
-class AssistantTurn(spaces.Space[Any]):
+class AssistantTurn(spaces.Space[Action]):
     """An assistant turn: raw text, or an assistant message dict with optional ``tool_calls``.
 
     ``tool_names`` and ``arg_names`` let ``sample`` aim some calls at real tools.
@@ -102,9 +109,11 @@ class AssistantTurn(spaces.Space[Any]):
 
     @property
     def is_np_flattenable(self) -> bool:
+        """False: a turn has no fixed-size array form."""
         return False
 
     def contains(self, x: Any) -> bool:
+        """Whether ``x`` is text or an assistant message dict whose ``tool_calls`` (if any) is a list."""
         if isinstance(x, str):
             return True
         if not isinstance(x, dict) or x.get("role", "assistant") != "assistant":
@@ -115,13 +124,14 @@ class AssistantTurn(spaces.Space[Any]):
         calls = x.get("tool_calls")
         return calls is None or isinstance(calls, list)
 
-    def _call(self, rng: np.random.Generator) -> dict:
-        names = self.tool_names + ("no_such_tool",)
+    def _call(self, rng: np.random.Generator) -> dict[str, Any]:
+        names = (*self.tool_names, "no_such_tool")
         name = str(rng.choice(names))
         args = {str(rng.choice(self.arg_names)): _random_value(rng) for _ in range(int(rng.integers(0, 3)))}
         return {"name": name, "arguments": args}
 
-    def sample(self, mask: Any = None, probability: Any = None) -> Any:
+    def sample(self, mask: Any = None, probability: Any = None) -> Action:
+        """A random, mostly malformed turn: garbage, broken or unknown calls, huge or empty text."""
         rng = self.np_random
         kind = int(rng.integers(0, 8))
         if kind == 0:  # garbage text
@@ -154,3 +164,6 @@ class AssistantTurn(spaces.Space[Any]):
 
     def __eq__(self, other: Any) -> bool:
         return isinstance(other, AssistantTurn) and other.tool_names == self.tool_names
+
+    def __hash__(self) -> int:
+        return hash((AssistantTurn, self.tool_names))

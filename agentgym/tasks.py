@@ -30,11 +30,13 @@ class Task:
     metadata: dict[str, Any] = field(default_factory=dict)
     split: str | None = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
+        """The task as a JSON-ready dict (the inverse of :meth:`from_dict`)."""
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> Task:
+    def from_dict(cls, d: dict[str, Any]) -> Task:
+        """A task from a dict with at least ``id`` and ``prompt``; unknown keys are ignored."""
         known = {k: d[k] for k in ("id", "prompt", "setup", "verifier", "solution", "metadata", "split") if k in d}
         if "id" not in known or "prompt" not in known:
             raise ValueError(f"a task needs 'id' and 'prompt'; got keys {sorted(d)}")
@@ -81,9 +83,11 @@ class TaskSet:
 
     @property
     def ids(self) -> list[str]:
+        """The task ids, in order."""
         return [t.id for t in self._tasks]
 
     def split_of(self, task: Task) -> str:
+        """The split of ``task``: its pinned ``split``, else the stable hash of its id."""
         return task.split or stable_split(task.id, self.test_fraction)
 
     def split(self, name: str) -> TaskSet:
@@ -95,15 +99,18 @@ class TaskSet:
         return TaskSet([t for t in self._tasks if self.split_of(t) == name], f"{self.name}:{name}", self.test_fraction)
 
     def filter(self, pred: Callable[[Task], bool]) -> TaskSet:
+        """The tasks for which ``pred`` is true, as a new task set with the same name."""
         return TaskSet([t for t in self._tasks if pred(t)], self.name, self.test_fraction)
 
     def to_jsonl(self, path: str | Path) -> None:
+        """Write one task per line, keys sorted, so the file diffs cleanly."""
         with open(path, "w") as f:
             for t in self._tasks:
                 f.write(json.dumps(t.to_dict(), sort_keys=True) + "\n")
 
     @classmethod
     def from_jsonl(cls, path: str | Path, name: str | None = None, test_fraction: float = 0.2) -> TaskSet:
+        """Read a task per non-blank line; the set is named after the file unless ``name`` is given."""
         tasks = []
         with open(path) as f:
             for lineno, line in enumerate(f, 1):

@@ -1,12 +1,19 @@
-"""Helpers for test suites (agentgym's own and environment packages'): in CI a missing
-piece of infrastructure is a failure, elsewhere a skip that says how to install it.
+"""Helpers for test suites (agentgym's own and environment packages').
+
+In CI a missing piece of infrastructure is a failure, elsewhere a skip that says how to
+install it.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 import shutil
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 SETUP_HINT = "sudo scripts/setup-system.sh && python -m agentgym.sandboxes.image"
@@ -26,9 +33,7 @@ def require(ok: bool, reason: str) -> None:
 @functools.cache
 def docker_problem() -> str | None:
     """Why Docker sandboxes cannot run here (None when they can)."""
-    try:
-        import docker  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("docker") is None:
         return "docker SDK missing: pip install 'agentgym[docker]'"
     from agentgym.sandboxes import SandboxError
     from agentgym.sandboxes.image import DEFAULT_IMAGE, image_exists
@@ -41,12 +46,35 @@ def docker_problem() -> str | None:
     return None
 
 
+def run_cli(
+    *args: str, cwd: str | Path | None = None, env: Mapping[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m agentgym.cli ARGS`` (what the ``agentgym`` script runs) and capture its output.
+
+    The command sees this process's environment without ``AGENTGYM_DEBUG``, plus ``env``. A
+    failing command is returned, not raised: the caller reads ``returncode`` and the output.
+    """
+    full_env = {k: v for k, v in os.environ.items() if k != "AGENTGYM_DEBUG"}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "agentgym.cli", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def require_docker() -> None:
+    """Skip (fail in CI) unless Docker sandboxes can run: SDK, engine and image."""
     problem = docker_problem()
     require(problem is None, problem or "")
 
 
 def require_bwrap() -> None:
+    """Skip (fail in CI) unless bubblewrap and ``/usr/bin/python3`` are there for LocalSandbox."""
     require(
         shutil.which("bwrap") is not None and os.path.exists("/usr/bin/python3"),
         f"bubblewrap and /usr/bin/python3 are needed for LocalSandbox: {SETUP_HINT}",

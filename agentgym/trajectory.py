@@ -22,6 +22,8 @@ from agentgym.messages import Action, Message, with_raw_text
 
 @dataclass
 class TokenSegment:
+    """A run of token ids the policy either sampled (``trainable``) or was shown."""
+
     ids: list[int]
     trainable: bool
     logprobs: list[float] | None = None
@@ -49,6 +51,8 @@ class Step:
 
 @dataclass
 class Trajectory:
+    """One episode: its transcript, its steps, its token segments and how it ended."""
+
     env_id: str
     task_id: str
     messages: list[Message] = field(default_factory=list)
@@ -62,7 +66,7 @@ class Trajectory:
     seed: int | None = None
     group_id: str | None = None
     policy: str = ""
-    tools: list[dict] = field(default_factory=list)
+    tools: list[dict[str, Any]] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -72,14 +76,17 @@ class Trajectory:
 
     @property
     def process_rewards(self) -> list[float]:
+        """The process reward of each turn (0.0 where a turn had none)."""
         return [float(s.info.get("process_reward", 0.0)) for s in self.steps]
 
     @property
     def num_turns(self) -> int:
+        """The number of assistant turns."""
         return len(self.steps)
 
     @property
     def success(self) -> bool:
+        """Whether the outcome reward reached 1.0."""
         return (self.outcome_reward or 0.0) >= 1.0
 
     def raw_messages(self) -> list[Message]:
@@ -91,32 +98,39 @@ class Trajectory:
         return with_raw_text(self.messages, [s.action for s in self.steps])
 
     def token_ids(self) -> list[int]:
+        """The ids of all segments, concatenated: the episode's one training sequence."""
         return [i for s in self.segments for i in s.ids]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
+        """The trajectory as JSON-ready dicts and lists."""
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> Trajectory:
+    def from_dict(cls, d: dict[str, Any]) -> Trajectory:
+        """The inverse of :meth:`to_dict`."""
         d = dict(d)
         d["steps"] = [Step(**s) for s in d.get("steps", [])]
         d["segments"] = [TokenSegment(**s) for s in d.get("segments", [])]
         return cls(**d)
 
     def to_json(self) -> str:
+        """One line of JSON (non-finite numbers are an error, not ``NaN``)."""
         return json.dumps(self.to_dict(), ensure_ascii=False, allow_nan=False)
 
     @classmethod
     def from_json(cls, line: str) -> Trajectory:
+        """The inverse of :meth:`to_json`."""
         return cls.from_dict(json.loads(line))
 
 
 def save_jsonl(trajectories: Iterable[Trajectory], path: str | Path, append: bool = False) -> None:
+    """Write one trajectory per line (UTF-8), appending to ``path`` if ``append``."""
     with open(path, "a" if append else "w", encoding="utf-8") as f:
         for t in trajectories:
             f.write(t.to_json() + "\n")
 
 
 def load_jsonl(path: str | Path) -> list[Trajectory]:
+    """Read the trajectories :func:`save_jsonl` wrote, skipping blank lines."""
     with open(path, encoding="utf-8") as f:
         return [Trajectory.from_json(line) for line in f if line.strip()]

@@ -12,6 +12,8 @@ from agentgym.trajectory import Trajectory
 
 @dataclass
 class TaskCheck:
+    """The oracle's and the no-op policy's outcome on one task, and what is wrong with them."""
+
     task_id: str
     oracle: float | None
     noop: float | None
@@ -19,22 +21,28 @@ class TaskCheck:
 
     @property
     def ok(self) -> bool:
+        """Whether the task has no problem."""
         return not self.problems
 
 
 @dataclass
 class ValidationReport:
+    """The checks of every task validated."""
+
     checks: list[TaskCheck]
 
     @property
     def ok(self) -> bool:
+        """Whether every task passed."""
         return all(c.ok for c in self.checks)
 
     @property
     def broken(self) -> list[TaskCheck]:
+        """The checks with problems."""
         return [c for c in self.checks if not c.ok]
 
     def summary(self) -> str:
+        """A count line, then one line per broken task (the first 50)."""
         lines = [f"{len(self.checks)} tasks checked, {len(self.broken)} broken"]
         for c in self.broken[:50]:
             lines.append(f"  BROKEN {c.task_id}: " + "; ".join(c.problems))
@@ -45,9 +53,8 @@ def _check(oracle: Trajectory, noop: Trajectory) -> TaskCheck:
     check = TaskCheck(oracle.task_id, oracle.outcome_reward, noop.outcome_reward)
     for name, traj, want in (("oracle", oracle, 1.0), ("noop", noop, 0.0)):
         if traj.infra_failure:
-            check.problems.append(
-                f"{name} hit an infrastructure failure ({traj.termination_reason}: {traj.metadata.get('error') or traj.steps[-1].info.get('infra_error') if traj.steps else ''})"
-            )
+            error = traj.metadata.get("error") or (traj.steps[-1].info.get("infra_error") if traj.steps else "")
+            check.problems.append(f"{name} hit an infrastructure failure ({traj.termination_reason}: {error})")
         elif traj.outcome_reward is None or abs(traj.outcome_reward - want) > 1e-9:
             check.problems.append(
                 f"{name} scored {traj.outcome_reward} (expected {want:g}, ended by {traj.termination_reason})"
@@ -87,4 +94,4 @@ def validate(
             progress=progress,
             desc=f"validate ({policy})",
         )
-    return ValidationReport([_check(o, n) for o, n in zip(runs["oracle"], runs["noop"])])
+    return ValidationReport([_check(o, n) for o, n in zip(runs["oracle"], runs["noop"], strict=True)])

@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from agentgym.testing import run_cli
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def agentgym(
-    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 300
-) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m agentgym.cli ARGS`` (what the ``agentgym`` script runs)."""
-    full_env = {k: v for k, v in os.environ.items() if k != "AGENTGYM_DEBUG"}
-    full_env.update({"HF_HUB_OFFLINE": "1", **(env or {})})
-    return subprocess.run(
-        [sys.executable, "-m", "agentgym.cli", *args],
-        cwd=cwd or ROOT,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+def agentgym(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``agentgym ARGS`` from the repository root, offline."""
+    return run_cli(*args, cwd=ROOT, env={"HF_HUB_OFFLINE": "1", **(env or {})})
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> str:
@@ -127,33 +116,3 @@ def test_bad_env_argument_is_one_line() -> None:
 def test_debug_shows_the_traceback() -> None:
     result = agentgym("describe", "NoSuchEnv-v0", env={"AGENTGYM_DEBUG": "1"})
     assert result.returncode != 0 and "Traceback" in result.stderr
-
-
-def test_train_runs_instead_of_crashing_on_its_handler(tmp_path: Path) -> None:
-    """``agentgym train`` dispatches to its handler (it used to crash: Namespace has no attribute 'fn')."""
-    result = agentgym(
-        "train",
-        "--env",
-        "Calculator-v0",
-        "--model",
-        "tiny",
-        "--steps",
-        "1",
-        "--tasks-per-step",
-        "2",
-        "--group-size",
-        "2",
-        "--minibatches",
-        "1",
-        "--eval-tasks",
-        "0",
-        "--max-turn-tokens",
-        "8",
-        "--no-progress",
-        "--output-dir",
-        str(tmp_path / "run"),
-        env={"AGENTGYM_CACHE": str(tmp_path / "cache")},
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "metrics:" in result.stdout
-    assert (tmp_path / "run" / "checkpoints" / "step_000001" / "config.json").exists()

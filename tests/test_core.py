@@ -12,6 +12,7 @@ import pytest
 import agentgym
 from agentgym import Rubric, Task, TaskSet, TokenSegment, Trajectory, load_jsonl, save_jsonl, stable_split
 from agentgym.evaluation import evaluate, pass_at_k
+from agentgym.testing import run_cli
 from agentgym.validate import validate
 
 TOOLUSE = "agentgym/ToolUse-v0"
@@ -35,7 +36,7 @@ def test_pinned_split_wins_and_bad_input_is_explained(tmp_path: Path) -> None:
         TaskSet([Task("a", "p"), Task("a", "q")])
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "x", "prompt": "p"}\n{"prompt": "no id"}\n')
-    with pytest.raises(ValueError, match="bad.jsonl:2: not a valid task"):
+    with pytest.raises(ValueError, match=r"bad\.jsonl:2: not a valid task"):
         TaskSet.from_jsonl(bad)
 
 
@@ -62,7 +63,7 @@ def test_rubric_weights_metrics_and_components() -> None:
     _, r1, _, _, info = env.step('<tool_call>{"name": "calculator", "arguments": {"expression": "1+1"}}</tool_call>')
     assert info["reward_components"] == {"well_formed": 1.0, "tool_errors": 0.0, "step_cost": -1.0}
     assert r1 == pytest.approx(0.5 - 0.1)
-    _, r2, term, _, info = env.step("no call")
+    _, r2, _term, _, info = env.step("no call")
     assert info["reward_components"]["well_formed"] == 0.0 and r2 == pytest.approx(-0.1)
     with pytest.raises(ValueError, match=r"unknown reward components \['nope'\]"):
         Rubric().add("a", lambda e: 0).set_weights({"nope": 1})
@@ -94,7 +95,7 @@ def test_infrastructure_failure_is_told_apart() -> None:
         raise agentgym.InfrastructureError("sandbox died")
 
     env._tools["lookup"] = agentgym.Tool("lookup", "x", {"type": "object"}, broken)
-    _, reward, term, trunc, info = env.step('<tool_call>{"name": "lookup", "arguments": {"key": "a"}}</tool_call>')
+    _, _reward, term, trunc, info = env.step('<tool_call>{"name": "lookup", "arguments": {"key": "a"}}</tool_call>')
     assert (term, trunc, info["termination_reason"], info["infra_failure"]) == (False, True, "infra_error", True)
     assert info["outcome_reward"] is None
     assert "sandbox died" in env.messages[-1]["content"]
@@ -190,29 +191,28 @@ def test_evaluate_writes_markdown_and_png(tmp_path: Path) -> None:
     assert len(load_jsonl(out / "trajectories.jsonl")) == 12
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "agentgym.cli", *args], capture_output=True, text=True, timeout=300)
-
-
 def test_cli_list_describe_run_validate(tmp_path: Path) -> None:
-    out = _cli("list")
+    out = run_cli("list")
     assert out.returncode == 0 and "agentgym/ToolUse-v0" in out.stdout
-    out = _cli("describe", "ToolUse-v0")
+    out = run_cli("describe", "ToolUse-v0")
     assert out.returncode == 0, out.stderr
     assert "calculator(expression: string)" in out.stdout and "correct [outcome, weight 1]" in out.stdout
-    out = _cli("run", "ToolUse-v0", "--policy", "oracle", "--episodes", "2", "--out", str(tmp_path / "r.jsonl"))
+    out = run_cli("run", "ToolUse-v0", "--policy", "oracle", "--episodes", "2", "--out", str(tmp_path / "r.jsonl"))
     assert out.returncode == 0, out.stderr
     assert out.stdout.count("outcome 1.0") == 2 and "[tool (submit)] Answer submitted." in out.stdout
     assert len(load_jsonl(tmp_path / "r.jsonl")) == 2
-    out = _cli("tasks", "validate", "Calculator-v0", "--limit", "20")
+    out = run_cli("tasks", "validate", "Calculator-v0", "--limit", "20")
     assert out.returncode == 0 and "20 tasks checked, 0 broken" in out.stdout
-    out = _cli("run", "ToolUse-v0", "--policy", "bogus")
+    out = run_cli("run", "ToolUse-v0", "--policy", "bogus")
     assert out.returncode != 0 and "unknown policy 'bogus'" in out.stderr
 
 
 def test_core_imports_stay_light() -> None:
     """The core never imports torch (nor the docker SDK or playwright) just by being imported."""
-    code = "import sys, agentgym, agentgym.cli; agentgym.cli.build_parser(); print(sorted(m for m in ('torch', 'docker', 'playwright', 'transformers') if m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    code = (
+        "import sys, agentgym, agentgym.cli; agentgym.cli.build_parser(); "
+        "print(sorted(m for m in ('torch', 'docker', 'playwright', 'transformers') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"

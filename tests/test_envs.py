@@ -107,7 +107,7 @@ def test_reset_options_pick_task(env_id: str) -> None:
 def test_step_before_reset_says_how_to_fix(env_id: str) -> None:
     env = agentgym.make(env_id)
     try:
-        with pytest.raises(RuntimeError, match="call env.reset"):
+        with pytest.raises(RuntimeError, match=r"call env\.reset"):
             env.step("hello")
     finally:
         env.close()

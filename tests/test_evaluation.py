@@ -1,6 +1,8 @@
-"""Evaluation a user can trust: pass@k only where there are k valid samples (dropped tasks
-reported), an error for k > samples, JSON metrics, resume after a kill or Ctrl-C that ends
-with the same report as an uninterrupted run, and ``agentgym eval compare``.
+"""Evaluation a user can trust.
+
+pass@k only where there are k valid samples (dropped tasks reported), an error for k > samples,
+JSON metrics, resume after a kill or Ctrl-C that ends with the same report as an uninterrupted
+run, and ``agentgym eval compare``.
 """
 
 from __future__ import annotations
@@ -241,7 +243,7 @@ def test_resume_reruns_infrastructure_failures_and_ignores_a_cut_line(tmp_path: 
 
 def test_resume_refuses_another_evaluation_and_plain_rerun_refuses_to_overwrite(tmp_path: Path) -> None:
     evaluate(TOOLUSE, "oracle", num_tasks=2, samples=1, progress=False, out_dir=tmp_path)
-    with pytest.raises(ValueError, match="holds another evaluation .*policy: 'oracle' on file, 'random' now"):
+    with pytest.raises(ValueError, match=r"holds another evaluation .*policy: 'oracle' on file, 'random' now"):
         evaluate(TOOLUSE, "random", num_tasks=2, samples=1, progress=False, out_dir=tmp_path, resume=True)
     with pytest.raises(ValueError, match="already holds an evaluation; pass --resume"):
         evaluate(TOOLUSE, "oracle", num_tasks=2, samples=1, progress=False, out_dir=tmp_path)

@@ -72,57 +72,58 @@ def test_arguments_as_json_string() -> None:
 
 def test_several_calls_get_distinct_ids() -> None:
     p = parse(
-        '<tool_call>{"name": "add", "arguments": {"a": 1}}</tool_call><tool_call>{"name": "add", "arguments": {"a": 2}}</tool_call>'
+        '<tool_call>{"name": "add", "arguments": {"a": 1}}</tool_call><tool_call>{"name": "add", "arguments": {"a": '
+        "2}}</tool_call>"
     )
     assert [c.id for c in p.calls] == ["call_1_0", "call_1_1"]
 
 
-def test_malformed_json() -> None:
-    p = parse('<tool_call>{"name": "add", "arguments": {"a": 1}</tool_call>')
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        pytest.param(
+            '<tool_call>{"name": "add", "arguments": {"a": 1}</tool_call>',
+            "Error: could not parse tool call: invalid JSON (Expecting ',' delimiter at line 1 column 38). "
+            + FORMAT_HINT,
+            id="malformed-json",
+        ),
+        pytest.param(
+            '<tool_call>{"name": "add", "arguments": {"a": 1}}',
+            f"Error: could not parse tool call: <tool_call> is not closed by </tool_call>. {FORMAT_HINT}",
+            id="unclosed-tag",
+        ),
+        pytest.param(
+            '{"name": "add"}</tool_call>',
+            f"Error: could not parse tool call: </tool_call> without a matching <tool_call>. {FORMAT_HINT}",
+            id="stray-closing-tag",
+        ),
+        pytest.param(
+            '<tool_call>{"arguments": {"a": 1}}</tool_call>',
+            f'Error: could not parse tool call: missing "name" (a string). {FORMAT_HINT}',
+            id="missing-name",
+        ),
+        pytest.param(
+            "<tool_call>[1, 2]</tool_call>",
+            f"Error: could not parse tool call: expected a JSON object, got list. {FORMAT_HINT}",
+            id="not-an-object",
+        ),
+        pytest.param(
+            '<tool_call>{"name": "add", "arguments": [1, 2]}</tool_call>',
+            'Error: arguments of tool "add" must be a JSON object, got list.',
+            id="arguments-not-an-object",
+        ),
+        pytest.param(
+            '<tool_call>{"name": "add", "arguments": "{a: 1}"}</tool_call>',
+            'Error: could not parse arguments of tool "add": invalid JSON (Expecting property name enclosed in double '
+            "quotes). Arguments must be a JSON object.",
+            id="arguments-string-not-json",
+        ),
+    ],
+)
+def test_a_malformed_call_is_one_error_that_says_how_to_write_it(text: str, message: str) -> None:
+    p = parse(text)
     assert p.calls == []
-    assert [e.message for e in p.errors] == [
-        f"Error: could not parse tool call: invalid JSON (Expecting ',' delimiter at line 1 column 38). {FORMAT_HINT}"
-    ]
-
-
-def test_unclosed_tag() -> None:
-    p = parse('<tool_call>{"name": "add", "arguments": {"a": 1}}')
-    assert [e.message for e in p.errors] == [
-        f"Error: could not parse tool call: <tool_call> is not closed by </tool_call>. {FORMAT_HINT}"
-    ]
-
-
-def test_stray_closing_tag() -> None:
-    p = parse('{"name": "add"}</tool_call>')
-    assert [e.message for e in p.errors] == [
-        f"Error: could not parse tool call: </tool_call> without a matching <tool_call>. {FORMAT_HINT}"
-    ]
-
-
-def test_missing_name() -> None:
-    p = parse('<tool_call>{"arguments": {"a": 1}}</tool_call>')
-    assert [e.message for e in p.errors] == [
-        f'Error: could not parse tool call: missing "name" (a string). {FORMAT_HINT}'
-    ]
-
-
-def test_not_an_object() -> None:
-    p = parse("<tool_call>[1, 2]</tool_call>")
-    assert [e.message for e in p.errors] == [
-        f"Error: could not parse tool call: expected a JSON object, got list. {FORMAT_HINT}"
-    ]
-
-
-def test_arguments_not_an_object() -> None:
-    p = parse('<tool_call>{"name": "add", "arguments": [1, 2]}</tool_call>')
-    assert [e.message for e in p.errors] == ['Error: arguments of tool "add" must be a JSON object, got list.']
-
-
-def test_arguments_string_not_json() -> None:
-    p = parse('<tool_call>{"name": "add", "arguments": "{a: 1}"}</tool_call>')
-    assert [e.message for e in p.errors] == [
-        'Error: could not parse arguments of tool "add": invalid JSON (Expecting property name enclosed in double quotes). Arguments must be a JSON object.'
-    ]
+    assert [e.message for e in p.errors] == [message]
 
 
 def test_unknown_tool() -> None:
@@ -135,7 +136,8 @@ def test_wrong_argument_type() -> None:
     assert r.error == "bad_arguments"
     assert (
         r.content
-        == "Error: invalid arguments for tool \"add\": argument 'a': 'two' is not of type 'integer'. Check the tool's parameter schema and call it again."
+        == "Error: invalid arguments for tool \"add\": argument 'a': 'two' is not of type 'integer'. Check the tool's "
+        "parameter schema and call it again."
     )
 
 
@@ -143,12 +145,14 @@ def test_missing_and_extra_arguments() -> None:
     r = execute(ToolCall("c", "add", {}), TOOLS)
     assert (
         r.content
-        == "Error: invalid arguments for tool \"add\": 'a' is a required property. Check the tool's parameter schema and call it again."
+        == "Error: invalid arguments for tool \"add\": 'a' is a required property. Check the tool's parameter schema "
+        "and call it again."
     )
     r = execute(ToolCall("c", "add", {"a": 1, "c": 2}), TOOLS)
     assert (
         r.content
-        == "Error: invalid arguments for tool \"add\": Additional properties are not allowed ('c' was unexpected). Check the tool's parameter schema and call it again."
+        == "Error: invalid arguments for tool \"add\": Additional properties are not allowed ('c' was unexpected). "
+        "Check the tool's parameter schema and call it again."
     )
 
 
@@ -174,7 +178,8 @@ def test_openai_message_dict() -> None:
     assert p.calls == [ToolCall("abc", "add", {"a": 5}, '{"name": "add", "arguments": "{\\"a\\": 5}"}')]
     bad = {"role": "assistant", "content": None, "tool_calls": [{"id": "x", "function": {"arguments": "{}"}}]}
     assert [e.message for e in parse_action(bad, HermesParser(), 2).errors] == [
-        'Error: a tool call has no function name. Each entry of "tool_calls" needs "function": {"name": ..., "arguments": ...}.'
+        'Error: a tool call has no function name. Each entry of "tool_calls" needs "function": {"name": ..., '
+        '"arguments": ...}.'
     ]
 
 
@@ -213,7 +218,7 @@ def test_schema_from_signature_and_docstring() -> None:
 def test_errors_reach_the_model_through_step() -> None:
     env = agentgym.make("agentgym/ToolUse-v0")
     env.reset(seed=0)
-    obs, reward, term, trunc, info = env.step(
+    obs, _reward, term, trunc, info = env.step(
         '<tool_call>{"name": "calculator"</tool_call><tool_call>{"name": "nope", "arguments": {}}</tool_call>'
     )
     # The unreadable call has no id to answer: the model reads its error in a user message (env.py).
@@ -251,11 +256,12 @@ def test_llama3_calls_with_and_without_python_tag() -> None:
 
 
 @pytest.mark.parametrize(
-    "text, message",
+    ("text", "message"),
     [
         (
             '{"name": "add", "parameters": {"a": 1}',
-            f"Error: could not parse tool call: invalid JSON (Expecting ',' delimiter at line 1 column 39). {LLAMA3_HINT}",
+            "Error: could not parse tool call: invalid JSON (Expecting ',' delimiter at line 1 column 39). "
+            f"{LLAMA3_HINT}",
         ),
         ('{"parameters": {"a": 1}}', f'Error: could not parse tool call: missing "name" (a string). {LLAMA3_HINT}'),
         ('{"name": "add", "parameters": [1]}', 'Error: arguments of tool "add" must be a JSON object, got list.'),
@@ -304,13 +310,14 @@ def test_mistral_calls_and_their_ids() -> None:
 
 
 @pytest.mark.parametrize(
-    "text, message",
+    ("text", "message"),
     [
         ("[TOOL_CALLS]", f"Error: could not parse tool call: nothing follows [TOOL_CALLS]. {MISTRAL_HINT}"),
         ("[TOOL_CALLS][]", f"Error: could not parse tool call: the list after [TOOL_CALLS] is empty. {MISTRAL_HINT}"),
         (
             '[TOOL_CALLS][{"name": "add", "arguments": {"a": 1}]',
-            f"Error: could not parse tool call: invalid JSON (Expecting ',' delimiter at line 1 column 39). {MISTRAL_HINT}",
+            "Error: could not parse tool call: invalid JSON (Expecting ',' delimiter at line 1 column 39). "
+            f"{MISTRAL_HINT}",
         ),
         (
             '[TOOL_CALLS][{"arguments": {"a": 1}}]',
@@ -318,11 +325,13 @@ def test_mistral_calls_and_their_ids() -> None:
         ),
         (
             '[TOOL_CALLS][{"name": "add", "arguments": "{a: 1}"}]',
-            'Error: could not parse arguments of tool "add": invalid JSON (Expecting property name enclosed in double quotes). Arguments must be a JSON object.',
+            'Error: could not parse arguments of tool "add": invalid JSON (Expecting property name enclosed in double '
+            "quotes). Arguments must be a JSON object.",
         ),
         (
             "[TOOL_CALLS]add[ARGS]{a",
-            f'Error: could not parse arguments of tool "add": invalid JSON (Expecting property name enclosed in double quotes). {MISTRAL_HINT}',
+            'Error: could not parse arguments of tool "add": invalid JSON (Expecting property name enclosed in double '
+            f"quotes). {MISTRAL_HINT}",
         ),
     ],
 )
@@ -344,7 +353,7 @@ class FakeTokenizer:
 
 
 @pytest.mark.parametrize(
-    "template, vocab, native, expected",
+    ("template", "vocab", "native", "expected"),
     [
         (
             "{% for tool in tools %}<tool_call>{% endfor %}",
@@ -378,7 +387,7 @@ def test_tools_prompt_is_the_block_the_environment_writes() -> None:
 
 
 @pytest.mark.parametrize(
-    "parser, call",
+    ("parser", "call"),
     [
         ("llama3", '<|python_tag|>{"name": "calculator", "parameters": {"expression": "2 + 3"}}'),
         ("mistral", '[TOOL_CALLS][{"name": "calculator", "arguments": {"expression": "2 + 3"}}]'),

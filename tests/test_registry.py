@@ -43,7 +43,7 @@ def test_register_from_user_module() -> None:
     assert env_id == "agentgym/Echo-v0"
     assert env_id in agentgym.list_envs()
     env = gym.make("agentgym/Echo-v0").unwrapped
-    obs, info = env.reset(options={"task_id": "echo-red"})
+    _obs, info = env.reset(options={"task_id": "echo-red"})
     _, reward, terminated, _, info = env.step(env.oracle_turns(env.task)[0])
     assert (reward, terminated, info["termination_reason"]) == (1.0, True, "submitted")
     env.close()
@@ -53,12 +53,12 @@ def test_register_from_user_module() -> None:
 
 def test_registering_twice_asks_for_a_version_bump() -> None:
     agentgym.register("Echo-v9", EchoEnv, override=True)
-    with pytest.raises(ValueError, match="already registered .* bump the version"):
+    with pytest.raises(ValueError, match=r"already registered .* bump the version"):
         agentgym.register("Echo-v9", "somewhere:Else")
 
 
 def test_unknown_id_lists_registered() -> None:
-    with pytest.raises(gym.error.NameNotFound, match="registered: .*agentgym/ToolUse-v0"):
+    with pytest.raises(gym.error.NameNotFound, match=r"registered: .*agentgym/ToolUse-v0"):
         agentgym.make("agentgym/Nope-v0")
 
 

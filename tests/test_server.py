@@ -26,7 +26,7 @@ def test_remote_episode_equals_local(server: str) -> None:
     obs_l, info_l = local.reset(seed=4)
     obs_r, info_r = remote.reset(seed=4)
     assert (obs_l, info_l) == (obs_r, info_r)
-    for action in local.oracle_turns(local.task) + []:
+    for action in [*local.oracle_turns(local.task)]:
         assert local.step(action) == tuple(remote.step(action))
     remote.close()
     remote.close()

@@ -1,8 +1,10 @@
-"""Transcripts are valid chat data: checked with the official ``openai`` types and by
-rendering through a real HF chat template that supports tools (Qwen2.5-style, built here
-into a locally made tokenizer), for every registered environment's oracle and random
-episodes and for every kind of bad turn (malformed calls, unknown tools, bad arguments,
-timeouts, infrastructure failures, episode-ending calls, bad message dicts).
+"""Transcripts are valid chat data.
+
+Checked with the official ``openai`` types and by rendering through a real HF chat template
+that supports tools (Qwen2.5-style, built here into a locally made tokenizer), for every
+registered environment's oracle and random episodes and for every kind of bad turn (malformed
+calls, unknown tools, bad arguments, timeouts, infrastructure failures, episode-ending calls,
+bad message dicts).
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ QWEN_STYLE_TEMPLATE = r"""
 {%- endfor %}
 {%- if ns.pending | length > 0 %}{{- raise_exception('calls ' + (ns.pending | join(', ')) + ' were never answered') }}{%- endif %}
 {%- if add_generation_prompt %}{{- '<|im_start|>assistant\n' }}{%- endif %}
-"""
+"""  # noqa: E501  (a chat template: its lines stay as its authors write them)
 
 
 CHATML = (
@@ -356,7 +358,7 @@ def test_every_env_records_valid_transcripts(env_id: str, policy: str, tokenizer
         n_calls += sum(len(m.get("tool_calls", [])) for m in t.messages)
         raw = [m for m in t.raw_messages() if m["role"] == "assistant"]
         assert [m["content"] for m in raw] == [
-            s.action if isinstance(s.action, str) else m["content"] for s, m in zip(t.steps, raw)
+            s.action if isinstance(s.action, str) else m["content"] for s, m in zip(t.steps, raw, strict=True)
         ]
         if policy == "oracle":
             assert t.success, (t.task_id, t.termination_reason)
