@@ -112,8 +112,9 @@ def tar_directory(local_dir: str | Path) -> bytes:
 
 
 def _safe_member(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
-    """Tar from a sandbox is untrusted: drop members that would land or point outside
-    ``dest`` (absolute or ``..`` paths and links, device files) instead of failing.
+    """Tar from a sandbox is untrusted: drop members that would land or point outside ``dest``.
+
+    Absolute or ``..`` paths and links, and device files, are dropped instead of failing.
     """
     try:
         return tarfile.data_filter(member, dest)
@@ -212,7 +213,7 @@ class HelperSandbox(Sandbox):
 
     def _call(
         self, op: str, blob: bytes = b"", wait: float = RPC_GRACE, blob_limit: int = 0, **fields: Any
-    ) -> tuple[dict, bytes]:
+    ) -> tuple[dict[str, Any], bytes]:
         with self._lock:
             if self._closed:
                 raise SandboxError("the sandbox is closed")
@@ -301,10 +302,11 @@ class HelperSandbox(Sandbox):
     def snapshot(self) -> None:
         _, blob = self._call("snapshot", wait=300.0, blob_limit=self._transfer_limit)
         self._drop_snapshot()
-        self._snapshot_file = tempfile.TemporaryFile(prefix="agentgym-snapshot-")
+        # Both stay open until the next snapshot or close (see _drop_snapshot).
+        self._snapshot_file = tempfile.TemporaryFile(prefix="agentgym-snapshot-")  # noqa: SIM115
         self._snapshot_file.write(blob)
         self._snapshot_file.seek(0)
-        self._snapshot = tarfile.open(fileobj=self._snapshot_file, mode="r")
+        self._snapshot = tarfile.open(fileobj=self._snapshot_file, mode="r")  # noqa: SIM115
         self._members = {m.name: m for m in self._snapshot.getmembers()}
 
     def reset(self) -> None:

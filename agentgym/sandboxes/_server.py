@@ -98,14 +98,13 @@ class Bounded:
         cut = self.total - len(self.head) - len(tail)
         if cut <= 0:
             return bytes(self.head) + bytes(self.tail), False
-        return bytes(self.head) + ("\n[... %d bytes truncated ...]\n" % cut).encode() + tail, True
+        return bytes(self.head) + f"\n[... {cut} bytes truncated ...]\n".encode() + tail, True
 
 
 def too_big(what):
     return OSError(
         errno.EFBIG,
-        "%s larger than %d MiB, the sandbox's transfer limit "
-        "(raise SandboxConfig.max_transfer_mb)" % (what, MAX_BLOB >> 20),
+        f"{what} larger than {MAX_BLOB >> 20} MiB, the sandbox's transfer limit (raise SandboxConfig.max_transfer_mb)",
     )
 
 
@@ -129,8 +128,9 @@ class Capped(io.RawIOBase):
 
 
 def set_limits():
-    """Limit ourselves, once, so every command inherits the limits from birth (no
-    preexec_fn: that would force fork over vfork and triple the cost of a command).
+    """Limit ourselves, once, so every command inherits the limits from birth.
+
+    No preexec_fn: that would force fork over vfork and triple the cost of a command.
     CPU time is the exception: it is per process and cumulative, so each command gets
     it right after it starts (see op_exec).
     """
@@ -187,8 +187,9 @@ def fence_pid1():
     """Install the filter above (no-op on other architectures: they are not covered)."""
     ld, jeq, jset, ret = 0x20, 0x15, 0x45, 0x06
     allow, deny = 0x7FFF0000, 0x00050000 | errno.EPERM
-    prog, fixups = [], []  # prog: [code, jt, jf, k]; fixups: (index, field, label)
-    labels = {}
+    prog: list[list[int]] = []  # [code, jt, jf, k]
+    fixups: list[tuple[int, int, str]] = []  # (index, field, label)
+    labels: dict[str, int] = {}
 
     def op(code, k, jt=None, jf=None):
         for field, label in ((1, jt), (2, jf)):
@@ -198,22 +199,22 @@ def fence_pid1():
 
     op(ld, 4)  # arch
     for arch in _NRS:
-        op(jeq, arch, jt="arch%x" % arch)
+        op(jeq, arch, jt=f"arch{arch:x}")
     op(ret, allow)
     for arch, nrs in _NRS.items():
-        labels["arch%x" % arch] = len(prog)
+        labels[f"arch{arch:x}"] = len(prog)
         op(ld, 0)  # nr
         if arch == 0xC000003E:
             op(jset, 0x40000000, jt="deny")  # x32 ABI: not used by anything we run
         for name, nr in nrs.items():
-            op(jeq, nr, jt="who_%s" % name if name in _WHOLE_UID else "pid")
+            op(jeq, nr, jt=f"who_{name}" if name in _WHOLE_UID else "pid")
         op(ret, allow)
     labels["pid"] = len(prog)
     op(ld, 16)  # args[0], low 32 bits
     op(jeq, 1, jt="deny")
     op(ret, allow)
     for name, whole in _WHOLE_UID.items():
-        labels["who_%s" % name] = len(prog)
+        labels[f"who_{name}"] = len(prog)
         op(ld, 16)
         op(jeq, whole, jt="deny")
         op(ld, 24)  # args[1]
@@ -231,12 +232,13 @@ def fence_pid1():
 
     fprog = Prog(len(prog), ctypes.addressof(filt))
     if _LIBC.prctl(38, 1, 0, 0, 0) != 0 or _LIBC.prctl(22, 2, ctypes.byref(fprog), 0, 0) != 0:  # NO_NEW_PRIVS, SECCOMP
-        raise SystemExit("agentgym-helper: cannot install its seccomp filter (errno %d)" % ctypes.get_errno())
+        raise SystemExit(f"agentgym-helper: cannot install its seccomp filter (errno {ctypes.get_errno()})")
 
 
 def reap(current=None):
-    """Collect every exited child (as PID 1 we inherit the sandbox's orphans) without
-    stealing the status of ``current``, the command in flight (its Popen reaps it).
+    """Collect every exited child (as PID 1 we inherit the sandbox's orphans).
+
+    The status of ``current``, the command in flight, is left to its Popen.
     """
     try:
         os.read(WAKE_R, 4096)
@@ -283,7 +285,7 @@ def others():
     for name in os.listdir("/proc"):
         if name.isdigit() and int(name) != me:
             try:
-                with open("/proc/%s/stat" % name, "rb") as f:
+                with open(f"/proc/{name}/stat", "rb") as f:
                     state = f.read().rsplit(b")", 1)[1].split()[0]
             except (OSError, IndexError):
                 continue
@@ -330,9 +332,10 @@ def path_of(p):
 
 
 def open_file(path, flags, mode=0o644):
-    """Open a regular file for the host; anything else (FIFO, device, socket, a ``/proc``
-    or ``/sys`` file, our own descriptors through ``/proc/self/fd``) is refused without
-    blocking, reading or writing it.
+    """Open a regular file for the host.
+
+    Anything else (FIFO, device, socket, a ``/proc`` or ``/sys`` file, our own descriptors
+    through ``/proc/self/fd``) is refused without blocking, reading or writing it.
     """
     fd = os.open(path, flags | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC, mode)
     st = os.fstat(fd)
@@ -372,16 +375,16 @@ def op_exec(req, blob):
             stderr=subprocess.PIPE,
         )
     except OSError as e:  # like a shell: 127 not found, 126 not executable (or bad cwd)
-        code = 127 if isinstance(e, FileNotFoundError) and e.filename == argv[0] else 126
+        failed = 127 if isinstance(e, FileNotFoundError) and e.filename == argv[0] else 126
         res = {
-            "exit_code": code,
+            "exit_code": failed,
             "timed_out": False,
             "duration": time.monotonic() - start,
             "out_len": 0,
             "truncated": False,
             "oom_killed": False,
         }
-        return res, ("%s: %s\n" % (e.filename or argv[0], e.strerror)).encode()
+        return res, f"{e.filename or argv[0]}: {e.strerror}\n".encode()
     if not PIDNS:
         SESSIONS.add(proc.pid)
     if LIMITS.get("cpu") is not None:
@@ -389,7 +392,8 @@ def op_exec(req, blob):
             resource.prlimit(proc.pid, resource.RLIMIT_CPU, (LIMITS["cpu"], LIMITS["cpu"]))
         except OSError:  # already exited
             pass
-    timed_out = pump(proc, stdin, start + timeout)
+    out, err_out = Bounded(OUTPUT_LIMIT), Bounded(OUTPUT_LIMIT)
+    timed_out = pump(proc, stdin, start + timeout, out, err_out)
     code = proc.poll()
     if code is None and not timed_out:  # only without pidfd: pipes closed, process still running
         try:
@@ -404,12 +408,13 @@ def op_exec(req, blob):
         if PIDNS:
             kill_all(proc)
         code = proc.wait()
+    assert code is not None  # poll() gave the status, or one of the wait() calls above did
     duration = time.monotonic() - start
     for f in (proc.stdin, proc.stdout, proc.stderr):
         if f is not None and not f.closed:
             f.close()
-    o, otrunc = proc.out.value()
-    err, etrunc = proc.err.value()
+    o, otrunc = out.value()
+    err, etrunc = err_out.value()
     exit_code = 124 if timed_out else (128 - code if code < 0 else code)
     oom = False
     if not timed_out and exit_code != 0:
@@ -426,14 +431,14 @@ def op_exec(req, blob):
     return res, o + err
 
 
-def pump(proc, stdin, deadline):
-    """Feed stdin and collect stdout/stderr into bounded buffers until both close, the
-    process has exited for a moment (a background child may hold the pipes), or the
-    deadline. Reaps orphans as they exit. Returns whether the deadline passed.
+def pump(proc, stdin, deadline, out, err):
+    """Feed stdin and collect stdout/stderr into the bounded buffers ``out`` and ``err``.
+
+    Until both pipes close, the process has exited for a moment (a background child may hold
+    the pipes), or the deadline. Reaps orphans as they exit. Returns whether the deadline passed.
     """
-    proc.out, proc.err = Bounded(OUTPUT_LIMIT), Bounded(OUTPUT_LIMIT)
     poller = select.poll()
-    sinks = {proc.stdout.fileno(): proc.out, proc.stderr.fileno(): proc.err}
+    sinks = {proc.stdout.fileno(): out, proc.stderr.fileno(): err}
     for fd in sinks:
         poller.register(fd, select.POLLIN)
     poller.register(WAKE_R, select.POLLIN)
@@ -462,7 +467,7 @@ def pump(proc, stdin, deadline):
                     exited_at = now
             elif now - exited_at > 0.1 or not open_fds:
                 return False
-            for fd, ev in poller.poll(min(deadline - now, 0.05 if pidfd is None or exited_at else 3600) * 1000):
+            for fd, _ev in poller.poll(min(deadline - now, 0.05 if pidfd is None or exited_at else 3600) * 1000):
                 if fd == WAKE_R:
                     reap(proc)
                     continue
@@ -521,8 +526,9 @@ def op_write(req, blob):
 
 
 def add_tree(tar, path, arcname):
-    """Add ``path`` (not followed if a link) and, for a directory, its tree. Only
-    directories, regular files and symlinks are archived; each file is opened with
+    """Add ``path`` (not followed if a link) and, for a directory, its tree.
+
+    Only directories, regular files and symlinks are archived; each file is opened with
     :func:`open_file` and must still be the inode that was listed.
     """
     st = os.lstat(path)
@@ -558,9 +564,11 @@ def op_tar_out(req, blob):
 
 
 def extract(blob, dest):
-    """Extract the host's tar into ``dest``: only directories, regular files and symlinks,
-    no absolute or ``..`` names; existing entries in the way are replaced, and a file is
-    never written through a symlink or into anything but a regular file.
+    """Extract the host's tar into ``dest``.
+
+    Only directories, regular files and symlinks, no absolute or ``..`` names; existing entries
+    in the way are replaced, and a file is never written through a symlink or into anything but
+    a regular file.
     """
     dirs = []
     with tarfile.open(fileobj=io.BytesIO(blob), mode="r") as tar:
@@ -581,7 +589,7 @@ def extract(blob, dest):
             elif m.isfile() or m.islnk():  # a hard link becomes a copy
                 fd, _ = open_file(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
                 with open(fd, "wb") as f:
-                    shutil.copyfileobj(tar.extractfile(m), f)
+                    shutil.copyfileobj(tar.extractfile(m), f)  # type: ignore[arg-type]  # never None for a file or link
                     os.fchmod(fd, m.mode & 0o7777)
                     os.utime(fd, (m.mtime, m.mtime))
     for target, m in reversed(dirs):
@@ -633,8 +641,9 @@ MANIFEST: dict = {}
 
 
 def op_snapshot(req, blob):
-    global MANIFEST
-    MANIFEST = walk()
+    fresh = walk()
+    MANIFEST.clear()
+    MANIFEST.update(fresh)
     return op_tar_out({}, b"")
 
 
@@ -755,7 +764,7 @@ def main():
             return
         jlen, blen = HDR.unpack(head)
         if jlen > MAX_HEADER or blen > MAX_BLOB + MAX_HEADER:
-            send(wfd, {"ok": False, "errno": None, "id": None, "error": "frame too large (%d+%d)" % (jlen, blen)})
+            send(wfd, {"ok": False, "errno": None, "id": None, "error": f"frame too large ({jlen}+{blen})"})
             return  # the stream cannot be trusted past this point
         raw, blob = read_exact(rfd, jlen), read_exact(rfd, blen) if blen else b""
         if raw is None or blob is None:
@@ -764,7 +773,7 @@ def main():
             req = json.loads(raw)
             check(isinstance(req, dict) and isinstance(req.get("op"), str), "not a request")
         except ValueError as e:
-            send(wfd, {"ok": False, "errno": None, "id": None, "error": "malformed request: %s" % e})
+            send(wfd, {"ok": False, "errno": None, "id": None, "error": f"malformed request: {e}"})
             return
         rid = req.get("id")
         if req["op"] == "exit":
@@ -786,7 +795,7 @@ def main():
                 },
             )
         except Exception as e:  # report, keep serving
-            send(wfd, {"ok": False, "id": rid, "errno": None, "error": "%s: %s" % (type(e).__name__, e)})
+            send(wfd, {"ok": False, "id": rid, "errno": None, "error": f"{type(e).__name__}: {e}"})
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ def add_commands(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``sandbox`` command (``build-image``, ``gc``) to an argparse subparsers object."""
     from .image import DEFAULT_IMAGE
 
-    sandbox = subparsers.add_parser("sandbox", help="manage sandbox images and containers")
+    sandbox: argparse.ArgumentParser = subparsers.add_parser("sandbox", help="manage sandbox images and containers")
     sub = sandbox.add_subparsers(dest="sandbox_command", required=True)
     build = sub.add_parser("build-image", help="build the base image with debootstrap + docker import")
     build.add_argument("--name", default=DEFAULT_IMAGE, help="image name:tag (default %(default)s)")

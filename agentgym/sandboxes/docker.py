@@ -1,10 +1,13 @@
-"""DockerSandbox: a hardened container on a real Docker engine, driven through one
-long-lived helper over the container's attach stream (no ``docker exec`` per command).
+"""DockerSandbox: a hardened container on a real Docker engine.
+
+It is driven through one long-lived helper over the container's attach stream (no
+``docker exec`` per command).
 """
 
 from __future__ import annotations
 
 import atexit
+import functools
 import os
 import signal
 import socket
@@ -28,18 +31,15 @@ _LIVE_LOCK = threading.Lock()
 _HOOKS_INSTALLED = False
 
 
-_CLIENT: Any = None
-
-
+@functools.cache  # one client per process; a failure is not cached, so the next call tries again
 def docker_client() -> Any:
-    """The process's client for the local engine (shared), or a :class:`SandboxError`
-    that says how to get one.
+    """The process's client for the local engine (shared).
+
+    Raises:
+        SandboxError: the SDK is missing or the engine cannot be reached (says how to fix it).
     """
-    global _CLIENT
-    if _CLIENT is not None:
-        return _CLIENT
     try:
-        import docker
+        import docker  # type: ignore[import-untyped]  # no stubs installed (types-docker)
     except ImportError as e:
         raise SandboxError("the docker SDK is missing: pip install 'agentgym[docker]' (docker>=7)") from e
     try:
@@ -50,7 +50,6 @@ def docker_client() -> Any:
             f"cannot reach the Docker engine ({e}): install and start it with "
             "sudo scripts/setup-system.sh (apt-get install docker.io; dockerd &)"
         ) from e
-    _CLIENT = client
     return client
 
 
@@ -98,10 +97,12 @@ _PREVIOUS: dict[int, Any] = {}
 
 
 def _install_hooks() -> None:
-    """Reap our containers at interpreter exit and on SIGTERM/SIGINT (when those still
-    have their default handlers, and only from the main thread).
+    """Reap our containers at interpreter exit and on SIGTERM/SIGINT.
+
+    The signal handlers are installed only where those signals still have their default
+    handlers, and only from the main thread.
     """
-    global _HOOKS_INSTALLED
+    global _HOOKS_INSTALLED  # noqa: PLW0603 - once per process, whichever sandbox starts first
     if _HOOKS_INSTALLED:
         return
     _HOOKS_INSTALLED = True
@@ -216,7 +217,7 @@ class DockerSandbox(HelperSandbox):
         self._boot(lambda: self._start(user, labels or {}, python), files)
 
     def _start(self, user: str, labels: Mapping[str, str], python: str) -> None:
-        import docker.errors
+        import docker.errors  # type: ignore[import-untyped]  # no stubs installed (types-docker)
 
         cfg = self.config
         mb = 1024 * 1024
@@ -304,8 +305,9 @@ class DockerSandbox(HelperSandbox):
 
 
 def gc(all_runs: bool = False, client: Any = None) -> list[str]:
-    """Remove agentgym sandbox containers left by dead processes on this host (or every
-    agentgym sandbox container with ``all_runs=True``). Returns the removed ids.
+    """Remove agentgym sandbox containers left by dead processes on this host; the removed ids.
+
+    With ``all_runs=True``, every agentgym sandbox container goes, live runs' too.
     """
     client = client or docker_client()
     host, removed = socket.gethostname(), []

@@ -67,7 +67,7 @@ def _docker_client() -> Any:
 
 def image_exists(name: str, client: Any = None) -> bool:
     """Whether ``name`` is present in the local engine."""
-    import docker.errors
+    import docker.errors  # type: ignore[import-untyped]  # no stubs installed (types-docker)
 
     client = client or _docker_client()
     try:
@@ -126,7 +126,7 @@ def build_image(
     try:
         cmd = ["debootstrap", "--variant=minbase", f"--include={','.join(packages)}", suite, str(root), mirror]
         log.info("running %s", " ".join(cmd))
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
         if proc.returncode != 0:
             tail = proc.stdout.decode(errors="replace")[-2000:]
             raise SandboxError(f"debootstrap failed (exit {proc.returncode}); check the mirror {mirror}:\n{tail}")
@@ -157,6 +157,7 @@ def build_image(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m agentgym.sandboxes.image``: build the base image; the exit status."""
     parser = argparse.ArgumentParser(prog="python -m agentgym.sandboxes.image", description=__doc__.splitlines()[0])
     parser.add_argument("--name", default=DEFAULT_IMAGE, help="image name:tag (default %(default)s)")
     parser.add_argument("--force", action="store_true", help="rebuild even when the image exists")

@@ -45,7 +45,11 @@ _ETC = (
     "os-release",
     "login.defs",
 )
-_PASSWD = "root:x:0:0:root:/root:/usr/sbin/nologin\nagent:x:1000:1000:agent:/tmp:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+_PASSWD = (
+    "root:x:0:0:root:/root:/usr/sbin/nologin\n"
+    "agent:x:1000:1000:agent:/tmp:/bin/bash\n"
+    "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+)
 _GROUP = "root:x:0:\nagent:x:1000:\nnogroup:x:65534:\n"
 _HOSTS = "127.0.0.1\tlocalhost sandbox\n::1\tlocalhost\n"
 STDERR_TAIL = 4000
@@ -60,11 +64,13 @@ _MOUNT_SCRIPT = (
 
 
 class _PipeChannel(Channel):
-    """The helper's stdin/stdout pipes; its stderr (bwrap's too) is a third pipe whose
-    last few KiB are kept for diagnostics (drained while waiting, never a file).
+    """The helper's stdin/stdout pipes.
+
+    Its stderr (bwrap's too) is a third pipe whose last few KiB are kept for diagnostics
+    (drained while waiting, never a file).
     """
 
-    def __init__(self, proc: subprocess.Popen) -> None:
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
         assert proc.stdin is not None and proc.stdout is not None
         self._w, self._r, self._buf = proc.stdin.fileno(), proc.stdout.fileno(), bytearray()
         self._e = proc.stderr.fileno() if proc.stderr is not None else None
@@ -197,7 +203,7 @@ class LocalSandbox(HelperSandbox):
         """Host temp directory of this sandbox (mount points only, unless ``isolation="none"``); removed on close."""
         self.host_workspace: Path | None = None
         self.host_uid = os.getuid()
-        self._proc: subprocess.Popen | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
         self._boot(lambda: self._start(python), files)
 
     def _start(self, python: str) -> None:
@@ -240,8 +246,10 @@ class LocalSandbox(HelperSandbox):
         self._connect(_PipeChannel(self._proc), timeout=30.0)
 
     def _root_wrapper(self, argv: list[str]) -> list[str]:
-        """As root: unshare a private mount namespace, mount the capped tmpfs, drop to
-        the sandbox's host uid, exec ``argv`` (bwrap).
+        """As root: the command that runs ``argv`` (bwrap) in a private mount namespace.
+
+        It unshares the namespace, mounts the capped tmpfs, drops to the sandbox's host uid
+        and execs ``argv``.
         """
         cfg, uid = self.config, str(self.host_uid)
         ws_opts = f"size={int(cfg.disk_mb)}m,nr_inodes={int(cfg.max_inodes)},mode=0755,uid={uid},gid={uid}"

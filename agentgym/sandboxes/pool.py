@@ -43,8 +43,8 @@ class SandboxPool:
             self._errors.put(e)
             return
         with self._lock:
-            if self._closed:
-                sandbox.close()
+            if self._closed:  # closed by another thread while the sandbox started
+                sandbox.close()  # type: ignore[unreachable]  # (mypy keeps self._closed narrowed from above)
                 return
             self._ready.put(sandbox)
 

@@ -38,8 +38,10 @@ eval "$__ag_cmd"
 
 
 class ShellSession:
-    """A bash session on a sandbox: ``cd``, ``export``, shell variables, functions and
-    aliases persist across :meth:`run` calls; each call reports its own exit code.
+    """A bash session on a sandbox whose state persists across :meth:`run` calls.
+
+    ``cd``, ``export``, shell variables, functions and aliases carry over; each call reports
+    its own exit code.
 
     A command that exceeds its timeout is killed with its process tree (``timed_out``
     is set, exit code 124) and leaves the session's state as it was before it.

@@ -20,12 +20,13 @@ def small_config(**overrides: Any) -> SandboxConfig:
 
 def processes_inside(sb: Sandbox) -> list[str]:
     """Command lines of the sandbox's processes other than its init, its helper and this probe."""
+    helper_pid = sb.helper_pid or 0  # type: ignore[attr-defined]
     probe = (
         "import os\nme=os.getpid()\nfor p in os.listdir('/proc'):\n"
-        " if p.isdigit() and int(p) not in (1, me, %d):\n"
-        "  try: print(p, open('/proc/%%s/cmdline' %% p,'rb').read().replace(b'\\0',b' ').decode()[:80])\n"
+        f" if p.isdigit() and int(p) not in (1, me, {helper_pid}):\n"
+        "  try: print(p, open('/proc/' + p + '/cmdline','rb').read().replace(b'\\0',b' ').decode()[:80])\n"
         "  except OSError: pass\n"
-    ) % (sb.helper_pid or 0)  # type: ignore[attr-defined]
+    )
     r = sb.exec(["python3", "-c", probe])
     assert r.exit_code == 0, r
     return [line for line in r.stdout.splitlines() if line.strip()]

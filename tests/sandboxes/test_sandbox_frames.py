@@ -136,7 +136,7 @@ def test_honest_frames_work() -> None:
 
 
 @pytest.mark.parametrize(
-    "reply, message",
+    ("reply", "message"),
     [
         (lambda req: frame(b"{not json"), "not JSON"),
         (lambda req: frame(b"\xff\xfe\x00"), "not JSON"),
@@ -207,8 +207,9 @@ def test_announced_sizes_are_checked_before_allocating() -> None:
 
 
 def test_stale_result_is_rejected_and_not_served_later() -> None:
-    """A response to an earlier request (the 'previous result' desync) is refused, and the
-    sandbox refuses every later call instead of returning shifted results.
+    """A response to an earlier request (the 'previous result' desync) is refused.
+
+    The sandbox then refuses every later call instead of returning shifted results.
     """
     sent: list[bytes] = []
 

@@ -17,8 +17,10 @@ from agentgym.sandboxes.pool import SandboxPool
 
 
 def _running_uids() -> set[int]:
-    """Uids of live host processes. Zombies are left out: bwrap's namespace init can be
-    orphaned for a moment at exit and is then the host init's to reap; it runs nothing.
+    """Uids of live host processes.
+
+    Zombies are left out: bwrap's namespace init can be orphaned for a moment at exit and is
+    then the host init's to reap; it runs nothing.
     """
     uids = set()
     for name in os.listdir("/proc"):

@@ -28,6 +28,8 @@ imports the module, and answers ``init``/``call`` requests with tagged plain dat
 """
 
 if __name__ != "__main__":  # pragma: no cover - only for readers and linters; in the sandbox the codec precedes
+    from typing import Any  # local annotations only: never evaluated, so the sandbox needs no typing
+
     from agentgym.envs.coding.plaindata import (
         NotPlainError,
         PlainDataError,
@@ -87,13 +89,14 @@ def checker_main():
     nodeids = cfg["nodeids"]
     entry = cfg["entry_point"]
 
-    class State:
-        stop = None  # why the candidate was stopped; the verdict fails once set
+    class State:  # (class annotations are evaluated at run time, so they are quoted)
+        stop: "str | None" = None  # why the candidate was stopped; the verdict fails once set
         timed_out = False
         calls = 0
-        child = None
+        child: "subprocess.Popen[bytes] | None" = None
 
-    failures, integrity = [], []
+    failures: list[str] = []
+    integrity: list[str] = []
 
     class Stop(BaseException):
         """The candidate is out: raised into the check, not catchable by ``except Exception``."""
@@ -113,7 +116,7 @@ def checker_main():
         except (OSError, ValueError):
             pass
 
-    ns = {"__name__": "__check__", "__builtins__": builtins}
+    ns: dict[str, Any] = {"__name__": "__check__", "__builtins__": builtins}
     try:
         if cfg.get("prelude"):
             exec(compile(cfg["prelude"], "<prelude>", "exec"), ns)
@@ -129,7 +132,7 @@ def checker_main():
 
     req_r, req_w = os.pipe()
     resp_r, resp_w = os.pipe()
-    State.child = subprocess.Popen(
+    State.child = child = subprocess.Popen(
         [sys.executable, "-I", "-B", "-c", cfg["child"]],
         stdin=req_r,
         stdout=resp_w,
@@ -167,7 +170,7 @@ def checker_main():
 
     def exit_reason():
         try:
-            code = State.child.wait(timeout=1)
+            code = child.wait(timeout=1)
         except Exception:
             return "stopped answering"
         return f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
@@ -198,7 +201,7 @@ def checker_main():
                 why = exit_reason()  # waits for the exit status; a voluntary exit or a closed channel is flagged
                 stop(
                     f"the candidate's process {why} (call {seq})",
-                    flag=State.child.returncode is None or State.child.returncode >= 0,
+                    flag=child.returncode is None or child.returncode >= 0,
                 )
             buf.extend(chunk)
             if len(buf) > max_bytes:
@@ -320,9 +323,9 @@ def checker_main():
                     failures.append(f"{nodeids[0]}: {type(e).__name__}: {str(e)[:300]}")
             outcomes[nodeids[0]] = "passed" if passed and State.stop is None else "failed"
         else:
-            for nodeid, (args, kwargs, expected) in zip(nodeids, cases):
-                if State.stop is not None:
-                    break
+            for nodeid, (args, kwargs, expected) in zip(nodeids, cases, strict=True):
+                if State.stop is not None:  # set by the calls below: mypy keeps the narrowing from above
+                    break  # type: ignore[unreachable]
                 try:
                     got = candidate(*args, **kwargs)
                     passed = plain_equal(got, expected, float(cfg.get("float_tol", 0.0)))

@@ -64,7 +64,7 @@ import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from agentgym.envs.coding import plaindata
 from agentgym.envs.coding.grading import GradeResult
@@ -96,11 +96,11 @@ def is_function_task(task: Task) -> bool:
     return isinstance(verifier, dict) and isinstance(verifier.get("function"), dict)
 
 
-def function_spec(task: Task) -> tuple[dict, list[str]]:
+def function_spec(task: Task) -> tuple[dict[str, Any], list[str]]:
     """The validated ``function`` spec of ``task`` and the node ids its outcomes are reported under."""
     spec = task.verifier["function"]
 
-    def fail(msg: str) -> None:
+    def fail(msg: str) -> NoReturn:
         raise TaskFormatError(f"task {task.id!r}: verifier['function'] {msg}")
 
     if not isinstance(spec.get("entry_point"), str) or not spec["entry_point"].isidentifier():
@@ -118,7 +118,7 @@ def function_spec(task: Task) -> tuple[dict, list[str]]:
     return spec, nodeids
 
 
-def _tagged_cases(task: Task, cases: list) -> list[dict]:
+def _tagged_cases(task: Task, cases: list[Any]) -> list[dict[str, Any]]:
     out = []
     for i, case in enumerate(cases):
         try:
@@ -278,8 +278,10 @@ class FunctionGrader:
 
 
 def _text(value: object) -> str:
-    """``value`` as a string that encodes to UTF-8: the candidate's exception messages reach the
-    verdict, and a lone surrogate in them would make every later write of the log raise.
+    """``value`` as a string that encodes to UTF-8.
+
+    The candidate's exception messages reach the verdict, and a lone surrogate in them would
+    make every later write of the log raise.
     """
     return str(value).encode("utf-8", "backslashreplace").decode("utf-8")
 
@@ -311,7 +313,7 @@ def function_task(
     entry_point: str,
     stub: str,
     solution: str,
-    cases: list[dict] | None = None,
+    cases: list[dict[str, Any]] | None = None,
     check: str | None = None,
     prelude: str = "",
     module: str = "solution.py",
@@ -320,9 +322,11 @@ def function_task(
     split: str | None = None,
     **metadata: Any,
 ) -> Task:
-    """A function task in the coding format: ``stub`` is the starting ``module``, ``solution`` the
-    reference; graded by ``cases`` (``{"args", "kwargs", "expected"}``, one outcome each) or by
-    ``check`` (source defining ``check(candidate)``; ``prelude`` is the trusted code it needs).
+    """A function task in the coding format.
+
+    ``stub`` is the starting ``module``, ``solution`` the reference; graded by ``cases``
+    (``{"args", "kwargs", "expected"}``, one outcome each) or by ``check`` (source defining
+    ``check(candidate)``; ``prelude`` is the trusted code it needs).
 
     A hidden pytest file is generated too, so graders that only read ``fail_to_pass`` still work.
     """

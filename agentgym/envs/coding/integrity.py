@@ -43,6 +43,7 @@ import builtins
 import posixpath
 from collections.abc import Iterable
 
+from agentgym.envs.coding._internals import FRAME_ATTRS
 from agentgym.envs.coding.repo import Changes, is_test_file, test_paths_of
 from agentgym.tasks import Task
 
@@ -87,7 +88,7 @@ MODULES = frozenset(
         "_frozen_importlib_external",
     }
 )
-ATTRS = frozenset(
+ATTRS = FRAME_ATTRS | frozenset(
     {
         "_getframe",
         "_current_frames",
@@ -97,19 +98,11 @@ ATTRS = frozenset(
         "getprofile",
         "addaudithook",
         "audit",
-        "f_back",
-        "f_locals",
-        "f_globals",
-        "f_code",
         "f_builtins",
         "f_lasti",
         "f_trace",
         "f_lineno",
-        "tb_frame",
         "tb_next",
-        "gi_frame",
-        "cr_frame",
-        "ag_frame",
         "gi_code",
         "cr_code",
         "co_consts",
@@ -278,9 +271,13 @@ class _Facts(ast.NodeVisitor):
     def visit_Attribute(self, node: ast.Attribute) -> None:
         if node.attr in ATTRS:
             self.add(f"uses .{node.attr}", node)
-        elif node.attr in SYS_ONLY and isinstance(node.value, ast.Name) and node.value.id in self.sys_aliases:
-            if not (node.attr == "path" and isinstance(node.ctx, ast.Load)):
-                self.add(f"uses sys.{node.attr}", node)
+        elif (
+            node.attr in SYS_ONLY
+            and isinstance(node.value, ast.Name)
+            and node.value.id in self.sys_aliases
+            and not (node.attr == "path" and isinstance(node.ctx, ast.Load))  # reading sys.path is fine
+        ):
+            self.add(f"uses sys.{node.attr}", node)
         if isinstance(node.ctx, ast.Store) and node.attr in {"__class__", "__bases__"} | CMP_NAMES:
             self.add(f"assigns .{node.attr}", node)
         self.generic_visit(node)
@@ -407,7 +404,7 @@ class _Facts(ast.NodeVisitor):
         self.generic_visit(node)
         self.depth -= 1
 
-    visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
+    visit_AsyncFunctionDef = visit_FunctionDef
 
     def visit_Lambda(self, node: ast.Lambda) -> None:
         self.depth += 1

@@ -24,18 +24,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Union
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-Replacement = Union[cst.CSTNode, cst.RemovalSentinel]
+Replacement = cst.CSTNode | cst.RemovalSentinel
 Alternative = tuple[Replacement, cst.CSTNode, str]
 """(replacement node, node whose position locates the change, short description)."""
 
 
 @dataclass(frozen=True)
 class Operator:
+    """A mutation operator: its ``alternatives`` are the mutants of one node (none for most nodes)."""
+
     name: str
     doc: str
     alternatives: Callable[[cst.CSTNode], list[Alternative]]
@@ -127,7 +128,7 @@ def _comparison(node: cst.CSTNode) -> list[Alternative]:
     new_type = _COMPARISON_SWAPS.get(type(op))
     if new_type is None:
         return []
-    new_op = new_type(whitespace_before=op.whitespace_before, whitespace_after=op.whitespace_after)  # type: ignore[call-arg]
+    new_op = new_type(whitespace_before=op.whitespace_before, whitespace_after=op.whitespace_after)  # type: ignore[attr-defined]  # every operator in the table has both
     return [(node.with_changes(operator=new_op), node, f"`{_short(op)}` -> `{_short(new_op)}`")]
 
 
@@ -310,7 +311,9 @@ class _Mutator(cst.CSTTransformer):
             self._frozen += 1
         return True
 
-    def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode):  # type: ignore[override]
+    def on_leave(  # type: ignore[override]  # returns a mutant of another node type
+        self, original_node: cst.CSTNode, updated_node: cst.CSTNode
+    ) -> Replacement:
         if _is_guard(original_node) or isinstance(
             original_node, (cst.Import, cst.ImportFrom, cst.Decorator, cst.Annotation)
         ):
@@ -330,6 +333,7 @@ class _Mutator(cst.CSTTransformer):
 
 
 def parse(source: str) -> cst.Module:
+    """``source`` as a libcst module."""
     return cst.parse_module(source)
 
 

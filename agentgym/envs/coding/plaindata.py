@@ -30,6 +30,12 @@ grading sandbox (see :mod:`agentgym.envs.coding.function_grading`).
 import base64 as _b64
 import json as _json
 
+# typing.TYPE_CHECKING without importing typing into the sandbox's processes: annotations that
+# name ``Any`` are quoted, so nothing here needs typing at run time.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
+
 MAX_DEPTH = 200
 """Deepest nesting :func:`dumps` and :func:`loads` accept."""
 MAX_NODES = 2_000_000
@@ -46,19 +52,26 @@ class NotPlainError(TypeError):
     """A value that is not built-in plain data (a subclass, a custom object, a function...)."""
 
 
-_SCALARS = {type(None): "n", bool: "b", int: "i", float: "f", complex: "c", str: "s", bytes: "y"}
-_SEQUENCES = {list: "l", tuple: "t", set: "S", frozenset: "z"}
+_SEQUENCES: dict[type, str] = {list: "l", tuple: "t", set: "S", frozenset: "z"}
 
 
-def to_tagged(value, _depth=0, _count=None):
+def _count_node(
+    depth: int, count: list[int] | None, error: type[ValueError | TypeError], why_deep: str = ""
+) -> list[int]:
+    """``count`` (a fresh one when None) after counting one more node; ``error`` past the limits."""
+    if count is None:
+        count = [0]
+    count[0] += 1
+    if count[0] > MAX_NODES:
+        raise error(f"more than {MAX_NODES} values")
+    if depth > MAX_DEPTH:
+        raise error(f"nested deeper than {MAX_DEPTH} levels{why_deep}")
+    return count
+
+
+def to_tagged(value: "Any", _depth: int = 0, _count: list[int] | None = None) -> list["Any"]:
     """``value`` as a JSON-compatible tagged structure; :class:`NotPlainError` if it is not plain data."""
-    if _count is None:
-        _count = [0]
-    _count[0] += 1
-    if _count[0] > MAX_NODES:
-        raise NotPlainError(f"more than {MAX_NODES} values")
-    if _depth > MAX_DEPTH:
-        raise NotPlainError(f"nested deeper than {MAX_DEPTH} levels (or a container that holds itself)")
+    _count = _count_node(_depth, _count, NotPlainError, " (or a container that holds itself)")
     t = type(value)
     if t is type(None):
         return ["n"]
@@ -84,7 +97,7 @@ def to_tagged(value, _depth=0, _count=None):
     )
 
 
-def describe_type(t):
+def describe_type(t: type) -> str:
     """``module.Qualname`` of a type, without calling anything the type defines."""
     try:
         module = type.__getattribute__(t, "__module__")
@@ -96,21 +109,15 @@ def describe_type(t):
     return name[:100] if module == "builtins" else f"{module[:100]}.{name[:100]}"
 
 
-def _hex_float(s):
+def _hex_float(s: object) -> float:
     if type(s) is not str or len(s) > 40:
         raise PlainDataError("bad float")
     return float.fromhex(s)
 
 
-def from_tagged(node, _depth=0, _count=None):
+def from_tagged(node: object, _depth: int = 0, _count: list[int] | None = None) -> "Any":
     """The plain value a tagged structure stands for; :class:`PlainDataError` if it is malformed."""
-    if _count is None:
-        _count = [0]
-    _count[0] += 1
-    if _count[0] > MAX_NODES:
-        raise PlainDataError(f"more than {MAX_NODES} values")
-    if _depth > MAX_DEPTH:
-        raise PlainDataError(f"nested deeper than {MAX_DEPTH} levels")
+    _count = _count_node(_depth, _count, PlainDataError)
     if type(node) is not list or not node or type(node[0]) is not str:
         raise PlainDataError("every value must be a tagged array")
     tag, n = node[0], len(node)
@@ -118,7 +125,7 @@ def from_tagged(node, _depth=0, _count=None):
         if tag == "n" and n == 1:
             return None
         if tag == "b" and n == 2 and type(node[1]) is bool:
-            return True if node[1] else False
+            return bool(node[1])
         if tag == "i" and n == 2 and type(node[1]) is str and 0 < len(node[1]) <= MAX_INT_HEX:
             digits = node[1].removeprefix("-")
             if not digits or digits.strip("0123456789abcdef"):
@@ -136,7 +143,7 @@ def from_tagged(node, _depth=0, _count=None):
             items = [from_tagged(v, _depth + 1, _count) for v in node[1]]
             return {"l": list, "t": tuple, "S": set, "z": frozenset}[tag](items)
         if tag == "d" and n == 2 and type(node[1]) is list:
-            out = {}
+            out: dict[object, object] = {}
             for pair in node[1]:
                 if type(pair) is not list or len(pair) != 2:
                     raise PlainDataError("a dict item must be a [key, value] pair")
@@ -149,19 +156,20 @@ def from_tagged(node, _depth=0, _count=None):
     raise PlainDataError(f"unknown tag or wrong arity: {tag[:10]!r}/{n}")
 
 
-def dumps(value):
+def dumps(value: object) -> str:
     """``value`` as one line of tagged JSON text (:class:`NotPlainError` if it is not plain data)."""
     return _json.dumps(to_tagged(value), ensure_ascii=True, separators=(",", ":"), allow_nan=False)
 
 
-def loads(text, max_bytes=64 << 20):
+def loads(text: str | bytes, max_bytes: int = 64 << 20) -> "Any":
     """The plain value in ``text`` (str or bytes); :class:`PlainDataError` when it is not a valid document."""
-    if type(text) is bytes:
-        text = text.decode("utf-8", "strict") if len(text) <= max_bytes else None
-    if type(text) is not str or len(text) > max_bytes:
+    doc: object = text  # callers may pass anything: what is not str or bytes is rejected here
+    if type(doc) is bytes:
+        doc = doc.decode("utf-8", "strict") if len(doc) <= max_bytes else None
+    if type(doc) is not str or len(doc) > max_bytes:
         raise PlainDataError(f"not a document of at most {max_bytes} bytes")
     try:
-        node = _json.loads(text, parse_constant=_no_constant)
+        node = _json.loads(doc, parse_constant=_no_constant)
     except (ValueError, RecursionError) as e:
         raise PlainDataError(f"not JSON ({type(e).__name__})") from None
     try:
@@ -170,23 +178,26 @@ def loads(text, max_bytes=64 << 20):
         raise PlainDataError("nested too deeply") from None
 
 
-def _no_constant(name):
+def _no_constant(name: str) -> "NoReturn":
     raise PlainDataError(f"bare {name} is not allowed (floats are tagged)")
 
 
-def plain_equal(got, expected, float_tol=0.0):
-    """Strict equality of two plain values: same types all the way down (``True`` is not ``1``,
-    a tuple is not a list); floats and complex numbers within ``float_tol`` (relative and
-    absolute), an ``int`` result accepted for a ``float`` expectation; ``nan`` equals ``nan``;
-    an infinity only equals the same infinity, whatever ``float_tol``.
+def plain_equal(got: "Any", expected: "Any", float_tol: float = 0.0) -> bool:
+    """Strict equality of two plain values: same types all the way down.
+
+    ``True`` is not ``1``, a tuple is not a list; floats and complex numbers within
+    ``float_tol`` (relative and absolute), an ``int`` result accepted for a ``float``
+    expectation; ``nan`` equals ``nan``; an infinity only equals the same infinity, whatever
+    ``float_tol``.
 
     Set members and dict keys are matched by exact type and value (no tolerance, no ``int``
     for ``float``; ``-0.0`` is ``0.0``), never by Python's ``==`` on them, which takes ``True``
     for ``1`` and ``1.0``. Self-contained (no module-level helpers): the hidden pytest file of a
-    function task embeds this function's source.
+    function task embeds this function's source (which is why ``Any`` is quoted: that file
+    does not import typing).
     """
 
-    def key(x):  # a hashable stand-in for a set member or dict key that keeps its type
+    def key(x: "Any") -> tuple[object, ...]:  # a hashable stand-in for a set member or dict key that keeps its type
         t = type(x)
         if t is float:
             return ("f", "nan" if x != x else x + 0.0)
@@ -198,8 +209,8 @@ def plain_equal(got, expected, float_tol=0.0):
             return ("z", frozenset(key(v) for v in x))
         return (t.__name__, x)
 
-    def counts(items):
-        out = {}
+    def counts(items: "Any") -> dict[object, int]:
+        out: dict[object, int] = {}
         for k in map(key, items):
             out[k] = out.get(k, 0) + 1
         return out
@@ -225,7 +236,9 @@ def plain_equal(got, expected, float_tol=0.0):
     if tg is not te:
         return False
     if te in (list, tuple):
-        return len(got) == len(expected) and all(plain_equal(g, e, float_tol) for g, e in zip(got, expected))
+        return len(got) == len(expected) and all(
+            plain_equal(g, e, float_tol) for g, e in zip(got, expected, strict=True)
+        )
     if te in (set, frozenset):
         return len(got) == len(expected) and counts(got) == counts(expected)
     if te is dict:
@@ -233,4 +246,4 @@ def plain_equal(got, expected, float_tol=0.0):
         if not len(got) == len(gkeys) == len(expected) == len(ekeys) or gkeys.keys() != ekeys.keys():
             return False
         return all(plain_equal(got[gkeys[c]], expected[ekeys[c]], float_tol) for c in ekeys)
-    return got == expected
+    return bool(got == expected)  # both of the same built-in type: already a bool

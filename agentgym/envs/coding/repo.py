@@ -26,7 +26,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from agentgym.tasks import Task
 
@@ -197,6 +197,7 @@ def visible_test_files(task: Task) -> list[str]:
 
 
 def solution_files(task: Task) -> dict[str, str | None]:
+    """The reference solution's changed files (``None`` deletes); :class:`TaskFormatError` if malformed."""
     sol = task.solution
     if not isinstance(sol, dict) or not isinstance(sol.get("files"), dict):
         raise TaskFormatError(f"task {task.id!r}: solution must be {{'files': {{path: content}}}}")
@@ -206,7 +207,7 @@ def solution_files(task: Task) -> dict[str, str | None]:
 def check_task(task: Task) -> None:
     """Raise :class:`TaskFormatError` naming the first problem with ``task``'s format."""
 
-    def fail(msg: str) -> None:
+    def fail(msg: str) -> NoReturn:
         raise TaskFormatError(f"task {task.id!r}: {msg}")
 
     files = task.setup.get("files") if isinstance(task.setup, dict) else None
@@ -229,10 +230,9 @@ def check_task(task: Task) -> None:
         if "::" not in nodeid or (module not in files and module not in hidden):
             fail(f"node id {nodeid!r} does not name a test in a file of the task")
     for path, content in solution_files(task).items():
-        if content is not None and classify_change(path, files, test_paths_of(task)) is not None:
-            fail(
-                f"solution changes {path!r}, which the grader ignores ({classify_change(path, files, test_paths_of(task))})"
-            )
+        why = classify_change(path, files, test_paths_of(task)) if content is not None else None
+        if why is not None:
+            fail(f"solution changes {path!r}, which the grader ignores ({why})")
 
 
 def make_task(

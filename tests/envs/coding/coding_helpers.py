@@ -68,7 +68,10 @@ HIDDEN_BUILTINS = (
 
 
 def stats_task(kind: str) -> Task:
-    """``stats-unittest`` (hidden unittest.TestCase tests) or ``stats-builtins`` (asserts through builtins, star import)."""
+    """``stats-unittest`` (hidden unittest.TestCase tests) or ``stats-builtins`` (asserts through builtins).
+
+    ``stats-builtins`` reaches them through a star import.
+    """
     hidden = HIDDEN_UNITTEST if kind == "unittest" else HIDDEN_BUILTINS
     names = (
         ["TestMean::test_mean", "TestMean::test_mean_floats"] if kind == "unittest" else ["test_mean", "test_mean_pair"]

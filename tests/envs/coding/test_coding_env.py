@@ -31,14 +31,14 @@ def tool_results(traj) -> list[str]:
 def test_read_file_numbers_lines_and_ranges(env: CodeRepairEnv) -> None:
     assert env.read_file("calc/core.py", 2, 2) == "2|     return a - b\n[calc/core.py: lines 2-2 of 6]"
     assert env.read_file("calc/core.py").splitlines()[0] == "1| def add(a, b):"
-    with pytest.raises(ValueError, match="past the end of calc/core.py"):
+    with pytest.raises(ValueError, match=r"past the end of calc/core\.py"):
         env.read_file("calc/core.py", 99)
-    with pytest.raises(FileNotFoundError, match="nope.py does not exist; use list_files"):
+    with pytest.raises(FileNotFoundError, match=r"nope\.py does not exist; use list_files"):
         env.read_file("nope.py")
 
 
 def test_edit_file_requires_a_unique_exact_match(env: CodeRepairEnv) -> None:
-    with pytest.raises(ValueError, match="old text not found in calc/core.py"):
+    with pytest.raises(ValueError, match=r"old text not found in calc/core\.py"):
         env.edit_file("calc/core.py", "return a-b", "x")
     with pytest.raises(ValueError, match=r"occurs 2 times in calc/core.py \(lines 1, 5\)"):
         env.edit_file("calc/core.py", "(a, b)", "(x, y)")
@@ -67,7 +67,7 @@ def test_search_list_and_symbols(env: CodeRepairEnv) -> None:
     assert env.list_files() == "README.md\ncalc/__init__.py\ncalc/core.py\ntests/test_core.py"
     assert env.list_symbols("calc/core.py") == "def add(a, b)  [lines 1-2]\ndef mul(a, b)  [lines 5-6]"
     assert env.show_symbol("calc/core.py", "mul") == "5| def mul(a, b):\n6|     return a * b"
-    with pytest.raises(ValueError, match="no symbol 'nope' in calc/core.py; its symbols are: add, mul"):
+    with pytest.raises(ValueError, match=r"no symbol 'nope' in calc/core\.py; its symbols are: add, mul"):
         env.show_symbol("calc/core.py", "nope")
 
 
@@ -134,7 +134,7 @@ def test_process_rewards() -> None:
 
 def test_sandbox_failure_is_an_infrastructure_failure(env: CodeRepairEnv) -> None:
     env.workspace.close()
-    obs, reward, terminated, truncated, info = env.step(call("list_files"))
+    _obs, _reward, _terminated, truncated, info = env.step(call("list_files"))
     assert truncated and info["termination_reason"] == "infra_error" and info["infra_failure"]
     assert "SandboxError" in info["infra_error"]
 
@@ -189,7 +189,7 @@ def test_humaneval_single_turn() -> None:
     require_backend("local")
     env = HumanEvalEnv(split="all")
     try:
-        obs, info = env.reset(options={"task_id": "HumanEval/2"})
+        obs, _info = env.reset(options={"task_id": "HumanEval/2"})
         assert "def truncate_number" in obs[-1]["content"]
         assert run_episode(env, make_policy("oracle"), task_id="HumanEval/2").outcome_reward == 1.0
         assert run_episode(env, make_policy("noop"), task_id="HumanEval/2").outcome_reward == 0.0
@@ -252,7 +252,7 @@ def test_garbage_arguments_are_model_errors_not_infrastructure_failures(env: Cod
         call("edit_file", path="calc/core.py", old="", new="x"),
     ]
     for i, turn in enumerate(turns):
-        obs, reward, terminated, truncated, info = env.step(turn)
+        obs, _reward, _terminated, truncated, info = env.step(turn)
         assert not truncated and not info.get("infra_failure"), obs
         assert obs[0]["content"].startswith("Error") or i == 3, obs
 

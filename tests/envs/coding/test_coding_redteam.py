@@ -89,7 +89,8 @@ PATCH_CODE_OBJECTS = textwrap.dedent("""
 FORGE_JUNIT = textwrap.dedent("""
     import atexit, glob, os, threading, time
     FAKE = ('<?xml version="1.0"?><testsuites><testsuite name="pytest" errors="0" failures="0" skipped="0" tests="3">'
-            '<testcase classname="tests.test_add" name="test_add"/><testcase classname="tests.test_add" name="test_add_negative"/>'
+            '<testcase classname="tests.test_add" name="test_add"/>'
+            '<testcase classname="tests.test_add" name="test_add_negative"/>'
             '<testcase classname="tests.test_core" name="test_mul"/></testsuite></testsuites>')
     def _forge():
         for path in glob.glob("/tmp/*/*.xml") + glob.glob("/tmp/*.xml") + ["report.xml", "junit.xml"]:
@@ -614,7 +615,7 @@ JUNIT_THREAD = """
                     pass
             time.sleep(0.002)
     threading.Thread(target=_rewrite, daemon=True).start()
-"""
+"""  # noqa: E501 - attack code, kept as an attacker writes it
 HOOKED_OPEN = """
     import builtins, gc, re
     _open = builtins.open
@@ -650,7 +651,7 @@ SIGNAL_REWRITE = """
                 pass
     signal.signal(signal.SIGALRM, _h)
     signal.setitimer(signal.ITIMER_REAL, 0.05, 0.02)
-"""
+"""  # noqa: E501 - attack code, kept as an attacker writes it
 
 UNITTEST_NOOP = (
     "import unittest\nunittest.TestCase.assertEqual = unittest.TestCase.assertAlmostEqual = lambda *a, **k: None\n"

@@ -30,14 +30,14 @@ PRISTINE = {
 
 
 @pytest.mark.parametrize(
-    "path, expected", [("a/b.py", "a/b.py"), ("./a//b.py", "a/b.py"), ("a/../b.py", "b.py"), (".", ".")]
+    ("path", "expected"), [("a/b.py", "a/b.py"), ("./a//b.py", "a/b.py"), ("a/../b.py", "b.py"), (".", ".")]
 )
 def test_normalize_path(path: str, expected: str) -> None:
     assert normalize_path(path) == expected
 
 
 @pytest.mark.parametrize(
-    "path, message",
+    ("path", "message"),
     [
         ("/etc/passwd", "absolute path '/etc/passwd' is outside the repository"),
         ("../x.py", "escapes the repository"),
@@ -56,7 +56,7 @@ def test_source_changes_count(path: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "path, reason",
+    ("path", "reason"),
     [
         ("tests/test_core.py", "test file"),
         ("conftest.py", "test file"),
@@ -92,7 +92,7 @@ def test_split_changes_keeps_only_source_and_real_changes() -> None:
 
 
 @pytest.mark.parametrize(
-    "nodeid, key",
+    ("nodeid", "key"),
     [
         ("tests/test_core.py::test_add", ("tests.test_core", "test_add")),
         ("tests/test_core.py::TestX::test_y[1-a.b]", ("tests.test_core.TestX", "test_y[1-a.b]")),
@@ -116,7 +116,7 @@ def test_task_helpers() -> None:
 
 
 @pytest.mark.parametrize(
-    "change, message",
+    ("change", "message"),
     [
         ({"fail_to_pass": []}, "fail_to_pass must list"),
         ({"fail_to_pass": ["tests/test_nope.py::test_x"]}, "does not name a test"),
@@ -130,7 +130,7 @@ def test_check_task_names_the_problem(change: dict, message: str) -> None:
 
 
 def test_make_task_refuses_a_solution_the_grader_would_ignore() -> None:
-    with pytest.raises(TaskFormatError, match="solution changes 'conftest.py'"):
+    with pytest.raises(TaskFormatError, match=r"solution changes 'conftest\.py'"):
         make_task(
             "t",
             "p",

@@ -20,7 +20,7 @@ def _require_curated() -> None:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("source, minimum", [("humaneval", 164), ("curated", 30)])
+@pytest.mark.parametrize(("source", "minimum"), [("humaneval", 164), ("curated", 30)])
 def test_code_repair_oracle_one_noop_zero(backend: str, source: str, minimum: int) -> None:
     require_backend(backend)
     if source == "curated":
