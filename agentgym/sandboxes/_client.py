@@ -11,6 +11,7 @@ import abc
 import io
 import json
 import secrets
+import socket
 import struct
 import tarfile
 import tempfile
@@ -77,6 +78,47 @@ class Channel(abc.ABC):
 
     @abc.abstractmethod
     def close(self) -> None: ...
+
+
+class SocketChannel(Channel):
+    """A byte stream to the helper over a connected socket."""
+
+    exited = "the sandbox helper exited"
+    """What :meth:`recv_exact` says when the other end closes the stream."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._out = bytearray()
+
+    def send(self, data: bytes) -> None:
+        """Write all of ``data``."""
+        self._sock.sendall(data)
+
+    def recv_exact(self, n: int, deadline: float) -> bytes:
+        """Read exactly ``n`` bytes; raise :class:`SandboxError` on EOF or after ``deadline``."""
+        while len(self._out) < n:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise SandboxError("the sandbox helper did not answer in time")
+            self._sock.settimeout(left)
+            try:
+                chunk = self._sock.recv(1 << 20)
+            except TimeoutError:
+                raise SandboxError("the sandbox helper did not answer in time") from None
+            if not chunk:
+                raise SandboxError(self.exited)
+            self._received(chunk)
+        out = bytes(self._out[:n])
+        del self._out[:n]
+        return out
+
+    def _received(self, chunk: bytes) -> None:
+        """Take bytes read from the socket (a subclass unwraps its transport's framing here)."""
+        self._out += chunk
+
+    def close(self) -> None:
+        """Close the socket."""
+        self._sock.close()
 
 
 def helper_argv(python: str, config: dict[str, Any]) -> list[str]:

@@ -13,13 +13,12 @@ import signal
 import socket
 import struct
 import threading
-import time
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ._client import Channel, HelperSandbox, helper_argv, helper_env
+from ._client import HelperSandbox, SocketChannel, helper_argv, helper_env
 from .base import SandboxConfig, SandboxError
 from .image import DEFAULT_IMAGE
 
@@ -115,45 +114,29 @@ def _install_hooks() -> None:
             signal.signal(signum, _on_signal)
 
 
-class _AttachChannel(Channel):
+class _AttachChannel(SocketChannel):
     """The container's stdin/stdout over the engine's attach socket (multiplexed frames)."""
 
+    exited = "the container's helper exited"
+
     def __init__(self, sock: Any) -> None:
+        super().__init__(getattr(sock, "_sock", sock))
         self._io = sock
-        self._sock: socket.socket = getattr(sock, "_sock", sock)
-        self._out = bytearray()
         self._raw = bytearray()
         self.stderr = bytearray()
 
-    def send(self, data: bytes) -> None:
-        self._sock.sendall(data)
-
-    def recv_exact(self, n: int, deadline: float) -> bytes:
-        while len(self._out) < n:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise SandboxError("the sandbox helper did not answer in time")
-            self._sock.settimeout(left)
-            try:
-                chunk = self._sock.recv(1 << 20)
-            except TimeoutError:
-                raise SandboxError("the sandbox helper did not answer in time") from None
-            if not chunk:
-                raise SandboxError("the container's helper exited")
-            self._raw += chunk
-            while len(self._raw) >= 8:  # demultiplex: [stream, 0, 0, 0, size(4)] payload
-                stream, size = self._raw[0], struct.unpack(">I", self._raw[4:8])[0]
-                if len(self._raw) < 8 + size:
-                    break
-                payload = self._raw[8 : 8 + size]
-                del self._raw[: 8 + size]
-                if stream == 2:
-                    self.stderr = (self.stderr + payload)[-4000:]
-                else:
-                    self._out += payload
-        out = bytes(self._out[:n])
-        del self._out[:n]
-        return out
+    def _received(self, chunk: bytes) -> None:
+        self._raw += chunk
+        while len(self._raw) >= 8:  # demultiplex: [stream, 0, 0, 0, size(4)] payload
+            stream, size = self._raw[0], struct.unpack(">I", self._raw[4:8])[0]
+            if len(self._raw) < 8 + size:
+                break
+            payload = self._raw[8 : 8 + size]
+            del self._raw[: 8 + size]
+            if stream == 2:
+                self.stderr = (self.stderr + payload)[-4000:]
+            else:
+                self._out += payload
 
     def close(self) -> None:
         for s in (self._sock, self._io):

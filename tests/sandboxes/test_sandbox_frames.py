@@ -19,34 +19,9 @@ from typing import Any
 import pytest
 
 from agentgym.sandboxes import SandboxConfig, SandboxError
-from agentgym.sandboxes._client import MAX_HEADER, Channel, HelperSandbox
+from agentgym.sandboxes._client import MAX_HEADER, HelperSandbox, SocketChannel
 
 HDR = struct.Struct(">II")
-
-
-class _SocketChannel(Channel):
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock, self.buf = sock, bytearray()
-
-    def send(self, data: bytes) -> None:
-        self.sock.sendall(data)
-
-    def recv_exact(self, n: int, deadline: float) -> bytes:
-        while len(self.buf) < n:
-            self.sock.settimeout(max(0.001, deadline - time.monotonic()))
-            try:
-                chunk = self.sock.recv(1 << 16)
-            except TimeoutError:
-                raise SandboxError("the sandbox helper did not answer in time") from None
-            if not chunk:
-                raise SandboxError("the sandbox helper exited")
-            self.buf += chunk
-        out = bytes(self.buf[:n])
-        del self.buf[:n]
-        return out
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 Reply = Callable[[dict[str, Any]], bytes]
@@ -83,7 +58,7 @@ class FakeSandbox(HelperSandbox):
         self._fake = fake
         self._thread = threading.Thread(target=self._serve, args=(replies,), daemon=True)
         self._thread.start()
-        self._channel = _SocketChannel(host)
+        self._channel = SocketChannel(host)
 
     def _serve(self, replies: list[Reply]) -> None:
         buf = bytearray()
