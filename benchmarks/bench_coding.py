@@ -1,8 +1,8 @@
 """Grading latency of the coding environments before and after the integrity layers (issue 8), in one run.
 
-"before" is the grader as it was at commit ``142967d`` (``envs/coding/grading.py`` loaded from
-git into a temporary module; HumanEval was graded with ``Grader.grade_files`` on
-``{"solution.py": module}``). "after" is the current grader: the shared harness with the
+"before" is the grader as it was at commit ``142967d`` (``envs/coding/grading.py``, its path
+before the layout move, loaded from git into a temporary module; HumanEval was graded with
+``Grader.grade_files`` on ``{"solution.py": module}``). "after" is the current grader: the shared harness with the
 audit hook, snapshots and probes, the diff scan, and (HumanEval) the out-of-process
 function grader. Both grade the reference fix of the same tasks through the same sandbox
 provider, alternating per task so machine load hits both alike; the table reports the
@@ -16,6 +16,7 @@ Run: ``python benchmarks/bench_coding.py [--tasks 8] [--rounds 3] [--backends lo
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import statistics
 import subprocess
@@ -77,7 +78,7 @@ def compare(env: Any, task_ids: list[str], rounds: int) -> tuple[list[float], li
             if (r + i) % 2:
                 pair.reverse()
             for label, grader in pair:
-                t = measure(lambda: grader.grade_files(task, files), f"{label} {task_id}")
+                t = measure(functools.partial(grader.grade_files, task, files), f"{label} {task_id}")
                 (before if label == "before" else after).append(t)
     return before, after
 

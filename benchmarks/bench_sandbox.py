@@ -39,6 +39,19 @@ def timings(fn: Callable[[], object], n: int) -> list[float]:
     return out
 
 
+def acquire_row(what: str, pool: Any, n: int, ready_timeout: float) -> tuple[str, str, float, float, str]:
+    """A ``start`` row: p50/p99 of ``pool.acquire()`` with the pool refilled (``wait_ready``) before each."""
+    acq = []
+    for _ in range(n):
+        pool.wait_ready(ready_timeout)
+        t0 = time.perf_counter()
+        sb = pool.acquire()
+        acq.append(time.perf_counter() - t0)
+        pool.release(sb)
+    p99 = pct(acq, 0.99)
+    return ("start", what, pct(acq, 0.5), p99, f"target < 20 ms {'OK' if p99 < 20 else 'MISSED'}")
+
+
 def interleaved(fns: dict[str, Callable[[], object]], n: int, rounds: int = 10) -> dict[str, list[float]]:
     """Alternate between the contenders in rounds so machine load hits them alike."""
     out: dict[str, list[float]] = {k: [] for k in fns}
@@ -58,7 +71,10 @@ def load_before(rev: str, into: str) -> ModuleType:
     folder = next(
         f
         for f in ("agentgym/sandboxes", "sandboxes")
-        if subprocess.run(["git", "-C", str(repo), "cat-file", "-e", f"{rev}:{f}"], capture_output=True).returncode == 0
+        if subprocess.run(
+            ["git", "-C", str(repo), "cat-file", "-e", f"{rev}:{f}"], capture_output=True, check=False
+        ).returncode
+        == 0
     )
     files = subprocess.run(
         ["git", "-C", str(repo), "ls-tree", "--name-only", f"{rev}:{folder}"],
@@ -124,7 +140,7 @@ def main() -> None:
     local = LocalSandbox()
     old_local = old.LocalSandbox() if old is not None else None
     fns: dict[str, Callable[[], object]] = {
-        "bare subprocess.run(['true'])": lambda: subprocess.run(["true"]),
+        "bare subprocess.run(['true'])": lambda: subprocess.run(["true"], check=True),
         "LocalSandbox.exec(['true'])": lambda: local.exec(["true"]),
     }
     if old_local is not None:
@@ -177,44 +193,14 @@ def main() -> None:
             )
         )
     with SandboxPool(LocalSandbox, size=3) as pool:
-        acq = []
-        for _ in range(10):
-            pool.wait_ready(60)
-            t0 = time.perf_counter()
-            sb = pool.acquire()
-            acq.append(time.perf_counter() - t0)
-            pool.release(sb)
-        rows.append(
-            (
-                "start",
-                "SandboxPool(LocalSandbox).acquire()",
-                pct(acq, 0.5),
-                pct(acq, 0.99),
-                f"target < 20 ms {'OK' if pct(acq, 0.99) < 20 else 'MISSED'}",
-            )
-        )
+        rows.append(acquire_row("SandboxPool(LocalSandbox).acquire()", pool, 10, ready_timeout=60))
     if docker_sb is not None:
         from agentgym.sandboxes import DockerPool, DockerSandbox
 
         cold = timings(lambda: DockerSandbox().close(), 8)
         rows.append(("start", "DockerSandbox() cold", pct(cold, 0.5), pct(cold, 0.99), "includes close (remove)"))
         with DockerPool(size=2) as dpool:
-            acq = []
-            for _ in range(8):
-                dpool.wait_ready(120)
-                t0 = time.perf_counter()
-                sb = dpool.acquire()
-                acq.append(time.perf_counter() - t0)
-                dpool.release(sb)
-            rows.append(
-                (
-                    "start",
-                    "DockerPool.acquire()",
-                    pct(acq, 0.5),
-                    pct(acq, 0.99),
-                    f"target < 20 ms {'OK' if pct(acq, 0.99) < 20 else 'MISSED'}",
-                )
-            )
+            rows.append(acquire_row("DockerPool.acquire()", dpool, 8, ready_timeout=120))
 
     with tempfile.TemporaryDirectory() as tmp:
         make_tree(Path(tmp))

@@ -188,6 +188,7 @@ def main() -> int:
             ],
             capture_output=True,
             text=True,
+            check=False,  # a failure is reported below with the child's output
         )
         line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
         if proc.returncode != 0 or line is None:
@@ -197,7 +198,8 @@ def main() -> int:
     ours, trl = results["agentgym"], results["trl"]
     s_ours, s_trl = statistics.median(ours["times"]), statistics.median(trl["times"])
     print(
-        f"\nOne GRPO step, tiny Qwen2 ({Path(model_dir).name}), {PROMPTS} prompts x {GROUP} completions, <= {MAX_NEW} new tokens, "
+        f"\nOne GRPO step, tiny Qwen2 ({Path(model_dir).name}), {PROMPTS} prompts x {GROUP} completions, "
+        f"<= {MAX_NEW} new tokens, "
         f"{args.threads} thread(s), median of {args.steps} steps after 1 warm-up\n"
     )
     print(f"| {'trainer':<18} | {'s / step':>9} | {'peak RSS MB':>11} |")

@@ -6,9 +6,12 @@
 ``train`` is imported lazily, so ``agentgym train --help`` (and the core CLI) never import torch.
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentgym.trainer.config import GRPOConfig
+
+if TYPE_CHECKING:  # the type checker sees the real signatures; at run time they load on first use
+    from agentgym.trainer.loop import Trainer, train
 
 __all__ = ["GRPOConfig", "Trainer", "train"]
 

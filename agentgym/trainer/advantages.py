@@ -91,9 +91,9 @@ def exact_mean(x: np.ndarray, axis: int | None = None) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     if axis is None:
         x = x.reshape(-1)
-        return x[0] + np.mean(x - x[0])
+        return np.asarray(x[0] + np.mean(x - x[0]))
     first = np.take(x, [0], axis=axis)  # the first slice along ``axis``, kept for broadcasting
-    return np.squeeze(first, axis=axis) + np.mean(x - first, axis=axis)
+    return np.asarray(np.squeeze(first, axis=axis) + np.mean(x - first, axis=axis))
 
 
 def outcome_advantages(
@@ -128,18 +128,6 @@ def outcome_advantages(
     return np.where(valid, centred, 0.0)
 
 
-def zero_variance_groups(rewards: np.ndarray, group_ids: Sequence[str], valid: np.ndarray | None = None) -> np.ndarray:
-    """(N,) bool: True for episodes whose group's valid rewards are all equal (no learning signal)."""
-    rewards = np.asarray(rewards, dtype=np.float64)
-    valid = np.ones(len(rewards), bool) if valid is None else np.asarray(valid, bool)
-    out = np.zeros(len(rewards), bool)
-    for idx in _groups(group_ids).values():
-        members = [i for i in idx if valid[i]]
-        if not members or np.ptp(rewards[members]) == 0.0:
-            out[idx] = True
-    return out
-
-
 def discounted_returns(turn_rewards: Sequence[float], gamma: float) -> np.ndarray:
     """R_t = r_t + gamma R_{t+1}: (T,) rewards -> (T,) returns."""
     returns = np.zeros(len(turn_rewards))
@@ -167,10 +155,11 @@ def process_advantages(
     scale: Scale = "group",
     eps: float = EPS,
 ) -> list[np.ndarray]:
-    """Per-turn advantages: return-to-go minus the group's mean return-to-go at the same turn (ended episodes count 0).
+    """Per-turn advantages: return-to-go minus the group's mean return-to-go at the same turn.
 
-    turn_rewards: N ragged (T_i,) process rewards; returns N (T_i,) advantages (zeros for masked
-    episodes). See the module docstring for the estimator and why it is built this way.
+    Episodes that ended before a turn count 0 there. turn_rewards: N ragged (T_i,) process
+    rewards; returns N (T_i,) advantages (zeros for masked episodes). See the module
+    docstring for the estimator and why it is built this way.
     """
     _check_scale(scale)
     valid = np.ones(len(turn_rewards), bool) if valid is None else np.asarray(valid, bool)  # (N,)
@@ -203,7 +192,7 @@ def turn_advantages(outcome: np.ndarray, process: list[np.ndarray] | None, weigh
     """
     if process is None or weight == 0.0:
         return [np.array([a], dtype=np.float64) for a in outcome]
-    return [(1.0 - weight) * a + weight * p for a, p in zip(outcome, process)]
+    return [(1.0 - weight) * a + weight * p for a, p in zip(outcome, process, strict=True)]
 
 
 def token_advantages(turn_adv: np.ndarray, token_turns: np.ndarray) -> np.ndarray:
@@ -220,4 +209,4 @@ def token_advantages(turn_adv: np.ndarray, token_turns: np.ndarray) -> np.ndarra
     if len(turn_adv) == 1:
         return np.where(token_turns > 0, turn_adv[0], 0.0)
     padded = np.concatenate([[0.0], turn_adv])  # index 0 -> no turn
-    return padded[np.clip(token_turns, 0, len(turn_adv))]
+    return np.asarray(padded[np.clip(token_turns, 0, len(turn_adv))])

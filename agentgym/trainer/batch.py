@@ -26,11 +26,14 @@ class Episode:
 
     @property
     def n_tokens(self) -> int:
+        """The number of trained (sampled) target tokens."""
         return int(self.mask.sum().item())
 
 
 @dataclass
 class Batch:
+    """The episodes one rollout batch trains on, and statistics of the whole batch."""
+
     episodes: list[Episode]
     stats: dict[str, Any]
 
@@ -55,7 +58,7 @@ def mask_reason(traj: Trajectory, has_tokens: bool = True) -> str | None:
 def make_batch(
     trajs: Sequence[Trajectory],
     *,
-    scale: str = "group",
+    scale: adv_fn.Scale = "group",
     process_weight: float = 0.0,
     gamma: float = 1.0,
     filter_zero_variance: bool = True,
@@ -67,13 +70,15 @@ def make_batch(
     """
     group_ids = [t.group_id or t.task_id for t in trajs]
     seqs = [episode_sequence(t.segments) for t in trajs]
-    reasons = [mask_reason(t, bool(s.trainable.any())) for t, s in zip(trajs, seqs)]
+    reasons = [mask_reason(t, bool(s.trainable.any())) for t, s in zip(trajs, seqs, strict=True)]
     valid = np.array([r is None for r in reasons], dtype=bool)  # (N,)
-    rewards = np.array([float(t.outcome_reward or 0.0) if v else 0.0 for t, v in zip(trajs, valid)])  # (N,)
+    rewards = np.array(
+        [float(t.outcome_reward or 0.0) if v else 0.0 for t, v in zip(trajs, valid, strict=True)]
+    )  # (N,)
     a_out = adv_fn.outcome_advantages(rewards, group_ids, valid, scale)  # (N,)
     process = None
     if process_weight > 0:
-        turn_rewards = [t.process_rewards if v else [] for t, v in zip(trajs, valid)]  # N x (T_i,)
+        turn_rewards = [t.process_rewards if v else [] for t, v in zip(trajs, valid, strict=True)]  # N x (T_i,)
         process = adv_fn.process_advantages(turn_rewards, group_ids, gamma, valid, scale)  # N x (T_i,)
     per_turn = adv_fn.turn_advantages(a_out, process, process_weight)  # N x (T_i,) or N x (1,)
 
@@ -99,7 +104,9 @@ def make_batch(
             )
         )
     n_groups = len(set(group_ids))
-    zero_groups = len({g for g, v in zip(group_ids, valid) if v}) - len({g for g, s in zip(group_ids, signal) if s})
+    zero_groups = len({g for g, v in zip(group_ids, valid, strict=True) if v}) - len(
+        {g for g, s in zip(group_ids, signal, strict=True) if s}
+    )
     masked: dict[str, int] = {}
     for r in reasons:
         if r is not None:

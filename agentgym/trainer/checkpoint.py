@@ -40,12 +40,8 @@ FORMAT = 2
 _STEP_DIR = re.compile(r"step_(\d+)")
 
 
-def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """The parameters the optimizer updates (all of them, or the LoRA adapters), by name."""
-    return {n: p.detach().contiguous().cpu() for n, p in model.named_parameters() if p.requires_grad}
-
-
 def is_peft(model: Any) -> bool:
+    """Whether ``model`` is a PEFT (LoRA) wrapper around a base model."""
     return hasattr(model, "peft_config") and hasattr(model, "get_base_model")
 
 
@@ -84,14 +80,15 @@ def save_model_dir(path: str | Path, model: Any, tokenizer: Any | None) -> None:
     from transformers.utils import logging as hf_logging
 
     bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()  # a checkpoint every N steps: no "Writing model shards" bar each time
+    # a checkpoint every N steps: no "Writing model shards" bar each time (transformers leaves these unannotated)
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     try:
         model.save_pretrained(path)
         if tokenizer is not None:
             tokenizer.save_pretrained(path)
     finally:
         if bars:
-            hf_logging.enable_progress_bar()
+            hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
 
 
 def save(
@@ -145,7 +142,8 @@ def _load_full(path: Path, model: torch.nn.Module) -> None:
     unexpected = sorted(set(weights) - set(own))
     if unexpected:
         raise ValueError(
-            f"{path}: weights {unexpected[:3]} do not belong to this model; was it saved with another model or LoRA setting?"
+            f"{path}: weights {unexpected[:3]} do not belong to this model; "
+            "was it saved with another model or LoRA setting?"
         )
     loaded_ptrs = {own[k].data_ptr() for k in weights}
     missing = [
@@ -173,14 +171,18 @@ def _load_adapter(path: Path, model: Any) -> None:
 
 
 def load(path: str | Path, model: Any, optimizer: torch.optim.Optimizer | None = None) -> dict[str, Any]:
-    """Restore a checkpoint into ``model`` (and ``optimizer``) and the global RNGs; returns the saved state (``step``, ...)."""
+    """Restore a checkpoint into ``model`` (and ``optimizer``) and the global RNGs.
+
+    Returns:
+        The saved training state (``step``, ...).
+    """
     path = Path(path)
     state_file = path / STATE_DIR / STATE
     if not state_file.exists():
         raise FileNotFoundError(
             f"{path}: no {STATE_DIR}/{STATE}; not a complete agentgym checkpoint (resume from checkpoints/step_N)"
         )
-    state = json.loads(state_file.read_text())
+    state: dict[str, Any] = json.loads(state_file.read_text())
     want = "lora" if is_peft(model) else "full"
     if state.get("kind", want) != want:
         raise ValueError(

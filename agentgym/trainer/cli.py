@@ -21,11 +21,18 @@ def _flag(name: str) -> str:
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    """One flag per GRPOConfig field: ``--eps-high 0.28``, ``--lora-rank 8``, ``--no-progress``, ``--env-kwargs '{...}'``."""
+    """One flag per GRPOConfig field.
+
+    For example ``--eps-high 0.28``, ``--lora-rank 8``, ``--no-progress``, ``--env-kwargs '{...}'``.
+    """
     docs = field_docs(GRPOConfig)
     hints = typing.get_type_hints(GRPOConfig)
     for f in dataclasses.fields(GRPOConfig):
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        default: Any = None
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
         help_text = f"{docs.get(f.name, '')} (default: {default!r})"
         hint = hints[f.name]
         origin, args = typing.get_origin(hint), typing.get_args(hint)
@@ -50,6 +57,7 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> GRPOConfig:
+    """The config the flags of :func:`add_config_arguments` describe."""
     return GRPOConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(GRPOConfig)})
 
 
@@ -68,6 +76,7 @@ def check_config(config: GRPOConfig) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    """``agentgym train``: check the config, train, and print held-out success before and after."""
     from agentgym.trainer.loop import train
 
     config = config_from_args(args)
@@ -77,7 +86,8 @@ def run_train(args: argparse.Namespace) -> int:
     if evals:
         first, last = evals[0], evals[-1]
         print(
-            f"held-out success: {first['success']:.3f} (step {first['step']}) -> {last['success']:.3f} (step {last['step']}) on {last['tasks']} tasks"
+            f"held-out success: {first['success']:.3f} (step {first['step']}) -> "
+            f"{last['success']:.3f} (step {last['step']}) on {last['tasks']} tasks"
         )
     print(f"metrics: {summary['metrics']}")
     return 0

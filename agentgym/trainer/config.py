@@ -13,12 +13,15 @@ import json
 import textwrap
 from dataclasses import dataclass, field
 from functools import cache
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
 
 
 @dataclass
 class GRPOConfig:
+    """Every knob of a GRPO run; the docstring under each field is its ``--help`` text."""
+
     # ----- what to train on ---------------------------------------------------------
     env: str = "agentgym/ToolUse-v0"
     """Environment id to train on (any registered agentgym env)."""
@@ -42,7 +45,8 @@ class GRPOConfig:
     """Passes over each rollout batch (PPO epochs)."""
     minibatches: int = 4
     """Optimizer steps per epoch, the batch's episodes split in order into this many near-equal parts. Above 1 every
-    update after the first is off-policy, so the PPO ratio moves and eps_low/eps_high act (at 1 x 1 the ratio is always 1)."""
+    update after the first is off-policy, so the PPO ratio moves and eps_low/eps_high act (at 1 x 1 the ratio is
+    always 1)."""
     micro_batch_size: int = 4
     """Episodes per forward/backward pass; gradients are identical for any value (memory knob only)."""
 
@@ -163,16 +167,20 @@ class GRPOConfig:
 
     @property
     def batch_episodes(self) -> int:
+        """Episodes per rollout batch: ``tasks_per_step x group_size``."""
         return self.tasks_per_step * self.group_size
 
     def to_dict(self) -> dict[str, Any]:
+        """Every field, as JSON-ready values."""
         return dataclasses.asdict(self)
 
     def save(self, path: str | Path) -> None:
+        """Write the config as JSON (``config.json`` of a run)."""
         Path(path).write_text(json.dumps(self.to_dict(), indent=2))
 
     @classmethod
     def load(cls, path: str | Path) -> GRPOConfig:
+        """Read a config :meth:`save` wrote."""
         return cls(**json.loads(Path(path).read_text()))
 
 
@@ -182,7 +190,7 @@ def field_docs(cls: type = GRPOConfig) -> dict[str, str]:
     tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
     body = tree.body[0].body  # type: ignore[attr-defined]
     docs: dict[str, str] = {}
-    for node, nxt in zip(body, body[1:]):
+    for node, nxt in pairwise(body):
         if (
             isinstance(node, ast.AnnAssign)
             and isinstance(node.target, ast.Name)

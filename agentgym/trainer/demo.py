@@ -15,6 +15,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from agentgym.trainer.config import GRPOConfig
 from agentgym.trainer.loop import train
@@ -39,7 +40,8 @@ DEMO = GRPOConfig(
 )
 
 
-def summary_markdown(config: GRPOConfig, result: dict, minutes: float) -> str:
+def summary_markdown(config: GRPOConfig, result: dict[str, Any], minutes: float) -> str:
+    """``SUMMARY.md`` of a demo run: held-out success before and after, and one row per step."""
     before, after = result["evals"][0], result["evals"][-1]
     rows = "\n".join(
         f"| {r['step']} | {r['reward']:.3f} | {r['success']:.3f} | {r.get('clip_fraction', 0):.3f} | "
@@ -50,7 +52,8 @@ def summary_markdown(config: GRPOConfig, result: dict, minutes: float) -> str:
 
 Held-out success (greedy, {after["tasks"]} test tasks, seed {config.seed}):
 **{before["success"]:.3f} before -> {after["success"]:.3f} after** {config.steps} steps
-({config.tasks_per_step} tasks x {config.group_size} episodes per step, lr {config.lr}, temperature {config.temperature}).
+({config.tasks_per_step} tasks x {config.group_size} episodes per step, lr {config.lr}, \
+temperature {config.temperature}).
 Wall time: {minutes:.1f} minutes on the CPU ({config.threads} thread(s)).
 
 | step | train reward | train success | clip fraction | entropy | seconds |
@@ -62,6 +65,7 @@ Wall time: {minutes:.1f} minutes on the CPU ({config.threads} thread(s)).
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m agentgym.trainer.demo``: train, then print and write the before/after summary."""
     parser = argparse.ArgumentParser(prog="python -m agentgym.trainer.demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=DEMO.steps)
     parser.add_argument(

@@ -45,12 +45,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from tqdm.auto import tqdm  # type: ignore[import-untyped]  # no stubs installed (types-tqdm)
 
 import agentgym
 from agentgym.rollout import Job, plan_jobs
 from agentgym.trainer import checkpoint as ckpt
-from agentgym.trainer.batch import Batch, collate, make_batch, mask_reason
+from agentgym.trainer.batch import Batch, Episode, collate, make_batch, mask_reason
 from agentgym.trainer.config import GRPOConfig
 from agentgym.trainer.engines import SamplingParams, make_engine  # noqa: F401  (SamplingParams re-exported for users)
 from agentgym.trainer.loss import LOSSES, k3_kl, tis_weights, token_logprobs, token_mean
@@ -94,9 +94,9 @@ def failure_message(
     per_step = ", ".join(str(sum(r.values())) for r in masked_reasons)
     return (
         f"training stopped at step {step}: more than max_failed_fraction={config.max_failed_fraction:g} of the "
-        f"{n_episodes} episodes failed in {len(masked_reasons)} steps in a row ({per_step} failed); most common reason: "
-        f"{reason} ({n} episodes){example}. Fix the cause, or raise --max-failed-fraction / --max-failed-steps "
-        f"(0: never stop) to train on the rest"
+        f"{n_episodes} episodes failed in {len(masked_reasons)} steps in a row ({per_step} failed); "
+        f"most common reason: {reason} ({n} episodes){example}. "
+        "Fix the cause, or raise --max-failed-fraction / --max-failed-steps (0: never stop) to train on the rest"
     )
 
 
@@ -132,7 +132,7 @@ def _pad_rows(rows: list[torch.Tensor], width: int, device: torch.device) -> tor
 
 def accumulate_gradients(
     model: Any,
-    episodes: list,
+    episodes: list[Episode],
     config: GRPOConfig,
     pad_id: int,
     device: torch.device | str,
@@ -164,7 +164,7 @@ def accumulate_gradients(
             loss_tok = loss_tok + c.kl_coef * kl
             sums["kl"] += float((kl.detach() * mask).sum())
         loss = token_mean(loss_tok, mask, n_tokens)
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
         with torch.no_grad():
             sums["loss"] += float(loss)
             sums["clipped"] += float((clipped.float() * mask).sum())
@@ -184,6 +184,7 @@ class Trainer:
         torch.set_num_threads(max(1, c.threads))
         self.device = _device(c.device)
         dtype = torch.bfloat16 if c.dtype == "bfloat16" else torch.float32
+        self.model: Any  # a transformers model, or its PEFT wrapper with LoRA
         self.model, self.tokenizer = load_model(c.model, dtype=dtype, device=self.device)
         self.chat = ChatTokens(self.tokenizer)  # fails early if the template cannot give exact deltas
         if c.gradient_checkpointing:
@@ -199,7 +200,7 @@ class Trainer:
                     self.model,
                     LoraConfig(r=c.lora_rank, lora_alpha=c.lora_alpha, target_modules=targets, lora_dropout=0.0),
                 )
-        self.ref_model = None
+        self.ref_model: Any = None
         if c.kl_coef > 0 and c.lora_rank == 0:
             self.ref_model = copy.deepcopy(self.model).eval().requires_grad_(False)
         params = [p for p in self.model.parameters() if p.requires_grad]
@@ -229,12 +230,14 @@ class Trainer:
     # ----- rollouts --------------------------------------------------------------------
 
     def limits(self, temperature: float) -> RolloutLimits:
+        """Rollout limits of the config, sampling at ``temperature`` (top-k only when sampling)."""
         c = self.config
         return RolloutLimits(c.max_turn_tokens, c.max_total_tokens, temperature, c.top_k if temperature > 0 else 0)
 
     def play(
         self, pool: EnvPool, jobs: list[Job], temperature: float, seed: int, stats: RolloutStats
     ) -> list[Trajectory]:
+        """Play ``jobs`` in lockstep on environments of ``pool``."""
         return rollout(
             pool.take(len(jobs)),
             jobs,
@@ -270,12 +273,12 @@ class Trainer:
     # ----- the update ------------------------------------------------------------------
 
     @torch.no_grad()
-    def _logprobs(self, model: Any, episodes: list, mbs: int) -> list[torch.Tensor]:
-        out = []
+    def _logprobs(self, model: Any, episodes: list[Episode], mbs: int) -> list[torch.Tensor]:
+        out: list[torch.Tensor] = []
         for i in range(0, len(episodes), mbs):
             mb = collate(episodes[i : i + mbs], self.tokenizer.pad_token_id, self.device)
             logp, _ = _forward_logprobs(model, mb, self.config.temperature)
-            out += [row for row in logp.cpu()]
+            out += list(logp.cpu())
         return out
 
     def update(self, batch: Batch) -> dict[str, float]:
@@ -328,6 +331,7 @@ class Trainer:
     # ----- one GRPO step ---------------------------------------------------------------
 
     def train_step(self) -> dict[str, Any]:
+        """One GRPO step: roll out a batch, compute advantages, update; returns the step's metrics record."""
         c = self.config
         t_start = time.perf_counter()
         task_ids = tasks_for_step(self.train_ids, c.seed, self.step, c.tasks_per_step)
@@ -380,7 +384,11 @@ class Trainer:
         }
 
     def check_failures(self, trajs: list[Trajectory], batch: Batch) -> str | None:
-        """Track failing steps (more than ``max_failed_fraction`` masked); the stop message once there are too many in a row."""
+        """Track failing steps (more than ``max_failed_fraction`` masked).
+
+        Returns:
+            The stop message once there are ``max_failed_steps`` in a row, else None.
+        """
         c = self.config
         masked = batch.stats["masked_reasons"]
         if sum(masked.values()) <= c.max_failed_fraction * len(trajs) or c.max_failed_steps == 0:
@@ -395,8 +403,8 @@ class Trainer:
             error = t.metadata.get("error") or (t.steps[-1].info.get("infra_error") if t.steps else None)
             if reason == "no_tokens":
                 error = (
-                    f"ended ({t.termination_reason}) before sampling a token: the prompt has {t.metadata.get('num_tokens')} "
-                    f"tokens, max_total_tokens={c.max_total_tokens}"
+                    f"ended ({t.termination_reason}) before sampling a token: "
+                    f"the prompt has {t.metadata.get('num_tokens')} tokens, max_total_tokens={c.max_total_tokens}"
                 )
             if reason and error:
                 errors.setdefault(reason, str(error))
@@ -405,6 +413,7 @@ class Trainer:
     # ----- checkpoints -------------------------------------------------------------------
 
     def save(self) -> Path:
+        """Checkpoint the current step into ``checkpoints/step_<N>``."""
         return ckpt.save(
             self.out / "checkpoints" / f"step_{self.step:06d}",
             self.model,
@@ -415,11 +424,13 @@ class Trainer:
         )
 
     def restore(self, path: str | Path) -> None:
+        """Resume from a checkpoint: weights, optimizer, RNGs and step; the engine samples the restored weights."""
         state = ckpt.load(path, self.model, self.optimizer)
         self.step = int(state["step"])
         self.engine.sync_weights(self.model)
 
     def close(self) -> None:
+        """Close every environment of the run."""
         self.train_envs.close()
         self.eval_envs.close()
 

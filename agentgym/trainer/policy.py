@@ -6,7 +6,8 @@ env deltas) in ``ctx.segments``, one episode per context; ``act`` is thread-safe
 Tools are shown through the model's own chat template when it renders ``tools=`` (else the
 environment's Hermes block; ``tools="block"`` forces it). When the template describes the
 tools, the environment's tool-call parser is set to the model family's format (``parser=``
-names one explicitly, and is then always applied): see :mod:`agentgym.trainer.tokens` and :func:`agentgym.parsing.detect_parser`.
+names one explicitly, and is then always applied): see :mod:`agentgym.trainer.tokens` and
+:func:`agentgym.parsing.detect_parser`.
 Not covered: a ``RemoteEnv`` keeps the parser its server was started with.
 """
 
@@ -43,9 +44,11 @@ class HFPolicy:
     ):
         torch.set_num_threads(threads)
         dev = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
-        self.model, self.tokenizer = (
-            load_model(path, device=dev) if self.engine_kind == "hf" else (None, load_model_tokenizer(path))
-        )
+        self.model: Any = None  # vLLM loads its own copy of the weights
+        if self.engine_kind == "hf":
+            self.model, self.tokenizer = load_model(path, device=dev)
+        else:
+            self.tokenizer = load_model_tokenizer(path)
         self.chat = ChatTokens(self.tokenizer, tools=tools, parser=parser)
         self.parser = parser
         if self.engine_kind == "vllm":
@@ -56,6 +59,7 @@ class HFPolicy:
         self._lock = threading.Lock()
 
     def act(self, ctx: PolicyContext) -> Generation:
+        """Sample the next turn from the episode's exact token context; record its segments."""
         tokens: EpisodeTokens | None = ctx.state.get("tokens")
         if tokens is None:
             tokens = ctx.state["tokens"] = EpisodeTokens(self.chat, ctx.messages, ctx.tools)
@@ -81,6 +85,7 @@ class HFPolicy:
 
 
 def load_model_tokenizer(path: str) -> Any:
+    """The tokenizer of a model spec, without loading the model."""
     from transformers import AutoTokenizer
 
     from agentgym.trainer.models import resolve

@@ -39,29 +39,45 @@ import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from typing import Any
 
 from agentgym.env import AgentEnv
+from agentgym.messages import Message
 from agentgym.parsing import get_parser
 from agentgym.rollout import Job
 from agentgym.trainer.engines.base import Completion, Engine, SamplingParams
 from agentgym.trainer.tokens import ChatTokens, EpisodeTokens
 from agentgym.trajectory import Step, Trajectory
 
+StepResult = tuple[list[Message], float, bool, bool, dict[str, Any]]
+"""What ``env.step`` returns: observation, reward, terminated, truncated, info."""
+
 
 @dataclass
 class RolloutLimits:
+    """How long episodes may run and how turns are sampled."""
+
     max_turn_tokens: int = 128
+    """Tokens one turn may sample (finish reason ``length`` beyond)."""
     max_total_tokens: int = 2048
+    """Tokens of a whole episode; beyond it the episode stops with ``token_budget``."""
     temperature: float = 1.0
+    """Sampling temperature (0: greedy)."""
     top_k: int = 0
+    """Sample from the k most likely tokens only (0: off)."""
 
 
 @dataclass
 class RolloutStats:
+    """Where the time of a rollout went, accumulated over calls."""
+
     generation_s: float = 0.0
+    """Seconds in ``engine.generate``."""
     env_s: float = 0.0
+    """Seconds in ``env.reset``/``env.step`` and tokenizing their messages."""
     sampled_tokens: int = 0
     turns: int = 0
+    """Episode turns played (one per active episode per lockstep turn)."""
 
 
 @dataclass
@@ -73,6 +89,13 @@ class _Episode:
     done: bool = False
     reset_failed: bool = False
 
+    @property
+    def context(self) -> EpisodeTokens:
+        """The token segments of an episode that started (every episode still playing has them)."""
+        if self.tokens is None:
+            raise RuntimeError(f"episode {self.job.index} has no token context: its reset failed")
+        return self.tokens
+
 
 class EnvPool:
     """Environments reused across batches (one per concurrent episode), closed together."""
@@ -82,11 +105,13 @@ class EnvPool:
         self.envs: list[AgentEnv] = []
 
     def take(self, n: int) -> list[AgentEnv]:
+        """The first ``n`` environments, made as needed."""
         while len(self.envs) < n:
             self.envs.append(self.factory())
         return self.envs[:n]
 
     def close(self) -> None:
+        """Close every environment made so far."""
         for env in self.envs:
             env.close()
         self.envs = []
@@ -98,7 +123,7 @@ class EnvPool:
         self.close()
 
 
-def _finish(ep: _Episode, info: dict, terminated: bool, truncated: bool) -> None:
+def _finish(ep: _Episode, info: dict[str, Any], terminated: bool, truncated: bool) -> None:
     ep.done = True
     ep.traj.terminated, ep.traj.truncated = terminated, truncated
     ep.traj.termination_reason = info.get("termination_reason")
@@ -134,7 +159,7 @@ def _stop_for_budget(ep: _Episode) -> None:
     _finish(ep, info, False, True)
 
 
-def _step_env(ep: _Episode, text: str) -> tuple[list, float, bool, bool, dict] | BaseException:
+def _step_env(ep: _Episode, text: str) -> StepResult | BaseException:
     try:
         return ep.env.step(text)
     except Exception as e:
@@ -165,6 +190,7 @@ def _reset(ep: _Episode, chat: ChatTokens, limits: RolloutLimits) -> None:
 
 def _generate(engine: Engine, prompts: list[list[int]], params: SamplingParams) -> list[Completion | BaseException]:
     """One batched call; if it raises, one call per prompt, so that only the failing prompts fail."""
+    out: list[Completion | BaseException]
     try:
         out = list(engine.generate(prompts, params))
     except Exception:
@@ -173,7 +199,7 @@ def _generate(engine: Engine, prompts: list[list[int]], params: SamplingParams) 
         return out
     limits = params.limits(len(prompts))
     results: list[Completion | BaseException] = []
-    for i, (prompt, limit) in enumerate(zip(prompts, limits)):
+    for i, (prompt, limit) in enumerate(zip(prompts, limits, strict=True)):
         try:
             results.append(
                 engine.generate([prompt], replace(params, max_tokens=[limit], seed=params.seed + 104_729 * (i + 1)))[0]
@@ -183,12 +209,15 @@ def _generate(engine: Engine, prompts: list[list[int]], params: SamplingParams) 
     return results
 
 
-def _apply_step(ep: _Episode, c: Completion, text: str, result: object, limits: RolloutLimits, turn: int) -> None:
-    """Record one env step (or its failure) and append the env's tokens."""
+def _apply_step(ep: _Episode, c: Completion, text: str, result: Any, limits: RolloutLimits, turn: int) -> None:
+    """Record one env step (or its failure) and append the env's tokens.
+
+    ``result`` is what ``env.step`` returned (a malformed one ends the episode) or what it raised.
+    """
     if isinstance(result, BaseException):
         return _fail(ep, "env_error", result)
     try:
-        obs, reward, terminated, truncated, info = result  # type: ignore[misc]
+        obs, reward, terminated, truncated, info = result
         ep.traj.steps.append(
             Step(text, obs, float(reward), dict(info.get("reward_components") or {}), info, c.finish_reason)
         )
@@ -197,10 +226,10 @@ def _apply_step(ep: _Episode, c: Completion, text: str, result: object, limits: 
     if terminated or truncated:
         return _finish(ep, info, bool(terminated), bool(truncated))
     try:
-        ep.tokens.add_env(ep.env.messages, turn)  # type: ignore[union-attr]
+        ep.context.add_env(ep.env.messages, turn)
     except Exception as e:
         return _fail(ep, "template_error", e)
-    if ep.tokens.length >= limits.max_total_tokens:  # type: ignore[union-attr]
+    if ep.context.length >= limits.max_total_tokens:
         _stop_for_budget(ep)
 
 
@@ -258,7 +287,7 @@ def rollout(
             env,
             Trajectory(env_id=env_id, task_id=job.task_id, seed=job.seed, group_id=job.group_id, policy=policy_name),
         )
-        for job, env in zip(jobs, envs)
+        for job, env in zip(jobs, envs, strict=False)  # more environments than jobs is fine
     ]
     for ep in episodes:
         _reset(ep, chat, limits)
@@ -271,7 +300,7 @@ def rollout(
             if not active:
                 break
             turn += 1
-            budgets = [min(limits.max_turn_tokens, limits.max_total_tokens - ep.tokens.length) for ep in active]  # type: ignore[union-attr]
+            budgets = [min(limits.max_turn_tokens, limits.max_total_tokens - ep.context.length) for ep in active]
             t0 = time.perf_counter()
             params = SamplingParams(
                 max_tokens=budgets,
@@ -280,13 +309,13 @@ def rollout(
                 seed=seed * 7919 + turn,
                 stop_ids=tuple(sorted(chat.stop_ids)),
             )
-            completions = _generate(engine, [ep.tokens.ids() for ep in active], params)  # type: ignore[union-attr]
+            completions = _generate(engine, [ep.context.ids() for ep in active], params)
             stats.generation_s += time.perf_counter() - t0
             stats.turns += len(active)
 
             t0 = time.perf_counter()
             stepping: list[tuple[_Episode, Completion, str]] = []
-            for ep, c in zip(active, completions):
+            for ep, c in zip(active, completions, strict=True):
                 if isinstance(c, BaseException):
                     _fail(ep, "engine_error", c)
                     continue
@@ -302,7 +331,7 @@ def rollout(
                     )
                     continue
                 try:
-                    ep.tokens.add_sampled(c.ids, c.logprobs, turn)  # type: ignore[union-attr]
+                    ep.context.add_sampled(c.ids, c.logprobs, turn)
                     text = chat.decode(c.ids)
                 except Exception as e:
                     _fail(ep, "template_error", e)
@@ -314,9 +343,9 @@ def rollout(
             results = (
                 list(pool.map(_step_env, eps, texts))
                 if env_workers > 1
-                else [_step_env(e, t) for e, t in zip(eps, texts)]
+                else [_step_env(e, t) for e, t in zip(eps, texts, strict=True)]
             )
-            for (ep, c, text), result in zip(stepping, results):
+            for (ep, c, text), result in zip(stepping, results, strict=True):
                 _apply_step(ep, c, text, result, limits, turn)
             stats.env_s += time.perf_counter() - t0
 

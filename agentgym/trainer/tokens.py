@@ -1,4 +1,4 @@
-"""Token-exact episodes: chat-template scaffolding, token segments and training masks.
+r"""Token-exact episodes: chat-template scaffolding, token segments and training masks.
 
 The rule. The policy's context is the concatenation of an episode's segments, never a
 re-render, and the training sequence is that same concatenation:
@@ -14,9 +14,9 @@ turn replaced by a slot marker, and the sampled ids fill the slot. The close is 
 only by what the sampled ids already hold, so for each finish reason:
 
 * the template's end-of-turn token (``<|im_end|>``, ``<|eot_id|>``): the close minus that
-  token follows (``\\n<|im_start|>tool...``);
+  token follows (``\n<|im_start|>tool...``);
 * another stop token (a second EOS such as ``<|endoftext|>``, ``<|eom_id|>``): it is part of
-  what the model wrote, and the full close follows (``<|endoftext|><|im_end|>\\n...``);
+  what the model wrote, and the full close follows (``<|endoftext|><|im_end|>\n...``);
 * ``length``: the full close follows the last sampled token.
 
 So the sequence is exactly the template's rendering of the transcript whose assistant
@@ -40,7 +40,7 @@ refused by :func:`check_template` with the reason.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +50,9 @@ from agentgym.messages import Message
 from agentgym.parsing import PARSERS, detect_parser, without_tools_prompt
 from agentgym.trajectory import TokenSegment, Trajectory
 
+Schemas = list[dict[str, Any]]
+"""Tool schemas in the OpenAI format, as ``tools=`` of a chat template takes them."""
+
 
 class TemplateError(ValueError):
     """The chat template cannot produce exact token deltas."""
@@ -57,7 +60,8 @@ class TemplateError(ValueError):
 
 _HINT = (
     "agentgym needs a chat template that renders a conversation as a prefix of its continuation and renders "
-    "the assistant's content right after the generation prompt (ChatML does); set tokenizer.chat_template to such a template"
+    "the assistant's content right after the generation prompt (ChatML does); "
+    "set tokenizer.chat_template to such a template"
 )
 # Token names that end generation when the vocabulary has them as special tokens.
 END_TOKENS = (
@@ -71,7 +75,7 @@ END_TOKENS = (
     "<end_of_turn>",
     "<|end|>",
 )
-_PROBE_TOOL = {
+_PROBE_TOOL: dict[str, Any] = {
     "type": "function",
     "function": {
         "name": "agentgym_probe_tool",
@@ -112,7 +116,8 @@ class ChatTokens:
         tools: ``auto`` (the template's own tool rendering when it supports ``tools=``, else the
             environment's Hermes block), ``template`` (require the template's) or ``block``.
         parser: the tool-call format of the model's turns (default: :func:`agentgym.parsing.detect_parser`).
-        stop_ids: ids that end a turn (default: the end-of-turn token, EOS and the known end tokens in the vocabulary).
+        stop_ids: ids that end a turn (default: the end-of-turn token, EOS and the known end tokens in the
+            vocabulary).
         check: verify the template at start-up (:func:`check_template`).
     """
 
@@ -128,16 +133,18 @@ class ChatTokens:
             raise ValueError(f"tools={tools!r}: use auto, template or block")
         self.tokenizer = tokenizer
         self.end_of_turn, self.end_of_turn_id = _end_of_turn(self)
+        stops: Collection[int | None]
         if stop_ids is None:
             vocab = tokenizer.get_vocab()
             specials = set(getattr(tokenizer, "all_special_ids", [])) | set(
                 getattr(tokenizer, "added_tokens_decoder", {})
             )
-            found = {vocab[t] for t in END_TOKENS if t in vocab and vocab[t] in specials}
-            stop_ids = found | {tokenizer.eos_token_id}
+            stops = {vocab[t] for t in END_TOKENS if t in vocab and vocab[t] in specials} | {tokenizer.eos_token_id}
+        else:
+            stops = stop_ids
         # The end-of-turn token always ends a turn: a model that samples it has finished its message.
         self.stop_ids: frozenset[int] = frozenset(
-            i for i in {*stop_ids, self.end_of_turn_id} if isinstance(i, int) and i >= 0
+            i for i in {*stops, self.end_of_turn_id} if isinstance(i, int) and i >= 0
         )
         self.native_tools, self.tools_reason = (False, "tools='block'") if tools == "block" else _native_tools(self)
         if self.native_tools and parser is None and detect_parser(tokenizer, True, default=None) is None:
@@ -156,14 +163,17 @@ class ChatTokens:
         if check:
             check_template(self)
 
-    def render(self, messages: Sequence[Message], generation_prompt: bool, tools: list[dict] | None = None) -> str:
-        msgs = [dict(m, content="") if m.get("content") is None else dict(m) for m in messages]
+    def render(self, messages: Sequence[Message], generation_prompt: bool, tools: Schemas | None = None) -> str:
+        """The chat template's text for ``messages`` (a ``None`` content rendered as ``""``)."""
+        msgs = [{**m, "content": ""} if m.get("content") is None else dict(m) for m in messages]
         kwargs = {"tools": tools} if tools else {}
-        return self.tokenizer.apply_chat_template(
+        text: str = self.tokenizer.apply_chat_template(
             msgs, tokenize=False, add_generation_prompt=generation_prompt, **kwargs
         )
+        return text
 
     def encode(self, text: str) -> list[int]:
+        """The ids of ``text`` alone (no special tokens added)."""
         return list(self.tokenizer.encode(text, add_special_tokens=False))
 
     def decode(self, ids: Sequence[int]) -> str:
@@ -171,16 +181,18 @@ class ChatTokens:
         ids = list(ids)
         if ids and ids[-1] in self.stop_ids:
             ids = ids[:-1]
-        return self.tokenizer.decode(ids, skip_special_tokens=False)
+        text: str = self.tokenizer.decode(ids, skip_special_tokens=False)
+        return text
 
     def turn_text(self, ids: Sequence[int]) -> str:
         """The assistant content the sampled ids stand for in the rendering: only the end-of-turn token removed."""
         ids = list(ids)
         if ids and ids[-1] == self.end_of_turn_id:
             ids = ids[:-1]
-        return self.tokenizer.decode(ids, skip_special_tokens=False)
+        text: str = self.tokenizer.decode(ids, skip_special_tokens=False)
+        return text
 
-    def present(self, opening: Sequence[Message], tools: list[dict] | None) -> tuple[list[Message], list[dict] | None]:
+    def present(self, opening: Sequence[Message], tools: Schemas | None) -> tuple[list[Message], Schemas | None]:
         """The opening messages and ``tools=`` the model is shown.
 
         When the template renders tools and the environment described its tools (its system
@@ -189,7 +201,7 @@ class ChatTokens:
         """
         shown = without_tools_prompt(list(opening), tools or []) if self.native_tools else None
         if shown is None:
-            return [dict(m) for m in opening], None
+            return [m.copy() for m in opening], None
         return shown, list(tools or [])
 
 
@@ -227,14 +239,17 @@ def _native_tools(chat: ChatTokens) -> tuple[bool, str]:
     return True, "the chat template renders tools="
 
 
-def _prefix_problem(chat: ChatTokens, tools: list[dict] | None) -> str | None:
+def _prefix_problem(chat: ChatTokens, tools: Schemas | None) -> str | None:
     """None when every turn's rendering continues the previous one right after its slot; else what breaks."""
     try:
         prev = chat.render(_probe(0), True, tools)
         for k in range(2):
             full = chat.render(_probe(k + 1), True, tools)
             if not full.startswith(prev):
-                return "the chat template does not extend prefixes: rendering more messages changed the text already rendered"
+                return (
+                    "the chat template does not extend prefixes: "
+                    "rendering more messages changed the text already rendered"
+                )
             if not full[len(prev) :].startswith(slot(k)):
                 return "the chat template does not render the assistant's content right after the generation prompt"
             prev = full
@@ -273,13 +288,13 @@ class EpisodeTokens:
     """The token segments of one episode, built turn by turn (see the module docstring for the rule)."""
 
     def __init__(
-        self, chat: ChatTokens, opening: Sequence[Message], tools: list[dict] | None = None, check_tools: bool = True
+        self, chat: ChatTokens, opening: Sequence[Message], tools: Schemas | None = None, check_tools: bool = True
     ):
         self.chat = chat
         if check_tools:
             self.opening, self.tools = chat.present(opening, tools)
         else:
-            self.opening, self.tools = [dict(m) for m in opening], tools
+            self.opening, self.tools = [m.copy() for m in opening], tools
         self.text = chat.render(self.opening, True, self.tools)  # the rendering (with slots) the context stands for
         self.segments: list[TokenSegment] = [TokenSegment(chat.encode(self.text), False, None, "prompt", 0)]
         self.length = len(self.segments[0].ids)
@@ -287,13 +302,18 @@ class EpisodeTokens:
 
     @property
     def tool_parser(self) -> str | None:
-        """The parser the environment must use when the template describes the tools (None: the env's block, its parser)."""
+        """The parser the environment must use when the template describes the tools.
+
+        None when the environment's own tools block describes them (then the environment's parser applies).
+        """
         return self.chat.parser if self.tools is not None else None
 
     def ids(self) -> list[int]:
+        """The context so far: every segment's ids, concatenated."""
         return [i for s in self.segments for i in s.ids]
 
     def add_sampled(self, ids: Sequence[int], logprobs: Sequence[float], turn: int) -> None:
+        """Append the ids the engine sampled for ``turn``, exactly as sampled, with their logprobs."""
         self.segments.append(TokenSegment(list(ids), True, [float(x) for x in logprobs], "sampled", turn))
         self.length += len(ids)
         self.sampled.append(list(ids))
@@ -301,14 +321,14 @@ class EpisodeTokens:
     def slotted(self, messages: Sequence[Message]) -> list[Message]:
         """``messages`` as rendered for the context: the shown opening, each later assistant turn a slot."""
         n = len(self.opening)
-        out = [dict(m) for m in self.opening]
+        out = [m.copy() for m in self.opening]
         k = 0
         for m in messages[n:]:
             if m.get("role") == "assistant":
                 out.append({"role": "assistant", "content": slot(k)})
                 k += 1
             else:
-                out.append(dict(m))
+                out.append(m.copy())
         if k != len(self.sampled):
             raise TemplateError(
                 f"the transcript has {k} assistant turns after the opening but {len(self.sampled)} turns were sampled"
@@ -345,7 +365,7 @@ class EpisodeTokens:
         return segment
 
 
-def sampled_transcript(chat: ChatTokens, traj: Trajectory) -> tuple[list[Message], list[dict] | None]:
+def sampled_transcript(chat: ChatTokens, traj: Trajectory) -> tuple[list[Message], Schemas | None]:
     """``(messages, tools)`` whose rendering is exactly the trajectory's token sequence (the text of it).
 
     ``traj.messages`` as the model was shown it (tools block cut when the template rendered
@@ -360,8 +380,8 @@ def sampled_transcript(chat: ChatTokens, traj: Trajectory) -> tuple[list[Message
         raise ValueError(f"the trajectory has {len(sampled)} sampled turns but {len(positions)} assistant messages")
     first = positions[len(positions) - len(sampled)] if sampled else len(traj.messages)
     opening, tools = chat.present(traj.messages[:first], traj.tools)
-    out = opening + [dict(m) for m in traj.messages[first:]]
-    for pos, ids in zip(positions[len(positions) - len(sampled) :], sampled):
+    out = opening + [m.copy() for m in traj.messages[first:]]
+    for pos, ids in zip(positions[len(positions) - len(sampled) :], sampled, strict=True):
         out[pos] = {"role": "assistant", "content": chat.turn_text(ids)}
     return out, tools
 
@@ -378,7 +398,10 @@ class Sequence1D:
 
 def episode_sequence(segments: Sequence[TokenSegment]) -> Sequence1D:
     """Concatenate an episode's segments; masks cover exactly the sampled tokens."""
-    ids, trainable, lps, turns = [], [], [], []
+    ids: list[int] = []
+    trainable: list[bool] = []
+    lps: list[float] = []
+    turns: list[int] = []
     for s in segments:
         ids += s.ids
         trainable += [s.trainable] * len(s.ids)
@@ -387,7 +410,3 @@ def episode_sequence(segments: Sequence[TokenSegment]) -> Sequence1D:
     return Sequence1D(
         np.array(ids, np.int64), np.array(trainable, bool), np.array(lps, np.float32), np.array(turns, np.int64)
     )
-
-
-def trajectory_sequence(traj: Trajectory) -> Sequence1D:
-    return episode_sequence(traj.segments)

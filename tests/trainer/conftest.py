@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import pytest
@@ -13,9 +14,14 @@ import agentgym
 from agentgym.env import AgentEnv
 from agentgym.rewards import Rubric
 from agentgym.tasks import Task, TaskSet
+from agentgym.trainer import GRPOConfig
 from agentgym.trainer.models import ensure_tiny
 
 DIGITS_ID = "agentgym/TestDigits-v0"
+# A quiet run on one CPU thread, no held-out evaluation: what every training test wants.
+QUIET = {"eval_tasks": 0, "progress": False, "threads": 1}
+# A small batch of short episodes, enough for the tiny model to learn the digits task.
+SMALL = {"tasks_per_step": 4, "group_size": 4, "max_turn_tokens": 6, "max_total_tokens": 256}
 
 
 class DigitsEnv(AgentEnv):
@@ -54,6 +60,20 @@ def tiny_tokenizer(tiny_dir: Path):
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(tiny_dir)
+
+
+@pytest.fixture
+def run_config(tiny_dir: Path, tmp_path: Path) -> Callable[..., GRPOConfig]:
+    """``run_config(env, **fields)``: a quiet, small run of the tiny model into ``tmp_path``.
+
+    ``fields`` override anything; ``defaults=True`` keeps GRPOConfig's own batch and token limits.
+    """
+
+    def make(env: str, *, defaults: bool = False, **fields: Any) -> GRPOConfig:
+        base = {"env": env, "model": str(tiny_dir), "output_dir": str(tmp_path), **QUIET, **({} if defaults else SMALL)}
+        return GRPOConfig(**{**base, **fields})
+
+    return make
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -71,7 +72,7 @@ def test_load_restores_weights_optimizer_and_rng_exactly(tiny_dir: Path, tmp_pat
     state = ckpt.load(path, fresh, fresh_opt)
     assert state["step"] == 4 and state["kind"] == "full"
     assert torch.equal(torch.rand(3), expected_draw)
-    for (n, a), (_, b) in zip(model.state_dict().items(), fresh.state_dict().items()):
+    for (n, a), (_, b) in zip(model.state_dict().items(), fresh.state_dict().items(), strict=True):
         assert torch.equal(a, b), n
     # AdamW moments restored: the next optimizer step is identical too
     a_opt_state = opt.state_dict()["state"]
@@ -103,8 +104,8 @@ def test_lora_checkpoint_is_a_peft_adapter_directory(tiny_dir: Path, tmp_path: P
     via_policy, _ = load_model(str(path))  # what --policy hf:PATH loads
     assert torch.allclose(_logits(via_policy, ids), _logits(model, ids), atol=1e-5)
 
+    full, _ = load_model(str(tiny_dir))
     with pytest.raises(ValueError, match="lora"):
-        full, _ = load_model(str(tiny_dir))
         ckpt.load(path, full)
 
 
@@ -191,30 +192,23 @@ def test_resume_logs_cut_every_appended_log_to_the_resumed_step(tmp_path: Path) 
     assert not (tmp_path / "metrics.jsonl").exists() and not (tmp_path / "trajectories.jsonl").exists()
 
 
-def test_resumed_run_logs_each_step_once(tiny_dir: Path, digits_env_id: str, tmp_path: Path) -> None:
+def test_resumed_run_logs_each_step_once(
+    run_config: Callable[..., GRPOConfig], digits_env_id: str, tmp_path: Path
+) -> None:
     """Crash after step 2 was logged but before it was saved: the resumed run re-does step 2 and logs it once."""
     from agentgym.trainer.loop import train
 
-    kw = dict(
-        env=digits_env_id,
-        model=str(tiny_dir),
-        tasks_per_step=2,
-        group_size=2,
-        max_turn_tokens=6,
-        eval_tasks=0,
-        progress=False,
-        threads=1,
-        save_every=1,
-        output_dir=str(tmp_path),
-    )
-    train(GRPOConfig(steps=2, **kw))
+    def config(**fields: int | str) -> GRPOConfig:
+        return run_config(digits_env_id, tasks_per_step=2, group_size=2, save_every=1, **fields)
+
+    train(config(steps=2))
     per_step = 2 * 2
     trajs = [json.loads(x) for x in (tmp_path / "trajectories.jsonl").read_text().splitlines()]
     assert len(trajs) == 2 * per_step
     import shutil
 
     shutil.rmtree(tmp_path / "checkpoints" / "step_000002")  # as if the process died before saving step 2
-    train(GRPOConfig(steps=3, resume="auto", **kw))
+    train(config(steps=3, resume="auto"))
     trajs = [json.loads(x) for x in (tmp_path / "trajectories.jsonl").read_text().splitlines()]
     assert sorted(t["metadata"]["step"] for t in trajs) == sorted([0] * per_step + [1] * per_step + [2] * per_step)
     train_steps = [

@@ -1,17 +1,20 @@
-"""The user journey through the real CLI: train -> checkpoint -> evaluate it -> load it with plain transformers."""
+"""The user journey through the real CLI: train -> checkpoint -> evaluate it -> load it with plain transformers.
+
+The ``train`` step is also the regression test of ``agentgym train`` dispatching to its handler (it used to
+crash: Namespace has no attribute 'fn').
+"""
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import warnings
 from pathlib import Path
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from agentgym.testing import run_cli
 from agentgym.trainer import checkpoint as ckpt
 from agentgym.trainer.engines.hf import HFEngine, cache_keyword
 
@@ -20,21 +23,18 @@ def _cli(*args: str, cwd: Path, cache: Path) -> subprocess.CompletedProcess[str]
     # Deprecations are errors in the CLI as in pytest: a deprecated transformers API would end every
     # hf-policy episode as policy_error.
     env = {
-        **os.environ,
         "AGENTGYM_CACHE": str(cache),
         "HF_HUB_OFFLINE": "1",
         "PYTHONWARNINGS": "error::DeprecationWarning,error::FutureWarning",
     }
-    result = subprocess.run(
-        [sys.executable, "-m", "agentgym.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900
-    )
+    result = run_cli(*args, cwd=cwd, env=env, timeout=900)
     assert result.returncode == 0, f"agentgym {' '.join(args)}\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
     return result
 
 
 def test_train_then_evaluate_the_checkpoint_then_load_it_with_transformers(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
-    _cli(
+    trained = _cli(
         "train",
         "--env",
         "Calculator-v0",
@@ -48,8 +48,10 @@ def test_train_then_evaluate_the_checkpoint_then_load_it_with_transformers(tmp_p
         cwd=tmp_path,
         cache=cache,
     )
+    assert "metrics:" in trained.stdout
     last = ckpt.latest(tmp_path / "runs" / "calc")
     assert last is not None and last.name == "step_000002"
+    assert (last / "config.json").exists()
 
     result = _cli(
         "eval",

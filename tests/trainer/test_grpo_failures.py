@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import gymnasium as gym
@@ -33,6 +33,7 @@ from agentgym.trainer.rollout import RolloutLimits, rollout
 from agentgym.trainer.tokens import ChatTokens
 from agentgym.trajectory import load_jsonl, save_jsonl
 
+RunConfig = Callable[..., GRPOConfig]  # the run_config fixture (tests/trainer/conftest.py)
 FLAKY_ID = "agentgym/TestFlaky-v0"
 # task index % every -> what goes wrong (0 and the rest: nothing)
 EXPECTED = {
@@ -52,9 +53,11 @@ def _kind(task_id: str, every: int) -> int:
 
 
 class FlakyEnv(AgentEnv):
-    """Two text turns; the reward is the fraction of digits in the replies. Task i % every picks a failure:
-    1 setup raises, 2 prompt the template refuses, 3 feedback the template refuses, 4 grader raises,
-    5 NaN rewards, 6 a malformed step result, 7 prompt the engine fails on, 8 prompt the engine returns NaN log-probs for.
+    """Two text turns; the reward is the fraction of digits in the replies.
+
+    Task i % every picks a failure: 1 setup raises, 2 prompt the template refuses, 3 feedback the
+    template refuses, 4 grader raises, 5 NaN rewards, 6 a malformed step result, 7 prompt the engine
+    fails on, 8 prompt the engine returns NaN log-probs for.
     """
 
     system_prompt = "Reply."
@@ -105,7 +108,7 @@ class FlakyEnv(AgentEnv):
 
 
 class FaultyEngine:
-    """The real HF engine, failing the way GPUs and servers do on some prompts (the whole call raises / NaN log-probs)."""
+    """The real HF engine, failing the way GPUs and servers do on some prompts (the call raises / NaN log-probs)."""
 
     def __init__(self, inner: HFEngine, tokenizer):
         self.inner, self.tokenizer = inner, tokenizer
@@ -117,7 +120,7 @@ class FaultyEngine:
         out = self.inner.generate(prompts, params)
         return [
             Completion(c.ids, [float("nan")] * len(c.ids), c.finish_reason) if "NANLP" in t else c
-            for c, t in zip(out, texts)
+            for c, t in zip(out, texts, strict=True)
         ]
 
     def sync_weights(self, model: object) -> None:
@@ -198,21 +201,18 @@ def test_each_failure_ends_only_its_own_episode(boom_dir: Path, flaky_env_id: st
     assert batch.stats["episodes_trained"] <= len(trajs) - batch.stats["episodes_masked"]
 
 
-def test_training_goes_on_with_the_rest_of_the_batch(boom_dir: Path, flaky_env_id: str, tmp_path: Path) -> None:
-    config = GRPOConfig(
-        env=flaky_env_id,
+def test_training_goes_on_with_the_rest_of_the_batch(
+    run_config: RunConfig, boom_dir: Path, flaky_env_id: str, tmp_path: Path
+) -> None:
+    config = run_config(
+        flaky_env_id,
         env_kwargs={"every": 20},
         model=str(boom_dir),
-        output_dir=str(tmp_path),
         steps=2,
         tasks_per_step=8,
         group_size=2,
-        max_turn_tokens=6,
-        max_total_tokens=256,
         lr=1e-3,
         eval_tasks=4,
-        progress=False,
-        threads=1,
     )
     summary = train(config)
     assert summary["step"] == 2
@@ -229,21 +229,11 @@ def test_training_goes_on_with_the_rest_of_the_batch(boom_dir: Path, flaky_env_i
     assert sum(r.get("optimizer_steps", 0) for r in summary["train"]) > 0, "the good episodes must still train"
 
 
-def test_a_run_of_failing_steps_stops_with_one_clear_line(tiny_dir: Path, flaky_env_id: str, tmp_path: Path) -> None:
-    config = GRPOConfig(
-        env=flaky_env_id,
-        env_kwargs={"broken": True},
-        model=str(tiny_dir),
-        output_dir=str(tmp_path),
-        steps=5,
-        tasks_per_step=2,
-        group_size=2,
-        max_turn_tokens=6,
-        max_total_tokens=256,
-        eval_tasks=0,
-        progress=False,
-        threads=1,
-        max_failed_steps=2,
+def test_a_run_of_failing_steps_stops_with_one_clear_line(
+    run_config: RunConfig, flaky_env_id: str, tmp_path: Path
+) -> None:
+    config = run_config(
+        flaky_env_id, env_kwargs={"broken": True}, steps=5, tasks_per_step=2, group_size=2, max_failed_steps=2
     )
     with pytest.raises(TrainingStopped) as err:
         train(config)
@@ -258,20 +248,14 @@ def test_a_run_of_failing_steps_stops_with_one_clear_line(tiny_dir: Path, flaky_
     assert len(train_records) == 2 and train_records[-1]["stopped"] == message
 
 
-def test_the_prompt_alone_over_the_budget_is_named(tiny_dir: Path, flaky_env_id: str, tmp_path: Path) -> None:
-    config = GRPOConfig(
-        env=flaky_env_id,
+def test_the_prompt_alone_over_the_budget_is_named(run_config: RunConfig, flaky_env_id: str) -> None:
+    config = run_config(
+        flaky_env_id,
         env_kwargs={"every": 0},
-        model=str(tiny_dir),
-        output_dir=str(tmp_path),
         steps=3,
         tasks_per_step=2,
         group_size=2,
-        max_turn_tokens=6,
         max_total_tokens=4,
-        eval_tasks=0,
-        progress=False,
-        threads=1,
         max_failed_steps=1,
     )
     with pytest.raises(TrainingStopped, match=r"no_tokens \(4 episodes\).*max_total_tokens=4"):

@@ -19,7 +19,8 @@ def test_ppo_clip_with_decoupled_ranges() -> None:
     ratio = torch.tensor([[1.5, 0.5, 0.5, 1.5]])
     adv = torch.tensor([[1.0, 1.0, -1.0, -1.0]])
     loss, clipped = LOSSES["ppo_clip"](ratio.log(), torch.zeros_like(ratio), adv, eps_low=0.2, eps_high=0.28)
-    # r=1.5,A=+1 -> -min(1.5, 1.28); r=.5,A=+1 -> -min(.5, .8); r=.5,A=-1 -> -min(-.5, -.8); r=1.5,A=-1 -> -min(-1.5, -1.28)
+    # r=1.5,A=+1 -> -min(1.5, 1.28); r=.5,A=+1 -> -min(.5, .8);
+    # r=.5,A=-1 -> -min(-.5, -.8); r=1.5,A=-1 -> -min(-1.5, -1.28)
     torch.testing.assert_close(loss, torch.tensor([[-1.28, -0.5, 0.8, 1.5]]))
     assert clipped.tolist() == [[True, False, True, False]]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import gymnasium as gym
@@ -14,6 +15,8 @@ from agentgym.trainer import GRPOConfig, train
 from agentgym.trainer.checkpoint import latest
 from agentgym.trainer.cli import main as cli_main
 from agentgym.trajectory import load_jsonl
+
+RunConfig = Callable[..., GRPOConfig]  # the run_config fixture (tests/trainer/conftest.py)
 
 
 def _families() -> list[str]:
@@ -29,11 +32,9 @@ def _families() -> list[str]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("env_id", _families())
-def test_two_steps_on_every_env_family(env_id: str, tiny_dir: Path, tmp_path: Path) -> None:
-    config = GRPOConfig(
-        env=env_id,
-        model=str(tiny_dir),
-        output_dir=str(tmp_path),
+def test_two_steps_on_every_env_family(env_id: str, run_config: RunConfig, tmp_path: Path) -> None:
+    config = run_config(
+        env_id,
         steps=2,
         tasks_per_step=2,
         group_size=2,
@@ -41,8 +42,6 @@ def test_two_steps_on_every_env_family(env_id: str, tiny_dir: Path, tmp_path: Pa
         max_turn_tokens=12,
         max_total_tokens=6000,
         eval_tasks=2,
-        progress=False,
-        threads=1,
     )
     summary = train(config)
     assert summary["step"] == 2 and len(summary["train"]) == 2
@@ -67,24 +66,16 @@ def _weights(path: Path) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.slow
-def test_resume_equals_one_uninterrupted_run(tiny_dir: Path, digits_env_id: str, tmp_path: Path) -> None:
-    base = dict(
-        env=digits_env_id,
-        model=str(tiny_dir),
-        tasks_per_step=4,
-        group_size=4,
-        max_turn_tokens=6,
-        max_total_tokens=256,
-        lr=3e-3,
-        eval_tasks=0,
-        progress=False,
-        threads=1,
-        epochs=2,
-        minibatches=2,
-    )
-    train(GRPOConfig(**base, output_dir=str(tmp_path / "straight"), steps=4))
-    train(GRPOConfig(**base, output_dir=str(tmp_path / "resumed"), steps=2))
-    train(GRPOConfig(**base, output_dir=str(tmp_path / "resumed"), steps=4, resume="auto"))
+def test_resume_equals_one_uninterrupted_run(run_config: RunConfig, digits_env_id: str, tmp_path: Path) -> None:
+    def run(out: str, steps: int, resume: str | None = None) -> None:
+        out_dir = str(tmp_path / out)
+        train(
+            run_config(digits_env_id, output_dir=out_dir, steps=steps, resume=resume, lr=3e-3, epochs=2, minibatches=2)
+        )
+
+    run("straight", 4)
+    run("resumed", 2)
+    run("resumed", 4, resume="auto")
     straight, resumed = _weights(tmp_path / "straight"), _weights(tmp_path / "resumed")
     assert set(straight) == set(resumed)
     for name in straight:
@@ -133,25 +124,8 @@ def test_cli_flags_map_one_to_one_to_the_config(tmp_path: Path, capsys: pytest.C
 
 
 @pytest.mark.slow
-def test_lora_with_kl_to_the_reference(tiny_dir: Path, digits_env_id: str, tmp_path: Path) -> None:
-    config = GRPOConfig(
-        env=digits_env_id,
-        model=str(tiny_dir),
-        output_dir=str(tmp_path),
-        steps=2,
-        tasks_per_step=4,
-        group_size=4,
-        max_turn_tokens=6,
-        max_total_tokens=256,
-        lr=1e-2,
-        eval_tasks=0,
-        progress=False,
-        threads=1,
-        lora_rank=4,
-        kl_coef=0.1,
-        epochs=2,
-    )
-    summary = train(config)
+def test_lora_with_kl_to_the_reference(run_config: RunConfig, digits_env_id: str, tmp_path: Path) -> None:
+    summary = train(run_config(digits_env_id, steps=2, lr=1e-2, lora_rank=4, kl_coef=0.1, epochs=2))
     assert summary["train"][-1]["kl"] > 0, "the policy moved, so its k3 KL to the reference must be positive"
     saved = _weights(tmp_path)
     assert saved and all("lora_" in name for name in saved)

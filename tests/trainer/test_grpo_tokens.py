@@ -26,7 +26,7 @@ class ScriptedEngine:
     def generate(self, prompts: Sequence[Sequence[int]], params: SamplingParams) -> list[Completion]:
         text = self.turns[self.calls]
         self.calls += 1
-        ids = self.chat.encode(text) + [self.chat.tokenizer.convert_tokens_to_ids("<|im_end|>")]
+        ids = [*self.chat.encode(text), self.chat.tokenizer.convert_tokens_to_ids("<|im_end|>")]
         return [Completion(ids, [-0.5] * len(ids), "stop") for _ in prompts]
 
     def sync_weights(self, model: object) -> None:
@@ -71,7 +71,8 @@ def test_a_template_that_rewrites_history_is_refused(tiny_dir: Path) -> None:
     tok = AutoTokenizer.from_pretrained(tiny_dir)
     tok.chat_template = (
         "{% for m in messages %}{% if loop.last %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
-        "{% else %}[{{ m['role'] }}]{% endif %}{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+        "{% else %}[{{ m['role'] }}]{% endif %}{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n"
+        "{% endif %}"
     )
     with pytest.raises(TemplateError, match="does not extend prefixes"):
         ChatTokens(tok)
@@ -85,9 +86,9 @@ def test_hf_engine_logprobs_are_those_of_the_sampling_distribution(tiny_dir: Pat
     prompts = [[1, 87, 85, 264], [1, 87, 85, 264], [1, 40, 41, 42, 43, 44, 45]]  # duplicates share a prefill
     params = SamplingParams(max_tokens=[5, 5, 3], temperature=0.7, top_k=0, seed=3, stop_ids=(2,))
     out = engine.generate(prompts, params)
-    assert [len(c.ids) <= m for c, m in zip(out, [5, 5, 3])] == [True] * 3
+    assert [len(c.ids) <= m for c, m in zip(out, [5, 5, 3], strict=True)] == [True] * 3
     assert out == engine.generate(prompts, params), "sampling is not a function of the seed"
-    for p, c in zip(prompts, out):
+    for p, c in zip(prompts, out, strict=True):
         full = torch.tensor([p + c.ids])
         logits = model(full).logits[0, len(p) - 1 : -1] / 0.7
         expected = torch.log_softmax(logits, -1).gather(-1, torch.tensor(c.ids)[:, None]).squeeze(-1)

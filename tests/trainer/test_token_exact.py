@@ -31,18 +31,22 @@ from agentgym.trainer.tokens import (
 )
 
 QWEN_STYLE = (
-    "{% if tools %}<|im_start|>system\n{% if messages[0]['role'] == 'system' %}{{ messages[0]['content'] }}{% else %}You are helpful.{% endif %}"
+    "{% if tools %}<|im_start|>system\n{% if messages[0]['role'] == 'system' %}{{ messages[0]['content'] }}"
+    "{% else %}You are helpful.{% endif %}"
     "\n\n# Tools\n\nYou are provided with function signatures within <tools></tools> XML tags:\n<tools>"
-    "{% for tool in tools %}\n{{ tool | tojson }}{% endfor %}\n</tools>\n\nFor each function call, return a json object with "
+    "{% for tool in tools %}\n{{ tool | tojson }}"
+    "{% endfor %}\n</tools>\n\nFor each function call, return a json object with "
     'function name and arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n{"name": <function-name>, '
     '"arguments": <args-json-object>}\n</tool_call><|im_end|>\n'
     "{% elif messages[0]['role'] == 'system' %}<|im_start|>system\n{{ messages[0]['content'] }}<|im_end|>\n{% endif %}"
     "{% for message in messages %}"
     "{% if message['role'] == 'user' %}<|im_start|>user\n{{ message['content'] }}<|im_end|>\n"
     "{% elif message['role'] == 'assistant' %}<|im_start|>assistant\n{{ message['content'] or '' }}"
-    "{% if message.tool_calls %}{% for call in message.tool_calls %}\n<tool_call>\n{\"name\": \"{{ call['function']['name'] }}\", "
+    '{% if message.tool_calls %}{% for call in message.tool_calls %}\n<tool_call>\n{"name": "'
+    "{{ call['function']['name'] }}\", "
     "\"arguments\": {{ call['function']['arguments'] }}}\n</tool_call>{% endfor %}{% endif %}<|im_end|>\n"
-    "{% elif message['role'] == 'tool' %}{% if loop.first or messages[loop.index0 - 1]['role'] != 'tool' %}<|im_start|>user{% endif %}"
+    "{% elif message['role'] == 'tool' %}"
+    "{% if loop.first or messages[loop.index0 - 1]['role'] != 'tool' %}<|im_start|>user{% endif %}"
     "{{ '\\n<tool_response>\\n' }}{{ message['content'] }}\n</tool_response>"
     "{% if loop.last or messages[loop.index0 + 1]['role'] != 'tool' %}<|im_end|>\n{% endif %}{% endif %}{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
@@ -56,18 +60,24 @@ LLAMA_TOKENS = [
     "<|python_tag|>",
 ]
 LLAMA_STYLE = (
-    "<|begin_of_text|>{% if messages[0]['role'] == 'system' %}{% set sys = messages[0]['content'] %}{% set rest = messages[1:] %}"
+    "<|begin_of_text|>{% if messages[0]['role'] == 'system' %}{% set sys = messages[0]['content'] %}"
+    "{% set rest = messages[1:] %}"
     "{% else %}{% set sys = '' %}{% set rest = messages %}{% endif %}"
     "<|start_header_id|>system<|end_header_id|>\n\n{% if tools %}Environment: ipython\n{% endif %}{{ sys }}<|eot_id|>"
     "{% for message in rest %}"
-    "{% if loop.first and tools %}<|start_header_id|>user<|end_header_id|>\n\nGiven the following functions, respond with a JSON "
-    'for a function call.\n\nRespond in the format {"name": function name, "parameters": dictionary of argument name and its '
+    "{% if loop.first and tools %}<|start_header_id|>user<|end_header_id|>\n\nGiven the following functions, respond "
+    "with a JSON "
+    'for a function call.\n\nRespond in the format {"name": function name, "parameters": dictionary of argument name '
+    "and its "
     "value}.\n\n{% for t in tools %}{{ t | tojson }}\n\n{% endfor %}{{ message['content'] | trim }}<|eot_id|>"
     "{% elif message['role'] == 'assistant' %}<|start_header_id|>assistant<|end_header_id|>\n\n"
     "{% if message.tool_calls %}{% for call in message.tool_calls %}{\"name\": \"{{ call['function']['name'] }}\", "
-    "\"parameters\": {{ call['function']['arguments'] }}}{% endfor %}{% else %}{{ message['content'] | trim }}{% endif %}<|eot_id|>"
-    "{% elif message['role'] == 'tool' %}<|start_header_id|>ipython<|end_header_id|>\n\n{{ message['content'] }}<|eot_id|>"
-    "{% else %}<|start_header_id|>{{ message['role'] }}<|end_header_id|>\n\n{{ message['content'] | trim }}<|eot_id|>{% endif %}"
+    "\"parameters\": {{ call['function']['arguments'] }}}{% endfor %}{% else %}{{ message['content'] | trim }}"
+    "{% endif %}<|eot_id|>"
+    "{% elif message['role'] == 'tool' %}<|start_header_id|>ipython<|end_header_id|>\n\n"
+    "{{ message['content'] }}<|eot_id|>"
+    "{% else %}<|start_header_id|>{{ message['role'] }}<|end_header_id|>\n\n{{ message['content'] | trim }}<|eot_id|>"
+    "{% endif %}"
     "{% endfor %}{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}"
 )
 MISTRAL_TOKENS = [
@@ -81,7 +91,8 @@ MISTRAL_TOKENS = [
     "</s>",
 ]
 MISTRAL_STYLE = (  # tools go right before the LAST user message: not a prefix of its continuation
-    "{% set ns = namespace(last=-1) %}{% for m in messages %}{% if m['role'] == 'user' %}{% set ns.last = loop.index0 %}{% endif %}{% endfor %}"
+    "{% set ns = namespace(last=-1) %}{% for m in messages %}{% if m['role'] == 'user' %}"
+    "{% set ns.last = loop.index0 %}{% endif %}{% endfor %}"
     "{% for message in messages %}{% if message['role'] == 'user' %}"
     "{% if tools and loop.index0 == ns.last %}[AVAILABLE_TOOLS]{{ tools | tojson }}[/AVAILABLE_TOOLS]{% endif %}"
     "[INST]{{ message['content'] }}[/INST]"
@@ -262,13 +273,13 @@ def test_every_finish_reason_is_token_exact(
     eot_text = chat.end_of_turn
     stop_text = chat.tokenizer.decode(stop) if finish == "other_stop" else ""
     if chat.native_tools:
-        opening = [dict(traj.messages[0], content=env.system_prompt)] + traj.messages[1:2]
+        opening = [dict(traj.messages[0], content=env.system_prompt), *traj.messages[1:2]]
         tools = traj.tools
     else:
         opening, tools = traj.messages[:2], None
     assert traj.messages[0]["content"].endswith(tools_prompt(traj.tools))  # the env asked for its tools to be described
     second = max(i for i, m in enumerate(traj.messages) if m["role"] == "assistant")
-    raw = opening + [{"role": "assistant", "content": texts[0] + stop_text}] + traj.messages[3:second]
+    raw = [*opening, {"role": "assistant", "content": texts[0] + stop_text}, *traj.messages[3:second]]
     rendered = chat.render(raw, True, tools)
     context = segs[0].ids + segs[1].ids + segs[2].ids
     assert chat.tokenizer.decode(context) == rendered
@@ -338,7 +349,7 @@ def test_sampling_with_the_tiny_model_continues_from_the_sampled_ids(
                 "stop" if seg.ids[-1] in policy.chat.stop_ids else "length"
             )
         ids += seg.ids
-    for seg, step in zip([s for s in traj.segments if s.kind == "sampled"], traj.steps):
+    for seg, step in zip([s for s in traj.segments if s.kind == "sampled"], traj.steps, strict=True):
         assert step.action == policy.chat.decode(seg.ids)
     messages, tools = sampled_transcript(policy.chat, traj)
     assert (tools is not None) == (template is not None)
@@ -370,8 +381,10 @@ def test_the_env_parser_follows_what_the_model_was_told(tokenizers: dict) -> Non
 
 @pytest.mark.parametrize("name", ["llama-style", "smollm2"])
 def test_trainer_rollout_is_token_exact_with_another_stop_token(name: str, tokenizers: dict) -> None:
-    """The GRPO rollout (not HFPolicy): the model's template shows the tools, the env parses its format,
-    and a turn ending on a stop token that is not the end-of-turn token is continued exactly.
+    """The GRPO rollout (not HFPolicy) is token-exact with the model's own tool format.
+
+    The model's template shows the tools, the env parses its format, and a turn ending on a stop token that is
+    not the end-of-turn token is continued exactly.
     """
     from agentgym.rollout import Job
     from agentgym.trainer.rollout import RolloutLimits, rollout
@@ -384,7 +397,7 @@ def test_trainer_rollout_is_token_exact_with_another_stop_token(name: str, token
         _call_text(chat.parser, "submit", {"answer": task.verifier["answer"]}),
     ]
     stop = _other_stop(chat)
-    script = Script([(chat.encode(t) + [stop], "stop") for t in texts])
+    script = Script([([*chat.encode(t), stop], "stop") for t in texts])
     (traj,) = rollout([env], [Job(0, task.id, 0, "g")], script, chat, RolloutLimits(512, 8192), env_workers=1)
     env.close()
     assert traj.success and transcript_problems(traj.messages) == [], traj.messages

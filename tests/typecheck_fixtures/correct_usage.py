@@ -10,7 +10,7 @@ from typing import Any
 import agentgym
 from agentgym import AgentEnv, Rubric, Task, TaskSet, Trajectory, parse_action, tool
 from agentgym.parsing import HermesParser
-from agentgym.trainer.config import GRPOConfig
+from agentgym.trainer import GRPOConfig, train
 
 
 @tool
@@ -53,3 +53,7 @@ parsed = parse_action("<tool_call>{}</tool_call>", HermesParser(), turn=1)
 errors: list[str] = [e.message for e in parsed.errors]
 config = GRPOConfig(env="agentgym/ToolUse-v0", model="tiny", steps=2, lr=3e-4, scale="batch")
 steps: int = config.steps
+
+
+def run_training() -> dict[str, Any]:
+    return train(config)

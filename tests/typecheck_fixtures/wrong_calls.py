@@ -9,7 +9,7 @@ from __future__ import annotations
 import agentgym
 from agentgym import Rubric, Task, Trajectory, parse_action, tool
 from agentgym.parsing import HermesParser
-from agentgym.trainer.config import GRPOConfig
+from agentgym.trainer import GRPOConfig, train
 
 env = agentgym.make(42)  # E: arg-type
 env.step(3.5)  # E: arg-type
@@ -22,6 +22,7 @@ parse_action(None, HermesParser(), turn=0)  # E: arg-type
 GRPOConfig(lr="high")  # E: arg-type
 GRPOConfig(learning_rate=3e-4)  # E: call-arg
 GRPOConfig(engine="tensorrt")  # E: arg-type
+train({"env": "agentgym/ToolUse-v0"})  # E: arg-type
 
 
 @tool

@@ -9,6 +9,8 @@ from typing import Any, Protocol
 
 @dataclass
 class SamplingParams:
+    """How to sample one ``generate`` call."""
+
     max_tokens: int | Sequence[int] = 128
     """New tokens per prompt (one number, or one per prompt)."""
     temperature: float = 1.0
@@ -21,6 +23,7 @@ class SamplingParams:
     """Token ids that end a completion (included in its ids, finish reason ``stop``)."""
 
     def limits(self, n: int) -> list[int]:
+        """``max_tokens`` for each of ``n`` prompts."""
         if isinstance(self.max_tokens, int):
             return [self.max_tokens] * n
         if len(self.max_tokens) != n:
@@ -30,6 +33,8 @@ class SamplingParams:
 
 @dataclass
 class Completion:
+    """One sampled completion."""
+
     ids: list[int]
     """Sampled ids, the stop token included when one ended the completion."""
     logprobs: list[float]
@@ -39,6 +44,8 @@ class Completion:
 
 
 class Engine(Protocol):
+    """Samples token ids from a model, given token ids; the trainer's only view of generation."""
+
     def generate(self, prompts: Sequence[Sequence[int]], params: SamplingParams) -> list[Completion]:
         """Sample one completion per prompt (token ids in, token ids out)."""
         ...

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -21,6 +21,8 @@ from agentgym.trainer.engines.base import Completion, SamplingParams
 
 
 class HFEngine:
+    """Samples with the training model itself (no weight copy), batched, on its device."""
+
     def __init__(self, model: Any, tokenizer: Any, max_batch: int = 64):
         self.model = model
         self.tokenizer = tokenizer
@@ -28,6 +30,7 @@ class HFEngine:
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
 
     def sync_weights(self, model: Any) -> None:
+        """Sample with ``model`` from now on."""
         self.model = model
 
     def _cache_kw(self, cache: DynamicCache) -> dict[str, Any]:
@@ -41,6 +44,7 @@ class HFEngine:
         return {cache_keyword(base): cache}
 
     def generate(self, prompts: Sequence[Sequence[int]], params: SamplingParams) -> list[Completion]:
+        """Sample one completion per prompt, ``max_batch`` prompts at a time."""
         limits = params.limits(len(prompts))
         out: list[Completion] = []
         for start in range(0, len(prompts), self.max_batch):
@@ -102,7 +106,9 @@ class HFEngine:
             token_logp = logp_all.gather(-1, token[:, None]).squeeze(-1)  # (B,)
             is_stop = torch.isin(token, stop)
             keep = []
-            for row, (i, t, lp, s) in enumerate(zip(alive, token.tolist(), token_logp.tolist(), is_stop.tolist())):
+            for row, (i, t, lp, s) in enumerate(
+                zip(alive, token.tolist(), token_logp.tolist(), is_stop.tolist(), strict=True)
+            ):
                 sampled[i].append(t)
                 logps[i].append(lp)
                 if s:
@@ -127,15 +133,15 @@ class HFEngine:
             ).logits[:, -1]
         if was_training:
             model.train()
-        return [Completion(s, lp, f) for s, lp, f in zip(sampled, logps, finish)]
+        return [Completion(s, lp, f) for s, lp, f in zip(sampled, logps, finish, strict=True)]
 
 
 def cache_keyword(model: Any) -> str:
     """``cache`` when ``model.forward`` takes it (transformers >= 5.24), else ``past_key_values``."""
-    return _cache_keyword(type(model))
+    return _cache_keyword(type(model).forward)
 
 
 @functools.cache
-def _cache_keyword(cls: type) -> str:
-    params = inspect.signature(cls.forward).parameters
+def _cache_keyword(forward: Callable[..., Any]) -> str:
+    params = inspect.signature(forward).parameters
     return "cache" if "cache" in params else "past_key_values"

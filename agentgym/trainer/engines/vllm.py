@@ -7,6 +7,7 @@ Logprobs are requested in ``processed_logprobs`` mode: of the distribution actua
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -20,13 +21,14 @@ def _require_vllm() -> Any:
     if not torch.cuda.is_available():
         raise RuntimeError("the vllm engine needs a CUDA GPU; on CPU use engine='hf'")
     try:
-        import vllm
+        return importlib.import_module("vllm")  # by name: vLLM is an optional extra, absent where mypy runs
     except ImportError as e:
         raise ImportError("the vllm engine needs vLLM: pip install 'agentgym[gpu]' (vllm)") from e
-    return vllm
 
 
 class VLLMEngine:
+    """Samples with an in-process vLLM ``LLM`` whose weights the trainer overwrites after each step."""
+
     def __init__(
         self,
         model: Any,
@@ -80,6 +82,7 @@ class VLLMEngine:
         self.llm.reset_prefix_cache()
 
     def generate(self, prompts: Sequence[Sequence[int]], params: SamplingParams) -> list[Completion]:
+        """Sample one completion per prompt, with the logprob of each sampled id."""
         vllm = self._vllm
         limits = params.limits(len(prompts))
         sampling = [
@@ -99,6 +102,6 @@ class VLLMEngine:
         for o in outputs:
             c = o.outputs[0]
             ids = list(c.token_ids)
-            logprobs = [float(step[t].logprob) for t, step in zip(ids, c.logprobs)]
+            logprobs = [float(step[t].logprob) for t, step in zip(ids, c.logprobs, strict=True)]
             out.append(Completion(ids, logprobs, "stop" if ids and ids[-1] in set(params.stop_ids) else "length"))
         return out
