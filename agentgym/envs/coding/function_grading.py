@@ -76,6 +76,7 @@ from agentgym.envs.coding.repo import (
     split_changes,
     test_paths_of,
 )
+from agentgym.errors import GraderError
 from agentgym.tasks import Task
 
 if TYPE_CHECKING:
@@ -229,8 +230,6 @@ class FunctionGrader:
     @staticmethod
     def _verify(result: GradeResult, res: ExecResult, nonce: str, nodeids: list[str]) -> None:
         """Fill ``result`` from the checker's verdict; anything unexpected fails it, with the reason."""
-        from agentgym.sandboxes import SandboxError
-
         flag = result.integrity.append
         if res.timed_out:
             flag("the checker did not finish in time: it was stopped or starved by the candidate's processes")
@@ -251,7 +250,7 @@ class FunctionGrader:
             flag(f"the checker's verdict does not parse ({e})")
             return
         if "infra" in verdict:  # only reported before the candidate's process exists
-            raise SandboxError(f"function grading cannot run in this sandbox: {_text(verdict['infra'])}")
+            raise GraderError(f"function grading cannot run in this sandbox: {_text(verdict['infra'])}")
         if "task_error" in verdict:
             result.anomalies.append(_text(verdict["task_error"])[:500])
             return
