@@ -124,5 +124,5 @@ def test_docs_python_examples_run(where: str, source: str, tmp_path: Path, monke
     if where in TRAINING_EXAMPLES:
         assert "train(GRPOConfig(" in source, f"{where} no longer starts a training run; update TRAINING_EXAMPLES"
         source = source.replace("summary = train(", "config = (")
-    namespace: dict = {}
+    namespace: dict[str, object] = {}
     exec(compile(source, where, "exec"), namespace)
