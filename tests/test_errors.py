@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,6 +14,7 @@ import agentgym.sandboxes.base
 import agentgym.tools
 from agentgym import AgentEnv, Rubric, Task, TaskSet, tool
 from agentgym.errors import AgentGymError, GraderError, InfrastructureError, SandboxError
+from agentgym.parsing import format_tool_call
 from agentgym.sandboxes import LocalSandbox
 
 
@@ -93,7 +93,7 @@ class Workbench(AgentEnv):
 
 
 def call(name: str, **args: Any) -> str:
-    return f"<tool_call>{json.dumps({'name': name, 'arguments': args})}</tool_call>"
+    return format_tool_call(name, args)
 
 
 @pytest.fixture

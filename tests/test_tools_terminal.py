@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 import pytest
 
 from agentgym import AgentEnv, Rubric, Task, TaskSet, tool
+from agentgym.parsing import format_tool_call
 from agentgym.rewards import step_cost
 from agentgym.tools import as_tool, tools_of
 
@@ -75,7 +75,7 @@ class Quiz(AgentEnv):
 
 
 def call(name: str, **args: Any) -> str:
-    return f"<tool_call>{json.dumps({'name': name, 'arguments': args})}</tool_call>"
+    return format_tool_call(name, args)
 
 
 @pytest.fixture
