@@ -18,6 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import gymnasium as gym
 import pytest
 import yaml
 
@@ -125,4 +126,9 @@ def test_docs_python_examples_run(where: str, source: str, tmp_path: Path, monke
         assert "train(GRPOConfig(" in source, f"{where} no longer starts a training run; update TRAINING_EXAMPLES"
         source = source.replace("summary = train(", "config = (")
     namespace: dict[str, object] = {}
-    exec(compile(source, where, "exec"), namespace)
+    registered = set(gym.registry)
+    try:
+        exec(compile(source, where, "exec"), namespace)
+    finally:  # ids an example registers would clash with the README's examples of the same name
+        for env_id in set(gym.registry) - registered:
+            del gym.registry[env_id]
