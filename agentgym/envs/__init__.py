@@ -22,3 +22,18 @@ register(
     },
 )
 register("agentgym/Web-v0", "agentgym.envs.web:WebEnv")
+# The demo's multi-call variant: look up two prices, compute the total, submit (>= 2 tool calls; ~170 test
+# tasks); a short prompt (tool signatures, not schemas) and a turn without a call ends the episode: CPU-sized.
+register(
+    "agentgym/ToolChain-v0",
+    "agentgym.envs.tooluse:ToolUseEnv",
+    kwargs={
+        "kinds": ("chain",),
+        "per_kind": 800,
+        "tools": ("lookup", "calculator", "submit"),
+        "compact_tools": True,
+        "tools_in_prompt": False,
+        "end_on_text": True,
+        "max_turns": 5,
+    },
+)

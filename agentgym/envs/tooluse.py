@@ -27,7 +27,7 @@ import numpy as np
 
 from agentgym.env import AgentEnv
 from agentgym.messages import Action, Message
-from agentgym.parsing import ParsedAction, format_tool_call
+from agentgym.parsing import FORMAT_HINT, ParsedAction, format_tool_call
 from agentgym.rewards import Rubric, step_cost, tool_errors, well_formed_calls
 from agentgym.tasks import Task, TaskSet
 from agentgym.tools import Tool, tool
@@ -225,6 +225,8 @@ class ToolUseEnv(AgentEnv):
         per_kind: int = 150,
         tools: Sequence[str] | None = None,
         answer_in_text: bool = False,
+        compact_tools: bool = False,
+        end_on_text: bool = False,
         **kwargs: Any,
     ):
         """Generate the tasks and choose the tools offered.
@@ -235,11 +237,16 @@ class ToolUseEnv(AgentEnv):
             tools: offer only these tools (default: all); a shorter prompt for small models.
             answer_in_text: a turn without a tool call ends the episode and its last number is the
                 submitted answer (for models too small to call tools yet).
+            compact_tools: describe the tools in one line of signatures (``lookup(key)``) instead of their JSON
+                schemas: a prompt a third as long (pass ``tools_in_prompt=False`` with it).
+            end_on_text: a turn without a tool call ends the episode (unsolved) instead of a nudge to call one.
             **kwargs: :class:`~agentgym.env.AgentEnv` arguments (``tasks``, ``split``, ``max_turns``, ...).
         """
         self.kinds = tuple(kinds)
         self.offered = tuple(tools) if tools is not None else None
         self.answer_in_text = answer_in_text
+        self.compact_tools = compact_tools
+        self.end_on_text = end_on_text
         self.per_kind = per_kind
         self._store: dict[str, str] = {}
         self._submitted: str | None = None
@@ -273,8 +280,22 @@ class ToolUseEnv(AgentEnv):
             raise ValueError(f"unknown ToolUse tools {sorted(unknown)}; choose from {[t.name for t in offered]}")
         return [t for t in offered if t.name in self.offered]
 
+    def opening_messages(self, task: Task) -> list[Message]:
+        """The system message and the task; with ``compact_tools`` the tools as one line of signatures."""
+        messages = super().opening_messages(task)
+        if self.compact_tools:
+            signatures = ", ".join(f"{t.name}({', '.join(t.parameters['properties'])})" for t in self.get_tools())
+            messages[0]["content"] = f"{messages[0]['content']}\n\nTools: {signatures}. {FORMAT_HINT}"
+        return messages
+
     def on_text_turn(self, parsed: ParsedAction) -> list[Message]:
-        """With ``answer_in_text``, the reply's last number is the answer and the episode ends."""
+        """With ``answer_in_text``, the reply's last number is the answer and the episode ends.
+
+        With ``end_on_text``, the episode ends unsolved; else the model is nudged to call a tool.
+        """
+        if self.end_on_text and not self.answer_in_text:
+            self.end("no_tool_call")
+            return []
         if not self.answer_in_text:
             return super().on_text_turn(parsed)
         numbers = _NUMBER.findall(parsed.content)
