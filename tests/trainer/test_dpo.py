@@ -18,6 +18,7 @@ from agentgym.trainer.dpo import (
     config_from_args,
     dpo_loss,
     preference_pairs,
+    run,
     sequence_logps,
     train_dpo,
 )
@@ -317,3 +318,21 @@ def test_config_is_checked_and_every_field_is_a_flag() -> None:
         "bfloat16",
     )
     assert config_from_args(parser.parse_args([])) == DPOConfig()
+
+
+def test_run_trains_from_the_flags_and_reports_success_and_the_checkpoint(
+    digits_env_id: str, tiny_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trajs = [_traj("digits-000", 1.0, 0), _traj("digits-000", 0.0, 1)]
+    for t in trajs:
+        t.env_id = digits_env_id
+    save_jsonl(trajs, tmp_path / "pairs.jsonl")
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    flags = ["--env", digits_env_id, "--model", str(tiny_dir), "--output-dir", str(tmp_path / "run")]
+    flags += ["--trajectories", str(tmp_path / "pairs.jsonl"), "--eval-tasks", "2", "--max-turn-tokens", "4"]
+    assert run(parser.parse_args([*flags, "--no-progress", "--threads", "1"])) == 0
+    out = capsys.readouterr().out
+    assert "held-out success: " in out and "on 2 tasks" in out
+    assert "1 pairs, 1 optimizer steps; checkpoint: " in out
+    assert (tmp_path / "run" / "checkpoints" / "step_000001" / "model.safetensors").exists()
