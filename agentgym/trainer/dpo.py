@@ -44,22 +44,22 @@ from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import torch
-from torch import Tensor
 from tqdm.auto import tqdm  # type: ignore[import-untyped]  # no stubs installed (types-tqdm)
 
 from agentgym.rollout import plan_jobs
-from agentgym.trainer import checkpoint as ckpt
-from agentgym.trainer.batch import Episode, collate, mask_reason
 from agentgym.trainer.config import GRPOConfig, field_docs
-from agentgym.trainer.loop import Trainer, _forward_logprobs, tasks_for_step
 from agentgym.trainer.metrics import MetricsLog, resume_logs
 from agentgym.trainer.rollout import RolloutStats
 from agentgym.trainer.tokens import ChatTokens, Sequence1D
 from agentgym.trajectory import Trajectory, load_jsonl, save_jsonl
+
+if TYPE_CHECKING:  # torch loads on first use, so DPOConfig and the CLI flags do not import it
+    from torch import Tensor
+
+    from agentgym.trainer.batch import Episode
 
 __all__ = [
     "DPOConfig",
@@ -83,6 +83,8 @@ Pair = tuple[Trajectory, Trajectory]
 
 def _usable(traj: Trajectory) -> bool:
     """Whether an episode may be one side of a pair: scored, and with at least one assistant turn."""
+    from agentgym.trainer.batch import mask_reason
+
     has_tokens = any(s.trainable for s in traj.segments) if traj.segments else traj.num_turns > 0
     return mask_reason(traj, has_tokens) is None
 
@@ -185,6 +187,8 @@ def dpo_loss(
         fraction whose implicit reward margin is > 0), ``margin`` (mean implicit reward margin),
         ``chosen_reward`` and ``rejected_reward`` (mean implicit rewards).
     """
+    import torch
+
     chosen = beta * (policy_chosen_logps - reference_chosen_logps.detach())  # (P,)
     rejected = beta * (policy_rejected_logps - reference_rejected_logps.detach())  # (P,)
     margin = chosen - rejected  # (P,)
@@ -202,6 +206,10 @@ def dpo_loss(
 
 def _episode(seq: Sequence1D) -> Episode:
     """A sequence as the GRPO trainer's next-token-aligned episode (advantages unused here)."""
+    import torch
+
+    from agentgym.trainer.batch import Episode
+
     ids = torch.from_numpy(seq.ids)
     return Episode(
         ids=ids,
@@ -229,6 +237,11 @@ def sequence_logps(model: Any, seqs: Sequence[Sequence1D], *, micro_batch_size: 
     Returns:
         (N,) float32 tensor on the model's device.
     """
+    import torch
+
+    from agentgym.trainer.batch import collate
+    from agentgym.trainer.loop import _forward_logprobs
+
     device = next(model.parameters()).device
     out: list[Tensor] = []
     for i in range(0, len(seqs), max(1, micro_batch_size)):
@@ -385,6 +398,9 @@ class DPOTrainer:
     """
 
     def __init__(self, config: DPOConfig):
+        import torch
+
+        from agentgym.trainer.loop import Trainer
         from agentgym.trainer.sequences import trajectory_sequence
 
         self.config = c = config
@@ -419,16 +435,17 @@ class DPOTrainer:
         rejected = [self._sequence(self.chat, r) for _, r in pairs]
         return chosen, rejected
 
-    @torch.no_grad()
     def reference_logps(self, seqs: Sequence[Sequence1D]) -> Tensor:
         """(N,) summed assistant-token log-probabilities under the frozen reference."""
+        import torch
+
         c = self.config
         lora_off = self.reference is None
         model = self.model if lora_off else self.reference
         was_training = self.model.training
         self.model.eval()
         try:
-            with self.model.disable_adapter() if lora_off else nullcontext():
+            with torch.no_grad(), self.model.disable_adapter() if lora_off else nullcontext():
                 return sequence_logps(model, seqs, micro_batch_size=2 * c.micro_batch_size, pad_id=self.pad_id)
         finally:
             self.model.train(was_training)
@@ -441,6 +458,8 @@ class DPOTrainer:
         Returns:
             One record per optimizer step (also appended to ``log``).
         """
+        import torch
+
         c = self.config
         chosen, rejected = self.sequences(pairs)
         ref_c, ref_r = self.reference_logps(chosen).cpu(), self.reference_logps(rejected).cpu()  # (P,) each
@@ -491,6 +510,8 @@ class DPOTrainer:
 
     def collect(self, round_index: int) -> list[Trajectory]:
         """Play ``group_size`` episodes of ``tasks_per_round`` training tasks with the current model."""
+        from agentgym.trainer.loop import tasks_for_step
+
         c = self.config
         task_ids = tasks_for_step(self.base.train_ids, c.seed, round_index, c.tasks_per_round)
         seed = c.seed * 100_003 + round_index
@@ -509,6 +530,8 @@ class DPOTrainer:
 
     def save(self) -> Path:
         """Checkpoint the current model into ``checkpoints/step_<N>`` (the standard format)."""
+        from agentgym.trainer import checkpoint as ckpt
+
         return ckpt.save(
             self.out / "checkpoints" / f"step_{self.step:06d}",
             self.model,
