@@ -168,6 +168,25 @@ def test_cli_writes_jsonl_and_datasets(oracle: list[Trajectory], tmp_path: Path)
         export.run(args)
 
 
+def test_cli_pairs_episodes_for_preference(oracle: list[Trajectory], failed: list[Trajectory], tmp_path: Path) -> None:
+    src = tmp_path / "trajs.jsonl"
+    save_jsonl(oracle + failed, src)
+    parser = argparse.ArgumentParser()
+    export.add_arguments(parser)
+    out = tmp_path / "pref.jsonl"
+    assert export.run(parser.parse_args(["--format", "preference", "--input", str(src), "--output", str(out)])) == 0
+    rows = [dict(r) for r in _load_jsonl(out)]
+    assert rows == export.preference_records(zip(oracle, failed, strict=True))  # agentgym.trainer.dpo pairs them
+    assert (
+        export.run(
+            parser.parse_args(
+                ["--format", "preference", "--input", str(src), "--output", str(out), "--min-margin", "2"]
+            )
+        )
+        == 1
+    )  # no pair that far apart: nothing written
+
+
 def _trl_args(cls: Any, tmp_path: Path, **kw: Any) -> Any:
     return cls(
         output_dir=str(tmp_path / "out"),
