@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -336,3 +338,14 @@ def test_run_trains_from_the_flags_and_reports_success_and_the_checkpoint(
     assert "held-out success: " in out and "on 2 tasks" in out
     assert "1 pairs, 1 optimizer steps; checkpoint: " in out
     assert (tmp_path / "run" / "checkpoints" / "step_000001" / "model.safetensors").exists()
+
+
+def test_the_flags_load_without_torch() -> None:
+    code = (
+        "import argparse, sys\n"
+        "from agentgym.trainer.dpo import add_arguments\n"
+        "add_arguments(argparse.ArgumentParser())\n"
+        "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
