@@ -328,6 +328,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _delegated_parser(command: str) -> argparse.ArgumentParser | None:
+    """The own parser of a command an extension delegates (its module loads only when it runs)."""
+    try:
+        mod = importlib.import_module("agentgym.trainer.cli")
+    except ModuleNotFoundError:
+        return None
+    if command not in getattr(mod, "DELEGATED", {}):
+        return None
+    parser: argparse.ArgumentParser = mod.delegated_parser(command)
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; returns the exit status.
 
@@ -335,8 +347,12 @@ def main(argv: list[str] | None = None) -> int:
     ``AGENTGYM_DEBUG=1`` shows its traceback instead.
     """
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = _eval_compare_parser() if argv[:2] == ["eval", "compare"] else build_parser()
-    args = parser.parse_args(argv[2:] if argv[:2] == ["eval", "compare"] else argv)
+    delegated = _delegated_parser(argv[0]) if argv else None
+    if delegated is not None:
+        args = delegated.parse_args(argv[1:])
+    else:
+        parser = _eval_compare_parser() if argv[:2] == ["eval", "compare"] else build_parser()
+        args = parser.parse_args(argv[2:] if argv[:2] == ["eval", "compare"] else argv)
     if getattr(args, "k", None) is None and args.command == "eval":
         args.k = [1]
     try:

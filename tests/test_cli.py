@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,29 @@ def test_bad_env_argument_is_one_line() -> None:
 def test_debug_shows_the_traceback() -> None:
     result = agentgym("describe", "NoSuchEnv-v0", env={"AGENTGYM_DEBUG": "1"})
     assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+def test_delegated_commands_are_listed_without_loading_their_modules() -> None:
+    code = (
+        "import sys, contextlib, io\n"
+        "from agentgym.cli import main\n"
+        "out = io.StringIO()\n"
+        "with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):\n"
+        "    main(['--help'])\n"
+        "assert all(name in out.getvalue() for name in ('sft', 'dpo', 'export')), out.getvalue()\n"
+        "print(sorted(m for m in ('torch', 'datasets', 'agentgym.trainer.sft') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(("command", "flag"), [("sft", "--rounds"), ("dpo", "--beta"), ("export", "--format")])
+def test_delegated_commands_parse_their_own_flags(command: str, flag: str) -> None:
+    done = run_cli(command, "--help")
+    assert done.returncode == 0, done.stderr
+    assert f"usage: agentgym {command}" in done.stdout
+    assert flag in done.stdout
+    bad = run_cli(command, "--no-such-flag")
+    assert bad.returncode == 2
+    assert f"agentgym {command}: error:" in bad.stderr  # its own parser answers, naming the command

@@ -93,8 +93,35 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+DELEGATED: dict[str, tuple[str, str]] = {
+    "sft": (
+        "agentgym.trainer.sft",
+        "supervised fine-tuning on whole episodes (oracle or own successful rollouts, expert-iteration rounds)",
+    ),
+    "dpo": ("agentgym.trainer.dpo", "DPO on pairs of same-task episodes against a frozen reference"),
+    "export": (
+        "agentgym.trainer.export",
+        "export trajectories for other trainers (TRL SFT / preference records, verl-style token rows)",
+    ),
+}
+"""Commands whose module imports torch or datasets: ``agentgym --help`` lists them without importing
+it; :func:`delegated_parser` builds their parser (the module's ``add_arguments``) only when one runs."""
+
+
+def delegated_parser(name: str) -> argparse.ArgumentParser:
+    """The parser of delegated command ``name``; the parsed namespace's ``fn`` is the module's ``run``."""
+    import importlib
+
+    module_name, help_text = DELEGATED[name]
+    module = importlib.import_module(module_name)
+    parser = argparse.ArgumentParser(prog=f"agentgym {name}", description=help_text)
+    module.add_arguments(parser)
+    parser.set_defaults(fn=module.run, command=name)
+    return parser
+
+
 def add_commands(subparsers: Any) -> None:
-    """Add ``train`` to an ``argparse`` subparsers object."""
+    """Add ``train`` (and the names of the delegated commands) to an ``argparse`` subparsers object."""
     parser = subparsers.add_parser(
         "train",
         help="train a model with GRPO on an environment",
@@ -102,6 +129,8 @@ def add_commands(subparsers: Any) -> None:
     )
     add_config_arguments(parser)
     parser.set_defaults(fn=run_train)
+    for name, (_, help_text) in DELEGATED.items():
+        subparsers.add_parser(name, help=help_text, add_help=False)  # parsed by delegated_parser(name)
 
 
 def main(argv: list[str] | None = None) -> int:
