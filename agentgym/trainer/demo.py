@@ -166,13 +166,17 @@ def evaluate_model(model: str, config: DemoConfig, stage: str) -> dict[str, Any]
     }
 
 
-def paired_gain(before: dict[str, Any], after: dict[str, Any]) -> dict[str, float]:
-    """Success gain of ``after`` over ``before`` on their common tasks, its paired standard error and gain / SE."""
+def paired_gain(before: dict[str, Any], after: dict[str, Any]) -> dict[str, float | None]:
+    """Success gain of ``after`` over ``before`` on their common tasks, its paired standard error and gain / SE.
+
+    ``z`` is ``None`` when the standard error is 0 (every task moved the same way), so that
+    ``metrics.json`` stays strict JSON.
+    """
     common = sorted(set(before["per_task"]) & set(after["per_task"]))
     diffs = [after["per_task"][t] - before["per_task"][t] for t in common]
     gain = sum(diffs) / max(len(diffs), 1)
     se = _se(diffs)
-    return {"gain": gain, "se": se, "z": gain / se if se > 0 else (math.inf if gain > 0 else 0.0)}
+    return {"gain": gain, "se": se, "z": gain / se if se > 0 else None}
 
 
 def run_sft(config: DemoConfig) -> dict[str, Any]:
@@ -274,7 +278,7 @@ def run_pipeline(config: DemoConfig) -> dict[str, Any]:
         "seconds": timings,
         "minutes": (time.perf_counter() - start) / 60,
     }
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False))
     plot_curve(metrics, out / "reward_curve.png")
     (out / "SUMMARY.md").write_text(summary_markdown(metrics))
     return metrics
@@ -323,7 +327,8 @@ def summary_markdown(metrics: dict[str, Any]) -> str:
     """``SUMMARY.md``: the stage table, the paired gains and the knobs of the run."""
     c = metrics["config"]
     gains = "\n".join(
-        f"- {name}: {g['gain']:+.3f} ± {g['se']:.3f} (paired SE; {g['z']:.1f} SE)"
+        f"- {name}: {g['gain']:+.3f} ± {g['se']:.3f} (paired SE; "
+        + (f"{g['z']:.1f} SE)" if g["z"] is not None else "every task moved the same way)")
         for name, g in metrics["gains"].items()
     )
     timing = ", ".join(f"{k} {v / 60:.1f}" for k, v in metrics["seconds"].items())
