@@ -45,6 +45,15 @@ SMALLER: dict[tuple[str, ...], dict[str, str | None]] = {
         "--max-turn-tokens": "16",
         "--no-progress": None,
     },
+    ("sft",): {"--model": "tiny", "--episodes": "8", "--epochs": "1", "--eval-tasks": "2", "--no-progress": None},
+    ("dpo",): {
+        "--model": "tiny",
+        "--rounds": "1",
+        "--tasks-per-round": "2",
+        "--group-size": "2",
+        "--eval-tasks": "2",
+        "--no-progress": None,
+    },
     ("eval",): {"--tasks": "2", "--workers": "2"},
     ("eval", "compare"): {},
     ("run",): {"--quiet": None},
@@ -217,3 +226,4 @@ def test_every_readme_command_runs(tmp_path: Path) -> None:
     assert (tmp_path / "tasks.jsonl").exists()  # written by `tasks synth`, read by the following `tasks validate`
     assert (tmp_path / "runs" / "calc" / "checkpoints").is_dir()
     assert (tmp_path / "runs" / "eval" / "summary.md").exists()
+    assert (tmp_path / "sft.jsonl").read_text().count("\n") == 8  # `export` of the `sft` run's kept episodes
