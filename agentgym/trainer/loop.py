@@ -250,6 +250,10 @@ class Trainer:
             stats=stats,
         )
 
+    def eval_metrics(self, trajs: list[Trajectory]) -> dict[str, float]:
+        """More numbers for :meth:`evaluate`'s record, from its episodes (none here; subclasses add theirs)."""
+        return {}
+
     def evaluate(self) -> dict[str, Any]:
         """Held-out success: one episode per test task, fixed seeds, eval temperature (greedy by default)."""
         c = self.config
@@ -265,6 +269,7 @@ class Trainer:
             "tasks": len(trajs),
             "success": float(np.mean([t.success for t in scored])) if scored else float("nan"),
             "reward": float(np.mean([t.reward for t in scored])) if scored else float("nan"),
+            **self.eval_metrics(trajs),
             "turns": float(np.mean([t.num_turns for t in trajs])),
             "infra_failures": len(trajs) - len(scored),
             "seconds": time.perf_counter() - t0,

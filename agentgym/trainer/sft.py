@@ -352,25 +352,12 @@ class SFTTrainer(Trainer):
 
     def evaluate(self) -> dict[str, Any]:
         """Held-out evaluation of the GRPO trainer (same tasks and seeds) plus the well-formed tool-call rate."""
-        c = self.config
-        stats = RolloutStats()
-        t0 = time.perf_counter()
         self.model.eval()
-        trajs = self.play(
-            self.eval_envs, plan_jobs(self.eval_ids, 1, c.seed), c.eval_temperature, c.seed + 10_000, stats
-        )
-        scored = [t for t in trajs if not t.infra_failure]
-        return {
-            "kind": "eval",
-            "step": self.step,
-            "tasks": len(trajs),
-            "success": float(np.mean([t.success for t in scored])) if scored else float("nan"),
-            "reward": float(np.mean([t.reward for t in scored])) if scored else float("nan"),
-            "well_formed": well_formed_rate(trajs),
-            "turns": float(np.mean([t.num_turns for t in trajs])),
-            "infra_failures": len(trajs) - len(scored),
-            "seconds": time.perf_counter() - t0,
-        }
+        return super().evaluate()
+
+    def eval_metrics(self, trajs: list[Trajectory]) -> dict[str, float]:
+        """The well-formed tool-call rate of the held-out episodes."""
+        return {"well_formed": well_formed_rate(trajs)}
 
     def save_sft(self, round_index: int) -> Path:
         """Checkpoint the current step into ``checkpoints/step_<N>`` (with the SFT config and round)."""

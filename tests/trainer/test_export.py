@@ -35,11 +35,15 @@ def failed(oracle: list[Trajectory]) -> list[Trajectory]:
 
 
 @pytest.fixture(scope="module")
-def tool_tokenizer(tiny_tokenizer: Any) -> Any:
-    """The tiny tokenizer with a chat template that renders tool calls and ``tools=`` (TRL's Qwen2.5 template)."""
+def tool_tokenizer(tiny_dir: Path) -> Any:
+    """The tiny tokenizer with a chat template that renders tool calls and ``tools=`` (TRL's Qwen2.5 template).
+
+    A fresh copy: the session's ``tiny_tokenizer`` must keep its own template for the other tests.
+    """
+    from transformers import AutoTokenizer
     from trl.chat_template_utils import qwen2_5_chat_template
 
-    tok = tiny_tokenizer
+    tok = AutoTokenizer.from_pretrained(tiny_dir)
     tok.chat_template = qwen2_5_chat_template
     return tok
 
