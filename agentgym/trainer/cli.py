@@ -20,14 +20,15 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    """One flag per GRPOConfig field.
+def add_config_arguments(parser: argparse.ArgumentParser, cls: type = GRPOConfig) -> None:
+    """One flag per field of config dataclass ``cls`` (GRPOConfig, SFTConfig, DPOConfig, ...).
 
-    For example ``--eps-high 0.28``, ``--lora-rank 8``, ``--no-progress``, ``--env-kwargs '{...}'``.
+    For example ``--eps-high 0.28``, ``--lora-rank 8``, ``--no-progress``, ``--env-kwargs '{...}'``;
+    each field's docstring is its help.
     """
-    docs = field_docs(GRPOConfig)
-    hints = typing.get_type_hints(GRPOConfig)
-    for f in dataclasses.fields(GRPOConfig):
+    docs = field_docs(cls)
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
         default: Any = None
         if f.default is not dataclasses.MISSING:
             default = f.default
@@ -56,9 +57,14 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(_flag(f.name), dest=f.name, type=conv, default=default, help=help_text)
 
 
+def config_fields(args: argparse.Namespace, cls: type = GRPOConfig) -> dict[str, Any]:
+    """The field values of config class ``cls`` that the flags of :func:`add_config_arguments` hold."""
+    return {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)}
+
+
 def config_from_args(args: argparse.Namespace) -> GRPOConfig:
-    """The config the flags of :func:`add_config_arguments` describe."""
-    return GRPOConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(GRPOConfig)})
+    """The GRPOConfig the flags of :func:`add_config_arguments` describe."""
+    return GRPOConfig(**config_fields(args))
 
 
 def check_config(config: GRPOConfig) -> None:

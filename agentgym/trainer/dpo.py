@@ -39,7 +39,6 @@ import dataclasses
 import json
 import math
 import time
-import typing
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -50,7 +49,7 @@ import numpy as np
 from tqdm.auto import tqdm  # type: ignore[import-untyped]  # no stubs installed (types-tqdm)
 
 from agentgym.rollout import plan_jobs
-from agentgym.trainer.config import GRPOConfig, field_docs
+from agentgym.trainer.config import GRPOConfig
 from agentgym.trainer.metrics import MetricsLog, resume_logs
 from agentgym.trainer.rollout import RolloutStats
 from agentgym.trainer.tokens import ChatTokens, Sequence1D
@@ -632,33 +631,16 @@ def train_dpo(config: DPOConfig) -> dict[str, Any]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """One flag per :class:`DPOConfig` field (``beta`` -> ``--beta``; the field docstring is the help)."""
-    docs = field_docs(DPOConfig)
-    hints = typing.get_type_hints(DPOConfig)
-    for f in dataclasses.fields(DPOConfig):
-        default: Any = f.default
-        if f.default_factory is not dataclasses.MISSING:
-            default = f.default_factory()
-        flag = "--" + f.name.replace("_", "-")
-        kw: dict[str, Any] = {
-            "dest": f.name,
-            "default": default,
-            "help": f"{docs.get(f.name, '')} (default: {default!r})",
-        }
-        hint = hints[f.name]
-        kinds = [a for a in typing.get_args(hint) if a is not type(None)]
-        if hint is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
-        elif typing.get_origin(hint) is Literal:
-            parser.add_argument(flag, choices=kinds, **kw)
-        elif typing.get_origin(hint) is dict:
-            parser.add_argument(flag, type=json.loads, metavar="JSON", **kw)
-        else:
-            parser.add_argument(flag, type=(kinds or [hint])[0], **kw)
+    from agentgym.trainer.cli import add_config_arguments
+
+    add_config_arguments(parser, DPOConfig)
 
 
 def config_from_args(args: argparse.Namespace) -> DPOConfig:
     """The config the flags of :func:`add_arguments` describe."""
-    return DPOConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(DPOConfig)})
+    from agentgym.trainer.cli import config_fields
+
+    return DPOConfig(**config_fields(args, DPOConfig))
 
 
 def run(args: argparse.Namespace) -> int:

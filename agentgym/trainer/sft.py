@@ -45,7 +45,6 @@ import json
 import math
 import shutil
 import time
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -56,7 +55,7 @@ from tqdm.auto import tqdm  # type: ignore[import-untyped]  # no stubs installed
 
 from agentgym.rollout import collect, plan_jobs
 from agentgym.trainer import checkpoint as ckpt
-from agentgym.trainer.config import GRPOConfig, field_docs
+from agentgym.trainer.config import GRPOConfig
 from agentgym.trainer.loop import Trainer, tasks_for_step
 from agentgym.trainer.metrics import MetricsLog, resume_logs
 from agentgym.trainer.rollout import RolloutStats
@@ -516,34 +515,16 @@ def train_sft(config: SFTConfig) -> dict[str, Any]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """One flag per :class:`SFTConfig` field (``--min-reward 1``, ``--lora-rank 8``, ``--no-keep-data``, ...)."""
-    docs = field_docs(SFTConfig)
-    hints = typing.get_type_hints(SFTConfig)
-    for f in dataclasses.fields(SFTConfig):
-        default: Any = None
-        if f.default is not dataclasses.MISSING:
-            default = f.default
-        elif f.default_factory is not dataclasses.MISSING:
-            default = f.default_factory()
-        flag, help_text = "--" + f.name.replace("_", "-"), f"{docs.get(f.name, '')} (default: {default!r})"
-        hint = hints[f.name]
-        origin, args = typing.get_origin(hint), typing.get_args(hint)
-        if hint is bool:
-            parser.add_argument(
-                flag, dest=f.name, action=argparse.BooleanOptionalAction, default=default, help=help_text
-            )
-        elif origin is Literal:
-            parser.add_argument(flag, dest=f.name, choices=list(args), default=default, help=help_text)
-        elif origin is dict:
-            parser.add_argument(flag, dest=f.name, type=json.loads, default=default, metavar="JSON", help=help_text)
-        else:
-            kinds = [a for a in (args or (hint,)) if a is not type(None)]
-            conv: Any = kinds[0] if kinds and kinds[0] in (int, float, str) else str
-            parser.add_argument(flag, dest=f.name, type=conv, default=default, help=help_text)
+    from agentgym.trainer.cli import add_config_arguments
+
+    add_config_arguments(parser, SFTConfig)
 
 
 def config_from_args(args: argparse.Namespace) -> SFTConfig:
     """The config the flags of :func:`add_arguments` describe."""
-    return SFTConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(SFTConfig)})
+    from agentgym.trainer.cli import config_fields
+
+    return SFTConfig(**config_fields(args, SFTConfig))
 
 
 def run(args: argparse.Namespace) -> int:
