@@ -68,7 +68,11 @@ def __getattr__(name: str) -> Any:
 
 
 def make_sandbox(kind: Literal["local", "docker"] = "local", **kwargs: Any) -> Sandbox:
-    """Create a sandbox by backend name: ``make_sandbox("docker", image=..., files=...)``."""
+    """Create a sandbox by backend name: ``make_sandbox("docker", image=..., files=...)``.
+
+    ``kwargs`` are the backend's own (:class:`LocalSandbox` or :class:`DockerSandbox`);
+    both take ``files``, ``config``, ``workdir`` and ``extra_dirs``.
+    """
     if kind == "local":
         return LocalSandbox(**kwargs)
     if kind == "docker":

@@ -14,13 +14,14 @@ import socket
 import struct
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ._client import HelperSandbox, SocketChannel, helper_argv, helper_env
 from .base import SandboxConfig, SandboxError
 from .image import DEFAULT_IMAGE
+from .local import WORKDIR, check_mount_points
 
 RUN_ID = uuid.uuid4().hex[:12]
 """Labels every container this process creates (``agentgym.run_id``)."""
@@ -152,12 +153,13 @@ class DockerSandbox(HelperSandbox):
     Defaults: ``network_mode="none"``, memory (no swap), CPU and pids limits from
     ``config``, non-root user ``1000:1000``, all capabilities dropped,
     ``no-new-privileges``, a read-only root filesystem. The workspace is a tmpfs at
-    ``/workspace`` of ``disk_mb`` (owned by the user, exec allowed), ``/tmp`` a tmpfs of
-    ``memory_mb``, ``/dev/shm`` one of 64 MiB, each capped at ``max_inodes`` entries:
-    past a cap, writes fail with ENOSPC. tmpfs is memory: the container's memory limit
-    is ``memory_mb + disk_mb`` so that a full workspace still leaves ``memory_mb`` to
-    the processes, while what ``/tmp`` and ``/dev/shm`` hold shares ``memory_mb`` with
-    them. Containers carry ``agentgym.sandbox=1`` and ``agentgym.run_id`` labels and are
+    ``workdir`` (``/workspace`` by default) of ``disk_mb`` (owned by the user, exec
+    allowed), each of ``extra_dirs`` a tmpfs like it, ``/tmp`` a tmpfs of ``memory_mb``,
+    ``/dev/shm`` one of 64 MiB, each capped at ``max_inodes`` entries: past a cap, writes
+    fail with ENOSPC. tmpfs is memory: the container's memory limit is ``memory_mb +
+    disk_mb * (1 + len(extra_dirs))`` so that full workspace and extra directories still
+    leave ``memory_mb`` to the processes, while what ``/tmp`` and ``/dev/shm`` hold shares
+    ``memory_mb`` with them. Containers carry ``agentgym.sandbox=1`` and ``agentgym.run_id`` labels and are
     removed on :meth:`close`, at interpreter exit and on SIGTERM/SIGINT; :func:`gc`
     reaps what a killed process left behind.
 
@@ -177,6 +179,27 @@ class DockerSandbox(HelperSandbox):
     ``/etc/hosts``, ``/etc/hostname`` and ``/etc/resolv.conf`` (host files, read-only and
     root-owned inside); the helper's command line (the sandbox's own config) is readable
     inside. The image needs ``/usr/bin/python3`` for the helper.
+
+    Args:
+        image: Local image to run (never pulled); the agentgym base image by default.
+        files: Host directory whose contents are uploaded into the workspace (the reset state).
+        config: Limits; :class:`SandboxConfig` defaults when None.
+        user: ``uid:gid`` (or a user name) the helper and commands run as.
+        run_id: Value of the ``agentgym.run_id`` label; this process's id when None.
+        labels: Extra container labels.
+        python: The interpreter in the image that runs the helper.
+        client: A ``docker`` SDK client; the process's shared one when None.
+        workdir: Where the workspace tmpfs is mounted; the :attr:`workdir` of the sandbox,
+            the container's working directory and the base of relative paths. The image's
+            own ``/workspace`` stays read-only when it is elsewhere.
+        extra_dirs: Absolute paths of extra empty tmpfs directories, writable by ``user``,
+            each capped like the workspace; e.g. ``("/tests", "/logs")`` for a verifier. Not
+            part of :meth:`snapshot`/:meth:`reset`, which cover the workspace only. Paths are
+            checked by :func:`~agentgym.sandboxes.local.check_mount_points`.
+
+    Raises:
+        ValueError: a bad ``workdir`` or ``extra_dirs``.
+        SandboxError: the engine, the image or the container failed.
     """
 
     def __init__(
@@ -190,7 +213,10 @@ class DockerSandbox(HelperSandbox):
         labels: Mapping[str, str] | None = None,
         python: str = "/usr/bin/python3",
         client: Any = None,
+        workdir: str = WORKDIR,
+        extra_dirs: Sequence[str] = (),
     ) -> None:
+        self.workdir, self.extra_dirs = check_mount_points(workdir, extra_dirs)  # before anything exists
         super().__init__(config)
         self.image = image
         self.run_id = run_id or RUN_ID
@@ -216,7 +242,9 @@ class DockerSandbox(HelperSandbox):
         if uid.isdigit():
             owner = f",mode=0755,uid={uid},gid={gid if gid.isdigit() else uid}"
         inodes = int(cfg.max_inodes)
-        memory = (cfg.memory_mb + int(cfg.disk_mb)) * mb  # the workspace tmpfs is memory too
+        disk = f"size={int(cfg.disk_mb)}m,nr_inodes={inodes},exec{owner}"
+        # the workspace and extra tmpfs are memory too
+        memory = (cfg.memory_mb + int(cfg.disk_mb) * (1 + len(self.extra_dirs))) * mb
         try:
             container = self._client.api.create_container(
                 self.image,
@@ -239,7 +267,8 @@ class DockerSandbox(HelperSandbox):
                     tmpfs={
                         "/tmp": f"size={cfg.memory_mb}m,nr_inodes={inodes},mode=1777",
                         "/dev/shm": f"size=64m,nr_inodes={inodes},mode=1777",
-                        self.workdir: f"size={int(cfg.disk_mb)}m,nr_inodes={inodes},exec{owner}",
+                        self.workdir: disk,
+                        **dict.fromkeys(self.extra_dirs, disk),
                     },
                 ),
             )

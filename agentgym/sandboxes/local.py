@@ -10,6 +10,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -17,6 +18,9 @@ from ._client import Channel, HelperSandbox, helper_argv, helper_env
 from .base import SandboxConfig, SandboxError
 
 WORKDIR = "/workspace"
+"""Default mount point of the workspace inside a sandbox (``workdir=`` changes it)."""
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/etc", "/proc", "/sys", "/dev", "/run", "/boot", "/var/lib")
+"""Trees a workspace or extra directory may not be (or be under, or contain); ``/lib*`` counts as ``/lib``."""
 SANDBOX_UID = 1000
 HOST_UID_BASE = 1_000_000_000
 """Running as root, each sandbox runs as its own unused host uid from here, so
@@ -54,13 +58,68 @@ _GROUP = "root:x:0:\nagent:x:1000:\nnogroup:x:65534:\n"
 _HOSTS = "127.0.0.1\tlocalhost sandbox\n::1\tlocalhost\n"
 STDERR_TAIL = 4000
 _WRAPPER_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
-# Run as root in a fresh private mount namespace (unshare): mount the workspace and the
-# scratch tmpfs with size and inode caps, then drop to the sandbox's host uid and exec
+# Run as root in a fresh private mount namespace (unshare): mount the scratch, workspace and
+# extra tmpfs with size and inode caps (arguments: the scratch directory, then
+# SOURCE OPTIONS DIRECTORY triples up to "--"), then drop to the sandbox's host uid and exec
 # bwrap. The mounts exist only in that namespace and vanish with its last process.
 _MOUNT_SCRIPT = (
-    'mount -t tmpfs -o "$1" agentgym-workspace "$2" && mount -t tmpfs -o "$3" agentgym-scratch "$4" '
-    '&& mkdir -m 1777 "$4/tmp" "$4/shm" && shift 4 && exec "$@"'
+    'scratch="$1"; shift; while [ "$1" != -- ]; do mount -t tmpfs -o "$2" "$1" "$3" || exit 1; shift 3; done; '
+    'shift && mkdir -m 1777 "$scratch/tmp" "$scratch/shm" && exec "$@"'
 )
+
+
+def _within(path: str, tree: str) -> bool:
+    return path == tree or path.startswith(tree.rstrip("/") + "/")
+
+
+def check_mount_points(workdir: str, extra_dirs: Sequence[str] = ()) -> tuple[str, tuple[str, ...]]:
+    """Validate a sandbox's workspace mount point and extra directories.
+
+    Each must be an absolute, normalised path (no ``.``/``..`` part, no trailing or double
+    slash), not ``/``, not equal to or nested with another one or ``/tmp``, and neither
+    under nor above a system tree (:data:`SYSTEM_DIRS`, ``/lib*``).
+
+    Args:
+        workdir: Where the workspace tmpfs is mounted.
+        extra_dirs: Where the extra empty tmpfs are mounted.
+
+    Returns:
+        ``(workdir, extra_dirs)``, the latter as a tuple.
+
+    Raises:
+        ValueError: a path breaks a rule (the message says which and how to fix it).
+    """
+    if isinstance(extra_dirs, str):
+        raise ValueError(
+            f"extra_dirs must be a sequence of paths, not the string {extra_dirs!r}: use ({extra_dirs!r},)"
+        )
+    extra = tuple(extra_dirs)
+    named = [("workdir", workdir)] + [(f"extra_dirs[{i}]", d) for i, d in enumerate(extra)]
+    for what, path in named:
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise ValueError(f"{what} must be an absolute path inside the sandbox like '/app', got {path!r}")
+        norm = os.path.normpath(path)
+        if norm != path or "//" in path:
+            raise ValueError(f"{what} must be a normalised path (no '.', '..', trailing or double slash): {path!r}")
+        if path == "/":
+            raise ValueError(f"{what} cannot be '/': pick a directory such as '/app'")
+        first = "/" + path.split("/")[1]
+        for tree in SYSTEM_DIRS:
+            if _within(path, tree) or _within(tree, path) or (tree == "/lib" and first.startswith("/lib")):
+                raise ValueError(
+                    f"{what} {path!r} overlaps the system tree {tree}: use a directory outside "
+                    f"{', '.join(SYSTEM_DIRS)} and /lib*, such as '/app'"
+                )
+        if _within(path, "/tmp") or _within("/tmp", path):
+            raise ValueError(f"{what} {path!r} overlaps /tmp (the sandbox's scratch tmpfs): use another directory")
+    for i, (what, path) in enumerate(named):
+        for other_what, other in named[i + 1 :]:
+            if _within(path, other) or _within(other, path):
+                raise ValueError(
+                    f"{what} {path!r} and {other_what} {other!r} are the same or nested: each must be its "
+                    "own directory, none inside another"
+                )
+    return workdir, extra
 
 
 class _PipeChannel(Channel):
@@ -144,13 +203,13 @@ class LocalSandbox(HelperSandbox):
     * **filesystem**: an empty root with ``/usr`` (``/usr/local`` masked) and a few
       ``/etc`` files bound read-only, synthetic ``/etc/passwd``/``group``/``hosts`` (copied
       in from pipes, not host files), private ``/proc``, read-only ``/dev`` (null, zero,
-      random, tty...). The only writable places are ``/workspace``, ``/tmp`` and
-      ``/dev/shm``, all tmpfs that belong to this sandbox: no host-writable file or
-      directory is visible. ``/root``, ``/home``, ``/work``, the host ``/tmp`` and
-      everything else are absent;
-    * **disk**: the workspace holds at most ``disk_mb`` and ``max_inodes`` entries;
-      ``/tmp`` + ``/dev/shm`` together at most ``memory_mb`` and ``max_inodes`` (past
-      either, writes fail with ENOSPC). As root the tmpfs are mounted in a private
+      random, tty...). The only writable places are the workspace (``workdir``,
+      ``/workspace`` by default), the ``extra_dirs``, ``/tmp`` and ``/dev/shm``, all tmpfs
+      that belong to this sandbox: no host-writable file or directory is visible.
+      ``/root``, ``/home``, ``/work``, the host ``/tmp`` and everything else are absent;
+    * **disk**: the workspace holds at most ``disk_mb`` and ``max_inodes`` entries, and
+      so does each extra directory; ``/tmp`` + ``/dev/shm`` together at most ``memory_mb``
+      and ``max_inodes`` (past either, writes fail with ENOSPC). As root the tmpfs are mounted in a private
       mount namespace (``unshare``) that dies with the sandbox. **Not root**: bwrap's own
       ``--size`` tmpfs, so the size caps hold but there is **no inode cap**;
     * **the host<->helper channel**: the helper is non-dumpable and PID 1, so the
@@ -182,7 +241,24 @@ class LocalSandbox(HelperSandbox):
 
     ``isolation="none"`` runs the helper directly on the host, in a host temp directory
     (:attr:`host_workspace`), for debugging only: no isolation, no quota, and ``workdir``
-    is the host path.
+    is the host path (the ``workdir`` argument is ignored; ``extra_dirs`` is refused).
+
+    Args:
+        files: Host directory whose contents are uploaded into the workspace (the reset state).
+        config: Limits; :class:`SandboxConfig` defaults when None.
+        isolation: ``"bwrap"`` (namespaces) or ``"none"`` (debugging only, see above).
+        python: The interpreter that runs the helper (a path under the host's ``/usr``).
+        workdir: Where the workspace tmpfs is mounted inside; the :attr:`workdir` of the
+            sandbox, the cwd of commands and the base of relative paths.
+        extra_dirs: Absolute paths of extra empty tmpfs directories, writable by the
+            sandbox user, each capped like the workspace (``disk_mb``, ``max_inodes``);
+            e.g. ``("/tests", "/logs")`` for a verifier. Not part of :meth:`snapshot`/
+            :meth:`reset`, which cover the workspace only. Paths are checked by
+            :func:`check_mount_points`.
+
+    Raises:
+        ValueError: a bad ``isolation``, ``workdir`` or ``extra_dirs``.
+        SandboxError: the sandbox could not start.
     """
 
     def __init__(
@@ -192,7 +268,12 @@ class LocalSandbox(HelperSandbox):
         *,
         isolation: Literal["bwrap", "none"] = "bwrap",
         python: str = "/usr/bin/python3",
+        workdir: str = WORKDIR,
+        extra_dirs: Sequence[str] = (),
     ) -> None:
+        self.workdir, self.extra_dirs = check_mount_points(workdir, extra_dirs)  # before anything exists
+        if isolation == "none" and self.extra_dirs:
+            raise ValueError("extra_dirs need isolation='bwrap' (isolation='none' mounts nothing)")
         super().__init__(config)
         if isolation not in ("bwrap", "none"):
             raise ValueError(f"isolation must be 'bwrap' or 'none', got {isolation!r}")
@@ -225,7 +306,7 @@ class LocalSandbox(HelperSandbox):
                 self.host_uid = HOST_UID_BASE + random.SystemRandom().randrange(1 << 24)
                 rlimits["nproc"] = cfg.max_processes
                 os.chmod(self.host_dir, 0o711)
-            helper = helper_argv(python, {**server_cfg, "workdir": WORKDIR, "env": helper_env(cfg), "sweep": True})
+            helper = helper_argv(python, {**server_cfg, "workdir": self.workdir, "env": helper_env(cfg), "sweep": True})
             argv = self._bwrap_argv(as_root, pass_fds) + helper
             if as_root:
                 argv = self._root_wrapper(argv)
@@ -254,6 +335,10 @@ class LocalSandbox(HelperSandbox):
         cfg, uid = self.config, str(self.host_uid)
         ws_opts = f"size={int(cfg.disk_mb)}m,nr_inodes={int(cfg.max_inodes)},mode=0755,uid={uid},gid={uid}"
         scratch_opts = f"size={int(cfg.memory_mb)}m,nr_inodes={int(cfg.max_inodes)},mode=0755"
+        mounts = ["agentgym-scratch", scratch_opts, str(self.host_dir / "scratch")]
+        mounts += ["agentgym-workspace", ws_opts, str(self.host_dir / "workspace")]
+        for i in range(len(self.extra_dirs)):
+            mounts += ["agentgym-extra", ws_opts, str(self.host_dir / f"extra{i}")]
         tools = {name: shutil.which(name, path=_WRAPPER_PATH) for name in ("unshare", "setpriv", "mount")}
         missing = [name for name, path in tools.items() if path is None]
         if missing:
@@ -268,10 +353,9 @@ class LocalSandbox(HelperSandbox):
             "-c",
             _MOUNT_SCRIPT,
             "sh",
-            ws_opts,
-            str(self.host_dir / "workspace"),
-            scratch_opts,
             str(self.host_dir / "scratch"),
+            *mounts,
+            "--",
             str(tools["setpriv"]),
             f"--reuid={uid}",
             f"--regid={uid}",
@@ -344,8 +428,11 @@ class LocalSandbox(HelperSandbox):
                 "/tmp",
                 "--bind",
                 str(self.host_dir / "workspace"),
-                WORKDIR,
+                self.workdir,
             ]
+            for i, path in enumerate(self.extra_dirs):
+                (self.host_dir / f"extra{i}").mkdir()
+                argv += ["--bind", str(self.host_dir / f"extra{i}"), path]
         else:
             argv += [
                 "--size",
@@ -363,9 +450,11 @@ class LocalSandbox(HelperSandbox):
                 "--perms",
                 "0755",
                 "--tmpfs",
-                WORKDIR,
+                self.workdir,
             ]
-        argv += ["--chdir", WORKDIR, "--remount-ro", "/"]
+            for path in self.extra_dirs:
+                argv += ["--size", str(cfg.disk_mb * 1024 * 1024), "--perms", "0755", "--tmpfs", path]
+        argv += ["--chdir", self.workdir, "--remount-ro", "/"]
         return argv
 
     def _diagnose(self) -> str:

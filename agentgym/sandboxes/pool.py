@@ -118,7 +118,11 @@ class SandboxPool:
 
 
 class DockerPool(SandboxPool):
-    """A warm pool of :class:`~agentgym.sandboxes.DockerSandbox` (acquire in ~1 ms)."""
+    """A warm pool of :class:`~agentgym.sandboxes.DockerSandbox` (acquire in ~1 ms).
+
+    ``kwargs`` go to every :class:`~agentgym.sandboxes.DockerSandbox` it starts, e.g.
+    ``DockerPool(size=2, workdir="/app", extra_dirs=("/tests", "/logs"))``.
+    """
 
     def __init__(
         self,

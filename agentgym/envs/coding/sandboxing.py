@@ -20,7 +20,9 @@ class SandboxProvider:
 
     Backends by name draw from a warm pool (:class:`~agentgym.sandboxes.DockerPool` or a
     :class:`~agentgym.sandboxes.SandboxPool` of local sandboxes, started on first use), so
-    an episode or a grading run does not wait for a sandbox to start.
+    an episode or a grading run does not wait for a sandbox to start. ``options`` go to
+    every sandbox a named backend starts (e.g. ``workdir="/app", extra_dirs=("/tests",
+    "/logs")``); a factory ignores them.
     """
 
     def __init__(
