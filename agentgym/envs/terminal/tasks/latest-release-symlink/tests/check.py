@@ -1,0 +1,35 @@
+"""Verifier for this task (run by tests/test.sh as `python3 /tests/check.py`, cwd /app)."""
+import json
+import os
+import subprocess
+import sys
+
+
+def done(parts):
+    """Print the named components as REWARD_JSON and exit 0 only when all pass."""
+    ok = all(parts.values())
+    print("REWARD_JSON " + json.dumps({"reward": int(ok), **{k: int(v) for k, v in parts.items()}}))
+    sys.exit(0 if ok else 1)
+
+
+def read(path):
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return f.read()
+
+
+def run(cmd, inp=None, timeout=10, cwd="/app"):
+    """Run an agent program (list argv) with a timeout; returns CompletedProcess or None on timeout."""
+    try:
+        return subprocess.run(["timeout", str(timeout)] + cmd, input=inp, capture_output=True, text=True, cwd=cwd)
+    except Exception as e:  # noqa: BLE001
+        print("run failed:", e, file=sys.stderr)
+        return None
+
+exp = {"current": "releases/1.10.1", "previous": "releases/1.10.0"}
+parts = {}
+for name, target in exp.items():
+    p = "/app/" + name
+    parts[name] = os.path.islink(p) and os.readlink(p) == target and read(p + "/VERSION") == target.split("/")[1] + "\n"
+dirs = sorted(os.listdir("/app/releases"))
+parts["releases_intact"] = dirs == ["0.30.0", "1.10.0", "1.10.1", "1.2.15", "1.9.10"]
+done(parts)
