@@ -1,0 +1,1 @@
+content of cgi-bin/search.cgi
