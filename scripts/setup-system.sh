@@ -6,6 +6,9 @@
 #   debootstrap  - builds the base image without a registry
 #   chromium     - ChromiumBrowser
 #   python3-pytest python3-venv git - what coding tasks run inside LocalSandbox
+#   jq zip unzip file bc procps xz-utils bzip2 sqlite3 make patch - the command-line tools
+#                shell (Terminal) tasks expect; LocalSandbox uses the host's /usr, and
+#                agentgym/sandboxes/image.py PACKAGES installs the same into the Docker image
 set -euo pipefail
 
 SUDO=""
@@ -14,7 +17,8 @@ if [ "$(id -u)" -ne 0 ]; then
     echo "setup-system.sh: run as root or install sudo" >&2; exit 1; fi
 fi
 
-PACKAGES=(docker.io bubblewrap debootstrap chromium python3-pytest python3-venv git)
+PACKAGES=(docker.io bubblewrap debootstrap chromium python3-pytest python3-venv git
+  jq zip unzip file bc procps xz-utils bzip2 sqlite3 make patch)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,9 +1,12 @@
 """Build the sandbox base image without a registry.
 
-The image is Debian bookworm (``debootstrap --variant=minbase``) with python3,
-python3-pytest and git, a non-root user ``agent`` (uid 1000) and an empty
+The image is Debian bookworm (``debootstrap --variant=minbase``) with the
+packages in :data:`PACKAGES` (python3, python3-pytest, git and the command-line
+tools shell tasks expect), a non-root user ``agent`` (uid 1000) and an empty
 ``/workspace``, imported into the local Docker engine with ``docker import``.
 The Debian mirror is read from the machine's apt sources, never hard-coded.
+The package list is recorded in the image's ``agentgym.packages`` label, so an
+image built from an older list is rebuilt (not skipped) when the list changes.
 
 Run as a module: ``python -m agentgym.sandboxes.image [--name N] [--force]``.
 """
@@ -27,7 +30,26 @@ from .base import SandboxError
 log = logging.getLogger(__name__)
 
 DEFAULT_IMAGE = "agentgym/base:bookworm"
-PACKAGES: tuple[str, ...] = ("python3", "python3-pytest", "git")
+PACKAGES: tuple[str, ...] = (
+    "python3",
+    "python3-pytest",
+    "git",
+    # what shell (Terminal) tasks take for granted; scripts/setup-system.sh installs the same on the host
+    "jq",
+    "zip",
+    "unzip",
+    "file",
+    "bc",
+    "procps",
+    "xz-utils",
+    "bzip2",
+    "sqlite3",
+    "make",
+    "patch",
+)
+"""Debian packages installed into the base image (on top of ``minbase``)."""
+PACKAGES_LABEL = "agentgym.packages"
+"""Image label holding the package list the image was built from (see :func:`packages_label`)."""
 AGENT_UID = 1000
 AGENT_USER = "agent"
 
@@ -77,6 +99,24 @@ def image_exists(name: str, client: Any = None) -> bool:
         return False
 
 
+def packages_label(packages: Sequence[str]) -> str:
+    """The :data:`PACKAGES_LABEL` value for ``packages``: sorted, deduplicated, comma-separated."""
+    return ",".join(sorted(set(packages)))
+
+
+def image_packages(name: str, client: Any = None) -> str | None:
+    """The :data:`PACKAGES_LABEL` of the local image ``name``; None when it has none or is missing."""
+    import docker.errors
+
+    client = client or _docker_client()
+    try:
+        labels = client.images.get(name).labels or {}
+    except docker.errors.ImageNotFound:
+        return None
+    value = labels.get(PACKAGES_LABEL)
+    return value if isinstance(value, str) else None
+
+
 def _customize(root: Path) -> None:
     """Add the non-root user, the workspace, a ``python`` command; drop caches."""
     with open(root / "etc/passwd", "a") as f:
@@ -109,14 +149,43 @@ def build_image(
     suite: str = "bookworm",
     mirror: str | None = None,
 ) -> str:
-    """Build ``name`` with debootstrap + ``docker import``; skipped when it exists.
+    """Build ``name`` with debootstrap + ``docker import``, unless it is up to date.
 
-    Returns the image name. Needs root (debootstrap), ``debootstrap`` and a running engine.
+    An existing image is kept when its :data:`PACKAGES_LABEL` label matches ``packages``;
+    one built from another package list (or before the label existed) is rebuilt, and the
+    log says why. The old image's tag moves to the new build.
+
+    Args:
+        name: Image ``repository:tag``.
+        force: Rebuild even when the image is up to date.
+        packages: Debian packages to install on top of ``minbase``.
+        suite: Debian suite.
+        mirror: Debian mirror URI; read from the machine's apt sources when None.
+
+    Returns:
+        The image name.
+
+    Raises:
+        SandboxError: debootstrap is missing or fails, not running as root, or the import fails.
     """
     client = _docker_client()
-    if not force and image_exists(name, client):
-        log.info("image %s exists; skipping build (force=True rebuilds)", name)
-        return name
+    wanted = packages_label(packages)
+    old_id: str | None = None
+    if image_exists(name, client):
+        have = image_packages(name, client)
+        if not force and have == wanted:
+            log.info("image %s is up to date (packages: %s); skipping build (force=True rebuilds)", name, wanted)
+            return name
+        old_id = client.images.get(name).id
+        if force:
+            log.info("image %s exists; rebuilding it (force)", name)
+        else:
+            log.info(
+                "image %s was built with packages %s, wanted %s: rebuilding it",
+                name,
+                have if have is not None else "(unrecorded)",
+                wanted,
+            )
     if shutil.which("debootstrap") is None:
         raise SandboxError("debootstrap not found: apt-get install debootstrap")
     if os.geteuid() != 0:
@@ -137,6 +206,7 @@ def build_image(
             "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             "ENV LANG=C.UTF-8",
             "LABEL agentgym.image=1",
+            f"LABEL {PACKAGES_LABEL}={wanted}",
             'CMD ["/bin/bash"]',
         ]
         tar = subprocess.Popen(["tar", "-C", str(root), "--numeric-owner", "-c", "."], stdout=subprocess.PIPE)
@@ -150,7 +220,12 @@ def build_image(
                 raise SandboxError(f"tar of the rootfs failed (exit {tar.returncode})")
         if not image_exists(name, client):
             raise SandboxError(f"docker import did not produce {name}; see the dockerd log")
-        log.info("built %s", name)
+        log.info("built %s (packages: %s)", name, wanted)
+        if old_id is not None and old_id != client.images.get(name).id:
+            try:  # the previous build, now untagged; kept if a container still uses it
+                client.images.remove(old_id)
+            except Exception as e:
+                log.info("kept the previous image %s: %s", old_id[:19], e)
         return name
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -160,7 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m agentgym.sandboxes.image``: build the base image; the exit status."""
     parser = argparse.ArgumentParser(prog="python -m agentgym.sandboxes.image", description=__doc__.splitlines()[0])
     parser.add_argument("--name", default=DEFAULT_IMAGE, help="image name:tag (default %(default)s)")
-    parser.add_argument("--force", action="store_true", help="rebuild even when the image exists")
+    parser.add_argument("--force", action="store_true", help="rebuild even when the image is up to date")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     print(build_image(args.name, force=args.force))
