@@ -1,0 +1,38 @@
+"""Verifier for this task (run by tests/test.sh as `python3 /tests/check.py`, cwd /app)."""
+import json
+import os
+import subprocess
+import sys
+
+
+def done(parts):
+    """Print the named components as REWARD_JSON and exit 0 only when all pass."""
+    ok = all(parts.values())
+    print("REWARD_JSON " + json.dumps({"reward": int(ok), **{k: int(v) for k, v in parts.items()}}))
+    sys.exit(0 if ok else 1)
+
+
+def read(path):
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return f.read()
+
+
+def run(cmd, inp=None, timeout=10, cwd="/app"):
+    """Run an agent program (list argv) with a timeout; returns CompletedProcess or None on timeout."""
+    try:
+        return subprocess.run(["timeout", str(timeout)] + cmd, input=inp, capture_output=True, text=True, cwd=cwd)
+    except Exception as e:  # noqa: BLE001
+        print("run failed:", e, file=sys.stderr)
+        return None
+
+def git(*a):
+    return subprocess.run(["git", "-C", "/app/repo", *a], capture_output=True, text=True)
+old = read("/tests/head.txt").strip()
+head = git("rev-parse", "HEAD").stdout.strip()
+parts = {
+    "history_kept": head != old and git("merge-base", "--is-ancestor", old, "HEAD").returncode == 0,
+    "calc_reverted": git("show", "HEAD:calc.py").stdout == read("/tests/calc.py"),
+    "later_kept": git("show", "HEAD:main.py").stdout == "print(2)\n" and "def h()" in git("show", "HEAD:helpers.py").stdout,
+    "clean": git("status", "--porcelain").stdout.strip() == "" and git("symbolic-ref", "--short", "HEAD").stdout.strip() == "main",
+}
+done(parts)

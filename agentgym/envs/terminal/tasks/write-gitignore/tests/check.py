@@ -1,0 +1,45 @@
+"""Verifier for this task (run by tests/test.sh as `python3 /tests/check.py`, cwd /app)."""
+import json
+import os
+import subprocess
+import sys
+
+
+def done(parts):
+    """Print the named components as REWARD_JSON and exit 0 only when all pass."""
+    ok = all(parts.values())
+    print("REWARD_JSON " + json.dumps({"reward": int(ok), **{k: int(v) for k, v in parts.items()}}))
+    sys.exit(0 if ok else 1)
+
+
+def read(path):
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return f.read()
+
+
+def run(cmd, inp=None, timeout=10, cwd="/app"):
+    """Run an agent program (list argv) with a timeout; returns CompletedProcess or None on timeout."""
+    try:
+        return subprocess.run(["timeout", str(timeout)] + cmd, input=inp, capture_output=True, text=True, cwd=cwd)
+    except Exception as e:  # noqa: BLE001
+        print("run failed:", e, file=sys.stderr)
+        return None
+
+import shutil, tempfile
+cases = json.loads(read("/tests/cases.json"))
+gi = read("/app/repo/.gitignore")
+t = tempfile.mkdtemp(dir=os.environ.get("HOME", "/tmp"))
+env = dict(os.environ, GIT_CONFIG_NOSYSTEM="1")
+subprocess.run(["git", "init", "-q", t], check=True, env=env)
+open(os.path.join(t, ".gitignore"), "w").write(gi)
+for p in cases:
+    fp = os.path.join(t, p)
+    os.makedirs(os.path.dirname(fp), exist_ok=True)
+    open(fp, "w").write("x\n")
+bad = []
+for p, want in cases.items():
+    rc = subprocess.run(["git", "-C", t, "check-ignore", "-q", p], env=env).returncode
+    if (rc == 0) != bool(want):
+        bad.append(p)
+assert not bad, f"wrong: {bad}"
+print("ok")
