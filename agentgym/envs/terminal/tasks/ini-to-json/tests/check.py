@@ -1,0 +1,58 @@
+"""Verifier for this task (run by tests/test.sh as `python3 /tests/check.py`, cwd /app)."""
+import json
+import os
+import subprocess
+import sys
+
+
+def done(parts):
+    """Print the named components as REWARD_JSON and exit 0 only when all pass."""
+    ok = all(parts.values())
+    print("REWARD_JSON " + json.dumps({"reward": int(ok), **{k: int(v) for k, v in parts.items()}}))
+    sys.exit(0 if ok else 1)
+
+
+def read(path):
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return f.read()
+
+
+def run(cmd, inp=None, timeout=10, cwd="/app"):
+    """Run an agent program (argv list) under `timeout`; output goes through files, not pipes, so a
+    background child that keeps them open cannot hang the verifier. Returns (returncode, stdout, stderr)."""
+    import tempfile
+    with tempfile.TemporaryFile("w+") as o, tempfile.TemporaryFile("w+") as e, tempfile.TemporaryFile("w+") as i:
+        i.write(inp or "")
+        i.seek(0)
+        rc = subprocess.run(["timeout", "-s", "KILL", str(timeout)] + cmd, stdin=i, stdout=o, stderr=e, cwd=cwd).returncode
+        o.seek(0)
+        e.seek(0)
+        return rc, o.read(), e.read()
+
+cases = json.loads(read("/tests/cases.json"))
+
+def ref(text):
+    out, sec = {}, None
+    for line in text.splitlines():
+        s = line.strip()
+        if not s or s[0] in ";#":
+            continue
+        if s.startswith("[") and s.endswith("]"):
+            sec = s[1:-1]
+            out.setdefault(sec, {})
+        else:
+            k, v = s.split("=", 1)
+            out[sec][k.strip()] = v.strip()
+    return out
+
+ok = 0
+for i, c in enumerate(cases):
+    rc, out, err = run(["python3", "/app/ini2json.py"], inp=c)
+    try:
+        got = json.loads(out)
+    except ValueError:
+        got = None
+    good = rc == 0 and got == ref(c)
+    print("case", i, "ok" if good else "FAIL", err[-200:])
+    ok += good
+sys.exit(0 if ok == len(cases) else 1)
