@@ -124,9 +124,17 @@ class TaskSet:
 
     @classmethod
     def from_source(cls, spec: str, **kwargs: Any) -> TaskSet:
-        """Load ``"package.module:function"`` (returns a TaskSet or an iterable of Tasks) or a ``.jsonl`` path."""
+        """Load a task source: ``"module:function"``, a ``.jsonl`` path or a Harbor folder.
+
+        ``module:function`` returns a TaskSet or an iterable of Tasks; a directory is read as a
+        Harbor task folder or a folder of them (see :mod:`agentgym.harbor`).
+        """
         if spec.endswith(".jsonl"):
             return cls.from_jsonl(spec)
+        if Path(spec).is_dir():
+            from agentgym.harbor import load_tasks
+
+            return load_tasks(spec)
         module, _, attr = spec.partition(":")
         if not attr:
             raise ValueError(f"task source {spec!r} must be 'module:function' or a .jsonl path")

@@ -22,6 +22,8 @@ register(
     },
 )
 register("agentgym/Web-v0", "agentgym.envs.web:WebEnv")
+# A persistent bash session in a sandbox; the built-in Harbor tasks (or any Harbor folder via source=).
+register("agentgym/Terminal-v0", "agentgym.envs.terminal.env:TerminalEnv")
 # The demo's multi-call variant: look up two prices, compute the total, submit (>= 2 tool calls; ~170 test
 # tasks); a short prompt (tool signatures, not schemas) and a turn without a call ends the episode: CPU-sized.
 register(

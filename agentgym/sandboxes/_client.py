@@ -341,6 +341,13 @@ class HelperSandbox(Sandbox):
         with tarfile.open(fileobj=io.BytesIO(blob), mode="r") as tar:
             tar.extractall(local_dir, filter=_safe_member)
 
+    def archive(self, path: str) -> bytes:
+        _, blob = self._call("tar_out", wait=300.0, blob_limit=self._transfer_limit, path=path)
+        return blob
+
+    def restore_archive(self, blob: bytes, dest: str = ".") -> None:
+        self._call("tar_in", blob, wait=300.0, dest=dest)
+
     def snapshot(self) -> None:
         _, blob = self._call("snapshot", wait=300.0, blob_limit=self._transfer_limit)
         self._drop_snapshot()

@@ -140,6 +140,19 @@ class Sandbox(abc.ABC):
     def reset(self) -> None:
         """Restore the workspace to its state when the sandbox was created (or last snapshot)."""
 
+    def archive(self, path: str) -> bytes:
+        """A tar of the sandbox directory ``path``'s contents (or of the file), exactly as stored.
+
+        Symlinks stay links (never followed), whatever they point at; only directories, regular
+        files and symlinks are included. The bytes are untrusted: extract them with a filter
+        (``tarfile.data_filter``) or hand them back to a sandbox with :meth:`restore_archive`.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot archive")
+
+    def restore_archive(self, blob: bytes, dest: str = ".") -> None:
+        """Extract an :meth:`archive` tar at ``dest`` inside the sandbox (links kept, nothing written through one)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot restore an archive")
+
     def snapshot(self) -> None:
         """Make the current workspace the state that :meth:`reset` restores."""
         raise NotImplementedError

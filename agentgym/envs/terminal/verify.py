@@ -1,0 +1,190 @@
+"""Grading a shell episode where the agent cannot reach: Harbor's ``tests/test.sh`` in a fresh sandbox.
+
+The order (:func:`verify`):
+
+1. Every process the agent left in its sandbox is killed (``Sandbox.kill_processes``): nothing it
+   started can wait for ``/tests`` to appear or rewrite a reward file later.
+2. The agent's final workdir is archived by the sandbox's helper (links kept as links, never
+   followed). A symlink that points into ``/tests``, ``/logs``, ``/solution``, ``/proc`` or
+   ``/dev`` scores 0 (``integrity``) without running the verifier: it could only serve to read
+   the hidden tests or to aim the verifier's writes.
+3. A **fresh** sandbox (same image, same workdir, plus empty ``/tests`` and ``/logs``) receives
+   the archive and the task's ``tests/``; nothing else of the agent's comes along (not ``/tmp``,
+   not ``$HOME``, no process, no shell state). Its root is read-only, so the interpreter and
+   tools the verifier runs are the image's own, never the agent's.
+4. ``bash --noprofile --norc /tests/test.sh`` runs with a fixed environment: system ``PATH``
+   only, an empty ``HOME`` of its own, ``PYTHONSAFEPATH=1`` (no workdir module shadows a
+   library), no ``BASH_ENV``/``ENV``; cwd the workdir. Then every process left is killed.
+5. The reward is read from ``/logs/verifier/reward.txt`` (one finite number) or
+   ``reward.json`` (a map of names to finite numbers; ``reward`` is the total when present,
+   else their mean). A verifier that times out, exits non-zero or writes no readable reward
+   scores 0, with the reason.
+
+Known limit, inherent to the format: a ``test.sh`` that executes the agent's programs gives them
+its own rights for that run. agentgym's own tasks run them under ``timeout`` and kill every
+other process (``kill -9 -1``) before writing the reward.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import posixpath
+import tarfile
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agentgym.harbor import write_tree
+from agentgym.sandboxes import Sandbox
+from agentgym.tasks import Task
+
+GUARDED = ("/tests", "/logs", "/solution", "/proc", "/dev", "/sys")
+"""Where a symlink in the agent's workdir may not point."""
+VERIFIER_DIRS = ("/tests", "/logs")
+VERIFIER_ENV = {
+    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "HOME": "/tmp/.verifier-home",
+    "LANG": "C.UTF-8",
+    "LC_ALL": "C.UTF-8",
+    "PYTHONSAFEPATH": "1",
+    "PYTHONNOUSERSITE": "1",
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "BASH_ENV": "",
+    "ENV": "",
+    "CDPATH": "",
+    "TERM": "dumb",
+}
+
+
+@dataclass
+class Verdict:
+    """The outcome of one verification."""
+
+    reward: float = 0.0
+    components: dict[str, float] = field(default_factory=dict)
+    """Named numbers from ``reward.json`` (empty for ``reward.txt``)."""
+    ran: bool = False
+    """The verifier script ran (False: the run was refused before, see ``integrity``/``error``)."""
+    exit_code: int | None = None
+    timed_out: bool = False
+    output: str = ""
+    """The tail of the verifier's stdout and stderr."""
+    error: str | None = None
+    """Why the reward is 0 without the verifier's say (timeout, crash, unreadable reward)."""
+    integrity: list[str] = field(default_factory=list)
+    """Why the run was distrusted (a symlink into a guarded path, the agent killed its sandbox)."""
+
+    def to_info(self) -> dict[str, Any]:
+        """JSON-ready summary for ``info["verifier"]``."""
+        return {
+            "reward": self.reward,
+            "components": dict(self.components),
+            "ran": self.ran,
+            "exit_code": self.exit_code,
+            "timed_out": self.timed_out,
+            "error": self.error,
+            "integrity": list(self.integrity),
+            "output": self.output[-2000:],
+        }
+
+
+def guarded_links(blob: bytes, workdir: str) -> list[str]:
+    """The archive's symlinks that resolve (lexically, from where they sit in ``workdir``) into :data:`GUARDED`."""
+    found = []
+    with tarfile.open(fileobj=io.BytesIO(blob), mode="r") as tar:
+        for member in tar:
+            if not (member.issym() or member.islnk()):
+                continue
+            where = posixpath.join(workdir, posixpath.dirname(member.name))
+            target = posixpath.normpath(posixpath.join(where, member.linkname))
+            if member.islnk():
+                target = posixpath.normpath(posixpath.join(workdir, member.linkname))
+            if any(target == g or target.startswith(g + "/") for g in GUARDED):
+                found.append(f"{posixpath.join(workdir, member.name)} -> {member.linkname}")
+    return found
+
+
+def parse_reward(txt: bytes | None, js: bytes | None) -> tuple[float, dict[str, float], str | None]:
+    """``(reward, components, error)`` from the bytes of ``reward.txt`` and ``reward.json`` (either may be None)."""
+    if js is not None:
+        try:
+            data = json.loads(js.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            return 0.0, {}, f"reward.json is not JSON ({e})"
+        if isinstance(data, (int, float)) and not isinstance(data, bool):
+            data = {"reward": data}
+        if not isinstance(data, dict) or not data:
+            return 0.0, {}, "reward.json must be a non-empty map of names to numbers"
+        parts: dict[str, float] = {}
+        for key, value in data.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                return 0.0, {}, f"reward.json: {key!r} is not a finite number ({value!r})"
+            parts[str(key)] = float(value)
+        total = parts["reward"] if "reward" in parts else sum(parts.values()) / len(parts)
+        return total, parts, None
+    if txt is not None:
+        text = txt.decode("utf-8", "replace").strip()
+        try:
+            value = float(text)
+        except ValueError:
+            return 0.0, {}, f"reward.txt does not hold a number: {text[:80]!r}"
+        if not math.isfinite(value):
+            return 0.0, {}, f"reward.txt holds {text[:20]!r}, not a finite number"
+        return value, {}, None
+    return 0.0, {}, "the verifier wrote neither /logs/verifier/reward.txt nor reward.json"
+
+
+def _read(sandbox: Sandbox, path: str) -> bytes | None:
+    try:
+        return sandbox.read_file(path)
+    except OSError:
+        return None
+
+
+def verify(agent: Sandbox, task: Task, fresh: Sandbox, timeout: float | None = None) -> Verdict:
+    """Grade the agent's sandbox with the task's verifier, run in the ``fresh`` sandbox (see the module docstring).
+
+    Raises:
+        SandboxError: the *fresh* sandbox failed before the agent's files ran there (infrastructure).
+        Failures of the agent's sandbox are the caller's to judge.
+    """
+    workdir: str = task.setup["workdir"]
+    verdict = Verdict()
+    agent.kill_processes()
+    blob = agent.archive(workdir)
+    links = guarded_links(blob, workdir)
+    if links:
+        verdict.integrity.append("symlinks into guarded paths: " + "; ".join(links[:5]))
+        verdict.error = "the workdir links into the verifier's paths; not run"
+        return verdict
+    fresh.restore_archive(blob, workdir)
+    with tempfile.TemporaryDirectory(prefix="agentgym-tests-") as tmp:
+        write_tree(Path(tmp), task.verifier.get("tests", {}))
+        fresh.upload(tmp, "/tests")
+    fresh.exec(["mkdir", "-p", "/logs/verifier", "/logs/agent", VERIFIER_ENV["HOME"]], timeout=30)
+    seconds = float(timeout if timeout is not None else task.verifier.get("timeout", 600.0))
+    result = fresh.exec(
+        ["/bin/bash", "--noprofile", "--norc", "/tests/test.sh"], cwd=workdir, env=VERIFIER_ENV, timeout=seconds
+    )
+    verdict.ran = True
+    verdict.exit_code, verdict.timed_out, verdict.output = result.exit_code, result.timed_out, result.output[-4000:]
+    fresh.kill_processes()  # nothing the verifier started may touch the reward after it exits
+    reward, parts, error = parse_reward(
+        _read(fresh, "/logs/verifier/reward.txt"), _read(fresh, "/logs/verifier/reward.json")
+    )
+    if result.timed_out:
+        error = f"the verifier timed out after {seconds:g} s"
+    elif result.exit_code != 0:
+        error = f"the verifier exited with status {result.exit_code}"
+    verdict.components = parts
+    if error is None:
+        verdict.reward = reward
+    else:
+        verdict.error = error
+    return verdict
+
+
+__all__ = ["GUARDED", "Verdict", "guarded_links", "parse_reward", "verify"]
