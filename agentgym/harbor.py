@@ -552,3 +552,17 @@ def export_task(task: Task, dest: str | Path) -> Path:
     if task.solution:
         write_tree(folder / "solution", task.solution.get("files", {}))
     return folder
+
+
+__all__ = [
+    "BASE_IMAGE",
+    "DEFAULT_WORKDIR",
+    "EnvironmentPlan",
+    "HarborFormatError",
+    "export_task",
+    "load_task",
+    "load_tasks",
+    "plan_dockerfile",
+    "task_dirs",
+    "unsupported_reasons",
+]

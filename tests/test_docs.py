@@ -32,6 +32,8 @@ REFERENCE_PAGES = {
     "agentgym.sandboxes": "reference/sandboxes/index.html",
     "agentgym.sandboxes.browser": "reference/browser/index.html",
     "agentgym.trainer": "reference/trainer/index.html",
+    "agentgym.envs.terminal": "reference/terminal/index.html",
+    "agentgym.harbor": "reference/harbor/index.html",
 }
 
 
