@@ -18,12 +18,16 @@ def read(path):
 
 
 def run(cmd, inp=None, timeout=10, cwd="/app"):
-    """Run an agent program (list argv) with a timeout; returns CompletedProcess or None on timeout."""
-    try:
-        return subprocess.run(["timeout", str(timeout)] + cmd, input=inp, capture_output=True, text=True, cwd=cwd)
-    except Exception as e:  # noqa: BLE001
-        print("run failed:", e, file=sys.stderr)
-        return None
+    """Run an agent program (argv list) under `timeout`; output goes through files, not pipes, so a
+    background child that keeps them open cannot hang the verifier. Returns (returncode, stdout, stderr)."""
+    import tempfile
+    with tempfile.TemporaryFile("w+") as o, tempfile.TemporaryFile("w+") as e, tempfile.TemporaryFile("w+") as i:
+        i.write(inp or "")
+        i.seek(0)
+        rc = subprocess.run(["timeout", "-s", "KILL", str(timeout)] + cmd, stdin=i, stdout=o, stderr=e, cwd=cwd).returncode
+        o.seek(0)
+        e.seek(0)
+        return rc, o.read(), e.read()
 
 got = read("/app/unique.txt")
 exp = read("/tests/expected.txt")

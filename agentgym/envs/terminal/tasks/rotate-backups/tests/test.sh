@@ -4,6 +4,8 @@ set -u
 mkdir -p /logs/verifier
 echo 0 > /logs/verifier/reward.txt
 cd /app || exit 0
+# temporary files of the checker go to the (empty, writable) HOME
+export TMPDIR="${HOME:-/tmp}"
 out=$(timeout 50 python3 /tests/check.py)
 rc=$?
 # stop anything the agent's programs left running before the reward is written

@@ -1,0 +1,40 @@
+"""Verifier for this task (run by tests/test.sh as `python3 /tests/check.py`, cwd /app)."""
+import json
+import os
+import subprocess
+import sys
+
+
+def done(parts):
+    """Print the named components as REWARD_JSON and exit 0 only when all pass."""
+    ok = all(parts.values())
+    print("REWARD_JSON " + json.dumps({"reward": int(ok), **{k: int(v) for k, v in parts.items()}}))
+    sys.exit(0 if ok else 1)
+
+
+def read(path):
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return f.read()
+
+
+def run(cmd, inp=None, timeout=10, cwd="/app"):
+    """Run an agent program (argv list) under `timeout`; output goes through files, not pipes, so a
+    background child that keeps them open cannot hang the verifier. Returns (returncode, stdout, stderr)."""
+    import tempfile
+    with tempfile.TemporaryFile("w+") as o, tempfile.TemporaryFile("w+") as e, tempfile.TemporaryFile("w+") as i:
+        i.write(inp or "")
+        i.seek(0)
+        rc = subprocess.run(["timeout", "-s", "KILL", str(timeout)] + cmd, stdin=i, stdout=o, stderr=e, cwd=cwd).returncode
+        o.seek(0)
+        e.seek(0)
+        return rc, o.read(), e.read()
+
+exp_cfg = {"name": "billing", "server": {"port": 8443, "hosts": ["a.internal", "b.internal"]}, "debug": False,
+           "limits": {"retries": 3, "timeout": 2.5}}
+try:
+    cfg = json.loads(read("/app/config.json"))
+except ValueError:
+    cfg = None
+rc, out, err = run(["python3", "/tests/app.py"])
+done({"valid_json": cfg is not None, "settings_kept": cfg == exp_cfg,
+      "service_starts": rc == 0 and out.strip() == "OK name=billing port=8443 hosts=a.internal,b.internal debug=False retries=3 timeout=2.5"})
