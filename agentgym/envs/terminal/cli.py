@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from agentgym.tasks import TaskSet
+
 
 def add_commands(tasks_subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``import`` and ``export`` to the ``agentgym tasks`` command group."""
@@ -25,11 +27,18 @@ def add_commands(tasks_subparsers: argparse._SubParsersAction[argparse.ArgumentP
     p = tasks_subparsers.add_parser(
         "export",
         help="write agentgym tasks in another format (harbor folders)",
-        description="Write the shell tasks of a source (builtin, a JSONL of tasks, or Harbor folders) as Harbor "
-        "task folders, one per task, under --out.",
+        description="Write the tasks of a source as Harbor task folders, one per task, under --out: shell tasks "
+        "as they are, coding tasks (CodeRepair format) converted (tests restored, FAIL_TO_PASS and PASS_TO_PASS "
+        "run with pytest, reward.json).",
     )
     p.add_argument("format", choices=["harbor"], help="the task format")
-    p.add_argument("source", nargs="?", default="builtin", help="builtin (default), a .jsonl of tasks or a folder")
+    p.add_argument(
+        "source",
+        nargs="?",
+        default="builtin",
+        help="builtin (the shell tasks, default), curated or humaneval (coding tasks, converted), a .jsonl of "
+        "shell or coding tasks, or a folder of Harbor tasks",
+    )
     p.add_argument("--out", required=True, help="folder to write the task folders into")
     p.add_argument("--split", default="all", choices=["train", "test", "all"])
     p.set_defaults(fn=cmd_export)
@@ -66,12 +75,38 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 1 if unusable else 0
 
 
+def export_source(source: str) -> TaskSet:
+    """The tasks of ``source`` in the Harbor format: shell tasks as they are, coding tasks converted.
+
+    ``source``: ``builtin`` (the shell tasks), ``curated`` or ``humaneval`` (CodeRepair's), a
+    ``.jsonl`` of shell or coding tasks, or a folder of Harbor tasks.
+    """
+    from agentgym.envs.coding.to_harbor import coding_task_to_harbor
+
+    if source in ("curated", "humaneval"):
+        from agentgym.envs.coding.env import load_source as coding_source
+
+        tasks = coding_source(source)
+    else:
+        from agentgym.envs.terminal.env import load_source
+
+        tasks = load_source(source)
+    converted = []
+    for task in tasks:
+        if task.setup.get("format") == "harbor":
+            converted.append(task)
+        elif isinstance(task.setup.get("files"), dict):
+            converted.append(coding_task_to_harbor(task))
+        else:
+            raise ValueError(f"task {task.id!r} is neither a shell task nor a coding task; it has no Harbor form")
+    return TaskSet(converted, tasks.name, tasks.test_fraction)
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     """Write every task of the source as a Harbor folder."""
-    from agentgym.envs.terminal.env import load_source
     from agentgym.harbor import export_task
 
-    tasks = load_source(args.source).split(args.split)
+    tasks = export_source(args.source).split(args.split)
     out = Path(args.out)
     for task in tasks:
         export_task(task, out)

@@ -13,8 +13,12 @@ The order (:func:`verify`):
    not ``$HOME``, no process, no shell state). Its root is read-only, so the interpreter and
    tools the verifier runs are the image's own, never the agent's.
 4. ``bash --noprofile --norc /tests/test.sh`` runs with a fixed environment: system ``PATH``
-   only, an empty ``HOME`` of its own, ``PYTHONSAFEPATH=1`` (no workdir module shadows a
-   library), no ``BASH_ENV``/``ENV``; cwd the workdir. Then every process left is killed.
+   only, an empty ``HOME`` of its own, no ``BASH_ENV``/``ENV``; cwd the workdir. Python gets
+   ``PYTHONSAFEPATH=1`` (neither the cwd nor a script's folder goes first on ``sys.path``) and a
+   verifier-owned ``sitecustomize`` that appends the workdir and ``/tests`` *after* the standard
+   library and the installed packages: tests can import the agent's modules, but no file the
+   agent left shadows ``pytest``, ``json`` or any module the verifier imports. Then every process
+   left is killed.
 5. The reward is read from ``/logs/verifier/reward.txt`` (one finite number) or
    ``reward.json`` (a map of names to finite numbers; ``reward`` is the total when present,
    else their mean). A verifier that times out, exits non-zero or writes no readable reward
@@ -44,12 +48,21 @@ from agentgym.tasks import Task
 GUARDED = ("/tests", "/logs", "/solution", "/proc", "/dev", "/sys")
 """Where a symlink in the agent's workdir may not point."""
 VERIFIER_DIRS = ("/tests", "/logs")
+SITECUSTOMIZE = """\
+# agentgym's verifier: the workdir and /tests are importable, but only *after* the standard library
+# and the installed packages, so no file the agent left can shadow a module the verifier imports.
+import sys
+for _path in {paths!r}:
+    if _path not in sys.path:
+        sys.path.append(_path)
+"""
 VERIFIER_ENV = {
     "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     "HOME": "/tmp/.verifier-home",
     "LANG": "C.UTF-8",
     "LC_ALL": "C.UTF-8",
     "PYTHONSAFEPATH": "1",
+    "PYTHONPATH": "/tmp/.verifier-python",
     "PYTHONNOUSERSITE": "1",
     "PYTHONDONTWRITEBYTECODE": "1",
     "BASH_ENV": "",
@@ -165,6 +178,7 @@ def verify(agent: Sandbox, task: Task, fresh: Sandbox, timeout: float | None = N
         write_tree(Path(tmp), task.verifier.get("tests", {}))
         fresh.upload(tmp, "/tests")
     fresh.exec(["mkdir", "-p", "/logs/verifier", "/logs/agent", VERIFIER_ENV["HOME"]], timeout=30)
+    fresh.write_file(f"{VERIFIER_ENV['PYTHONPATH']}/sitecustomize.py", SITECUSTOMIZE.format(paths=[workdir, "/tests"]))
     seconds = float(timeout if timeout is not None else task.verifier.get("timeout", 600.0))
     result = fresh.exec(
         ["/bin/bash", "--noprofile", "--norc", "/tests/test.sh"], cwd=workdir, env=VERIFIER_ENV, timeout=seconds
