@@ -54,12 +54,38 @@ reward = 1 if f2p_ok == 1.0 and p2p_ok == 1.0 else 0
 json.dump({"reward": reward, "f2p_fraction": f2p_ok, "p2p_fraction": p2p_ok}, open(sys.argv[2], "w"))
 '''
 
+_SANITIZE = r"""# Before the tests run: drop what the agent added that would change how pytest runs.
+import importlib.util
+import json
+import os
+import shutil
+import sys
+
+known = set(json.load(open("/tests/known.json")))
+CONFIG = {"conftest.py", "pytest.ini", "tox.ini", "setup.cfg", "pyproject.toml", "sitecustomize.py", "usercustomize.py"}
+for root, dirs, files in os.walk("/app"):
+    for name in files:
+        rel = os.path.relpath(os.path.join(root, name), "/app")
+        if (name in CONFIG or name.endswith(".pth")) and rel not in known:
+            os.remove(os.path.join(root, name))
+# A new top-level module or package named like a library (pytest, json, ...) would shadow it.
+top = {p.split("/")[0].removesuffix(".py") for p in known}
+for entry in os.listdir("/app"):
+    name = entry.removesuffix(".py")
+    path = os.path.join("/app", entry)
+    if name in top or not name.isidentifier():
+        continue
+    if name in sys.stdlib_module_names or importlib.util.find_spec(name) is not None:
+        shutil.rmtree(path) if os.path.isdir(path) and not os.path.islink(path) else os.remove(path)
+"""
+
 _TEST_SH = """#!/bin/bash
 # Restore the task's test and configuration files over the agent's repository, then run the targets.
 mkdir -p "$HOME" && echo '{"reward": 0}' > /logs/verifier/reward.json
 cd /app || exit 0
 cp -a /tests/restore/. /app/
-timeout %(timeout)d python3 -m pytest -p no:cacheprovider -o junit_family=xunit1 %(pythonpath)s\\
+python3 /tests/sanitize.py || exit 0
+PYTHONPATH=%(pythonpath)s timeout %(timeout)d python3 -m pytest -p no:cacheprovider -o junit_family=xunit1 \\
   --junitxml="$HOME/junit.xml" -q %(targets)s > "$HOME/pytest.log" 2>&1
 kill -9 -1 2>/dev/null || true  # nothing the tested code started may touch the reward
 python3 /tests/check.py "$HOME/junit.xml" /logs/verifier/reward.json ||
@@ -90,11 +116,15 @@ def coding_task_to_harbor(task: Task, test_timeout: int = 300) -> Task:
             % {
                 "timeout": test_timeout,
                 "targets": " ".join(shlex.quote(t) for t in targets),
-                "pythonpath": "-o pythonpath=src " if any(p.startswith("src/") for p in files) else "",
+                # The verifier's Python does not import from the workdir by itself (see terminal.verify);
+                # sanitize.py first removes what could shadow pytest or a library.
+                "pythonpath": "/app:/app/src" if any(p.startswith("src/") for p in files) else "/app",
             },
             0o755,
         ),
         "check.py": _text(_CHECK),
+        "sanitize.py": _text(_SANITIZE),
+        "known.json": _text(json.dumps(sorted(files))),
         "targets.json": _text(
             json.dumps(
                 {

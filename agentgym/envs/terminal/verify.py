@@ -14,11 +14,11 @@ The order (:func:`verify`):
    tools the verifier runs are the image's own, never the agent's.
 4. ``bash --noprofile --norc /tests/test.sh`` runs with a fixed environment: system ``PATH``
    only, an empty ``HOME`` of its own, no ``BASH_ENV``/``ENV``; cwd the workdir. Python gets
-   ``PYTHONSAFEPATH=1`` (neither the cwd nor a script's folder goes first on ``sys.path``) and a
-   verifier-owned ``sitecustomize`` that appends the workdir and ``/tests`` *after* the standard
-   library and the installed packages: tests can import the agent's modules, but no file the
-   agent left shadows ``pytest``, ``json`` or any module the verifier imports. Then every process
-   left is killed.
+   ``PYTHONSAFEPATH=1`` and ``PYTHONPATH=/tests``: the workdir is *not* on ``sys.path``, so no
+   file the agent left can shadow ``pytest``, ``json``, or fill in a module that the verifier's
+   Python imports only when it exists (``org``, ``nt``, a ``pytest11`` entry point); a test that
+   imports the agent's modules says so itself (``sys.path.insert(0, "/app")``, pytest's
+   ``-o pythonpath=.``). Then every process left is killed.
 5. The reward is read from ``/logs/verifier/reward.txt`` (one finite number) or
    ``reward.json`` (a map of names to finite numbers; ``reward`` is the total when present,
    else their mean). A verifier that times out, exits non-zero or writes no readable reward
@@ -48,21 +48,13 @@ from agentgym.tasks import Task
 GUARDED = ("/tests", "/logs", "/solution", "/proc", "/dev", "/sys")
 """Where a symlink in the agent's workdir may not point."""
 VERIFIER_DIRS = ("/tests", "/logs")
-SITECUSTOMIZE = """\
-# agentgym's verifier: the workdir and /tests are importable, but only *after* the standard library
-# and the installed packages, so no file the agent left can shadow a module the verifier imports.
-import sys
-for _path in {paths!r}:
-    if _path not in sys.path:
-        sys.path.append(_path)
-"""
 VERIFIER_ENV = {
     "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     "HOME": "/tmp/.verifier-home",
     "LANG": "C.UTF-8",
     "LC_ALL": "C.UTF-8",
     "PYTHONSAFEPATH": "1",
-    "PYTHONPATH": "/tmp/.verifier-python",
+    "PYTHONPATH": "/tests",
     "PYTHONNOUSERSITE": "1",
     "PYTHONDONTWRITEBYTECODE": "1",
     "BASH_ENV": "",
@@ -104,19 +96,55 @@ class Verdict:
         }
 
 
-def guarded_links(blob: bytes, workdir: str) -> list[str]:
-    """The archive's symlinks that resolve (lexically, from where they sit in ``workdir``) into :data:`GUARDED`."""
-    found = []
+def _links(blob: bytes, workdir: str) -> dict[str, str]:
+    """``{absolute path: link target}`` of the archive's symbolic links, placed under ``workdir``."""
+    links = {}
     with tarfile.open(fileobj=io.BytesIO(blob), mode="r") as tar:
         for member in tar:
-            if not (member.issym() or member.islnk()):
-                continue
-            where = posixpath.join(workdir, posixpath.dirname(member.name))
-            target = posixpath.normpath(posixpath.join(where, member.linkname))
-            if member.islnk():
-                target = posixpath.normpath(posixpath.join(workdir, member.linkname))
-            if any(target == g or target.startswith(g + "/") for g in GUARDED):
-                found.append(f"{posixpath.join(workdir, member.name)} -> {member.linkname}")
+            if member.issym():
+                links[posixpath.normpath(posixpath.join(workdir, member.name))] = member.linkname
+    return links
+
+
+def resolve(path: str, links: dict[str, str], limit: int = 40) -> str | None:
+    """Where ``path`` leads when every link of ``links`` on the way is followed, as the kernel would.
+
+    Components are walked one by one (``..`` after a link applies to the link's target, a leading
+    ``//`` is ``/``); paths outside the archive are taken as they are (the verifier's root is the
+    image's, read-only, with no link into a guarded path). None when the links loop.
+    """
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    current: list[str] = []
+    hops = 0
+    while parts:
+        part = parts.pop(0)
+        if part == "..":
+            if current:
+                current.pop()
+            continue
+        candidate = "/" + "/".join([*current, part])
+        target = links.get(candidate)
+        if target is None:
+            current.append(part)
+            continue
+        hops += 1
+        if hops > limit:
+            return None
+        rest = [p for p in target.split("/") if p not in ("", ".")]
+        if target.startswith("/"):
+            current = []
+        parts = rest + parts
+    return "/" + "/".join(current)
+
+
+def guarded_links(blob: bytes, workdir: str) -> list[str]:
+    """The archive's symlinks that lead into :data:`GUARDED`, to ``/`` itself, or loop (followed through each other)."""
+    links = _links(blob, workdir)
+    found = []
+    for where, target in sorted(links.items()):
+        end = resolve(where, links)
+        if end is None or end == "/" or any(end == g or end.startswith(g + "/") for g in GUARDED):
+            found.append(f"{where} -> {target}" + ("" if end is None else f" (leads to {end})"))
     return found
 
 
@@ -167,7 +195,11 @@ def verify(agent: Sandbox, task: Task, fresh: Sandbox, timeout: float | None = N
     workdir: str = task.setup["workdir"]
     verdict = Verdict()
     agent.kill_processes()
-    blob = agent.archive(workdir)
+    try:
+        blob = agent.archive(workdir)
+    except OSError as e:  # a file or folder the agent made unreadable to its owner
+        verdict.error = f"the workdir could not be copied for grading ({e}); files must stay readable by their owner"
+        return verdict
     links = guarded_links(blob, workdir)
     if links:
         verdict.integrity.append("symlinks into guarded paths: " + "; ".join(links[:5]))
@@ -178,7 +210,6 @@ def verify(agent: Sandbox, task: Task, fresh: Sandbox, timeout: float | None = N
         write_tree(Path(tmp), task.verifier.get("tests", {}))
         fresh.upload(tmp, "/tests")
     fresh.exec(["mkdir", "-p", "/logs/verifier", "/logs/agent", VERIFIER_ENV["HOME"]], timeout=30)
-    fresh.write_file(f"{VERIFIER_ENV['PYTHONPATH']}/sitecustomize.py", SITECUSTOMIZE.format(paths=[workdir, "/tests"]))
     seconds = float(timeout if timeout is not None else task.verifier.get("timeout", 600.0))
     result = fresh.exec(
         ["/bin/bash", "--noprofile", "--norc", "/tests/test.sh"], cwd=workdir, env=VERIFIER_ENV, timeout=seconds
@@ -201,4 +232,4 @@ def verify(agent: Sandbox, task: Task, fresh: Sandbox, timeout: float | None = N
     return verdict
 
 
-__all__ = ["GUARDED", "Verdict", "guarded_links", "parse_reward", "verify"]
+__all__ = ["GUARDED", "Verdict", "guarded_links", "parse_reward", "resolve", "verify"]

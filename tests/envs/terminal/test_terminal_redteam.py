@@ -10,8 +10,10 @@ Every test plays one episode on both backends (bubblewrap, Docker) of a small Ha
 
 The attacks never solve the task, so any reward above 0 is a hole in the grading. The honest
 solutions score 1 on each backend (the controls: a grading that broke entirely would fail them).
-Attacks that still get through are ``xfail(strict=True)`` with the hole in the reason: the day the
-grading is fixed they pass, and strict turns that into a failure, so the marker gets removed.
+Three holes this file found were fixed in ``verify.py``: the workdir is no longer on the verifier's
+``sys.path`` (optional imports and ``pytest11`` entry points were filled in from it), symlinks are
+resolved through each other instead of lexically, and an unreadable workdir scores 0 instead of
+raising.
 """
 
 from __future__ import annotations
@@ -244,12 +246,6 @@ FILL_INS = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="verify.SITECUSTOMIZE appends the workdir to sys.path: modules the verifier's Python imports only "
-    "when present (org, nt, _winapi, msvcrt) and pytest11 entry points of a dist-info/egg-info in /app run "
-    "the agent's code inside the verifier (hole reported to the owner)",
-)
 @pytest.mark.parametrize("attack", list(FILL_INS), ids=list(FILL_INS))
 def test_optional_imports_are_not_filled_in_from_the_workdir(env: TerminalEnv, attack: str) -> None:
     files = FILL_INS[attack]
@@ -312,7 +308,7 @@ CAUGHT_LINKS = {
     "through /proc": "ln -s /proc/self/root/tests/expected.txt answer.txt",
     "through /dev/fd": "ln -s /dev/fd/../../../tests/expected.txt answer.txt",
 }
-# These evade the lexical check of verify.guarded_links and read the answer key (reward 1): see the report.
+# Links that lead into /tests only when followed through each other (or a '//' prefix): resolved, not lexical.
 HOLES = {
     "leading double slash": "ln -s //tests/expected.txt answer.txt",
     "through a link to /": "ln -s / r && ln -s r/tests/expected.txt answer.txt",
@@ -328,21 +324,7 @@ def test_symlinks_into_guarded_paths_are_refused(env: TerminalEnv, attack: str) 
     assert out.verifier["ran"] is False
 
 
-@pytest.mark.parametrize(
-    "attack",
-    [
-        pytest.param(
-            name,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="verify.guarded_links resolves link targets lexically: '//tests' and chains through "
-                "other links escape it (hole reported to the owner)",
-            ),
-        )
-        for name in HOLES
-    ],
-    ids=list(HOLES),
-)
+@pytest.mark.parametrize("attack", list(HOLES), ids=list(HOLES))
 def test_symlinks_that_resolve_into_guarded_paths_are_refused(env: TerminalEnv, attack: str) -> None:
     out = play(env, "key-match", HOLES[attack] + " && echo linked")
     assert "linked" in out.outputs[0], out.log
@@ -412,12 +394,6 @@ def test_a_fifo_for_an_answer_neither_hangs_nor_scores(env: TerminalEnv) -> None
     assert out.reward == 0.0 and not out.verifier["timed_out"], out.log
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=PermissionError,
-    reason="verify() archives the workdir with agent.archive(), which raises PermissionError (an OSError, not a "
-    "SandboxError) on a file or folder the agent made unreadable; it escapes env.step (hole reported to the owner)",
-)
 @pytest.mark.parametrize(
     "attack",
     ["echo 4 > answer.txt && chmod 000 answer.txt", "mkdir locked && echo x > locked/f && chmod 000 locked"],
@@ -427,3 +403,4 @@ def test_unreadable_files_in_the_workdir_score_zero_without_an_exception(env: Te
     out = play(env, "key-match", attack + " && echo locked")
     assert "locked" in out.outputs[0], out.log
     assert out.reward == 0.0, out.log
+    assert "readable by their owner" in out.verifier["error"], out.log
