@@ -58,7 +58,7 @@ def test_session_state_persists_and_tools_report(fixture_env: TerminalEnv) -> No
         fixture_env,
         "word-count",
         [
-            run("pwd && mkdir -p sub && cd sub && export GREETING=hi && greet() { echo \"$GREETING $1\"; }"),
+            run('pwd && mkdir -p sub && cd sub && export GREETING=hi && greet() { echo "$GREETING $1"; }'),
             run("pwd; greet there; alias ll='ls -1'"),
             run("ll /app"),
             run("exit 3"),
@@ -121,7 +121,7 @@ def _task_with_verifier(tmp_path: Path, script: str, **toml: str) -> Path:
         ("echo 1 > /logs/verifier/reward.txt\nsleep 30\n", "timed out"),
         ("echo lots > /logs/verifier/reward.txt\n", "does not hold a number"),
         ("echo nan > /logs/verifier/reward.txt\n", "not a finite number"),
-        ("echo '{\"reward\": \"1\"}' > /logs/verifier/reward.json\n", "not a finite number"),
+        ('echo \'{"reward": "1"}\' > /logs/verifier/reward.json\n', "not a finite number"),
         ("true\n", "wrote neither"),
     ],
 )
