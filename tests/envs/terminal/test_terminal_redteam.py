@@ -13,7 +13,8 @@ solutions score 1 on each backend (the controls: a grading that broke entirely w
 Three holes this file found were fixed in ``verify.py``: the workdir is no longer on the verifier's
 ``sys.path`` (optional imports and ``pytest11`` entry points were filled in from it), symlinks are
 resolved through each other instead of lexically, and an unreadable workdir scores 0 instead of
-raising.
+raising. An attack that still gets through is ``xfail(strict=True)`` with the hole in its reason: once
+the grading is fixed it passes, strict turns that into a failure, and the marker goes.
 """
 
 from __future__ import annotations
@@ -313,6 +314,9 @@ HOLES = {
     "leading double slash": "ln -s //tests/expected.txt answer.txt",
     "through a link to /": "ln -s / r && ln -s r/tests/expected.txt answer.txt",
     "dot-dot after a link to /usr": "ln -s /usr u && ln -s u/../tests/expected.txt answer.txt",
+    # the image's own links count too: /usr/share/zoneinfo/posix/Etc -> ../Etc is one level shallower than it looks
+    "dot-dot after a link of the image": "ln -s /usr/share/zoneinfo/posix/Etc/../../../../tests/expected.txt "
+    "answer.txt",
 }
 
 
@@ -324,7 +328,17 @@ def test_symlinks_into_guarded_paths_are_refused(env: TerminalEnv, attack: str) 
     assert out.verifier["ran"] is False
 
 
-@pytest.mark.parametrize("attack", list(HOLES), ids=list(HOLES))
+IMAGE_LINK_HOLE = pytest.mark.xfail(
+    strict=True,
+    reason="verify.resolve follows only the archive's links and walks the image's paths lexically: '..' after an "
+    "image link that points up (/usr/share/zoneinfo/posix/Etc -> ../Etc, on the host and in the base image) "
+    "lands in /tests (hole reported to the owner)",
+)
+
+
+@pytest.mark.parametrize(
+    "attack", [pytest.param(k, marks=IMAGE_LINK_HOLE) if "image" in k else k for k in HOLES], ids=list(HOLES)
+)
 def test_symlinks_that_resolve_into_guarded_paths_are_refused(env: TerminalEnv, attack: str) -> None:
     out = play(env, "key-match", HOLES[attack] + " && echo linked")
     assert "linked" in out.outputs[0], out.log
