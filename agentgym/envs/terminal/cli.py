@@ -1,4 +1,8 @@
-"""``agentgym tasks import harbor PATH...`` and ``agentgym tasks export harbor``: Harbor task folders in and out."""
+"""``agentgym tasks import FORMAT PATH...`` and ``agentgym tasks export FORMAT``: tasks in other formats, in and out.
+
+Formats: ``harbor`` (task folders, shell tasks) and ``swe`` (SWE-bench-style JSONL instances, coding tasks,
+read against local git mirrors; see :mod:`agentgym.envs.coding.swe`).
+"""
 
 from __future__ import annotations
 
@@ -13,33 +17,47 @@ def add_commands(tasks_subparsers: argparse._SubParsersAction[argparse.ArgumentP
     """Add ``import`` and ``export`` to the ``agentgym tasks`` command group."""
     p = tasks_subparsers.add_parser(
         "import",
-        help="read tasks written in another format (harbor) and say per task what can run here",
-        description="Read Harbor task folders (a task folder or a folder of them), print per task whether it can "
-        "run on the local and the Docker backend (and why not), and with --out write them as agentgym tasks "
+        help="read tasks written in another format (harbor, swe) and say per task what can run here",
+        description="harbor: read Harbor task folders (a task folder or a folder of them), print per task whether "
+        "it can run on the local and the Docker backend (and why not), and with --out write them as agentgym tasks "
         "(JSONL) that Terminal-v0 plays with --env-arg source=FILE. Terminal-v0 also reads the folders directly "
-        "(--env-arg source=PATH).",
+        "(--env-arg source=PATH). swe: read SWE-bench / SWE-Gym / SWE-smith JSONL instances against local git "
+        "mirrors (--repos), print per instance ok or why not, and with --out write the coding tasks (JSONL) that "
+        "CodeRepair-v0 plays with --env-arg source=FILE.",
     )
-    p.add_argument("format", choices=["harbor"], help="the task format")
-    p.add_argument("paths", nargs="+", help="task folders, or folders of task folders")
+    p.add_argument("format", choices=["harbor", "swe"], help="the task format")
+    p.add_argument("paths", nargs="+", help="harbor: task folders, or folders of task folders; swe: JSONL files")
     p.add_argument("--out", default=None, help="write the tasks to this JSONL file")
+    p.add_argument(
+        "--repos",
+        default=None,
+        help="swe: folder of local git mirrors, one per repository, named owner__name or name",
+    )
+    p.add_argument("--max-file-bytes", type=int, default=None, help="swe: larger files of a repository are left out")
+    p.add_argument(
+        "--max-repo-bytes", type=int, default=None, help="swe: refuse repositories holding more text than this"
+    )
     p.set_defaults(fn=cmd_import)
 
     p = tasks_subparsers.add_parser(
         "export",
-        help="write agentgym tasks in another format (harbor folders)",
-        description="Write the tasks of a source as Harbor task folders, one per task, under --out: shell tasks "
-        "as they are, coding tasks (CodeRepair format) converted (tests restored, FAIL_TO_PASS and PASS_TO_PASS "
-        "run with pytest, reward.json).",
+        help="write agentgym tasks in another format (harbor folders, swe JSONL)",
+        description="harbor: write the tasks of a source as Harbor task folders, one per task, under --out: shell "
+        "tasks as they are, coding tasks (CodeRepair format) converted (tests restored, FAIL_TO_PASS and "
+        "PASS_TO_PASS run with pytest, reward.json). swe: write coding tasks as SWE-bench-style instances (JSONL) "
+        "to --out, and with --repos a git mirror of each base tree, so the file imports again.",
     )
-    p.add_argument("format", choices=["harbor"], help="the task format")
+    p.add_argument("format", choices=["harbor", "swe"], help="the task format")
     p.add_argument(
         "source",
         nargs="?",
-        default="builtin",
-        help="builtin (the shell tasks, default), curated or humaneval (coding tasks, converted), a .jsonl of "
-        "shell or coding tasks, or a folder of Harbor tasks",
+        default=None,
+        help="harbor: builtin (the shell tasks, default), curated or humaneval (coding tasks, converted), a .jsonl "
+        "of shell or coding tasks, or a folder of Harbor tasks; swe: curated (default), humaneval or a .jsonl of "
+        "coding tasks",
     )
-    p.add_argument("--out", required=True, help="folder to write the task folders into")
+    p.add_argument("--out", required=True, help="harbor: folder to write the task folders into; swe: the JSONL file")
+    p.add_argument("--repos", default=None, help="swe: also write a git mirror of each base tree into this folder")
     p.add_argument("--split", default="all", choices=["train", "test", "all"])
     p.set_defaults(fn=cmd_export)
 
@@ -50,6 +68,8 @@ def _status(reasons: list[str]) -> str:
 
 def cmd_import(args: argparse.Namespace) -> int:
     """Load the folders, print the per-task table, write JSONL; 0 when every task can run on some backend."""
+    if args.format == "swe":
+        return _import_swe(args)
     from agentgym.envs.terminal.build import missing_host_packages
     from agentgym.harbor import load_tasks, unsupported_reasons
 
@@ -102,11 +122,70 @@ def export_source(source: str) -> TaskSet:
     return TaskSet(converted, tasks.name, tasks.test_fraction)
 
 
+def _import_swe(args: argparse.Namespace) -> int:
+    """Import SWE-style JSONL files; print per instance ok or why not; 0 when every instance imported."""
+    from agentgym.envs.coding.swe import SWEError, iter_swe
+
+    if not args.repos:
+        print("tasks import swe needs --repos DIR: the folder of local git mirrors (owner__name or name)")
+        return 2
+    caps = {k: v for k, v in (("max_file_bytes", args.max_file_bytes), ("max_repo_bytes", args.max_repo_bytes)) if v}
+    imported, failed = [], 0
+    for path in args.paths:
+        try:
+            results = list(iter_swe(path, args.repos, **caps))
+        except (OSError, SWEError) as e:
+            print(f"{path}: {e}")
+            failed += 1
+            continue
+        for instance, result in results:
+            if isinstance(result, SWEError):
+                failed += 1
+                print(f"{instance}: no: {str(result).removeprefix(f'{instance}: ')}")
+                continue
+            imported.append(result)
+            ignored = result.metadata.get("ignored_patch_files", {})
+            note = f" (gold patch files the grader ignores: {', '.join(ignored)})" if ignored else ""
+            print(f"{instance}: ok{note}")
+    if args.out:
+        TaskSet(imported, Path(args.out).stem).to_jsonl(args.out)
+        print(f"wrote {len(imported)} tasks to {args.out}")
+    print(f"{len(imported)} instances imported, {failed} not", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _export_swe(args: argparse.Namespace) -> int:
+    """Write coding tasks as SWE-style JSONL, and with --repos their base trees as git mirrors."""
+    import json
+
+    from agentgym.envs.coding.env import load_source as coding_source
+    from agentgym.envs.coding.swe import SWEError, to_swe, write_mirror
+
+    tasks = coding_source(args.source or "curated").split(args.split)
+    rows, mirrors, failed = [], set(), 0
+    for task in tasks:
+        try:
+            rows.append(to_swe(task))
+            if args.repos:
+                mirrors.add(write_mirror(task, args.repos))
+        except SWEError as e:
+            failed += 1
+            print(f"{task.id}: no: {e}")
+    with open(args.out, "w") as f:
+        f.writelines(json.dumps(row, sort_keys=True) + "\n" for row in rows)
+    print(f"wrote {len(rows)} instances to {args.out}")
+    if args.repos:
+        print(f"wrote {len(mirrors)} git mirrors under {args.repos}")
+    return 1 if failed else 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
-    """Write every task of the source as a Harbor folder."""
+    """Write every task of the source as a Harbor folder (or, for ``swe``, a JSONL row)."""
     from agentgym.harbor import export_task
 
-    tasks = export_source(args.source).split(args.split)
+    if args.format == "swe":
+        return _export_swe(args)
+    tasks = export_source(args.source or "builtin").split(args.split)
     out = Path(args.out)
     for task in tasks:
         export_task(task, out)
