@@ -2,7 +2,7 @@
 
 An instance is one JSON object (SWE-bench, SWE-Gym and SWE-smith rows share these keys)::
 
-    instance_id, repo ("owner/name"), base_commit, patch (the gold fix), test_patch,
+    instance_id, repo ("owner/name"), base_commit, patch (the gold fix), test_patch (may be empty),
     problem_statement, FAIL_TO_PASS, PASS_TO_PASS   (lists of pytest node ids, or JSON strings of them)
 
 **Import** (:func:`load_swe`, :func:`swe_task`) reads the repository from a *local* git mirror,
@@ -199,6 +199,8 @@ def _apply(git_dir: Path, commit: str, patch: str, what: str) -> dict[str, str |
     The patch is applied to a scratch index; the index and any new objects live in a temporary
     folder, so the mirror is only read.
     """
+    if not patch.strip():
+        return {}
     if "GIT binary patch" in patch or "\nBinary files " in f"\n{patch}":
         raise SWEError(f"the {what} changes binary files, which coding tasks cannot hold: drop them from the {what}")
     with tempfile.TemporaryDirectory(prefix="agentgym-swe-") as tmp:
@@ -290,13 +292,11 @@ def swe_task(
 def _swe_task(
     row: Mapping[str, Any], repos: Mapping[str, str | Path] | str | Path, max_file_bytes: int, max_repo_bytes: int
 ) -> Task:
-    missing = [
-        k for k in ("instance_id", "repo", "base_commit", "patch", "test_patch", "FAIL_TO_PASS") if not row.get(k)
-    ]
+    missing = [k for k in ("instance_id", "repo", "base_commit", "patch", "FAIL_TO_PASS") if not row.get(k)]
     if missing:
         raise SWEError(f"the instance has no {', '.join(missing)}: every SWE-style row needs {', '.join(SWE_KEYS)}")
     for key in ("instance_id", "repo", "base_commit", "patch", "test_patch"):
-        if not isinstance(row[key], str):
+        if not isinstance(row.get(key, ""), str):
             raise SWEError(f"{key} must be a string, got {type(row[key]).__name__}")
     fail_to_pass, pass_to_pass = _node_ids(row, "FAIL_TO_PASS"), _node_ids(row, "PASS_TO_PASS")
     repo, commit = row["repo"], row["base_commit"]
@@ -304,7 +304,7 @@ def _swe_task(
     entries = _tree(git_dir, commit)
     files = _base_files(git_dir, entries, max_file_bytes, max_repo_bytes)
     gold = _apply(git_dir, commit, row["patch"], "patch")
-    tests = _apply(git_dir, commit, row["test_patch"], "test_patch")
+    tests = _apply(git_dir, commit, row.get("test_patch") or "", "test_patch")
     both = sorted(set(gold) & set(tests))
     if both:
         raise SWEError(f"patch and test_patch both change {', '.join(both)}: a file must belong to one of them")

@@ -245,6 +245,21 @@ def test_instances_that_cannot_be_imported_say_why(
         swe_task(make_row(upstream), upstream.mirrors)
 
 
+def test_empty_test_patch_keeps_the_failing_tests_visible(upstream: Upstream) -> None:
+    git(upstream.work, "checkout", "-q", upstream.base)
+    with_tests = commit(upstream.work, {"tests/test_more.py": TESTS_NEW}, "test first")
+    row = upstream.row(
+        base_commit=with_tests,
+        patch=git(upstream.work, "diff", with_tests, upstream.fix, "--", "shapes"),
+        test_patch="",
+        FAIL_TO_PASS=["tests/test_more.py::test_triangle_half"],
+    )
+    task = swe_task(row, {"acme/shapes": upstream.work})
+    assert task.setup["files"]["tests/test_more.py"] == TESTS_NEW
+    assert task.verifier["hidden_tests"] == {}
+    assert task.solution == {"files": {"shapes/area.py": AREA_FIXED}}
+
+
 def test_gold_patch_files_the_grader_ignores_are_listed(upstream: Upstream) -> None:
     extra = commit(upstream.work, {"CHANGES.md": "fixed triangle\n", "shapes/area.py": AREA_FIXED}, "changelog")
     task = swe_task(
