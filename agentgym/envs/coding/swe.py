@@ -214,7 +214,7 @@ def _apply(git_dir: Path, commit: str, patch: str, what: str) -> dict[str, str |
             "GIT_ALTERNATE_OBJECT_DIRECTORIES": str(Path(common.decode().strip(), "objects")),
         }
         patch_file = Path(tmp, "change.diff")
-        patch_file.write_bytes(patch.encode())
+        patch_file.write_bytes(patch.encode() + (b"" if patch.endswith("\n") else b"\n"))  # git needs the last newline
         _git(["read-tree", commit], env=env)
         try:
             _git(["apply", "--cached", "--whitespace=nowarn", str(patch_file)], env=env)

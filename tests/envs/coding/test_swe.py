@@ -164,7 +164,9 @@ def test_gold_patch_scores_one_empty_patch_zero(upstream: Upstream, tmp_path: Pa
 
 def test_node_ids_as_json_strings_or_lists_give_the_same_task(upstream: Upstream) -> None:
     as_strings = swe_task(upstream.row(), upstream.mirrors)
-    as_lists = swe_task(upstream.row(FAIL_TO_PASS=F2P, PASS_TO_PASS=P2P), upstream.mirrors)
+    as_lists = swe_task(
+        upstream.row(FAIL_TO_PASS=F2P, PASS_TO_PASS=P2P, patch=upstream.diff("shapes").rstrip("\n")), upstream.mirrors
+    )
     empty_p2p = swe_task(upstream.row(PASS_TO_PASS="[]"), upstream.mirrors)
     assert as_strings == as_lists
     assert as_strings.verifier["fail_to_pass"] == F2P
