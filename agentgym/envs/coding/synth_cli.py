@@ -42,6 +42,21 @@ def add_commands(tasks_subparsers: argparse._SubParsersAction[argparse.ArgumentP
     p.add_argument(
         "--check", action="store_true", help="re-run every kept task's tests (base fails, fix passes) before writing"
     )
+    p.add_argument(
+        "--no-deps",
+        action="store_true",
+        help="do not install the project's declared runtime and test dependencies (default: pip installs them once "
+        "into a cached folder on the host, uploaded into the sandbox)",
+    )
+    p.add_argument(
+        "--deps-cache", default=None, help="folder for installed dependencies (default: $AGENTGYM_CACHE/synth-deps)"
+    )
+    p.add_argument(
+        "--find-links",
+        default=None,
+        metavar="DIR",
+        help="install dependencies only from this folder of wheels/sdists (pip --no-index --find-links DIR)",
+    )
     p.set_defaults(fn=cmd_synth)
 
 
@@ -49,34 +64,46 @@ def cmd_synth(args: argparse.Namespace) -> int:
     """Run ``agentgym tasks synth``: load or download the project, synthesize, optionally check, write JSONL."""
     from agentgym.tasks import TaskSet
 
-    from .synth import SynthConfig, check_task_tests, download_sdist, load_project, synthesize
+    from .synth import SynthConfig, SynthError, check_task_tests, download_sdist, load_project, synthesize
 
     if bool(args.source) == bool(args.pypi):
         raise SystemExit("give either a project folder or --pypi NAME==VER (not both)")
-    with tempfile.TemporaryDirectory(prefix="agentgym-sdist-") as tmp:
-        if args.pypi:
-            root = download_sdist(args.pypi, tmp)
-            name = args.name or args.pypi.replace("==", "-")
-        else:
-            root = Path(args.source)
-            name = args.name or root.resolve().name
-        files = load_project(root)
-    cfg = SynthConfig(
-        max_tasks=args.max_tasks,
-        max_per_operator=args.max_per_operator,
-        seed=args.seed,
-        operators=[o.strip() for o in args.operators.split(",") if o.strip()],
-        sandbox=args.sandbox,
-        test_cmd=shlex.split(args.test_cmd) if args.test_cmd else None,
-        mutant_timeout=args.mutant_timeout,
-        name=name,
-    )
-    result = synthesize(files, cfg, log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    name = args.name or (args.pypi.replace("==", "-") if args.pypi else Path(args.source).resolve().name)
+    try:
+        with tempfile.TemporaryDirectory(prefix="agentgym-sdist-") as tmp:
+            if args.pypi:
+                try:
+                    root = download_sdist(args.pypi, tmp)
+                except RuntimeError as e:
+                    raise SynthError("download", str(e).splitlines()[0]) from None
+            else:
+                root = Path(args.source)
+            try:
+                files = load_project(root)
+            except ValueError as e:
+                raise SynthError("too-large", str(e)) from None
+        cfg = SynthConfig(
+            max_tasks=args.max_tasks,
+            max_per_operator=args.max_per_operator,
+            seed=args.seed,
+            operators=[o.strip() for o in args.operators.split(",") if o.strip()],
+            sandbox=args.sandbox,
+            test_cmd=shlex.split(args.test_cmd) if args.test_cmd else None,
+            mutant_timeout=args.mutant_timeout,
+            name=name,
+            install_deps=not args.no_deps,
+            deps_cache=args.deps_cache,
+            pip_args=["--no-index", "--find-links", str(Path(args.find_links).resolve())] if args.find_links else [],
+        )
+        result = synthesize(files, cfg, log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    except SynthError as e:
+        raise SystemExit(e.line(name)) from None
     tasks = result.tasks
+    deps = result.deps.path if result.deps else None
     if args.check:
         sound = []
         for task in tasks:
-            problems = check_task_tests(task, args.sandbox)
+            problems = check_task_tests(task, args.sandbox, deps=deps)
             if problems:
                 print(f"dropping {task.id}: " + "; ".join(problems[:3]), file=sys.stderr)
             else:

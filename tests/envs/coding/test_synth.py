@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 import textwrap
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -14,12 +17,17 @@ from agentgym.envs.coding.synth import (
     PytestRunner,
     SandboxKind,
     SynthConfig,
+    SynthError,
     candidate_order,
     check_task_tests,
+    declared_requirements,
     flatten_src_layout,
+    install_requirements,
     issue_text,
     load_project,
     open_sandbox,
+    read_pytest_config,
+    suite_files,
     suite_limits,
     synthesize,
     yield_table,
@@ -257,9 +265,24 @@ def test_max_tasks_stops_synthesis(tiny_project: Path) -> None:
     assert len(result.tasks) == 1 and result.stats["change_return"].kept == 1
 
 
-def test_broken_baseline_is_reported(tiny_project: Path) -> None:
+def test_a_test_file_that_fails_to_collect_is_left_out(tiny_project: Path) -> None:
     files = {**load_project(tiny_project), "tests/test_broken.py": "import nonexistent_module_xyz\n"}
-    with pytest.raises(RuntimeError, match="baseline test run of tiny is not usable"):
+    logged: list[str] = []
+    cfg = SynthConfig(operators=["comparison"], max_per_operator=5, sandbox="none", name="tiny")
+    result = synthesize(files, cfg, log=logged.append)
+    assert [t.verifier["fail_to_pass"] for t in result.tasks] == [
+        ["tests/test_parity.py::test_even", "tests/test_parity.py::test_odd"]
+    ]
+    assert (
+        "baseline: leaving out 1 test file(s) that fail to collect (no module named nonexistent_module_xyz): "
+        "tests/test_broken.py" in logged
+    )
+    assert "tests/test_broken.py" in result.tasks[0].setup["files"]  # still in the task, never graded
+
+
+def test_broken_baseline_is_reported(tiny_project: Path) -> None:
+    files = {**load_project(tiny_project), "tests/conftest.py": "import nonexistent_module_xyz\n"}
+    with pytest.raises(SynthError, match=r"^missing-dependency: no module named nonexistent_module_xyz"):
         synthesize(files, SynthConfig(sandbox="none", name="tiny"))
 
 
@@ -392,3 +415,264 @@ def test_the_runner_reports_the_same_run_through_any_sandbox(kind: SandboxKind) 
 def test_an_unknown_sandbox_kind_names_the_choices() -> None:
     with pytest.raises(ValueError, match="unknown sandbox kind 'podman': use one of local, docker, none"):
         open_sandbox("podman", TINY)  # type: ignore[arg-type]
+
+
+# --- the variety of real projects: tests/fixtures/synth_projects -----------------------------
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "synth_projects"
+
+
+def fixture_files(name: str) -> dict[str, str]:
+    return load_project(FIXTURES / name)
+
+
+def test_the_pytest_configuration_is_read_from_the_file_pytest_picks() -> None:
+    config = read_pytest_config(fixture_files("plugin_config"))
+    assert config.source == "pyproject.toml [tool.pytest.ini_options]"
+    assert config.testpaths == ["tests"]
+    assert sorted(config.not_applied) == ["addopts", "filterwarnings", "markers", "minversion", "required_plugins"]
+    assert "--cov=shapes" in config.not_applied["addopts"] and "addopts = '--cov=shapes" in config.describe()
+    assert read_pytest_config(fixture_files("src_layout")).source == "setup.cfg [tool:pytest]"
+    assert read_pytest_config(fixture_files("unittest_only")).source is None
+    # pytest's own order: pytest.ini, pyproject.toml (with a pytest table), tox.ini [pytest], setup.cfg [tool:pytest]
+    both = {"tox.ini": "[pytest]\naddopts = -x\n", "setup.cfg": "[tool:pytest]\naddopts = --cov\n"}
+    assert read_pytest_config(both).values == {"addopts": "-x"}
+    assert read_pytest_config({**both, "pytest.ini": "[pytest]\ntestpaths = t\n"}).testpaths == ["t"]
+    assert read_pytest_config({**both, "pyproject.toml": "[project]\nname = 'x'\n"}).source == "tox.ini [pytest]"
+    assert read_pytest_config({"tox.ini": "[tox]\nenvlist = py3\n"}).source is None
+
+
+def test_suite_files_follow_testpaths_python_files_norecursedirs_and_unittest_names() -> None:
+    files = {
+        "pkg/__init__.py": "",
+        "tests/__init__.py": "",
+        "tests/conftest.py": "",
+        "tests/test_a.py": "",
+        "tests/b_test.py": "",
+        "tests/testlegacy.py": "import unittest\n",
+        "tests/testhelpers.py": "x = 1\n",  # not test_*.py and no unittest: a helper
+        "tests/data/test_fixture.py": "",
+        "other/test_elsewhere.py": "",
+    }
+    config = read_pytest_config(files)
+    assert suite_files(files, config) == [
+        "other/test_elsewhere.py",
+        "tests/b_test.py",
+        "tests/data/test_fixture.py",
+        "tests/test_a.py",
+        "tests/testlegacy.py",
+    ]
+    files["pytest.ini"] = "[pytest]\ntestpaths = tests\nnorecursedirs = data\npython_files = test_*.py\n"
+    assert suite_files(files, read_pytest_config(files)) == ["tests/test_a.py", "tests/testlegacy.py"]
+
+
+def test_plain_pytest_cannot_run_the_plugin_config_fixture_but_synth_can() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        check=False,
+        cwd=FIXTURES / "plugin_config",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
+    )
+    assert done.returncode != 0 and "tests passed" not in done.stdout  # minversion, required_plugins, --cov ...
+    logged: list[str] = []
+    cfg = SynthConfig(operators=["boolean", "change_return"], max_per_operator=4, sandbox="none", name="shapes")
+    result = synthesize(fixture_files("plugin_config"), cfg, log=logged.append)
+    assert (
+        result.baseline_passed == 4
+    )  # test_legacy's DeprecationWarning is not an error: filterwarnings is not applied
+    assert result.tasks and all(t.metadata["mutation"]["path"] == "shapes/__init__.py" for t in result.tasks)
+    assert any(line.startswith("pyproject.toml [tool.pytest.ini_options]: not applied") for line in logged)
+    assert result.deps is None  # the project declares no dependencies
+
+
+@pytest.mark.parametrize(
+    ("name", "module", "node"),
+    [
+        ("plugin_config", "shapes/__init__.py", "tests/test_shapes.py::test_rectangle"),
+        ("unittest_only", "textkit/__init__.py", "tests/testwords.py::ShoutTest::test_shout"),
+        ("src_layout", "mathx/__init__.py", "tests/test_mathx.py::test_clamp"),
+    ],
+)
+def test_tasks_from_each_kind_of_project_pass_the_coding_grader(name: str, module: str, node: str) -> None:
+    require_bwrap()  # a skip outside CI without bubblewrap; a failure in CI
+    from agentgym.envs.coding import CodeRepairEnv
+    from agentgym.policies import make_policy
+    from agentgym.rollout import run_episode
+    from agentgym.tasks import TaskSet
+
+    cfg = SynthConfig(max_tasks=2, max_per_operator=3, sandbox="local", name=name)
+    result = synthesize(fixture_files(name), cfg)
+    assert len(result.tasks) == 2
+    assert {t.metadata["mutation"]["path"] for t in result.tasks} == {module}
+    ids = {n for t in result.tasks for n in t.verifier["fail_to_pass"] + t.verifier["pass_to_pass"]}
+    assert node in ids
+    env = CodeRepairEnv(tasks=TaskSet(result.tasks), sandbox="local", grade_timeout=60)
+    try:
+        for task in result.tasks:
+            assert run_episode(env, make_policy("oracle"), task_id=task.id).outcome_reward == 1.0, task.id
+            assert run_episode(env, make_policy("noop"), task_id=task.id).outcome_reward == 0.0, task.id
+    finally:
+        env.close()
+
+
+def test_declared_requirements_of_the_with_deps_fixture() -> None:
+    reqs = declared_requirements(fixture_files("with_deps"))
+    assert reqs.install == ["rangehelper>=1.0"]
+    # pytest, its plugins and tools are never installed; `ranges[tests]` (the project itself) pulls in its extra
+    assert reqs.skipped == ["pytest-mock", "coverage[toml]", "mypy", "pytest>=7", "pytest-timeout"]
+    assert reqs.sources == [
+        "pyproject.toml optional-dependencies tests",
+        "pyproject.toml optional-dependencies dev",
+        "requirements/test.txt",
+        "tox.ini [testenv] deps",
+    ]
+
+
+def test_declared_requirements_from_setup_py_setup_cfg_and_dependency_groups() -> None:
+    setup_py = textwrap.dedent("""
+        from setuptools import setup
+
+        TESTS = ["hypothesis>=6", "pytest-cov"]
+        setup(
+            name="demo",
+            install_requires=["attrs"],
+            extras_require={"tests": TESTS, "docs": ["sphinx"]},
+            tests_require=["freezegun; python_version >= '3'"],
+            version=open("VERSION").read(),
+        )
+    """)
+    reqs = declared_requirements({"setup.py": setup_py})
+    assert reqs.install == ["attrs", "freezegun; python_version >= '3'", "hypothesis>=6"]
+    assert reqs.skipped == ["pytest-cov"]
+    setup_cfg = (
+        "[metadata]\nname = demo\n[options]\ninstall_requires =\n    six\n"
+        "[options.extras_require]\ntesting =\n    pretend\n    demo[extra]\nextra = jaraco.itertools\n"
+    )
+    assert declared_requirements({"setup.cfg": setup_cfg}).install == ["six", "pretend", "jaraco.itertools"]
+    groups = '[dependency-groups]\ntest = ["big-O", {include-group = "typing"}]\ntyping = ["typing-extensions"]\n'
+    assert declared_requirements({"pyproject.toml": groups}).install == ["big-O", "typing-extensions"]
+    assert declared_requirements({"setup.py": "import setuptools\nsetuptools.setup(**kw)\n"}).install == []
+
+
+def make_wheel(folder: Path, name: str, modules: dict[str, str]) -> Path:
+    """A minimal pure-Python wheel (pip installs it from ``--find-links`` without a network)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}-1.0-py3-none-any.whl"
+    info = f"{name}-1.0.dist-info"
+    with zipfile.ZipFile(path, "w") as z:
+        for rel, text in modules.items():
+            z.writestr(rel, text)
+        z.writestr(f"{info}/METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+        z.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        z.writestr(f"{info}/RECORD", "")
+    return path
+
+
+RANGEHELPER = "def ranges_from(text):\n    return [tuple(int(x) for x in p.split('-')) for p in text.split(',')]\n"
+
+
+def test_dependencies_install_offline_once_then_come_from_the_cache(tmp_path: Path) -> None:
+    wheels = tmp_path / "wheels"
+    make_wheel(wheels, "rangehelper", {"rangehelper/__init__.py": RANGEHELPER})
+    # a dependency that ships its own copy of pytest and of the project: both are removed
+    make_wheel(wheels, "shadowing", {"pytest.py": "", "_pytest/__init__.py": "", "ranges/__init__.py": "", "sh.py": ""})
+    pip_args = ["--no-index", "--find-links", str(wheels)]
+    first = install_requirements(
+        ["rangehelper>=1.0", "shadowing", "no-such-package-xyz"],
+        tmp_path / "cache",
+        project="ranges",
+        top_level=["ranges"],
+        pip_args=pip_args,
+    )
+    assert not first.cached and first.failed == ["no-such-package-xyz"]
+    assert first.installed == ["rangehelper>=1.0", "shadowing"]
+    assert (first.path / "rangehelper" / "__init__.py").read_text() == RANGEHELPER
+    assert (first.path / "sh.py").exists()
+    assert not any((first.path / p).exists() for p in ("pytest.py", "_pytest", "ranges"))
+    assert "could not install: no-such-package-xyz" in first.describe()
+    again = install_requirements(
+        ["shadowing", "rangehelper>=1.0", "no-such-package-xyz"],
+        tmp_path / "cache",
+        project="ranges",
+        top_level=["ranges"],
+        pip_args=pip_args,
+    )
+    assert again.cached and again.path == first.path and again.installed == first.installed
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [first.path.name]
+
+
+@pytest.mark.parametrize("kind", ["none", "local", pytest.param("docker", marks=pytest.mark.docker)])
+def test_a_project_with_test_dependencies_runs_with_them_installed(tmp_path: Path, kind: SandboxKind) -> None:
+    if kind == "local":
+        require_bwrap()
+    if kind == "docker":
+        require_docker()
+    wheels = tmp_path / "wheels"
+    make_wheel(wheels, "rangehelper", {"rangehelper/__init__.py": RANGEHELPER})
+    files = fixture_files("with_deps")
+    with pytest.raises(SynthError, match=r"^missing-dependency: no module named rangehelper \(in tests/test_ranges"):
+        synthesize(files, SynthConfig(sandbox=kind, name="ranges", install_deps=False))
+    cfg = SynthConfig(
+        operators=["comparison", "invert_if"],
+        max_per_operator=3,
+        sandbox=kind,
+        name="ranges",
+        deps_cache=str(tmp_path / "cache"),
+        pip_args=["--no-index", "--find-links", str(wheels)],
+    )
+    result = synthesize(files, cfg)
+    assert result.deps is not None and result.deps.installed == ["rangehelper>=1.0"]
+    assert result.baseline_passed == 2 and result.tasks
+    task = result.tasks[0]
+    assert task.metadata["test_requirements"] == ["rangehelper>=1.0"]
+    assert check_task_tests(task, kind, deps=result.deps.path) == []
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        ({"pkg/__init__.py": "X = 1\n", "README.md": "x\n"}, r"no-tests: no test files"),
+        (
+            {
+                "fast/__init__.py": "from fast._speedups import double\n",
+                "fast/_speedups.pyx": "def double(x):\n    return 2 * x\n",
+                "tests/test_fast.py": "from fast import double\n\n\ndef test_double():\n    assert double(2) == 4\n",
+            },
+            r"compiled-extension: fast\._speedups is built from C/Cython/Rust sources",
+        ),
+        (
+            {"pkg/__init__.py": "X = 1\n", "tests/test_x.py": "def test_x(:\n    pass\n"},
+            r"collection-error: tests/test_x.py: .*SyntaxError",
+        ),
+        (
+            {
+                "pkg/__init__.py": "X = 1\n",
+                "tests/test_x.py": "from pkg import X\n\n\ndef test_x():\n    assert X == 2\n",
+            },
+            r"baseline-failures: none of 1 tests passes; tests/test_x.py::test_x: assert 1 == 2",
+        ),
+        (
+            {"pkg/__init__.py": "X = 1\n", "tests/test_x.py": "import pytest\n\n\ndef test_x():\n    pytest.skip()\n"},
+            r"baseline-failures: none of 1 tests passes",
+        ),
+    ],
+)
+def test_an_unusable_project_says_why_in_one_category(files: dict[str, str], message: str) -> None:
+    with pytest.raises(SynthError, match="^" + message):
+        synthesize(files, SynthConfig(sandbox="none", name="bad"))
+
+
+def test_cli_says_in_one_line_why_a_project_cannot_be_used(tmp_path: Path) -> None:
+    from agentgym.cli import main
+
+    (tmp_path / "empty" / "pkg").mkdir(parents=True)
+    (tmp_path / "empty" / "pkg" / "__init__.py").write_text("X = 1\n")
+    with pytest.raises(SystemExit) as stop:
+        main(["tasks", "synth", str(tmp_path / "empty"), "--sandbox", "none", "--out", str(tmp_path / "t.jsonl")])
+    assert stop.value.code == (
+        "cannot use empty: no-tests: no test files (test_*.py, *_test.py, or unittest modules under tests/)"
+    )
+    assert not (tmp_path / "t.jsonl").exists()

@@ -21,6 +21,8 @@ from typing import Literal
 
 from agentgym.sandboxes import ExecResult, LocalSandbox, Sandbox, SandboxConfig, make_sandbox
 
+from .config import SYNTH_INI, read_pytest_config, suite_files
+
 SandboxKind = Literal["local", "docker", "none"]
 """``local`` (bubblewrap), ``docker``, or ``none`` (host subprocesses; trusted code only)."""
 SANDBOX_KINDS: tuple[SandboxKind, ...] = ("local", "docker", "none")
@@ -28,6 +30,8 @@ SANDBOX_KINDS: tuple[SandboxKind, ...] = ("local", "docker", "none")
 PLUGIN_DIR = ".agentgym_synth"
 """Workspace folder for the plugin and its files: hidden, so pytest does not collect it and no task holds it."""
 PLUGIN_NAME = "agentgym_synth_plugin"
+DEPS_DIR = f"{PLUGIN_DIR}/deps"
+"""Where installed dependencies are uploaded (on ``PYTHONPATH``)."""
 PLUGIN_SOURCE = resources.files(__name__.rpartition(".")[0]).joinpath("_pytest_plugin.py").read_text(encoding="utf-8")
 """The text of :mod:`agentgym.envs.coding.synth._pytest_plugin`, written into every sandbox."""
 
@@ -67,18 +71,42 @@ class PytestRun:
 class PytestRunner:
     """Runs pytest in a sandbox's workspace and reads back per-test outcomes.
 
+    pytest runs as the coding environments' grader runs it: with an ini file of its own
+    (``-c``, see :mod:`.config`), ``--rootdir`` and ``--confcutdir`` at the workspace, plugin
+    autoloading off. The project's configuration files are not read.
+
     Args:
         sandbox: Any :class:`~agentgym.sandboxes.Sandbox` whose workspace holds the project.
         test_cmd: The command prefix that runs pytest there, e.g. ``["python3", "-m", "pytest"]``.
+        paths: The test files a whole-suite run collects (see :func:`~.config.suite_files`);
+            None: whatever pytest finds from the workspace root.
+        deps: A host folder of installed dependencies (:mod:`.deps`), uploaded into the
+            workspace's hidden plugin folder and put on ``PYTHONPATH``.
+        pythonpath: More workspace-relative folders for ``PYTHONPATH`` (``src`` for a ``src/``
+            layout, as the grader adds it).
     """
 
-    def __init__(self, sandbox: Sandbox, test_cmd: Sequence[str]) -> None:
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        test_cmd: Sequence[str],
+        *,
+        paths: Sequence[str] | None = None,
+        deps: str | Path | None = None,
+        pythonpath: Sequence[str] = (),
+    ) -> None:
         self.sandbox = sandbox
         self.test_cmd = list(test_cmd)
+        self.paths = None if paths is None else list(paths)
         sandbox.write_file(f"{PLUGIN_DIR}/{PLUGIN_NAME}.py", PLUGIN_SOURCE)
+        sandbox.write_file(f"{PLUGIN_DIR}/pytest.ini", SYNTH_INI)
+        self.pythonpath = [self._abs(PLUGIN_DIR), *(self._abs(p) for p in pythonpath)]
+        if deps is not None:
+            sandbox.upload(deps, DEPS_DIR)
+            self.pythonpath.append(self._abs(DEPS_DIR))
 
     def _abs(self, rel: str) -> str:
-        return f"{self.sandbox.workdir.rstrip('/')}/{rel}"
+        return f"{self.sandbox.workdir.rstrip('/')}/{rel}".rstrip("/")
 
     def run(
         self,
@@ -105,12 +133,12 @@ class PytestRunner:
         env = {
             "PYTHONDONTWRITEBYTECODE": "1",
             "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
-            "PYTHONPATH": self._abs(PLUGIN_DIR),
+            "PYTHONPATH": ":".join(self.pythonpath),
             "AGENTGYM_REPORT": self._abs(f"{PLUGIN_DIR}/report.json"),
         }
         if hash_seed is not None:
             env["PYTHONHASHSEED"] = str(hash_seed)
-        args: list[str] = []
+        args: list[str] = list(self.paths or [])
         if select is not None:
             self.sandbox.write_file(f"{PLUGIN_DIR}/select.json", json.dumps(sorted(select)))
             env["AGENTGYM_SELECT"] = self._abs(f"{PLUGIN_DIR}/select.json")
@@ -119,7 +147,8 @@ class PytestRunner:
             self.sandbox.write_file(f"{PLUGIN_DIR}/trace.json", json.dumps(sorted(trace)))
             env["AGENTGYM_TRACE"] = self._abs(f"{PLUGIN_DIR}/trace.json")
         self.sandbox.write_file(f"{PLUGIN_DIR}/report.json", "")
-        cmd = [*self.test_cmd, "-p", PLUGIN_NAME, "-p", "no:cacheprovider", "-q"]
+        cmd = [*self.test_cmd, "-c", self._abs(f"{PLUGIN_DIR}/pytest.ini"), "--rootdir", self._abs(""), "--confcutdir"]
+        cmd += [self._abs(""), "-p", PLUGIN_NAME, "-p", "no:cacheprovider", "-q"]
         cmd += ["--collect-only"] if collect_only else []
         result = self.sandbox.exec([*cmd, *args], timeout=timeout, env=env)
         raw = self.sandbox.read_file(f"{PLUGIN_DIR}/report.json")
@@ -168,11 +197,28 @@ def open_sandbox(
         return make_sandbox(kind, files=tmp, config=config), ["python3"]
 
 
+def project_runner(
+    sandbox: Sandbox,
+    files: Mapping[str, str],
+    test_cmd: Sequence[str],
+    deps: str | Path | None = None,
+) -> PytestRunner:
+    """A runner for a project's whole suite: its test files named explicitly, ``src`` on the path when present."""
+    return PytestRunner(
+        sandbox,
+        test_cmd,
+        paths=suite_files(files, read_pytest_config(files)),
+        deps=deps,
+        pythonpath=["src"] if any(p.startswith("src/") for p in files) else [],
+    )
+
+
 def run_task_tests(
     files: Mapping[str, str],
     sandbox: SandboxKind = "none",
     timeout: float = 300.0,
     test_cmd: Sequence[str] | None = None,
+    deps: str | Path | None = None,
 ) -> PytestRun:
     """Run the whole pytest suite of a project in a fresh sandbox.
 
@@ -181,10 +227,11 @@ def run_task_tests(
         sandbox: Which backend runs it.
         timeout: Seconds before the run is killed.
         test_cmd: The command prefix that runs pytest (default: ``<python> -m pytest``).
+        deps: A host folder of installed dependencies (:mod:`.deps`) to make importable.
 
     Returns:
         The outcomes of every test.
     """
     box, python = open_sandbox(sandbox, files, suite_limits(timeout))
     with box:
-        return PytestRunner(box, test_cmd or [*python, "-m", "pytest"]).run(timeout=timeout)
+        return project_runner(box, files, test_cmd or [*python, "-m", "pytest"], deps).run(timeout=timeout)

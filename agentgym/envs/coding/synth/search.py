@@ -22,12 +22,12 @@ from agentgym.tasks import Task
 
 from .. import mutations
 from ..repo import CONFIG_NAMES, is_test_file
-from .runner import PytestRun, PytestRunner, SandboxKind, open_sandbox, suite_limits
+from .baseline import run_baseline
+from .config import read_pytest_config
+from .deps import InstalledDeps, cache_root, declared_requirements, install_requirements, top_level_modules
+from .runner import PytestRun, PytestRunner, SandboxKind, open_sandbox, project_runner, suite_limits
 from .stats import OperatorStats, Outcome, yield_table
 from .task import mutant_task
-
-HASH_SEEDS = (1, 2)
-"""Extra collections, under these hash seeds, that find node ids which are not stable."""
 
 
 @dataclass
@@ -54,6 +54,12 @@ class SynthConfig:
     """Seconds per mutant run (default: 3x the traced baseline, at least 20)."""
     name: str | None = None
     """Project name used in task ids (default: ``"project"``)."""
+    install_deps: bool = True
+    """Install the project's declared runtime and test dependencies (:mod:`.deps`) for its tests."""
+    deps_cache: str | None = None
+    """Where installed dependencies are cached (default: :func:`~.deps.cache_root`)."""
+    pip_args: Sequence[str] = ()
+    """Extra pip options for that install, e.g. ``["--no-index", "--find-links", DIR]``."""
 
 
 @dataclass
@@ -68,6 +74,8 @@ class SynthResult:
     baseline_not_passed: int
     """Tests that did not pass on the original project."""
     seconds: float
+    deps: InstalledDeps | None = None
+    """The installed dependencies the tests ran with (None: the project declares none)."""
 
     def table(self) -> str:
         """The per-operator yield as a Markdown table (:func:`~.stats.yield_table`)."""
@@ -114,7 +122,8 @@ def synthesize(
 
     Raises:
         ValueError: An unknown operator in ``cfg.operators``.
-        RuntimeError: The project's own tests do not pass (collection errors, or none passes).
+        SynthError: The project cannot be used (its category says why: no tests, a missing
+            dependency, collection errors, no passing test, a timeout ...).
     """
     cfg = cfg or SynthConfig()
     unknown = set(cfg.operators) - set(mutations.OPERATORS)
@@ -125,11 +134,15 @@ def synthesize(
     sources = source_files(files)
     tests = sorted(p for p in files if p.endswith(".py") and is_test_file(p) and p.split("/")[-1] != "conftest.py")
     limits = cfg.limits or suite_limits(max(cfg.baseline_timeout, cfg.mutant_timeout or 0.0))
+    pytest_config = read_pytest_config(files)
+    if pytest_config.describe():
+        log(pytest_config.describe())
+    deps = _install(files, cfg, project, log) if cfg.install_deps else None
     sandbox, python = open_sandbox(cfg.sandbox, files, limits)
     with sandbox:
-        runner = PytestRunner(sandbox, cfg.test_cmd or [*python, "-m", "pytest"])
-        log(f"baseline: running the test suite of {project} with line tracing ...")
-        base, passed = _baseline(runner, project, sources, cfg.baseline_timeout)
+        runner = project_runner(sandbox, files, cfg.test_cmd or [*python, "-m", "pytest"], deps.path if deps else None)
+        log(f"baseline: running the test suite of {project} ({len(runner.paths or [])} files) with line tracing ...")
+        base, passed = run_baseline(runner, files, sources, cfg.baseline_timeout, log)
         timeout = cfg.mutant_timeout or max(20.0, 3 * base.result.duration)
         log(
             f"baseline: {len(passed)} passed, {len(base.not_passed)} not passed, {len(base.passed - passed)} "
@@ -168,25 +181,32 @@ def synthesize(
                 test_paths=tests,
                 rng=issue_rng,
                 seed=cfg.seed,
+                requirements=deps.installed if deps else (),
             )
             tasks.append(task)
             log(f"kept {task.id}: {len(f2p)} fail-to-pass, {len(p2p)} pass-to-pass ({site.description})")
-    return SynthResult(tasks, stats, len(passed), len(base.not_passed), time.monotonic() - started)
+    return SynthResult(tasks, stats, len(passed), len(base.not_passed), time.monotonic() - started, deps)
 
 
-def _baseline(runner: PytestRunner, project: str, sources: list[str], timeout: float) -> tuple[PytestRun, set[str]]:
-    """The traced run of the original project, and its passing tests whose ids are stable."""
-    base = runner.run(trace=sources, timeout=timeout)
-    if base.collect_errors or not base.passed:
-        detail = "; ".join(f"{e['nodeid']}: {e['message'][-500:]}" for e in base.collect_errors[:3])
-        raise RuntimeError(
-            f"the baseline test run of {project} is not usable ({len(base.passed)} passed): "
-            f"{detail or base.result.output[-2000:]}"
-        )
-    stable = set(base.collected)
-    for seed in HASH_SEEDS:
-        stable &= set(runner.run(collect_only=True, hash_seed=seed, timeout=timeout).collected)
-    return base, base.passed & stable
+def _install(
+    files: Mapping[str, str], cfg: SynthConfig, project: str, log: Callable[[str], None]
+) -> InstalledDeps | None:
+    """Install the project's declared dependencies (cached); None when it declares none."""
+    reqs = declared_requirements(files)
+    if reqs.skipped:
+        log(f"dependencies: not installed (pytest, its plugins, tools): {', '.join(reqs.skipped)}")
+    if not reqs.install:
+        return None
+    log(f"dependencies: installing {', '.join(reqs.install)} (from {'; '.join(reqs.sources)}) ...")
+    deps = install_requirements(
+        reqs.install,
+        cfg.deps_cache or cache_root(),
+        project=project,
+        top_level=top_level_modules(files),
+        pip_args=cfg.pip_args,
+    )
+    log(f"dependencies: {deps.describe()}")
+    return deps
 
 
 def _covering(base: PytestRun, site: mutations.Site, passed: set[str]) -> set[str]:

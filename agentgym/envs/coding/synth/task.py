@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from agentgym.tasks import Task
 
@@ -74,6 +75,7 @@ def mutant_task(
     test_paths: Sequence[str],
     rng: random.Random,
     seed: int,
+    requirements: Sequence[str] = (),
 ) -> Task:
     """The task whose base state is ``mutant`` and whose fix is the original file.
 
@@ -88,6 +90,8 @@ def mutant_task(
         test_paths: The project's test files (the task's ``test_paths``).
         rng: Writes the issue text.
         seed: The synthesis seed, kept in the metadata.
+        requirements: Dependencies installed for the tests (``metadata["test_requirements"]``
+            when any: the grader's sandbox must provide them).
 
     Returns:
         A task in the shared coding-task format (``metadata["source"] == "synth"``).
@@ -97,6 +101,7 @@ def mutant_task(
     visible[site.path] = mutant
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", project)
     module = site.path.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+    extra: dict[str, Any] = {"test_requirements": list(requirements)} if requirements else {}
     return make_task(
         f"{slug}__{module}__{site.operator}-{site.index}",
         issue_text(project, {t: messages.get(t, "") for t in fail_to_pass}, rng),
@@ -111,4 +116,5 @@ def mutant_task(
         operator=site.operator,
         mutation={"path": site.path, "line": site.line, "description": site.description},
         seed=seed,
+        **extra,
     )
