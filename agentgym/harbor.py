@@ -64,6 +64,8 @@ def _debian_base(image: str) -> str | None:
         return ""
     if name == "debian" and (tag in ("", "latest", "stable", "12") or tag.startswith(("bookworm", "12"))):
         return f"FROM {image} is planned on {BASE_IMAGE} (Debian bookworm)"
+    if name.startswith("ghcr.io/laude-institute/t-bench/python-3"):  # terminal-bench's python-3-xx bases
+        return f"FROM {image} (terminal-bench's Debian Python base) is planned on {BASE_IMAGE}"
     if name == "python" and (tag == "" or re.match(r"^3(\.\d+)?", tag)) and "alpine" not in tag:
         return (
             f"FROM {image} is planned on {BASE_IMAGE} (Debian bookworm, Python 3.11 from Debian, not {tag or 'latest'})"
@@ -467,8 +469,8 @@ def load_task(folder: str | Path) -> Task:
     script = tests["test.sh"]["text"] if "text" in tests.get("test.sh", {}) else ""
     if re.search(r"\b(curl|wget)\b[^\n|]*https?://|\buvx?\b|\bpip3? install\b|\bapt(-get)? install\b", script):
         plan.notes.append(
-            "tests/test.sh downloads or installs at verification time; with no network that step fails "
-            "(install its tools through the Dockerfile instead)"
+            "tests/test.sh installs or downloads at verification time: there is no network, so offline stand-ins "
+            "answer apt-get/pip/uv/uvx for what the image already has (pytest, python3, ...); anything else fails"
         )
     return Task(
         id=folder.name,

@@ -13,7 +13,8 @@ The order (:func:`verify`):
    not ``$HOME``, no process, no shell state). Its root is read-only, so the interpreter and
    tools the verifier runs are the image's own, never the agent's.
 4. ``bash --noprofile --norc /tests/test.sh`` runs with a fixed environment: system ``PATH``
-   only, an empty ``HOME`` of its own, no ``BASH_ENV``/``ENV``; cwd the workdir. Python gets
+   (after the offline stand-ins of :mod:`~agentgym.envs.terminal.offline` for ``apt-get``, ``pip``,
+   ``uv``, ...), an empty ``HOME`` of its own, no ``BASH_ENV``/``ENV``; cwd the workdir. Python gets
    ``PYTHONSAFEPATH=1`` and ``PYTHONPATH=/tests``: the workdir is *not* on ``sys.path``, so no
    file the agent left can shadow ``pytest``, ``json``, or fill in a module that the verifier's
    Python imports only when it exists (``org``, ``nt``, a ``pytest11`` entry point); a test that
@@ -41,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agentgym.envs.terminal.offline import SHIM_DIR, SHIMS
 from agentgym.harbor import write_tree
 from agentgym.sandboxes import Sandbox
 from agentgym.tasks import Task
@@ -49,7 +51,7 @@ GUARDED = ("/tests", "/logs", "/solution", "/proc", "/dev", "/sys")
 """Where a symlink in the agent's workdir may not point."""
 VERIFIER_DIRS = ("/tests", "/logs")
 VERIFIER_ENV = {
-    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "PATH": f"{SHIM_DIR}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     "HOME": "/tmp/.verifier-home",
     "LANG": "C.UTF-8",
     "LC_ALL": "C.UTF-8",
@@ -148,6 +150,26 @@ def guarded_links(blob: bytes, workdir: str) -> list[str]:
     return found
 
 
+def disk_links(sandbox: Sandbox, workdir: str) -> list[str]:
+    """The links under ``workdir`` that the sandbox's own ``realpath`` resolves to ``/`` or into :data:`GUARDED`.
+
+    Run in the fresh verifier sandbox after the workdir is restored and before the tests are copied
+    in, so every link on the way is followed as the kernel will follow it: the agent's and the image's.
+    """
+    script = (
+        'find "$1" -type l -exec sh -c \'for l; do printf "%s\\0%s\\0" "$l" "$(realpath -m -- "$l")"; done\' sh {} +'
+    )
+    result = sandbox.exec(["/bin/sh", "-c", script, "sh", workdir], env=VERIFIER_ENV, timeout=120)
+    if not result.ok:
+        return [f"the links under {workdir} could not be resolved ({result.output[-200:]})"]
+    fields = result.stdout.split("\0")
+    found = []
+    for link, end in zip(fields[0::2], fields[1::2], strict=False):
+        if end == "/" or any(end == g or end.startswith(g + "/") for g in GUARDED):
+            found.append(f"{link} (leads to {end})")
+    return found
+
+
 def parse_reward(txt: bytes | None, js: bytes | None) -> tuple[float, dict[str, float], str | None]:
     """``(reward, components, error)`` from the bytes of ``reward.txt`` and ``reward.json`` (either may be None)."""
     if js is not None:
@@ -206,10 +228,20 @@ def verify(agent: Sandbox, task: Task, fresh: Sandbox, timeout: float | None = N
         verdict.error = "the workdir links into the verifier's paths; not run"
         return verdict
     fresh.restore_archive(blob, workdir)
+    # The archive check cannot see the image's own links (``/usr/share/zoneinfo/posix/Etc -> ../Etc``):
+    # resolve every link once more where it will be read, on the fresh sandbox's disk, before any test exists.
+    on_disk = disk_links(fresh, workdir)
+    if on_disk:
+        verdict.integrity.append("symlinks into guarded paths: " + "; ".join(on_disk[:5]))
+        verdict.error = "the workdir links into the verifier's paths; not run"
+        return verdict
     with tempfile.TemporaryDirectory(prefix="agentgym-tests-") as tmp:
         write_tree(Path(tmp), task.verifier.get("tests", {}))
         fresh.upload(tmp, "/tests")
-    fresh.exec(["mkdir", "-p", "/logs/verifier", "/logs/agent", VERIFIER_ENV["HOME"]], timeout=30)
+    fresh.exec(["mkdir", "-p", "/logs/verifier", "/logs/agent", VERIFIER_ENV["HOME"], SHIM_DIR], timeout=30)
+    for name, script in SHIMS.items():  # offline stand-ins for apt-get, pip, uv, ... (see offline.py)
+        fresh.write_file(f"{SHIM_DIR}/{name}", script)
+    fresh.exec(["chmod", "-R", "755", SHIM_DIR], timeout=30)
     seconds = float(timeout if timeout is not None else task.verifier.get("timeout", 600.0))
     result = fresh.exec(
         ["/bin/bash", "--noprofile", "--norc", "/tests/test.sh"], cwd=workdir, env=VERIFIER_ENV, timeout=seconds
@@ -232,4 +264,4 @@ def verify(agent: Sandbox, task: Task, fresh: Sandbox, timeout: float | None = N
     return verdict
 
 
-__all__ = ["GUARDED", "Verdict", "guarded_links", "parse_reward", "resolve", "verify"]
+__all__ = ["GUARDED", "Verdict", "disk_links", "guarded_links", "parse_reward", "resolve", "verify"]

@@ -73,7 +73,7 @@ def test_plan_says_what_cannot_be_built(dockerfile: str, needle: str) -> None:
 
 def test_fixture_folders_load_with_per_backend_reasons() -> None:
     tasks = load_tasks(FIXTURES)
-    assert sorted(tasks.ids) == ["csv-total", "pip-package", "ubuntu-only", "word-count"]
+    assert sorted(tasks.ids) == ["csv-total", "pip-package", "tbench-style", "ubuntu-only", "word-count"]
     csv = tasks["csv-total"]
     assert csv.prompt.startswith("The file `/app/sales.csv`")
     assert csv.setup["format"] == "harbor" and csv.setup["workdir"] == "/app" and csv.setup["apt"] == ["jq"]
@@ -87,11 +87,14 @@ def test_fixture_folders_load_with_per_backend_reasons() -> None:
     assert unsupported_reasons(tasks["ubuntu-only"], "docker") == unsupported_reasons(tasks["ubuntu-only"], "local")
     assert unsupported_reasons(tasks["ubuntu-only"], "local")
     assert any("no WORKDIR" in n for n in tasks["word-count"].setup["notes"])
+    tbench = tasks["tbench-style"]  # terminal-bench's base image and its uv-based test.sh
+    assert unsupported_reasons(tbench, "local") == unsupported_reasons(tbench, "docker") == []
+    assert any("offline stand-ins" in n for n in tbench.setup["notes"])
 
 
 def test_taskset_reads_harbor_folders_and_jsonl_round_trips(tmp_path: Path) -> None:
     tasks = TaskSet.from_source(str(FIXTURES))
-    assert len(tasks) == 4
+    assert len(tasks) == 5
     path = tmp_path / "tasks.jsonl"
     tasks.to_jsonl(path)
     again = TaskSet.from_jsonl(path)
@@ -144,7 +147,7 @@ def test_cli_import_reports_each_task_and_writes_jsonl(tmp_path: Path) -> None:
     assert "ubuntu-only" in text and "FROM ubuntu:24.04" in text
     assert "pip-package" in text and "use the docker backend" in text
     lines = [json.loads(x) for x in out.read_text().splitlines()]
-    assert sorted(x["id"] for x in lines) == ["csv-total", "pip-package", "ubuntu-only", "word-count"]
+    assert sorted(x["id"] for x in lines) == ["csv-total", "pip-package", "tbench-style", "ubuntu-only", "word-count"]
     ok = run_cli("tasks", "import", "harbor", str(FIXTURES / "csv-total"))
     assert ok.returncode == 0, ok.stderr
 

@@ -164,7 +164,7 @@ def test_file_tools_can_be_left_out_and_unusable_tasks_are_listed() -> None:
 
 def test_foreign_harbor_tasks_validate(backend: str) -> None:
     report = validate("agentgym/Terminal-v0", env_kwargs={"source": str(FIXTURES), "sandbox": backend}, progress=False)
-    expected = {"csv-total", "word-count"} | ({"pip-package"} if backend == "docker" else set())
+    expected = {"csv-total", "tbench-style", "word-count"} | ({"pip-package"} if backend == "docker" else set())
     assert {c.task_id for c in report.checks} == expected
     assert report.ok, report.summary()
 
