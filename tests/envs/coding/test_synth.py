@@ -519,16 +519,34 @@ def test_tasks_from_each_kind_of_project_pass_the_coding_grader(name: str, modul
 
 
 def test_declared_requirements_of_the_with_deps_fixture() -> None:
-    reqs = declared_requirements(fixture_files("with_deps"))
+    files = fixture_files("with_deps")
+    reqs = declared_requirements(files)
     assert reqs.install == ["rangehelper>=1.0"]
-    # pytest, its plugins and tools are never installed; `ranges[tests]` (the project itself) pulls in its extra
-    assert reqs.skipped == ["pytest-mock", "coverage[toml]", "mypy", "pytest>=7", "pytest-timeout"]
+    assert reqs.skipped == ["pytest-mock", "coverage[toml]"]  # pytest, its plugins and tools are never installed
+    # requirements.txt counts as runtime requirements when the project declares none elsewhere
+    assert reqs.sources == ["requirements.txt", "pyproject.toml optional-dependencies tests"]
+    # without test extras: the test requirement file
+    no_extras = {**files, "pyproject.toml": '[project]\nname = "ranges"\n'}
+    reqs = declared_requirements(no_extras)
+    assert (reqs.install, reqs.skipped) == (["rangehelper>=1.0"], ["pytest>=7"])
+    assert reqs.sources == ["requirements.txt", "requirements/test.txt"]
+    # then tox.ini's deps (factor conditions dropped), then the dev extra; `ranges[tests]` pulls in that extra
+    tox_only = {p: c for p, c in no_extras.items() if not p.startswith("requirements")}
+    assert declared_requirements(tox_only).skipped == ["pytest-timeout"]
+    dev = {
+        "pyproject.toml": files["pyproject.toml"]
+        .replace("tests = [", "other = [")
+        .replace("ranges[tests]", "ranges[other]")
+    }
+    reqs = declared_requirements(dev)
+    assert (reqs.install, reqs.skipped) == (["rangehelper>=1.0"], ["mypy", "pytest-mock", "coverage[toml]"])
     assert reqs.sources == [
-        "pyproject.toml optional-dependencies tests",
         "pyproject.toml optional-dependencies dev",
-        "requirements/test.txt",
-        "tox.ini [testenv] deps",
+        "pyproject.toml optional-dependencies dev -> [other]",
     ]
+    versions = {f"requirements-tests3{v}.{ext}": "" for v in (6, 9) for ext in ("txt", "in")}
+    versions["requirements-tests39.in"] = "hypothesis\n"
+    assert declared_requirements({**versions, "requirements-develop.txt": "pylint\n"}).install == ["hypothesis"]
 
 
 def test_declared_requirements_from_setup_py_setup_cfg_and_dependency_groups() -> None:

@@ -198,6 +198,12 @@ def _requirement_file(files: Mapping[str, str], path: str, seen: set[str]) -> li
 def declared_requirements(files: Mapping[str, str]) -> Requirements:
     """The project's runtime and test requirements, read without running any of its code.
 
+    Runtime: ``[project] dependencies``, Poetry's, ``install_requires`` (``requirements.txt``
+    when none of these declares any). Test: the ``test``/``tests``/``testing`` extras and
+    dependency groups and ``tests_require``; when none, the best ``requirements*test*`` file
+    (unversioned, ``.in``, then newest); then ``tox.ini`` ``[testenv] deps``; then the
+    ``dev`` extras, groups or requirement file.
+
     Args:
         files: The project as ``{relpath: content}``.
 
@@ -207,58 +213,74 @@ def declared_requirements(files: Mapping[str, str]) -> Requirements:
         (``attrs[tests]`` in attrs) pulls in those extras instead.
     """
     own = _canonical(project_name(files))
-    found: list[tuple[str, list[str]]] = []  # (source, requirements)
+    Found = list[tuple[str, list[str]]]  # (source, requirements)
+    runtime: Found = []
+    test: Found = []
+    dev: Found = []
     extras: dict[str, list[str]] = {}  # every extra the project declares, for self-references
+
+    def add_extras(source: str, declared: dict[str, list[str]]) -> None:
+        extras.update(declared)
+        test.extend((f"{source} {e}", declared[e]) for e in TEST_EXTRAS[:-1] if e in declared)
+        dev.extend((f"{source} {e}", declared[e]) for e in TEST_EXTRAS[-1:] if e in declared)
 
     pyproject = load_toml(files.get("pyproject.toml", ""))
     project = pyproject.get("project", {})
     if isinstance(project, dict):
-        found.append(("pyproject.toml [project] dependencies", _str_list(project.get("dependencies"))))
+        runtime.append(("pyproject.toml [project] dependencies", _str_list(project.get("dependencies"))))
         optional = project.get("optional-dependencies", {})
         if isinstance(optional, dict):
-            extras.update({str(k): _str_list(v) for k, v in optional.items()})
-            found += [(f"pyproject.toml optional-dependencies {e}", extras[e]) for e in TEST_EXTRAS if e in extras]
+            add_extras("pyproject.toml optional-dependencies", {str(k): _str_list(v) for k, v in optional.items()})
     groups = pyproject.get("dependency-groups", {})
     if isinstance(groups, dict):
         for g in TEST_EXTRAS:
-            found.append((f"pyproject.toml [dependency-groups] {g}", _group(groups, g, set())))
+            (dev if g == "dev" else test).append((f"pyproject.toml [dependency-groups] {g}", _group(groups, g, set())))
     poetry = pyproject.get("tool", {}).get("poetry", {}) if isinstance(pyproject.get("tool"), dict) else {}
     if isinstance(poetry, dict) and poetry:
-        found.append(("pyproject.toml [tool.poetry.dependencies]", _poetry(poetry.get("dependencies"))))
+        runtime.append(("pyproject.toml [tool.poetry.dependencies]", _poetry(poetry.get("dependencies"))))
         for g in TEST_EXTRAS:
             group = poetry.get("group", {}).get(g, {}) if isinstance(poetry.get("group"), dict) else {}
-            found.append((f"pyproject.toml [tool.poetry.group.{g}]", _poetry(group.get("dependencies"))))
-        found.append(("pyproject.toml [tool.poetry.dev-dependencies]", _poetry(poetry.get("dev-dependencies"))))
+            (dev if g == "dev" else test).append(
+                (f"pyproject.toml [tool.poetry.group.{g}]", _poetry(group.get("dependencies")))
+            )
+        dev.append(("pyproject.toml [tool.poetry.dev-dependencies]", _poetry(poetry.get("dev-dependencies"))))
 
     cfg = _cfg(files.get("setup.cfg", ""))
     if cfg.has_option("options", "install_requires"):
-        found.append(("setup.cfg install_requires", _lines(cfg.get("options", "install_requires"))))
+        runtime.append(("setup.cfg install_requires", _lines(cfg.get("options", "install_requires"))))
     if cfg.has_section("options.extras_require"):
-        extras.update({k: _lines(v) for k, v in cfg.items("options.extras_require")})
-        found += [(f"setup.cfg extras_require {e}", extras[e]) for e in TEST_EXTRAS if e in extras]
+        add_extras("setup.cfg extras_require", {k: _lines(v) for k, v in cfg.items("options.extras_require")})
 
     setup = _setup_py_args(files.get("setup.py", ""))
-    found.append(("setup.py install_requires", _str_list(setup.get("install_requires"))))
-    found.append(("setup.py tests_require", _str_list(setup.get("tests_require"))))
+    runtime.append(("setup.py install_requires", _str_list(setup.get("install_requires"))))
+    test.append(("setup.py tests_require", _str_list(setup.get("tests_require"))))
     setup_extras = setup.get("extras_require")
     if isinstance(setup_extras, dict):
-        extras.update({str(k): _str_list(v) for k, v in setup_extras.items()})
-        found += [(f"setup.py extras_require {e}", extras[e]) for e in TEST_EXTRAS if e in extras]
+        add_extras("setup.py extras_require", {str(k): _str_list(v) for k, v in setup_extras.items()})
 
     seen: set[str] = set()
-    for path in sorted(files):
-        if REQUIREMENT_FILES.match(path):
-            found.append((path, _requirement_file(files, path, seen)))
-
+    req_files = [p for p in files if REQUIREMENT_FILES.match(p)]
+    if "requirements.txt" in req_files and not any(reqs for _, reqs in runtime):
+        runtime.append(("requirements.txt", _requirement_file(files, "requirements.txt", seen)))
+    if not any(reqs for _, reqs in test):
+        best = _best_file([p for p in req_files if re.search(r"test", p.rsplit("/", 1)[-1])])
+        if best:
+            test.append((best, _requirement_file(files, best, seen)))
     tox = _cfg(files.get("tox.ini", ""))
-    if tox.has_option("testenv", "deps"):
+    if not any(reqs for _, reqs in test) and tox.has_option("testenv", "deps"):
         deps = []
         for line in _lines(tox.get("testenv", "deps")):
             if line.startswith("-r"):
                 deps += _requirement_file(files, line[2:].strip().replace("{toxinidir}/", ""), seen)
             elif "{" not in line and not line.startswith("-"):
                 deps.append(line.split(":", 1)[1].strip() if re.match(r"^[\w,{}-]+:\s", line) else line)
-        found.append(("tox.ini [testenv] deps", deps))
+        test.append(("tox.ini [testenv] deps", deps))
+    if not any(reqs for _, reqs in test):
+        best = _best_file([p for p in req_files if re.search(r"dev", p.rsplit("/", 1)[-1])])
+        if best:
+            dev.append((best, _requirement_file(files, best, seen)))
+        test = dev
+    found = runtime + test
 
     out = Requirements()
     names: set[str] = set()
@@ -282,6 +304,13 @@ def declared_requirements(files: Mapping[str, str]) -> Requirements:
             out.sources.append(source)
         (out.skipped if NOT_INSTALLED.match(name) else out.install).append(req.strip())
     return out
+
+
+def _best_file(paths: list[str]) -> str | None:
+    """One requirement file of several (``requirements-tests36.txt``, ``...39.in``): unversioned, ``.in``, newest."""
+    if not paths:
+        return None
+    return max(paths, key=lambda p: (not re.search(r"\d", p.rsplit("/", 1)[-1]), p.endswith(".in"), p))
 
 
 def _group(groups: dict[str, object], name: str, seen: set[str]) -> list[str]:

@@ -36,7 +36,9 @@ SKIP_DIRS = frozenset(
 )
 """Folders never loaded (besides hidden ones and ``*.egg-info``)."""
 MAX_FILE_BYTES = 256 * 1024
-"""Larger files are left out (data, generated code)."""
+"""Larger files are left out (data), except Python modules up to :data:`MAX_MODULE_BYTES`."""
+MAX_MODULE_BYTES = 2 * 1024 * 1024
+"""Larger Python modules are left out too (smaller ones may be generated tables the package imports)."""
 MAX_PROJECT_BYTES = 8 * 1024 * 1024
 """A project with more text than this is refused."""
 SDIST_SUFFIXES = (".tar.gz", ".tgz", ".zip", ".tar.bz2")
@@ -50,8 +52,9 @@ def load_project(root: str | Path) -> dict[str, str]:
 
     Returns:
         ``{relpath: content}`` of its UTF-8 text files, ``src/`` layout flattened
-        (see :func:`flatten_src_layout`). Hidden files, symlinks, compiled files, files
-        over :data:`MAX_FILE_BYTES` and the folders in :data:`SKIP_DIRS` are left out.
+        (see :func:`flatten_src_layout`). Hidden files, symlinks, compiled files, files over
+        :data:`MAX_FILE_BYTES` (Python modules: :data:`MAX_MODULE_BYTES`) and the folders in
+        :data:`SKIP_DIRS` are left out.
 
     Raises:
         FileNotFoundError: ``root`` is not a directory.
@@ -74,7 +77,7 @@ def load_project(root: str | Path) -> dict[str, str]:
                 name.startswith(".")
                 or name.endswith((".pyc", ".pyo", ".so"))
                 or path.is_symlink()
-                or path.stat().st_size > MAX_FILE_BYTES
+                or path.stat().st_size > (MAX_MODULE_BYTES if name.endswith(".py") else MAX_FILE_BYTES)
             ):
                 continue
             try:

@@ -21,7 +21,7 @@ from agentgym.sandboxes import SandboxConfig
 from agentgym.tasks import Task
 
 from .. import mutations
-from ..repo import CONFIG_NAMES, is_test_file
+from ..repo import CONFIG_NAMES, is_test_file, package_dirs
 from .baseline import run_baseline
 from .config import read_pytest_config
 from .deps import InstalledDeps, cache_root, declared_requirements, install_requirements, top_level_modules
@@ -82,12 +82,26 @@ class SynthResult:
         return yield_table(self.stats)
 
 
+MAX_MUTATED_BYTES = 256 * 1024
+"""Larger modules are not mutated (generated tables, vendored code)."""
+
+
 def source_files(files: Mapping[str, str]) -> list[str]:
-    """Python files that mutations may touch: not tests, not configuration, not ``__main__.py``."""
+    """Python files that mutations may touch.
+
+    Not tests, configuration, ``__main__.py`` or huge modules, and only importable ones
+    (top-level modules and modules of packages) when the project has packages: scripts
+    in ``bin/`` or ``tools/`` are run by no test.
+    """
+    packages = package_dirs(p for p in files if not is_test_file(p))
     return sorted(
         p
-        for p in files
-        if p.endswith(".py") and not is_test_file(p) and p.split("/")[-1] not in (*CONFIG_NAMES, "__main__.py")
+        for p, text in files.items()
+        if p.endswith(".py")
+        and not is_test_file(p)
+        and p.split("/")[-1] not in (*CONFIG_NAMES, "__main__.py")
+        and len(text) <= MAX_MUTATED_BYTES
+        and (not packages or "/" not in p or p.rsplit("/", 1)[0] in packages)
     )
 
 
