@@ -30,6 +30,7 @@ from agentgym.envs.coding.synth import (
     suite_files,
     suite_limits,
     synthesize,
+    with_package_metadata,
     yield_table,
 )
 from agentgym.sandboxes import LocalSandbox
@@ -494,6 +495,7 @@ def test_plain_pytest_cannot_run_the_plugin_config_fixture_but_synth_can() -> No
         ("plugin_config", "shapes/__init__.py", "tests/test_shapes.py::test_rectangle"),
         ("unittest_only", "textkit/__init__.py", "tests/testwords.py::ShoutTest::test_shout"),
         ("src_layout", "mathx/__init__.py", "tests/test_mathx.py::test_clamp"),
+        ("installed_metadata", "verpkg/__init__.py", "tests/test_version.py::test_bump"),
     ],
 )
 def test_tasks_from_each_kind_of_project_pass_the_coding_grader(name: str, module: str, node: str) -> None:
@@ -516,6 +518,17 @@ def test_tasks_from_each_kind_of_project_pass_the_coding_grader(name: str, modul
             assert run_episode(env, make_policy("noop"), task_id=task.id).outcome_reward == 0.0, task.id
     finally:
         env.close()
+
+
+def test_package_metadata_is_added_as_an_editable_install_leaves_it() -> None:
+    files = with_package_metadata(fixture_files("installed_metadata"))
+    assert files["verpkg.egg-info/PKG-INFO"] == "Metadata-Version: 2.1\nName: verpkg\nVersion: 2.5.1\n"
+    sdist = {"PKG-INFO": "Metadata-Version: 2.1\nName: my-pkg\nVersion: 1.0\n", "my_pkg/__init__.py": ""}
+    assert with_package_metadata(sdist)["my_pkg.egg-info/PKG-INFO"] == sdist["PKG-INFO"]
+    assert with_package_metadata({"x.dist-info/METADATA": "", "a.py": ""}) == {"x.dist-info/METADATA": "", "a.py": ""}
+    assert with_package_metadata({"a.py": ""}) == {"a.py": ""}  # no name: nothing to add
+    result = synthesize(fixture_files("installed_metadata"), SynthConfig(max_tasks=1, sandbox="none", name="verpkg"))
+    assert result.baseline_passed == 2 and "verpkg.egg-info/PKG-INFO" in result.tasks[0].setup["files"]
 
 
 def test_declared_requirements_of_the_with_deps_fixture() -> None:

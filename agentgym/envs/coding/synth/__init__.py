@@ -23,7 +23,7 @@ host subprocesses (``LocalSandbox(isolation="none")``) and is only for trusted c
 
 from .check import check_task_tests
 from .config import PytestConfig, read_pytest_config, suite_files
-from .deps import InstalledDeps, Requirements, declared_requirements, install_requirements
+from .deps import InstalledDeps, Requirements, declared_requirements, install_requirements, with_package_metadata
 from .errors import SynthError
 from .project import download_sdist, flatten_src_layout, load_project
 from .runner import PytestRun, PytestRunner, SandboxKind, open_sandbox, project_runner, run_task_tests, suite_limits
@@ -60,5 +60,6 @@ __all__ = [
     "suite_files",
     "suite_limits",
     "synthesize",
+    "with_package_metadata",
     "yield_table",
 ]

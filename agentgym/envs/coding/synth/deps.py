@@ -110,6 +110,38 @@ def project_name(files: Mapping[str, str]) -> str:
     return value if isinstance(value, str) else ""
 
 
+def with_package_metadata(files: Mapping[str, str]) -> dict[str, str]:
+    """The project with ``<name>.egg-info/PKG-INFO`` at its root, as ``pip install -e .`` leaves it.
+
+    Code that asks for its own installed version (``importlib.metadata.version("humanize")``)
+    then finds it, in synth's runs and at grading alike (the repository root is on
+    ``sys.path``). The sdist's own ``PKG-INFO`` is used when present; otherwise the name and
+    version come from ``pyproject.toml``, ``setup.cfg`` or ``setup.py`` (version ``0`` when
+    dynamic). A project that already holds metadata, or whose name is unknown, is returned as is.
+    """
+    if any(p.split("/", 1)[0].endswith((".egg-info", ".dist-info")) for p in files):
+        return dict(files)
+    text = files.get("PKG-INFO", "")
+    match = re.search(r"^Name:\s*(\S+)", text, re.MULTILINE)
+    name = match.group(1) if match else project_name(files)
+    if not name:
+        return dict(files)
+    if not match:
+        text = f"Metadata-Version: 2.1\nName: {name}\nVersion: {_project_version(files)}\n"
+    return {**files, f"{re.sub(r'[-.]+', '_', name)}.egg-info/PKG-INFO": text}
+
+
+def _project_version(files: Mapping[str, str]) -> str:
+    project = load_toml(files.get("pyproject.toml", "")).get("project", {})
+    version = project.get("version") if isinstance(project, dict) else None
+    if not isinstance(version, str):
+        cfg = _cfg(files.get("setup.cfg", ""))
+        version = cfg.get("metadata", "version") if cfg.has_option("metadata", "version") else None
+    if not isinstance(version, str):
+        version = _setup_py_args(files.get("setup.py", "")).get("version")
+    return version.strip() if isinstance(version, str) and re.fullmatch(r"\s*[\w.+!-]+\s*", version) else "0"
+
+
 def _cfg(text: str) -> configparser.ConfigParser:
     parser = configparser.ConfigParser(interpolation=None, strict=False)
     try:

@@ -24,7 +24,14 @@ from .. import mutations
 from ..repo import CONFIG_NAMES, is_test_file, package_dirs
 from .baseline import run_baseline
 from .config import read_pytest_config
-from .deps import InstalledDeps, cache_root, declared_requirements, install_requirements, top_level_modules
+from .deps import (
+    InstalledDeps,
+    cache_root,
+    declared_requirements,
+    install_requirements,
+    top_level_modules,
+    with_package_metadata,
+)
 from .runner import PytestRun, PytestRunner, SandboxKind, open_sandbox, project_runner, suite_limits
 from .stats import OperatorStats, Outcome, yield_table
 from .task import mutant_task
@@ -145,6 +152,7 @@ def synthesize(
         raise ValueError(f"unknown operators {sorted(unknown)}; choose from {', '.join(mutations.OPERATORS)}")
     project = cfg.name or "project"
     started = time.monotonic()
+    files = with_package_metadata(files)
     sources = source_files(files)
     tests = sorted(p for p in files if p.endswith(".py") and is_test_file(p) and p.split("/")[-1] != "conftest.py")
     limits = cfg.limits or suite_limits(max(cfg.baseline_timeout, cfg.mutant_timeout or 0.0))
