@@ -586,6 +586,10 @@ def test_declared_requirements_from_setup_py_setup_cfg_and_dependency_groups() -
     groups = '[dependency-groups]\ntest = ["big-O", {include-group = "typing"}]\ntyping = ["typing-extensions"]\n'
     assert declared_requirements({"pyproject.toml": groups}).install == ["big-O", "typing-extensions"]
     assert declared_requirements({"setup.py": "import setuptools\nsetuptools.setup(**kw)\n"}).install == []
+    continued = (
+        "[options.extras_require]\ntesting =\n    pytest-mypy; \\\n    python_implementation != 'PyPy'\n    big-O\n"  # noqa: E501
+    )
+    assert declared_requirements({"setup.cfg": continued}).install == ["big-O"]
 
 
 def make_wheel(folder: Path, name: str, modules: dict[str, str]) -> Path:
@@ -610,22 +614,26 @@ def test_dependencies_install_offline_once_then_come_from_the_cache(tmp_path: Pa
     make_wheel(wheels, "rangehelper", {"rangehelper/__init__.py": RANGEHELPER})
     # a dependency that ships its own copy of pytest and of the project: both are removed
     make_wheel(wheels, "shadowing", {"pytest.py": "", "_pytest/__init__.py": "", "ranges/__init__.py": "", "sh.py": ""})
+    # two distributions sharing the namespace package `ns`: both modules must survive the retry after a failure
+    make_wheel(wheels, "ns.one", {"ns/one.py": ""})
+    make_wheel(wheels, "ns.two", {"ns/two.py": ""})
     pip_args = ["--no-index", "--find-links", str(wheels)]
     first = install_requirements(
-        ["rangehelper>=1.0", "shadowing", "no-such-package-xyz"],
+        ["rangehelper>=1.0", "shadowing", "ns.one", "no-such-package-xyz", "ns.two"],
         tmp_path / "cache",
         project="ranges",
         top_level=["ranges"],
         pip_args=pip_args,
     )
     assert not first.cached and first.failed == ["no-such-package-xyz"]
-    assert first.installed == ["rangehelper>=1.0", "shadowing"]
+    assert first.installed == ["rangehelper>=1.0", "shadowing", "ns.one", "ns.two"]
+    assert (first.path / "ns" / "one.py").exists() and (first.path / "ns" / "two.py").exists()
     assert (first.path / "rangehelper" / "__init__.py").read_text() == RANGEHELPER
     assert (first.path / "sh.py").exists()
     assert not any((first.path / p).exists() for p in ("pytest.py", "_pytest", "ranges"))
     assert "could not install: no-such-package-xyz" in first.describe()
     again = install_requirements(
-        ["shadowing", "rangehelper>=1.0", "no-such-package-xyz"],
+        ["ns.two", "shadowing", "rangehelper>=1.0", "no-such-package-xyz", "ns.one"],
         tmp_path / "cache",
         project="ranges",
         top_level=["ranges"],

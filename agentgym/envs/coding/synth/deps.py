@@ -152,6 +152,8 @@ def _cfg(text: str) -> configparser.ConfigParser:
 
 
 def _lines(value: str) -> list[str]:
+    """Non-empty lines without comments, a trailing backslash joining a line to the next."""
+    value = re.sub(r"\\\s*\n", " ", value)
     return [line.split("#", 1)[0].strip() for line in value.splitlines() if line.split("#", 1)[0].strip()]
 
 
@@ -407,9 +409,17 @@ def install_requirements(
     tmp.mkdir(parents=True)
     installed, failed = list(requirements), list[str]()
     if requirements and not _pip(tmp, requirements, pip_args, timeout):
+        # which ones fail, each alone in a scratch folder; then the others together (one pip run, so
+        # namespace packages such as jaraco.* are merged instead of replacing each other)
         installed = []
-        for req in requirements:
-            (installed if _pip(tmp, [req], pip_args, timeout) else failed).append(req)
+        for i, req in enumerate(requirements):
+            scratch = tmp.with_name(f"{tmp.name}-{i}")
+            (installed if _pip(scratch, [req], pip_args, timeout) else failed).append(req)
+            shutil.rmtree(scratch, ignore_errors=True)
+        shutil.rmtree(tmp)
+        tmp.mkdir()
+        if installed and not _pip(tmp, installed, pip_args, timeout):
+            failed, installed = [*failed, *installed], []
     for name in [*PRUNED, *top_level]:
         for hit in [tmp / name, tmp / f"{name}.py", *tmp.glob(f"{name}-*.dist-info")]:
             if hit.is_dir():
@@ -426,7 +436,7 @@ def install_requirements(
 
 def _pip(target: Path, requirements: Sequence[str], pip_args: Sequence[str], timeout: float) -> bool:
     cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-input"]
-    cmd += ["--upgrade", "--target", str(target), *pip_args, *requirements]
+    cmd += ["--target", str(target), *pip_args, *requirements]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
