@@ -560,6 +560,7 @@ def test_declared_requirements_of_the_with_deps_fixture() -> None:
     versions = {f"requirements-tests3{v}.{ext}": "" for v in (6, 9) for ext in ("txt", "in")}
     versions["requirements-tests39.in"] = "hypothesis\n"
     assert declared_requirements({**versions, "requirements-develop.txt": "pylint\n"}).install == ["hypothesis"]
+    assert declared_requirements({"tests/requirements.txt": "pretend\npytest\n"}).install == ["pretend"]
 
 
 def test_declared_requirements_from_setup_py_setup_cfg_and_dependency_groups() -> None:
@@ -587,7 +588,7 @@ def test_declared_requirements_from_setup_py_setup_cfg_and_dependency_groups() -
     assert declared_requirements({"pyproject.toml": groups}).install == ["big-O", "typing-extensions"]
     assert declared_requirements({"setup.py": "import setuptools\nsetuptools.setup(**kw)\n"}).install == []
     continued = (
-        "[options.extras_require]\ntesting =\n    pytest-mypy; \\\n    python_implementation != 'PyPy'\n    big-O\n"  # noqa: E501
+        "[options.extras_require]\ntesting =\n    pytest-mypy; \\\n    python_implementation != 'PyPy'\n    big-O\n"
     )
     assert declared_requirements({"setup.cfg": continued}).install == ["big-O"]
 

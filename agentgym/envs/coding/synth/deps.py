@@ -35,7 +35,7 @@ TEST_EXTRAS = ("test", "tests", "testing", "dev")
 """Extras and dependency groups read as test dependencies."""
 REQUIREMENT_FILES = re.compile(
     r"^(requirements[-_]?(test|tests|testing|dev)[^/]*|(test|tests|testing|dev)[-_]requirements[^/]*"
-    r"|requirements/(test|tests|testing|dev)[^/]*|requirements)\.(txt|in)$"
+    r"|requirements/(test|tests|testing|dev)[^/]*|(tests?|testing)/requirements[^/]*|requirements)\.(txt|in)$"
 )
 """Requirement files read (``requirements.txt`` counts as runtime dependencies)."""
 NOT_INSTALLED = re.compile(
@@ -297,7 +297,7 @@ def declared_requirements(files: Mapping[str, str]) -> Requirements:
     if "requirements.txt" in req_files and not any(reqs for _, reqs in runtime):
         runtime.append(("requirements.txt", _requirement_file(files, "requirements.txt", seen)))
     if not any(reqs for _, reqs in test):
-        best = _best_file([p for p in req_files if re.search(r"test", p.rsplit("/", 1)[-1])])
+        best = _best_file([p for p in req_files if "test" in p])
         if best:
             test.append((best, _requirement_file(files, best, seen)))
     tox = _cfg(files.get("tox.ini", ""))
@@ -310,7 +310,7 @@ def declared_requirements(files: Mapping[str, str]) -> Requirements:
                 deps.append(line.split(":", 1)[1].strip() if re.match(r"^[\w,{}-]+:\s", line) else line)
         test.append(("tox.ini [testenv] deps", deps))
     if not any(reqs for _, reqs in test):
-        best = _best_file([p for p in req_files if re.search(r"dev", p.rsplit("/", 1)[-1])])
+        best = _best_file([p for p in req_files if "dev" in p])
         if best:
             dev.append((best, _requirement_file(files, best, seen)))
         test = dev
