@@ -43,6 +43,12 @@ def add_commands(tasks_subparsers: argparse._SubParsersAction[argparse.ArgumentP
         "--check", action="store_true", help="re-run every kept task's tests (base fails, fix passes) before writing"
     )
     p.add_argument(
+        "--no-grade",
+        action="store_true",
+        help="keep tasks without grading them with the coding environments' grader (default: a task is kept only "
+        "when the grader scores its fix 1 and its base 0)",
+    )
+    p.add_argument(
         "--no-deps",
         action="store_true",
         help="do not install the project's declared runtime and test dependencies (default: pip installs them once "
@@ -92,6 +98,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
             mutant_timeout=args.mutant_timeout,
             name=name,
             install_deps=not args.no_deps,
+            grade=not args.no_grade,
             deps_cache=args.deps_cache,
             pip_args=["--no-index", "--find-links", str(Path(args.find_links).resolve())] if args.find_links else [],
         )

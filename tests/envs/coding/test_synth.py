@@ -242,7 +242,7 @@ def test_synthesize_classifies_fail_to_pass_and_pass_to_pass(tiny_project: Path)
     assert stats["change_return"].uncovered == 1
     assert stats["change_return"].kept == 4  # the returns of add, is_even and both of clamp
     assert sum(s.tried for s in stats.values()) == sum(
-        s.kept + s.survived + s.uncovered + s.broken + s.timeout for s in stats.values()
+        s.kept + s.survived + s.uncovered + s.broken + s.timeout + s.rejected for s in stats.values()
     )
     assert "| comparison" in yield_table(stats) and "| total" in yield_table(stats)
 
@@ -662,6 +662,7 @@ def test_a_project_with_test_dependencies_runs_with_them_installed(tmp_path: Pat
         name="ranges",
         deps_cache=str(tmp_path / "cache"),
         pip_args=["--no-index", "--find-links", str(wheels)],
+        grade=False,
     )
     result = synthesize(files, cfg)
     assert result.deps is not None and result.deps.installed == ["rangehelper>=1.0"]
@@ -669,6 +670,13 @@ def test_a_project_with_test_dependencies_runs_with_them_installed(tmp_path: Pat
     task = result.tasks[0]
     assert task.metadata["test_requirements"] == ["rangehelper>=1.0"]
     assert check_task_tests(task, kind, deps=result.deps.path) == []
+    if kind != "none":
+        # the coding grader's sandbox has no rangehelper (yet): graded, every such task is rejected
+        logged: list[str] = []
+        cfg.grade, cfg.max_tasks = True, 1
+        graded = synthesize(files, cfg, log=logged.append)
+        assert graded.tasks == [] and sum(s.rejected for s in graded.stats.values()) >= 1
+        assert any(line.startswith("rejected ranges__ranges__") for line in logged), logged
 
 
 @pytest.mark.parametrize(

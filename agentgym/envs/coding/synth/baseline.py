@@ -20,6 +20,7 @@ HASH_SEEDS = (1, 2)
 """Extra collections, under these hash seeds, that find node ids which are not stable."""
 COMPILED_SUFFIXES = (".pyx", ".pxd", ".c", ".cpp", ".cc", ".rs")
 """Sources of compiled extensions: their presence turns a missing own module into ``compiled-extension``."""
+NO_TEST_FILES = "no test files (test_*.py, *_test.py, or unittest modules under tests/)"
 _MISSING = re.compile(r"No module named '([^']+)'")
 
 
@@ -81,7 +82,7 @@ def run_baseline(
         SynthError: No usable passing test (see :func:`unusable`).
     """
     if runner.paths is not None and not runner.paths:
-        raise SynthError("no-tests", "no test files (test_*.py, *_test.py, or unittest modules under tests/)")
+        raise SynthError("no-tests", NO_TEST_FILES)
     base = runner.run(trace=sources, timeout=timeout)
     bad = {e["nodeid"] for e in base.collect_errors}
     paths = runner.paths

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from agentgym.tasks import Task
 
+from ..grading import Grader
+from ..repo import solution_files
 from .runner import SandboxKind, run_task_tests
 
 
@@ -40,4 +42,29 @@ def check_task_tests(
         for name, run in (("before", before), ("with", after)):
             if t not in run.passed:
                 problems.append(f"PASS_TO_PASS {t} does not pass {name} the fix ({run.outcome(t)})")
+    return problems
+
+
+def grade_task(task: Task, grader: Grader) -> list[str]:
+    """Grade a task's reference fix and its unchanged base with the coding environments' grader.
+
+    The fix must score 1 and the base 0, as ``agentgym tasks validate`` requires. The
+    grader adds what synth's own runs do not: the harness's integrity checks and its
+    sandbox (no dependencies beyond the sandbox's own Python).
+
+    Args:
+        task: A coding task in the shared format.
+        grader: The grader (its provider decides the backend).
+
+    Returns:
+        One line per problem; empty when the grader agrees with the task.
+    """
+    problems = []
+    fixed = grader.grade_files(task, solution_files(task))
+    if not fixed.resolved:
+        failing = [f"{t} {o}" for t, o in {**fixed.fail_to_pass, **fixed.pass_to_pass}.items() if o != "passed"]
+        why = fixed.integrity[:2] or fixed.anomalies[:2] or failing[:3]
+        problems.append(f"the grader does not score the fix 1 ({'; '.join(why)})")
+    if grader.grade_files(task, {}).resolved:
+        problems.append("the grader scores the unchanged base 1")
     return problems

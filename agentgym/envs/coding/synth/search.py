@@ -21,9 +21,12 @@ from agentgym.sandboxes import SandboxConfig
 from agentgym.tasks import Task
 
 from .. import mutations
+from ..grading import Grader
 from ..repo import CONFIG_NAMES, is_test_file, package_dirs
-from .baseline import run_baseline
-from .config import read_pytest_config
+from ..sandboxing import SandboxProvider
+from .baseline import NO_TEST_FILES, run_baseline
+from .check import grade_task
+from .config import read_pytest_config, suite_files
 from .deps import (
     InstalledDeps,
     cache_root,
@@ -32,6 +35,7 @@ from .deps import (
     top_level_modules,
     with_package_metadata,
 )
+from .errors import SynthError
 from .runner import PytestRun, PytestRunner, SandboxKind, open_sandbox, project_runner, suite_limits
 from .stats import OperatorStats, Outcome, yield_table
 from .task import mutant_task
@@ -61,6 +65,11 @@ class SynthConfig:
     """Seconds per mutant run (default: 3x the traced baseline, at least 20)."""
     name: str | None = None
     """Project name used in task ids (default: ``"project"``)."""
+    grade: bool = True
+    """Grade every kept task with the coding environments' grader (fix scores 1, base 0) and keep
+    only those it agrees with (the others are ``rejected``); not with ``sandbox="none"``."""
+    grade_timeout: float = 120.0
+    """Seconds per grading run (the coding environments' default)."""
     install_deps: bool = True
     """Install the project's declared runtime and test dependencies (:mod:`.deps`) for its tests."""
     deps_cache: str | None = None
@@ -159,54 +168,72 @@ def synthesize(
     pytest_config = read_pytest_config(files)
     if pytest_config.describe():
         log(pytest_config.describe())
+    if not suite_files(files, pytest_config):
+        raise SynthError("no-tests", NO_TEST_FILES)
     deps = _install(files, cfg, project, log) if cfg.install_deps else None
+    grader = None
+    if cfg.grade and cfg.sandbox != "none":
+        grader = Grader(SandboxProvider(cfg.sandbox, pool_size=1), timeout=cfg.grade_timeout)
+    elif cfg.grade:
+        log("grading: sandbox 'none' cannot run the coding grader; check the tasks with `agentgym tasks validate`")
     sandbox, python = open_sandbox(cfg.sandbox, files, limits)
-    with sandbox:
-        runner = project_runner(sandbox, files, cfg.test_cmd or [*python, "-m", "pytest"], deps.path if deps else None)
-        log(f"baseline: running the test suite of {project} ({len(runner.paths or [])} files) with line tracing ...")
-        base, passed = run_baseline(runner, files, sources, cfg.baseline_timeout, log)
-        timeout = cfg.mutant_timeout or max(20.0, 3 * base.result.duration)
-        log(
-            f"baseline: {len(passed)} passed, {len(base.not_passed)} not passed, {len(base.passed - passed)} "
-            f"passing tests left out (their ids change with the hash seed), {base.result.duration:.1f}s"
-        )
-        modules = {p: mutations.parse(files[p]) for p in sources}
-        by_op: dict[str, list[mutations.Site]] = {op: [] for op in cfg.operators}
-        for p in sources:
-            for site in mutations.find_sites(modules[p], p, cfg.operators):
-                by_op[site.operator].append(site)
-        stats = {op: OperatorStats() for op in cfg.operators}
-        tasks: list[Task] = []
-        seen: set[tuple[str, str]] = set()
-        issue_rng = random.Random(cfg.seed)
-        for site in candidate_order(by_op, cfg):
-            if len(tasks) >= cfg.max_tasks:
-                break
-            mutant = mutations.mutate(modules[site.path], site.operator, site.index)
-            if mutant == files[site.path] or (site.path, mutant) in seen:
-                continue
-            seen.add((site.path, mutant))
-            outcome, run = _try_mutant(runner, files, site, mutant, _covering(base, site, passed), passed, timeout)
-            stats[site.operator].record(outcome)
-            if run is None:
-                continue
-            f2p, p2p = sorted(passed - run.passed), sorted(passed & run.passed)
-            messages = {t: run.tests.get(t, {}).get("message", "") for t in f2p}
-            task = mutant_task(
-                project,
-                files,
-                site,
-                mutant,
-                fail_to_pass=f2p,
-                pass_to_pass=p2p,
-                messages=messages,
-                test_paths=tests,
-                rng=issue_rng,
-                seed=cfg.seed,
-                requirements=deps.installed if deps else (),
+    try:
+        with sandbox:
+            test_cmd = cfg.test_cmd or [*python, "-m", "pytest"]
+            runner = project_runner(sandbox, files, test_cmd, deps.path if deps else None)
+            log(f"baseline: running {project}'s {len(runner.paths or [])} test files with line tracing ...")
+            base, passed = run_baseline(runner, files, sources, cfg.baseline_timeout, log)
+            timeout = cfg.mutant_timeout or max(20.0, 3 * base.result.duration)
+            log(
+                f"baseline: {len(passed)} passed, {len(base.not_passed)} not passed, {len(base.passed - passed)} "
+                f"passing tests left out (their ids change with the hash seed), {base.result.duration:.1f}s"
             )
-            tasks.append(task)
-            log(f"kept {task.id}: {len(f2p)} fail-to-pass, {len(p2p)} pass-to-pass ({site.description})")
+            modules = {p: mutations.parse(files[p]) for p in sources}
+            by_op: dict[str, list[mutations.Site]] = {op: [] for op in cfg.operators}
+            for p in sources:
+                for site in mutations.find_sites(modules[p], p, cfg.operators):
+                    by_op[site.operator].append(site)
+            stats = {op: OperatorStats() for op in cfg.operators}
+            tasks: list[Task] = []
+            seen: set[tuple[str, str]] = set()
+            issue_rng = random.Random(cfg.seed)
+            for site in candidate_order(by_op, cfg):
+                if len(tasks) >= cfg.max_tasks:
+                    break
+                mutant = mutations.mutate(modules[site.path], site.operator, site.index)
+                if mutant == files[site.path] or (site.path, mutant) in seen:
+                    continue
+                seen.add((site.path, mutant))
+                outcome, run = _try_mutant(runner, files, site, mutant, _covering(base, site, passed), passed, timeout)
+                if run is None:
+                    stats[site.operator].record(outcome)
+                    continue
+                f2p, p2p = sorted(passed - run.passed), sorted(passed & run.passed)
+                messages = {t: run.tests.get(t, {}).get("message", "") for t in f2p}
+                task = mutant_task(
+                    project,
+                    files,
+                    site,
+                    mutant,
+                    fail_to_pass=f2p,
+                    pass_to_pass=p2p,
+                    messages=messages,
+                    test_paths=tests,
+                    rng=issue_rng,
+                    seed=cfg.seed,
+                    requirements=deps.installed if deps else (),
+                )
+                problems = grade_task(task, grader) if grader else []
+                if problems:
+                    stats[site.operator].record("rejected")
+                    log(f"rejected {task.id}: {problems[0][:300]}")
+                    continue
+                stats[site.operator].record("kept")
+                tasks.append(task)
+                log(f"kept {task.id}: {len(f2p)} fail-to-pass, {len(p2p)} pass-to-pass ({site.description})")
+    finally:
+        if grader is not None:
+            grader.provider.close()
     return SynthResult(tasks, stats, len(passed), len(base.not_passed), time.monotonic() - started, deps)
 
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Literal
 
-Outcome = Literal["kept", "survived", "uncovered", "broken", "timeout"]
+Outcome = Literal["kept", "survived", "uncovered", "broken", "timeout", "rejected"]
 """How a mutant ended; see the fields of :class:`OperatorStats`."""
 
 
@@ -26,6 +26,9 @@ class OperatorStats:
     """Collection errors, or every test failed."""
     timeout: int = 0
     """The tests ran past the mutant timeout."""
+    rejected: int = 0
+    """A task, but the coding grader does not score its fix 1 (an integrity flag the project's own
+    code raises, a test that needs a dependency the grader's sandbox lacks ...)."""
 
     def record(self, outcome: Outcome) -> None:
         """Count one more mutant tried, with its outcome."""
@@ -50,7 +53,7 @@ def yield_table(stats: Mapping[str, OperatorStats]) -> str:
     Returns:
         The table, name column left-aligned and numbers right-aligned.
     """
-    header = ("operator", "tried", "kept", "yield", "survived", "uncovered", "broken", "timeout")
+    header = ("operator", "tried", "kept", "yield", "survived", "uncovered", "broken", "timeout", "rejected")
     total = sum(stats.values(), OperatorStats())
     rows = [header, *(_row(name, s) for name, s in [*stats.items(), ("total", total)])]
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
@@ -64,5 +67,5 @@ def yield_table(stats: Mapping[str, OperatorStats]) -> str:
 
 
 def _row(name: str, s: OperatorStats) -> tuple[str, ...]:
-    counts = (s.survived, s.uncovered, s.broken, s.timeout)
+    counts = (s.survived, s.uncovered, s.broken, s.timeout, s.rejected)
     return (name, str(s.tried), str(s.kept), f"{s.yield_pct:.0f}%", *map(str, counts))
