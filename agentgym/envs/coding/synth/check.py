@@ -63,7 +63,7 @@ def grade_task(task: Task, grader: Grader) -> list[str]:
     fixed = grader.grade_files(task, solution_files(task))
     if not fixed.resolved:
         failing = [f"{t} {o}" for t, o in {**fixed.fail_to_pass, **fixed.pass_to_pass}.items() if o != "passed"]
-        why = fixed.integrity[:2] or fixed.anomalies[:2] or failing[:3]
+        why = fixed.integrity[:2] or failing[:3] or fixed.anomalies[:2]
         problems.append(f"the grader does not score the fix 1 ({'; '.join(why)})")
     if grader.grade_files(task, {}).resolved:
         problems.append("the grader scores the unchanged base 1")

@@ -13,12 +13,15 @@ Category = Literal[
     "compiled-extension",
     "baseline-failures",
     "timeout",
+    "grader-rejects",
 ]
 """``download``: no sdist; ``too-large``: over the size limit; ``no-tests``: no test files or none
 collected; ``collection-error``: test modules or conftest fail to import; ``missing-dependency``: an
 import of a module that is not installed (and could not be); ``compiled-extension``: the project's
 own compiled module is missing (it needs a build); ``baseline-failures``: tests run but none
-passes; ``timeout``: the baseline run took too long."""
+passes; ``timeout``: the baseline run took too long; ``grader-rejects``: the coding grader rejects
+every task for the same reason (an integrity flag the project's own code raises, a dependency
+its sandbox lacks)."""
 
 
 class SynthError(RuntimeError):

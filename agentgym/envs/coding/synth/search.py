@@ -40,6 +40,9 @@ from .runner import PytestRun, PytestRunner, SandboxKind, open_sandbox, project_
 from .stats import OperatorStats, Outcome, yield_table
 from .task import mutant_task
 
+GIVE_UP_AFTER = 3
+"""The grader rejecting this many tasks in a row, all for the same reason, before any is kept ends the project."""
+
 
 @dataclass
 class SynthConfig:
@@ -197,6 +200,7 @@ def synthesize(
             tasks: list[Task] = []
             seen: set[tuple[str, str]] = set()
             issue_rng = random.Random(cfg.seed)
+            rejections: list[str] = []
             for site in candidate_order(by_op, cfg):
                 if len(tasks) >= cfg.max_tasks:
                     break
@@ -227,6 +231,9 @@ def synthesize(
                 if problems:
                     stats[site.operator].record("rejected")
                     log(f"rejected {task.id}: {problems[0][:300]}")
+                    rejections.append(problems[0])
+                    if not tasks and len(rejections) >= GIVE_UP_AFTER and len(set(rejections)) == 1:
+                        raise SynthError("grader-rejects", f"{len(rejections)} tasks in a row: {problems[0]}")
                     continue
                 stats[site.operator].record("kept")
                 tasks.append(task)
