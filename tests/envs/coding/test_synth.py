@@ -724,3 +724,18 @@ def test_cli_says_in_one_line_why_a_project_cannot_be_used(tmp_path: Path) -> No
         "cannot use empty: no-tests: no test files (test_*.py, *_test.py, or unittest modules under tests/)"
     )
     assert not (tmp_path / "t.jsonl").exists()
+
+
+def test_a_project_the_grader_rejects_every_time_ends_in_one_category(tiny_project: Path) -> None:
+    require_bwrap()
+    # a compatibility shim that compiles code at import (as six does): in the module the fix changes,
+    # the grader's integrity checks flag it, so no task of this module can score 1
+    files = load_project(tiny_project)
+    files["calc/__init__.py"] = 'exec("SHIM = 1")\n\n' + TINY["calc/__init__.py"]
+    logged: list[str] = []
+    cfg = SynthConfig(operators=["change_return"], max_per_operator=10, sandbox="local", name="tiny")
+    with pytest.raises(SynthError, match=r"^grader-rejects: 3 tasks in a row: the grader does not score the fix 1 "):
+        synthesize(files, cfg, log=logged.append)
+    assert sum(line.startswith("rejected tiny__calc__change_return-") for line in logged) == 3
+    kept = synthesize(files, SynthConfig(operators=["change_return"], sandbox="local", name="tiny", grade=False))
+    assert kept.tasks  # the same mutants, kept when not graded
