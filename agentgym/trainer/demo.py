@@ -54,13 +54,13 @@ class DemoConfig:
     """Seed of every stage (task order, sampling, the held-out task draw)."""
     eval_tasks: int = 128
     """Held-out (test split) tasks per evaluation, the same tasks at every stage."""
-    sft_episodes: int = 64
-    """Oracle episodes (distinct training tasks) for SFT."""
-    sft_epochs: int = 2
+    sft_episodes: int = 32
+    """Oracle episodes (distinct training tasks) for SFT: a warm start that leaves GRPO room to improve."""
+    sft_epochs: int = 1
     """Passes over the SFT episodes."""
     sft_lr: float = 1e-4
     """SFT learning rate."""
-    grpo_steps: int = 4
+    grpo_steps: int = 2
     """GRPO steps from the SFT checkpoint (0: skip GRPO)."""
     tasks_per_step: int = 8
     """GRPO: distinct training tasks per step."""
