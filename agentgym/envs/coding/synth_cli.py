@@ -63,6 +63,34 @@ def add_commands(tasks_subparsers: argparse._SubParsersAction[argparse.ArgumentP
         metavar="DIR",
         help="install dependencies only from this folder of wheels/sdists (pip --no-index --find-links DIR)",
     )
+    batch = p.add_argument_group("batch mode (many projects, one worker process each, resumable)")
+    batch.add_argument(
+        "--projects",
+        metavar="FILE",
+        default=None,
+        help="synthesize every project in FILE (one per line: NAME==VER for a PyPI sdist, or a local folder, "
+        "relative to FILE; '#' comments) instead of one project; needs --out-dir",
+    )
+    batch.add_argument(
+        "--out-dir",
+        metavar="DIR",
+        default=None,
+        help="batch output: DIR/tasks/<project>.jsonl, DIR/status/<project>.json, DIR/logs/, and DIR/tasks.jsonl, "
+        "DIR/yield.md, DIR/yield.json over all projects",
+    )
+    batch.add_argument("--workers", type=int, default=1, help="projects synthesized in parallel (default: 1)")
+    batch.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="rerun projects whose status says failed (by default every project with a status file is skipped; "
+        "those that are done always are)",
+    )
+    batch.add_argument(
+        "--test-fraction",
+        type=float,
+        default=0.2,
+        help="share of projects whose tasks go to the held-out 'test' split (stable hash of the name; default 0.2)",
+    )
     p.set_defaults(fn=cmd_synth)
 
 
@@ -72,6 +100,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
     from .synth import SynthConfig, SynthError, check_task_tests, download_sdist, load_project, synthesize
 
+    if args.projects or args.out_dir:
+        return cmd_synth_batch(args)
     if bool(args.source) == bool(args.pypi):
         raise SystemExit("give either a project folder or --pypi NAME==VER (not both)")
     name = args.name or (args.pypi.replace("==", "-") if args.pypi else Path(args.source).resolve().name)
@@ -122,4 +152,68 @@ def cmd_synth(args: argparse.Namespace) -> int:
         f"in {result.seconds:.0f}s\n"
     )
     print(result.table())
+    return 0
+
+
+def cmd_synth_batch(args: argparse.Namespace) -> int:
+    """Run ``agentgym tasks synth --projects FILE --out-dir DIR``: every project in its own worker process."""
+    from tqdm.auto import tqdm  # type: ignore[import-untyped]  # no stubs installed (types-tqdm)
+
+    from .synth import SynthConfig
+    from .synth.batch import parse_projects, run_batch
+
+    if not (args.projects and args.out_dir):
+        raise SystemExit("batch mode needs both --projects FILE and --out-dir DIR")
+    if args.source or args.pypi or args.name:
+        raise SystemExit("--projects lists the projects: give no project folder, --pypi or --name with it")
+    if args.workers < 1:
+        raise SystemExit(f"--workers must be at least 1, got {args.workers}")
+    projects = Path(args.projects)
+    try:
+        specs = parse_projects(projects.read_text(), relative_to=projects.resolve().parent)
+    except OSError as e:
+        raise SystemExit(f"cannot read the projects file: {e}") from None
+    except ValueError as e:
+        raise SystemExit(f"{args.projects}: {e}") from None
+    cfg = SynthConfig(
+        max_tasks=args.max_tasks,
+        max_per_operator=args.max_per_operator,
+        seed=args.seed,
+        operators=[o.strip() for o in args.operators.split(",") if o.strip()],
+        sandbox=args.sandbox,
+        test_cmd=shlex.split(args.test_cmd) if args.test_cmd else None,
+        mutant_timeout=args.mutant_timeout,
+        install_deps=not args.no_deps,
+        grade=not args.no_grade,
+        deps_cache=args.deps_cache,
+        pip_args=["--no-index", "--find-links", str(Path(args.find_links).resolve())] if args.find_links else [],
+    )
+    bar = tqdm(total=len(specs), desc="projects", unit="project", dynamic_ncols=True)
+
+    def progress(status: dict[str, object]) -> None:
+        if status.get("status") == "done":
+            line = f"{status['project']}: kept {status['kept']} of {status['tried']} tried in {status['seconds']}s"
+        else:
+            line = str(status.get("reason"))
+        bar.write(line, file=sys.stderr)
+        bar.update(1)
+
+    try:
+        statuses = run_batch(
+            specs,
+            cfg,
+            args.out_dir,
+            workers=args.workers,
+            retry_failed=args.retry_failed,
+            check=args.check,
+            test_fraction=args.test_fraction,
+            progress=progress,
+        )
+    finally:
+        bar.close()
+    out = Path(args.out_dir)
+    done = sum(s.get("status") == "done" for s in statuses)
+    kept = sum(int(s.get("kept") or 0) for s in statuses)
+    print(f"\n{done} of {len(specs)} projects used, {kept} tasks: {out / 'tasks.jsonl'}; yield: {out / 'yield.md'}\n")
+    print((out / "yield.md").read_text())
     return 0
