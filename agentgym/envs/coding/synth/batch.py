@@ -159,7 +159,14 @@ def run_project(
             tasks = result.tasks
             if check:
                 deps = result.deps.path if result.deps else None
-                tasks = [t for t in tasks if not check_task_tests(t, cfg.sandbox, deps=deps)]
+                sound = []
+                for task in tasks:
+                    problems = check_task_tests(task, cfg.sandbox, deps=deps)
+                    if problems:
+                        log(f"dropping {task.id}: " + "; ".join(problems[:3]))
+                    else:
+                        sound.append(task)
+                tasks = sound
             tasks = _label(tasks, spec, split)
             _write_atomic(
                 out / "tasks" / f"{slug}.jsonl", "".join(json.dumps(t.to_dict(), sort_keys=True) + "\n" for t in tasks)
