@@ -71,7 +71,7 @@ def report(seeds: list[dict[str, Any]], variants: dict[str, float], config: Demo
         pairs.append((f"grpo-{b}", f"grpo-{a}"))
     for after, before in pairs:
         diffs = [s[after]["success"] - s[before]["success"] for s in seeds]
-        mean, half = interval(diffs, paired_gain(seeds[0][before], seeds[0][after])["se"])
+        mean, half = interval(diffs, paired_gain(seeds[0][before], seeds[0][after])["se"] or 0.0)
         comparisons[f"{before} -> {after}"] = {"gain": mean, "ci95": half, "per_seed": diffs}
     return {
         "config": config.to_dict(),
@@ -132,24 +132,31 @@ def main(argv: list[str] | None = None) -> int:
         ensure_smollm2()
     variants = {"outcome": 0.0, "turn": args.process_weight}
     start = time.perf_counter()
-    seeds = []
+    seeds: list[dict[str, Any]] = []
+    text = ""
     for seed in range(args.seeds):
         t0 = time.perf_counter()
         config = dataclasses.replace(base, seed=seed, output_dir=str(Path(args.output_dir) / f"seed{seed}"))
         seeds.append(run_seed(config, variants))
         row = ", ".join(f"{k} {v['success']:.3f}" for k, v in seeds[-1].items())
         print(f"seed {seed}: {row}  ({(time.perf_counter() - t0) / 60:.1f} min)", flush=True)
-    minutes = (time.perf_counter() - start) / 60
+        text = write_results(seeds, variants, base, (time.perf_counter() - start) / 60, Path(args.output_dir))
+    print(text)
+    return 0
+
+
+def write_results(
+    seeds: list[dict[str, Any]], variants: dict[str, float], base: DemoConfig, minutes: float, out: Path
+) -> str:
+    """``results.json`` and ``RESULTS.md`` for the seeds done so far (rewritten after every seed); the Markdown."""
     result = report(seeds, variants, base)
     result["per_seed"] = [{k: {m: v[m] for m in v if m != "per_task"} for k, v in s.items()} for s in seeds]
     result["minutes"] = minutes
-    out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(result, indent=2))
     text = markdown(result, minutes)
     (out / "RESULTS.md").write_text(text)
-    print(text)
-    return 0
+    return text
 
 
 if __name__ == "__main__":
