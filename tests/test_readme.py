@@ -28,7 +28,7 @@ README = ROOT / "README.md"
 # The checkpoint path follows the train command made smaller (--steps 1).
 # Two evaluation runs to compare: the README's `eval --out runs/eval` run, with itself.
 PLACEHOLDERS = {
-    "NAME==VERSION": "six==1.17.0",
+    "NAME==VERSION": "inflection==0.5.1",  # pure Python, tests in the sdist, no test dependencies
     "path/to/project": "tinyproj",
     "checkpoints/step_000020": "checkpoints/step_000001",
     "DIR_A": "runs/eval",
