@@ -178,7 +178,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from agentgym.validate import validate
 
     report = validate(
-        args.env, split=args.split, env_kwargs=_env_kwargs(args.env_arg), num_workers=args.workers, limit=args.limit
+        args.env,
+        split=args.split,
+        task_ids=args.task or None,
+        env_kwargs=_env_kwargs(args.env_arg),
+        num_workers=args.workers,
+        limit=args.limit,
     )
     print(report.summary())
     return 0 if report.ok else 1
@@ -308,6 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="all", choices=["train", "test", "all"])
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--limit", type=int, default=None, help="check only the first N tasks")
+    p.add_argument("--task", action="append", default=[], metavar="ID", help="check only this task (repeatable)")
     _add_env_args(p)
     p.set_defaults(fn=cmd_validate)
 

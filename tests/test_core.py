@@ -203,6 +203,9 @@ def test_cli_list_describe_run_validate(tmp_path: Path) -> None:
     assert len(load_jsonl(tmp_path / "r.jsonl")) == 2
     out = run_cli("tasks", "validate", "Calculator-v0", "--limit", "20")
     assert out.returncode == 0 and "20 tasks checked, 0 broken" in out.stdout
+    ids = agentgym.make("Calculator-v0").tasks.ids[:2]
+    out = run_cli("tasks", "validate", "Calculator-v0", "--task", ids[0], "--task", ids[1])
+    assert out.returncode == 0 and "2 tasks checked, 0 broken" in out.stdout
     out = run_cli("run", "ToolUse-v0", "--policy", "bogus")
     assert out.returncode != 0 and "unknown policy 'bogus'" in out.stderr
 
