@@ -1,4 +1,7 @@
-"""What happened to each mutant tried, counted per mutation operator: the yield table."""
+"""What happened to each mutant tried, counted per mutation operator: the yield table.
+
+Two-bug tasks (:mod:`.harder`) are counted under their own row, :data:`PAIR`.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +9,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Literal
 
-Outcome = Literal["kept", "survived", "uncovered", "broken", "timeout", "rejected"]
+Outcome = Literal["kept", "survived", "uncovered", "broken", "timeout", "rejected", "near", "overlap"]
 """How a mutant ended; see the fields of :class:`OperatorStats`."""
+PAIR = "pair"
+"""The row of two-bug tasks (two kept mutants in different files, tried together)."""
+OPTIONAL = ("near", "overlap")
+"""Columns of :func:`yield_table` shown only when some row counts them (``far``, ``pairs`` runs)."""
 
 
 @dataclass
@@ -29,6 +36,10 @@ class OperatorStats:
     rejected: int = 0
     """A task, but the coding grader does not score its fix 1 (an integrity flag the project's own
     code raises, a test that needs a dependency the grader's sandbox lacks ...)."""
+    near: int = 0
+    """A task, but a failing test names the mutated function, and only far bugs were wanted."""
+    overlap: int = 0
+    """A pair whose failing tests one of its mutants explains alone: not two bugs."""
 
     def record(self, outcome: Outcome) -> None:
         """Count one more mutant tried, with its outcome."""
@@ -47,15 +58,18 @@ class OperatorStats:
 def yield_table(stats: Mapping[str, OperatorStats]) -> str:
     """Per-operator yield as a Markdown table, with a total row.
 
+    The ``near`` and ``overlap`` columns appear only when some mutant ended so.
+
     Args:
         stats: Operator name -> its counts, in the order the rows should appear.
 
     Returns:
         The table, name column left-aligned and numbers right-aligned.
     """
-    header = ("operator", "tried", "kept", "yield", "survived", "uncovered", "broken", "timeout", "rejected")
     total = sum(stats.values(), OperatorStats())
-    rows = [header, *(_row(name, s) for name, s in [*stats.items(), ("total", total)])]
+    extra = tuple(c for c in OPTIONAL if getattr(total, c))
+    header = ("operator", "tried", "kept", "yield", "survived", "uncovered", "broken", "timeout", "rejected", *extra)
+    rows = [header, *(_row(name, s, extra) for name, s in [*stats.items(), ("total", total)])]
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
 
     def line(row: tuple[str, ...]) -> str:
@@ -66,6 +80,6 @@ def yield_table(stats: Mapping[str, OperatorStats]) -> str:
     return "\n".join([line(rows[0]), rule, *map(line, rows[1:])])
 
 
-def _row(name: str, s: OperatorStats) -> tuple[str, ...]:
-    counts = (s.survived, s.uncovered, s.broken, s.timeout, s.rejected)
+def _row(name: str, s: OperatorStats, extra: tuple[str, ...]) -> tuple[str, ...]:
+    counts = (s.survived, s.uncovered, s.broken, s.timeout, s.rejected, *(getattr(s, c) for c in extra))
     return (name, str(s.tried), str(s.kept), f"{s.yield_pct:.0f}%", *map(str, counts))
