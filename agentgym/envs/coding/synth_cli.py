@@ -32,6 +32,21 @@ def add_commands(tasks_subparsers: argparse._SubParsersAction[argparse.ArgumentP
     p.add_argument("--max-per-operator", type=int, default=25, help="try at most this many mutants per operator")
     p.add_argument("--seed", type=int, default=0, help="order in which mutation sites are tried")
     p.add_argument("--operators", default=",".join(OPERATORS), help="comma-separated operators (default: all)")
+    harder = p.add_argument_group("harder bugs")
+    harder.add_argument(
+        "--pairs",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also keep up to N two-bug tasks: two kept mutants in different files applied together, whose failing "
+        "tests need both to explain them (fixing one file is not enough); counted under the 'pair' row",
+    )
+    harder.add_argument(
+        "--far",
+        action="store_true",
+        help="keep only bugs whose failing tests never name the mutated function (reached through other code); "
+        "every task records metadata.distance (far or near) either way",
+    )
     p.add_argument(
         "--test-cmd", default=None, help="command that runs pytest in the sandbox (default: 'python3 -m pytest')"
     )
@@ -100,6 +115,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
     from .synth import SynthConfig, SynthError, check_task_tests, download_sdist, load_project, synthesize
 
+    if args.pairs < 0:
+        raise SystemExit(f"--pairs must be 0 or more, got {args.pairs}")
     if args.projects or args.out_dir:
         return cmd_synth_batch(args)
     if bool(args.source) == bool(args.pypi):
@@ -131,6 +148,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
             grade=not args.no_grade,
             deps_cache=args.deps_cache,
             pip_args=["--no-index", "--find-links", str(Path(args.find_links).resolve())] if args.find_links else [],
+            pairs=args.pairs,
+            far=args.far,
         )
         result = synthesize(files, cfg, log=lambda msg: print(msg, file=sys.stderr, flush=True))
     except SynthError as e:
@@ -187,6 +206,8 @@ def cmd_synth_batch(args: argparse.Namespace) -> int:
         grade=not args.no_grade,
         deps_cache=args.deps_cache,
         pip_args=["--no-index", "--find-links", str(Path(args.find_links).resolve())] if args.find_links else [],
+        pairs=args.pairs,
+        far=args.far,
     )
     bar = tqdm(total=len(specs), desc="projects", unit="project", dynamic_ncols=True)
 

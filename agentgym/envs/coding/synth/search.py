@@ -7,7 +7,13 @@
    round-robin over operators): write the mutant, run only the passing tests that
    execute the mutated lines, and if any fails, run the whole suite to classify every
    test. Keep the mutant when some tests fail (FAIL_TO_PASS) and the others still pass
-   (PASS_TO_PASS); :mod:`.task` writes it as a task.
+   (PASS_TO_PASS); :mod:`.task` writes it as a task. Every task records its distance
+   (:func:`~.harder.distance`: does a failing test name the mutated function?); with
+   ``far``, only far ones are kept.
+3. With ``pairs``: apply two kept mutants of different files together (a seeded order of
+   the pairs), run the whole suite, and keep the pair as a two-bug task when its failing
+   tests need both mutants to explain them (:func:`~.harder.is_two_bugs`). Its fix restores
+   both files; it is graded like any task and counted under the ``pair`` row.
 """
 
 from __future__ import annotations
@@ -36,9 +42,10 @@ from .deps import (
     with_package_metadata,
 )
 from .errors import SynthError
+from .harder import Mutant, distance, is_two_bugs, pair_order
 from .runner import PytestRun, PytestRunner, SandboxKind, open_sandbox, project_runner, suite_limits
-from .stats import OperatorStats, Outcome, yield_table
-from .task import mutant_task
+from .stats import PAIR, OperatorStats, Outcome, yield_table
+from .task import mutants_task
 
 GIVE_UP_AFTER = 3
 """The grader rejecting this many tasks in a row, all for the same reason, before any is kept ends the project."""
@@ -79,6 +86,13 @@ class SynthConfig:
     """Where installed dependencies are cached (default: :func:`~.deps.cache_root`)."""
     pip_args: Sequence[str] = ()
     """Extra pip options for that install, e.g. ``["--no-index", "--find-links", DIR]``."""
+    pairs: int = 0
+    """Also keep up to this many two-bug tasks (beyond ``max_tasks``): two kept mutants in different files
+    applied together, whose failing tests need both to explain them. At most ``max_per_operator`` pairs are
+    tried, in a seeded order, and a mutant is in one kept pair at most."""
+    far: bool = False
+    """Keep only bugs whose failing tests never name the mutated function, so they are reached through other
+    code (the others count as ``near``). Every task records ``metadata["distance"]`` either way."""
 
 
 @dataclass
@@ -197,12 +211,13 @@ def synthesize(
                 for site in mutations.find_sites(modules[p], p, cfg.operators):
                     by_op[site.operator].append(site)
             stats = {op: OperatorStats() for op in cfg.operators}
-            tasks: list[Task] = []
+            if cfg.pairs > 0:
+                stats[PAIR] = OperatorStats()
+            search = _Search(cfg, project, files, tests, runner, passed, timeout, deps, grader, log)
             seen: set[tuple[str, str]] = set()
-            issue_rng = random.Random(cfg.seed)
-            rejections: list[str] = []
+            kept: list[Mutant] = []
             for site in candidate_order(by_op, cfg):
-                if len(tasks) >= cfg.max_tasks:
+                if len(search.tasks) >= cfg.max_tasks:
                     break
                 mutant = mutations.mutate(modules[site.path], site.operator, site.index)
                 if mutant == files[site.path] or (site.path, mutant) in seen:
@@ -212,36 +227,17 @@ def synthesize(
                 if run is None:
                     stats[site.operator].record(outcome)
                     continue
-                f2p, p2p = sorted(passed - run.passed), sorted(passed & run.passed)
-                messages = {t: run.tests.get(t, {}).get("message", "") for t in f2p}
-                task = mutant_task(
-                    project,
-                    files,
-                    site,
-                    mutant,
-                    fail_to_pass=f2p,
-                    pass_to_pass=p2p,
-                    messages=messages,
-                    test_paths=tests,
-                    rng=issue_rng,
-                    seed=cfg.seed,
-                    requirements=deps.installed if deps else (),
-                )
-                problems = grade_task(task, grader) if grader else []
-                if problems:
-                    stats[site.operator].record("rejected")
-                    log(f"rejected {task.id}: {problems[0][:300]}")
-                    rejections.append(problems[0])
-                    if not tasks and len(rejections) >= GIVE_UP_AFTER and len(set(rejections)) == 1:
-                        raise SynthError("grader-rejects", f"{len(rejections)} tasks in a row: {problems[0]}")
-                    continue
-                stats[site.operator].record("kept")
-                tasks.append(task)
-                log(f"kept {task.id}: {len(f2p)} fail-to-pass, {len(p2p)} pass-to-pass ({site.description})")
+                one = Mutant(site, mutant, frozenset(passed - run.passed))
+                outcome = search.consider([one], run, [])
+                stats[site.operator].record(outcome)
+                if outcome == "kept":
+                    kept.append(one)
+            if cfg.pairs > 0:
+                _search_pairs(search, kept, stats[PAIR])
     finally:
         if grader is not None:
             grader.provider.close()
-    return SynthResult(tasks, stats, len(passed), len(base.not_passed), time.monotonic() - started, deps)
+    return SynthResult(search.tasks, stats, len(passed), len(base.not_passed), time.monotonic() - started, deps)
 
 
 def _install(
@@ -263,6 +259,106 @@ def _install(
     )
     log(f"dependencies: {deps.describe()}")
     return deps
+
+
+@dataclass
+class _Search:
+    """What every candidate of one search shares: the project, its runner and grader, the tasks kept so far."""
+
+    cfg: SynthConfig
+    project: str
+    files: Mapping[str, str]
+    tests: list[str]
+    runner: PytestRunner
+    passed: set[str]
+    timeout: float
+    deps: InstalledDeps | None
+    grader: Grader | None
+    log: Callable[[str], None]
+
+    def __post_init__(self) -> None:
+        self.tasks: list[Task] = []
+        self.rng = random.Random(self.cfg.seed)
+        """Writes the issue texts, in the order tasks are made."""
+        self.rejections: list[str] = []
+
+    def consider(self, bugs: Sequence[Mutant], run: PytestRun, groups: Sequence[Sequence[str]]) -> Outcome:
+        """Make the task of ``bugs`` from the run that classified them, and keep it (``kept``) if it may be.
+
+        It is not kept when it is near and only far bugs are wanted (``near``), or the grader
+        rejects it (``rejected``). ``groups``: the failing tests each bug explains (a pair's).
+        """
+        f2p, p2p = sorted(self.passed - run.passed), sorted(self.passed & run.passed)
+        how_far = distance(self.files, [b.site for b in bugs], f2p)
+        if self.cfg.far and how_far == "near":
+            return "near"
+        task = mutants_task(
+            self.project,
+            self.files,
+            [(b.site, b.text) for b in bugs],
+            fail_to_pass=f2p,
+            pass_to_pass=p2p,
+            messages={t: run.tests.get(t, {}).get("message", "") for t in f2p},
+            test_paths=self.tests,
+            rng=self.rng,
+            seed=self.cfg.seed,
+            requirements=self.deps.installed if self.deps else (),
+            distance=how_far,
+            groups=groups,
+        )
+        problems = grade_task(task, self.grader) if self.grader else []
+        if problems:
+            self.log(f"rejected {task.id}: {problems[0][:300]}")
+            self.rejections.append(problems[0])
+            if not self.tasks and len(self.rejections) >= GIVE_UP_AFTER and len(set(self.rejections)) == 1:
+                raise SynthError("grader-rejects", f"{len(self.rejections)} tasks in a row: {problems[0]}")
+            return "rejected"
+        self.tasks.append(task)
+        what = "; ".join(b.site.description for b in bugs)
+        self.log(f"kept {task.id}: {len(f2p)} fail-to-pass, {len(p2p)} pass-to-pass, {how_far} ({what})")
+        return "kept"
+
+
+def _search_pairs(search: _Search, kept: Sequence[Mutant], stats: OperatorStats) -> None:
+    """Try pairs of kept mutants in different files; keep up to ``cfg.pairs`` two-bug tasks."""
+    cfg = search.cfg
+    used: set[int] = set()
+    found = 0
+    for i, j in pair_order(kept, cfg.seed):
+        if found >= cfg.pairs or stats.tried >= cfg.max_per_operator:
+            break
+        if i in used or j in used:
+            continue
+        a, b = kept[i], kept[j]
+        outcome, run = _try_pair(search.runner, search.files, a, b, search.passed, search.timeout)
+        if run is not None:
+            pair_f2p = search.passed - run.passed
+            groups = [sorted(pair_f2p & (x.fail_to_pass - y.fail_to_pass)) for x, y in ((a, b), (b, a))]
+            outcome = search.consider([a, b], run, groups)
+        stats.record(outcome)
+        if outcome == "kept":
+            used |= {i, j}
+            found += 1
+
+
+def _try_pair(
+    runner: PytestRunner, files: Mapping[str, str], a: Mutant, b: Mutant, passed: set[str], timeout: float
+) -> tuple[Outcome, PytestRun | None]:
+    """Classify two mutants applied together; for ``kept``, also the run. The original files are restored."""
+    runner.sandbox.write_file(a.site.path, a.text)
+    runner.sandbox.write_file(b.site.path, b.text)
+    try:
+        run = runner.run(timeout=timeout)
+    finally:
+        runner.sandbox.write_file(a.site.path, files[a.site.path])
+        runner.sandbox.write_file(b.site.path, files[b.site.path])
+    if run.result.timed_out:
+        return "timeout", None
+    if run.collect_errors or not passed & run.passed or not passed - run.passed:
+        return "broken", None
+    if not is_two_bugs(passed - run.passed, a.fail_to_pass, b.fail_to_pass):
+        return "overlap", None
+    return "kept", run
 
 
 def _covering(base: PytestRun, site: mutations.Site, passed: set[str]) -> set[str]:
