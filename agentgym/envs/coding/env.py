@@ -34,6 +34,7 @@ from agentgym.envs.coding.repo import (
     visible_test_files,
 )
 from agentgym.envs.coding.sandboxing import SandboxProvider, SandboxSpec
+from agentgym.envs.coding.testdeps import DEPS_DIR, dependencies_folder
 from agentgym.envs.coding.tools import EditRecord, RepoTools
 from agentgym.messages import Action, Message
 from agentgym.parsing import format_tool_call
@@ -239,9 +240,12 @@ class CodeRepairEnv(RepoTools, CodingEnv):
         self.test_paths = test_paths_of(task)
         files = task.setup["files"]
         self.python_path = ".:src" if any(p.startswith("src/") for p in files) else "."
+        deps = dependencies_folder(task)  # installed once per project (cached), before the sandbox starts
         with tempfile.TemporaryDirectory(prefix="agentgym-repo-") as tmp:
             write_tree(tmp, files)
             self._workspace = self.provider.acquire(tmp)
+        if deps is not None:
+            self._workspace.upload(deps, DEPS_DIR)  # where `run_tests` finds them (outside the repository)
 
     def teardown(self) -> None:
         """Return the episode's sandbox to the provider."""

@@ -99,6 +99,7 @@ from agentgym.envs.coding.repo import (
     target_tests,
     test_paths_of,
 )
+from agentgym.envs.coding.testdeps import DEPS_DIR, dependencies_folder
 from agentgym.errors import SandboxError
 from agentgym.tasks import Task
 
@@ -347,12 +348,19 @@ class Grader:
         files = grading_files(task, changes)
         targets = target_tests(task)
         cfg, canary = harness_config(task, targets, grading=True)
+        deps = dependencies_folder(task)  # installed before any sandbox starts; a failure is infrastructure
         with tempfile.TemporaryDirectory(prefix="agentgym-grade-") as tmp:
             for path, content in files.items():
                 dest = Path(tmp, path)
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 dest.write_text(content)
             sandbox = self.provider.acquire(tmp)  # fails before any agent code runs: infrastructure
+        if deps is not None:
+            try:
+                sandbox.upload(deps, DEPS_DIR)
+            except BaseException:
+                self.provider.release(sandbox)
+                raise
         try:
             res = sandbox.exec(HARNESS_ARGV, stdin=json.dumps(cfg) + "\n", timeout=self.timeout)
         except SandboxError as error:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agentgym.envs.coding.repo import is_test_file, test_paths_of
+from agentgym.envs.coding.testdeps import DEPS_DIR, test_requirements
 from agentgym.tasks import Task
 
 if TYPE_CHECKING:
@@ -60,6 +61,8 @@ def harness_config(task: Task, nodeids: list[str], *, grading: bool) -> tuple[di
         "trusted": trusted,
         "pythonpath": ["."] + (["src"] if any(p.startswith("src/") for p in files) else []),
     }
+    if test_requirements(task):
+        cfg["libpath"] = [DEPS_DIR]  # uploaded by :func:`agentgym.envs.coding.testdeps.provide`
     if canary:
         cfg["canary"] = canary
     return cfg, (f"test_{canary}" if canary else None)

@@ -374,6 +374,23 @@ def cache_root() -> Path:
     return Path(os.environ.get("AGENTGYM_CACHE", Path.home() / ".cache" / "agentgym")) / "synth-deps"
 
 
+INSTALLED: dict[tuple[str, tuple[str, ...]], Path] = {}
+"""Folders :func:`install_requirements` produced in this process, by (project, sorted requirements):
+the coding grader uses the same folder as synthesis did, whatever cache root and pip options it had."""
+
+
+def folder_for(
+    requirements: Sequence[str], root: str | Path, *, project: str = "", pip_args: Sequence[str] = ()
+) -> Path:
+    """The cached folder :func:`install_requirements` builds for these arguments (it may not exist yet).
+
+    The key hashes the project's name, the sorted requirements, the pip options and the
+    Python version; a folder is complete when it holds the marker file ``DONE``.
+    """
+    key_data = json.dumps([project, sorted(requirements), list(pip_args), list(sys.version_info[:2])])
+    return Path(root) / hashlib.sha256(key_data.encode()).hexdigest()[:16]
+
+
 def install_requirements(
     requirements: Sequence[str],
     root: str | Path,
@@ -398,11 +415,11 @@ def install_requirements(
         The folder, what was installed and what failed. When the whole set fails, each
         requirement is tried alone so one bad requirement does not lose the others.
     """
-    key_data = json.dumps([project, sorted(requirements), list(pip_args), list(sys.version_info[:2])])
-    path = Path(root) / hashlib.sha256(key_data.encode()).hexdigest()[:16]
+    path = folder_for(requirements, root, project=project, pip_args=pip_args)
     done = path / DONE
     if done.exists():
         record = json.loads(done.read_text())
+        INSTALLED[(project, tuple(sorted(requirements)))] = path
         return InstalledDeps(path, record["installed"], record["failed"], cached=True)
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -431,6 +448,7 @@ def install_requirements(
         tmp.rename(path)
     except OSError:  # another process finished the same folder first
         shutil.rmtree(tmp, ignore_errors=True)
+    INSTALLED[(project, tuple(sorted(requirements)))] = path
     return InstalledDeps(path, installed, failed)
 
 
