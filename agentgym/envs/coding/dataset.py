@@ -60,6 +60,7 @@ from .synth.project import SDIST_SUFFIXES, _unpack, download_sdist, load_project
 
 __all__ = [
     "FORMAT",
+    "SHIPPED",
     "DatasetError",
     "PackReport",
     "apply_patch",
@@ -68,6 +69,7 @@ __all__ = [
     "fetch_sdist",
     "is_compact",
     "load",
+    "load_shipped",
     "make_patch",
     "pack",
     "project_files",
@@ -80,7 +82,9 @@ __all__ = [
 
 FORMAT = "agentgym.synth/1"
 """The ``format`` of every compact record; a loader refuses others."""
-R = TypeVar("R", bound=Mapping[str, Any])
+_R = TypeVar("_R", bound=Mapping[str, Any])
+SHIPPED = Path(__file__).parent / "synth_data" / "pypi.jsonl.xz"
+"""The shipped dataset: tasks synthesized from PyPI projects by ``scripts/build_synth_dataset.sh``."""
 VERIFIER_KEYS = frozenset({"fail_to_pass", "pass_to_pass", "hidden_tests", "test_paths"})
 """The verifier fields a compact record holds (those of the shared coding-task format)."""
 
@@ -569,7 +573,18 @@ def load(
     return TaskSet(tasks, name or Path(path).name.split(".")[0])
 
 
-def sample(records: Sequence[R], n: int, seed: int = 0) -> list[R]:
+def load_shipped(**kwargs: Any) -> TaskSet:
+    """The shipped dataset (:data:`SHIPPED`), rebuilt with :func:`load` (its keyword arguments).
+
+    Raises:
+        DatasetError: The file is not in this checkout (build it with ``scripts/build_synth_dataset.sh``).
+    """
+    if not SHIPPED.exists():
+        raise DatasetError(f"{SHIPPED} is missing: build it with scripts/build_synth_dataset.sh (see its --help)")
+    return load(SHIPPED, name="synth", **kwargs)
+
+
+def sample(records: Sequence[_R], n: int, seed: int = 0) -> list[_R]:
     """``n`` records drawn at random, stratified by project, in their original order.
 
     Every project gets one record (when ``n`` is at least the number of projects; otherwise
@@ -601,9 +616,7 @@ def _pairs(values: Sequence[str]) -> dict[str, str]:
     for v in values:
         key, sep, value = v.partition("=")
         if not sep or not key:
-            raise SystemExit(
-                f"--source takes NAME=SPEC (a project or sdist spec, then a spec, folder or archive): {v!r}"
-            )
+            raise SystemExit(f"--source takes NAME=SPEC (a project or sdist, then a spec, folder or archive): {v!r}")
         out[key] = value
     return out
 
@@ -615,69 +628,111 @@ def _full_tasks(path: Path) -> Iterator[Task]:
                 yield Task.from_dict(json.loads(line))
 
 
+def cmd_pack(args: argparse.Namespace) -> int:
+    """Pack full synth tasks into a compact file; print the sizes."""
+    status = args.status_dir or args.tasks.parent / "status"
+    report = pack(
+        _full_tasks(args.tasks),
+        args.out,
+        sources=_pairs(args.source),
+        status_dir=status if status.is_dir() else None,
+        cache=args.cache,
+        log=lambda m: print(m, file=sys.stderr, flush=True),
+    )
+    print(f"{args.out}: {report.describe(args.tasks.stat().st_size)}")
+    local = sorted(p for p, s in report.projects.items() if not _is_pypi(s))
+    if local:
+        print(f"note: {len(local)} project(s) come from local paths, not PyPI: {', '.join(local[:5])}")
+    return 0
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    """Download (or find) and check every sdist a compact file needs."""
+    resolver = _Sources(_pairs(args.source), args.cache)
+    for r in read_records(args.file):
+        if r["sdist"] not in resolver.loaded:
+            project = resolver.get(r["sdist"], r["project"], r["sdist_sha256"])
+            print(f"{r['sdist']}: {project.path}", flush=True)
+    return 0
+
+
+def cmd_unpack(args: argparse.Namespace) -> int:
+    """Rebuild the full tasks of a compact file."""
+    tasks = load(args.file, cache=args.cache, sources=_pairs(args.source))
+    tasks.to_jsonl(args.out)
+    print(f"{args.out}: {len(tasks)} tasks")
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    """Write a random sample of a compact file, stratified by project."""
+    records = list(read_records(args.file))
+    picked = sample(records, args.n, args.seed)
+    write_records(picked, args.out)
+    projects = len({r["project"] for r in picked})
+    print(f"{args.out}: {len(picked)} of {len(records)} tasks, {projects} projects (seed {args.seed})")
+    return 0
+
+
+def _guarded(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return fn(args)
+        except DatasetError as e:
+            raise SystemExit(f"error: {e}") from None
+
+    return run
+
+
+def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``pack``, ``unpack``, ``fetch`` and ``sample`` (compact synth task files) to a command group."""
+    p = subparsers.add_parser(
+        "pack",
+        help="write synthesized tasks compactly (patches against their project's sdist)",
+        description="Write full synth tasks (DIR/tasks.jsonl of `agentgym tasks synth --out-dir DIR`) as compact "
+        "records: a patch against the project's files, hidden tests and fix by name, the sdist's sha256 and the "
+        "task's sha256. Each record is checked by rebuilding it first. The project of each task is read from "
+        "DIR/status (the batch's status files) or --source.",
+    )
+    p.add_argument("tasks", type=Path, help="full tasks, e.g. DIR/tasks.jsonl")
+    p.add_argument("--out", type=Path, required=True, help="compact file: .jsonl, .jsonl.gz or .jsonl.xz")
+    p.add_argument("--status-dir", type=Path, default=None, help="the batch's status folder (default: TASKS/../status)")
+    p.add_argument(
+        "--source", action="append", default=[], metavar="PROJECT=SPEC", help="a project's NAME==VERSION or path"
+    )
+    p.set_defaults(fn=_guarded(cmd_pack))
+    p_unpack = subparsers.add_parser("unpack", help="rebuild the full tasks of a compact file (JSONL)")
+    p_unpack.add_argument("file", type=Path)
+    p_unpack.add_argument("--out", type=Path, required=True, help="full tasks JSONL")
+    p_unpack.set_defaults(fn=_guarded(cmd_unpack))
+    p_fetch = subparsers.add_parser(
+        "fetch", help="download every sdist a compact file needs into the cache (once; for offline use later)"
+    )
+    p_fetch.add_argument("file", type=Path)
+    p_fetch.set_defaults(fn=_guarded(cmd_fetch))
+    for q in (p, p_unpack, p_fetch):
+        q.add_argument("--cache", type=Path, default=None, help="sdist cache (default: $AGENTGYM_CACHE/sdists)")
+    for q in (p_unpack, p_fetch):
+        q.add_argument(
+            "--source", action="append", default=[], metavar="SDIST=PATH", help="use a local folder or archive"
+        )
+    s = subparsers.add_parser("sample", help="a random sample of a compact file, stratified by project")
+    s.add_argument("file", type=Path)
+    s.add_argument("--n", type=int, default=100, help="tasks to draw (default: 100)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", type=Path, required=True, help="compact file of the sample")
+    s.set_defaults(fn=_guarded(cmd_sample))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m agentgym.envs.coding.dataset {pack,fetch,sample,unpack}``."""
+    """``python -m agentgym.envs.coding.dataset {pack,unpack,fetch,sample}``."""
     parser = argparse.ArgumentParser(
         prog="python -m agentgym.envs.coding.dataset",
-        description="Compact synth task files: pack, fetch, sample, unpack.",
+        description="Compact synth task files.",
     )
-    sub = parser.add_subparsers(dest="cmd", required=True)
-    p = sub.add_parser("pack", help="write full synth tasks (a tasks.jsonl) as compact records")
-    p.add_argument("tasks", type=Path, help="full tasks, e.g. DIR/tasks.jsonl of `agentgym tasks synth --out-dir DIR`")
-    p.add_argument("--out", type=Path, required=True, help="compact file (.jsonl, .jsonl.gz or .jsonl.xz)")
-    p.add_argument("--status-dir", type=Path, default=None, help="the batch's status folder (default: TASKS/../status)")
-    p.add_argument("--source", action="append", default=[], metavar="PROJECT=SPEC", help="a project's sdist spec")
-    for name, text in (
-        ("fetch", "download every sdist a compact file needs into the cache"),
-        ("unpack", "rebuild the full tasks of a compact file (as JSONL)"),
-    ):
-        q = sub.add_parser(name, help=text)
-        q.add_argument("file", type=Path)
-        q.add_argument("--source", action="append", default=[], metavar="SDIST=PATH", help="a local folder or archive")
-        if name == "unpack":
-            q.add_argument("--out", type=Path, required=True, help="full tasks JSONL")
-    s = sub.add_parser("sample", help="a random sample of a compact file, stratified by project")
-    s.add_argument("file", type=Path)
-    s.add_argument("--n", type=int, default=100)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--out", type=Path, required=True)
-    for q in (p, *(sub.choices[c] for c in ("fetch", "unpack"))):
-        q.add_argument("--cache", type=Path, default=None, help=f"sdist cache (default: {sdist_cache()})")
+    add_commands(parser.add_subparsers(dest="cmd", required=True))
     args = parser.parse_args(argv)
-    try:
-        if args.cmd == "pack":
-            status = args.status_dir or args.tasks.parent / "status"
-            report = pack(
-                _full_tasks(args.tasks),
-                args.out,
-                sources=_pairs(args.source),
-                status_dir=status if status.is_dir() else None,
-                cache=args.cache,
-                log=lambda m: print(m, file=sys.stderr, flush=True),
-            )
-            print(f"{args.out}: {report.describe(args.tasks.stat().st_size)}")
-            local = sorted(p for p, s in report.projects.items() if not _is_pypi(s))
-            if local:
-                print(f"note: {len(local)} project(s) come from local paths, not PyPI: {', '.join(local[:5])}")
-        elif args.cmd == "fetch":
-            resolver = _Sources(_pairs(args.source), args.cache)
-            for r in read_records(args.file):
-                if r["sdist"] not in resolver.loaded:
-                    resolver.get(r["sdist"], r["project"], r["sdist_sha256"])
-                    print(f"{r['sdist']}: ok", flush=True)
-        elif args.cmd == "unpack":
-            tasks = load(args.file, cache=args.cache, sources=_pairs(args.source))
-            tasks.to_jsonl(args.out)
-            print(f"{args.out}: {len(tasks)} tasks")
-        else:
-            records = list(read_records(args.file))
-            picked = sample(records, args.n, args.seed)
-            write_records(picked, args.out)
-            projects = len({r["project"] for r in picked})
-            print(f"{args.out}: {len(picked)} of {len(records)} tasks, {projects} projects (seed {args.seed})")
-    except DatasetError as e:
-        raise SystemExit(f"error: {e}") from None
-    return 0
+    return int(args.fn(args))
 
 
 if __name__ == "__main__":

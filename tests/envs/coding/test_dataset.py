@@ -270,3 +270,11 @@ def test_compressed_files_are_gzip_or_xz(tmp_path: Path) -> None:
     (tmp_path / "full.jsonl").write_text(json.dumps({"id": "t", "prompt": "p"}) + "\n")
     with pytest.raises(DatasetError, match=r"full.jsonl:1: not a compact task record"):
         list(read_records(tmp_path / "full.jsonl"))
+
+
+def test_the_shipped_dataset_is_built_by_the_script_when_missing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(dataset, "SHIPPED", tmp_path / "pypi.jsonl.xz")
+    with pytest.raises(DatasetError, match=r"pypi.jsonl.xz is missing: build it with scripts/build_synth_dataset.sh"):
+        dataset.load_shipped()
