@@ -479,10 +479,14 @@ class PackReport:
     def describe(self, full_bytes: int | None = None) -> str:
         """One line: tasks, projects, splits, size (and the ratio to ``full_bytes``)."""
         splits = ", ".join(f"{n} {s}" for s, n in sorted(self.splits.items()))
-        size = f"{self.out_bytes / 1e6:.2f} MB"
+        size = _size(self.out_bytes)
         if full_bytes:
-            size += f" (full tasks: {full_bytes / 1e6:.1f} MB, {full_bytes / max(self.out_bytes, 1):.0f}x smaller)"
+            size += f" (full tasks: {_size(full_bytes)}, {full_bytes / max(self.out_bytes, 1):.0f}x smaller)"
         return f"{self.tasks} tasks from {len(self.projects)} projects ({splits}): {size}"
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n / 1e3:.1f} kB"
 
 
 def _status_sources(status_dir: Path) -> dict[str, str]:
