@@ -22,6 +22,7 @@ from agentgym.envs.coding.dataset import DatasetError, apply_patch, load, make_p
 from agentgym.envs.coding.synth import SynthConfig
 from agentgym.envs.coding.synth.batch import parse_projects, run_batch
 from agentgym.tasks import TaskSet
+from agentgym.testing import require
 from agentgym.validate import validate
 
 PROJECT = {
@@ -221,6 +222,22 @@ def test_loaded_tasks_validate_oracle_one_noop_zero(batch: Path, synthesized: Ta
 
 def _numbers(values: Any) -> str:
     return "\n".join(map(str, values))
+
+
+@pytest.mark.slow
+def test_a_sample_of_the_shipped_dataset_validates(tmp_path: Path) -> None:
+    """The acceptance check: 100 shipped tasks drawn by project rebuild from PyPI sdists and validate."""
+    require(dataset.SHIPPED.exists(), f"{dataset.SHIPPED} is not built yet (scripts/build_synth_dataset.sh)")
+    require_backend("local")
+    picked = tmp_path / "sample.jsonl.gz"
+    write_records(dataset.sample(list(read_records(dataset.SHIPPED)), 100, seed=0), picked)
+    tasks = load(picked)  # the sdists are downloaded once into $AGENTGYM_CACHE/sdists
+    assert len(tasks) == 100 and {t.metadata["source"] for t in tasks} == {"synth"}
+    report = validate(
+        "agentgym/CodeRepair-v0", env_kwargs={"tasks": tasks, "sandbox": "local"}, num_workers=2, progress=False
+    )
+    assert len(report.checks) == 100
+    assert report.ok, report.summary()
 
 
 @pytest.mark.parametrize(
