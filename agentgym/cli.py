@@ -22,6 +22,7 @@ _EXTENSIONS = [
     ("agentgym.sandboxes.cli", "add_commands", "root"),
     ("agentgym.trainer.cli", "add_commands", "root"),
     ("agentgym.envs.coding.synth_cli", "add_commands", "tasks"),
+    ("agentgym.envs.coding.dataset", "add_commands", "tasks"),
     ("agentgym.envs.terminal.cli", "add_commands", "tasks"),
 ]
 

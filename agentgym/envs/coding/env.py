@@ -47,8 +47,18 @@ def load_source(source: str) -> TaskSet:
     """The coding tasks of ``source``.
 
     ``curated`` (falls back to ``humaneval`` while the curated set is absent), ``humaneval``,
-    a ``.jsonl`` path, or ``module:function``.
+    ``synth`` (the shipped synthesized tasks), a ``.jsonl`` path (full tasks, or the compact records
+    of :mod:`agentgym.envs.coding.dataset`, also ``.jsonl.gz``/``.jsonl.xz``), or ``module:function``.
     """
+    if source == "synth":
+        from agentgym.envs.coding.dataset import load_shipped
+
+        return load_shipped()
+    if source.endswith((".jsonl", ".jsonl.gz", ".jsonl.xz")):
+        from agentgym.envs.coding.dataset import is_compact, load
+
+        if is_compact(source):
+            return load(source)
     if source == "curated":
         try:
             from agentgym.envs.coding.curated import load_curated
@@ -61,7 +71,9 @@ def load_source(source: str) -> TaskSet:
         return load_humaneval()
     if source.endswith(".jsonl") or ":" in source:
         return TaskSet.from_source(source)
-    raise ValueError(f"unknown task source {source!r}: use 'curated', 'humaneval', a .jsonl path or 'module:function'")
+    raise ValueError(
+        f"unknown task source {source!r}: use 'curated', 'humaneval', 'synth', a .jsonl path or 'module:function'"
+    )
 
 
 def write_tree(root: str | Path, files: dict[str, str]) -> None:

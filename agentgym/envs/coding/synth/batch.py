@@ -110,7 +110,9 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def _label(tasks: list[Task], spec: ProjectSpec, split: str) -> list[Task]:
-    return [dataclasses.replace(t, metadata={**t.metadata, "project": spec.name}, split=split) for t in tasks]
+    """The tasks with their project's name (and PyPI release, for ``agentgym tasks pack``) and split."""
+    sdist = {"sdist": spec.pypi} if spec.pypi else {}
+    return [dataclasses.replace(t, metadata={**t.metadata, "project": spec.name, **sdist}, split=split) for t in tasks]
 
 
 def run_project(
