@@ -705,6 +705,8 @@ def _agentgym_harness():
                         flag(f"{label}.{k} was replaced or removed ({when})", label + "." + k)
                 elif type_(now) is ModuleType and getattr(now, "__name__", "") == label + "." + k:
                     pass  # a submodule was imported
+                elif lazy_export(label, k, now):
+                    pass  # e.g. unittest.IsolatedAsyncioTestCase, bound by unittest's own __getattr__ on first use
                 elif code_owner(now) == "U":
                     flag(f"{label}.{k} was added by changed code ({when})", label + "." + k)
                 elif (
@@ -731,6 +733,24 @@ def _agentgym_harness():
             flag(f"a trace or profile function is installed ({when})", "trace")
         if getattr(threading, "_trace_hook", None) is not None or getattr(threading, "_profile_hook", None) is not None:
             flag(f"threading.settrace/setprofile was used ({when})", "threading.trace")
+
+    def lazy_export(label, k, now):
+        """A class a library package's PEP 562 ``__getattr__`` bound from one of its own library submodules."""
+        m = sys.modules.get(label)
+        getter = m.__dict__.get("__getattr__") if m is not None and type_(m) is ModuleType else None
+        if getter is None or type_(getter) is not FunctionType or classify(getter.__code__)[0] != "L":
+            return False
+        sub = sys.modules.get(vars(now).get("__module__")) if isinstance_(now, type_) else None
+        if sub is None or type_(sub) is not ModuleType:
+            return False
+        f = sub.__dict__.get("__file__")
+        return (
+            type_(f) is str_
+            and sub.__name__.startswith(label + ".")
+            and classify_file(f)[0] == "L"
+            and sub.__dict__.get(k) is now
+            and code_owner(now) != "U"
+        )
 
     mods_seen: list[list[str] | tuple[object, ...]] = [[], ()]
 

@@ -141,17 +141,22 @@ def test_library_behaviour_in_a_changed_module_is_not_tampering() -> None:
     }
     tz_test = "import os\nimport time\n\nfrom pkg.mod import add\n\n\ndef test_add():\n    os.environ['TZ'] = 'UTC'\n"
     tz_test += "    time.tzset()\n    assert add(2, 3) == 5\n"
+    # unittest binds IsolatedAsyncioTestCase through its module __getattr__ on first use (freezegun does)
+    lazy_test = "import unittest\n\nfrom pkg.mod import add\n\n\ndef test_add():\n"
+    lazy_test += "    assert unittest.IsolatedAsyncioTestCase.__name__ == 'IsolatedAsyncioTestCase'\n"
+    lazy_test += "    assert add(2, 3) == 5\n"
+    special = {"tests-call-tzset": tz_test, "tests-use-lazy-unittest": lazy_test}
     require_backend("local")
     grader = Grader(SandboxProvider("local"), timeout=60)
     try:
-        for name, header in [*headers.items(), ("tests-call-tzset", "")]:
+        for name, header in [*headers.items(), *((k, "") for k in special)]:
             fixed = header + "\n\n" + MOD.format(op="+")
             task = make_task(
                 f"lib-{name}",
                 "add is wrong",
                 files={"pkg/__init__.py": "", "pkg/mod.py": header + "\n\n" + MOD.format(op="-")},
                 fail_to_pass=["tests/test_add.py::test_add"],
-                hidden_tests={"tests/test_add.py": tz_test if name == "tests-call-tzset" else HIDDEN_PLAIN},
+                hidden_tests={"tests/test_add.py": special.get(name, HIDDEN_PLAIN)},
                 solution={"pkg/mod.py": fixed},
                 source="test",
                 split="train",
