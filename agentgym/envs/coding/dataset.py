@@ -187,14 +187,25 @@ def apply_patch(old: Mapping[str, str], patch: str) -> dict[str, str]:
             pos = at
             i += 1
             body: list[tuple[str, str]] = []
-            while i < len(lines) and lines[i][:1] in (" ", "-", "+", "\\"):
-                if lines[i][0] == "\\":
+            # the header's counts say where the hunk ends (a removed line may itself start with "--- ")
+            old_left, new_left = length, int(m.group(4) if m.group(4) is not None else 1)
+            while i < len(lines) and (old_left or new_left or lines[i][:1] == "\\"):
+                tag = lines[i][:1]
+                if tag == "\\":
                     if not body:
                         raise ValueError(f"patch line {i + 1}: a no-newline marker without a line before it")
                     body[-1] = (body[-1][0], body[-1][1].removesuffix("\n"))
+                elif tag in (" ", "-", "+"):
+                    body.append((tag, lines[i][1:]))
+                    old_left -= tag in " -"
+                    new_left -= tag in " +"
+                    if old_left < 0 or new_left < 0:
+                        raise ValueError(f"patch line {i + 1}: more lines than the hunk header at line {start} says")
                 else:
-                    body.append((lines[i][0], lines[i][1:]))
+                    raise ValueError(f"patch line {i + 1}: the hunk at line {start} ends early")
                 i += 1
+            if old_left or new_left:
+                raise ValueError(f"{path}: the hunk at line {start} is cut short")
             for tag, text in body:
                 if tag in " -":
                     if pos >= len(source) or source[pos] != text:

@@ -249,6 +249,10 @@ def test_a_sample_of_the_shipped_dataset_validates(tmp_path: Path) -> None:
         ({"a.py": "s = 'a\rb\x0cc'\n" * 9}, {"a.py": "s = 'a\rb\x0cc'\n" * 4 + "t = 1\n" + "s = 'a\rb\x0cc'\n" * 4}),
         ({"a.py": "x = 1\n"}, {"a.py": "x = 1\n", "pkg/new.py": "y = 2\n", "empty.txt": ""}),  # new files
         ({"a.py": _numbers(range(40))}, {"a.py": _numbers([0, *range(2, 30), 99, *range(30, 39)])}),  # two hunks
+        # two files (a two-bug task): the first hunk ends right before the next file's "--- a/" header
+        ({"a.py": "x = 1\ny = 2\n", "b.py": "z = 3\n"}, {"a.py": "x = 1\n", "b.py": "z = 4\n"}),
+        # removed and added lines that look like file headers ("-- x" removed is "--- x")
+        ({"a.sql": "-- x\n++ y\nkeep\n", "b.py": "1\n"}, {"a.sql": "keep\n++ z\n", "b.py": "2\n"}),
     ],
 )
 def test_patches_round_trip(old: dict[str, str], new: dict[str, str]) -> None:
@@ -265,6 +269,8 @@ def test_a_patch_applies_only_to_its_own_base() -> None:
         apply_patch({}, patch)
     with pytest.raises(ValueError, match=r"^patch line 1: expected a '--- a/PATH' and '\+\+\+ b/PATH' header"):
         apply_patch({"a.py": "x"}, "garbage\n")
+    with pytest.raises(ValueError, match=r"^a.py: the hunk at line 1 is cut short"):
+        apply_patch({"a.py": "x = 1\ny = 2\n"}, patch.rstrip("\n").rsplit("\n", 1)[0] + "\n")
 
 
 def test_sample_is_stratified_by_project_and_seeded() -> None:
