@@ -305,6 +305,9 @@ def _agentgym_harness():
     def benign_entry(chain, tb=False):
         if not chain or classify(chain[0])[0] == "S":
             return False
+        for code in chain:  # a library module's own import-time code (the changed code imported it)
+            if code.co_name == "<module>" and classify(code)[0] == "L":
+                return True
         entry = chain[-1]
         mod = classify(entry)[1]
         if mod == "logging" or mod.startswith("logging."):
@@ -595,6 +598,7 @@ def _agentgym_harness():
         ("time", "tzname"),  # rebuilt by time.tzset(), which tests call after setting TZ
     }
     PLAIN = (int_, float, bool, str_, bytes_, type_(None))
+    BACKPORTED = {"typing", "collections", "_collections_abc", "contextlib", "dataclasses", "enum"}
     snaps = []  # [label, mapping, keys, values]
     snapped_mods = {}  # module name -> module
 
@@ -699,8 +703,11 @@ def _agentgym_harness():
                     continue
                 if v is not MISSING:
                     volatile = (label, k) in VOLATILE or (type_(v) in PLAIN and type_(now) in PLAIN)
-                    if code_owner(now) == "U":
+                    owner = code_owner(now)
+                    if owner == "U":
                         flag(f"{label}.{k} was replaced by changed code ({when})", label + "." + k)
+                    elif owner == "L" and label in BACKPORTED and getattr(now, "__module__", label) != label:
+                        pass  # a library patching a typing module (typing_extensions on typing): not test machinery
                     elif not ((rebase and label.startswith(("_pytest", "pytest", "pluggy"))) or volatile):
                         flag(f"{label}.{k} was replaced or removed ({when})", label + "." + k)
                 elif type_(now) is ModuleType and getattr(now, "__name__", "") == label + "." + k:
