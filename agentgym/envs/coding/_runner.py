@@ -596,9 +596,11 @@ def _agentgym_harness():
         ("_pytest.assertion.util", "_config"),
         ("faulthandler", "_fd"),
         ("time", "tzname"),  # rebuilt by time.tzset(), which tests call after setting TZ
+        ("sys", "argv"),  # tests of command-line entry points set it
     }
     PLAIN = (int_, float, bool, str_, bytes_, type_(None))
     BACKPORTED = {"typing", "collections", "_collections_abc", "contextlib", "dataclasses", "enum"}
+    HOT_ROOTS = {"builtins", "sys", "_pytest", "pytest", "pluggy", "unittest", "__main__", "importlib", "os", "posix"}
     snaps = []  # [label, mapping, keys, values]
     snapped_mods = {}  # module name -> module
 
@@ -708,10 +710,14 @@ def _agentgym_harness():
                         flag(f"{label}.{k} was replaced by changed code ({when})", label + "." + k)
                     elif owner == "L" and label in BACKPORTED and getattr(now, "__module__", label) != label:
                         pass  # a library patching a typing module (typing_extensions on typing): not test machinery
+                    elif v is None and owner is None and label.split(".")[0] not in HOT_ROOTS:
+                        pass  # a module's lazily built cache (urllib.parse._typeprog), outside the test machinery
                     elif not ((rebase and label.startswith(("_pytest", "pytest", "pluggy"))) or volatile):
                         flag(f"{label}.{k} was replaced or removed ({when})", label + "." + k)
                 elif type_(now) is ModuleType and getattr(now, "__name__", "") == label + "." + k:
                     pass  # a submodule was imported
+                elif k == "__warningregistry__":
+                    pass  # the warnings machinery's per-module registry, made when a module first warns
                 elif lazy_export(label, k, now):
                     pass  # e.g. unittest.IsolatedAsyncioTestCase, bound by unittest's own __getattr__ on first use
                 elif code_owner(now) == "U":

@@ -147,7 +147,18 @@ def test_library_behaviour_in_a_changed_module_is_not_tampering() -> None:
     lazy_test = "import unittest\n\nfrom pkg.mod import add\n\n\ndef test_add():\n"
     lazy_test += "    assert unittest.IsolatedAsyncioTestCase.__name__ == 'IsolatedAsyncioTestCase'\n"
     lazy_test += "    assert add(2, 3) == 5\n"
-    special = {"tests-call-tzset": tz_test, "tests-use-lazy-unittest": lazy_test}
+    base = "import sys\nimport urllib.parse\n\nfrom pkg.mod import add\n\n\ndef test_add():\n"
+    special = {
+        "tests-call-tzset": tz_test,
+        "tests-use-lazy-unittest": lazy_test,
+        # a test of a command-line entry point that leaves its sys.argv behind
+        "tests-set-argv": base + "    sys.argv = ['prog', '--flag']\n    assert add(2, 3) == 5\n",
+        # a stdlib module builds a cache on first use (urllib.parse._typeprog: None, then a pattern)
+        "tests-fill-a-stdlib-cache": base + "    assert urllib.parse._splittype('http://x')[0] == 'http'\n"
+        "    assert add(2, 3) == 5\n",
+        # pytest warns from _pytest.python (a test that returns a value): the module gets a __warningregistry__
+        "tests-make-pytest-warn": base + "    assert add(2, 3) == 5\n    return 1\n",
+    }
     require_backend("local")
     grader = Grader(SandboxProvider("local"), timeout=60)
     try:
