@@ -4,11 +4,13 @@
 #   scripts/build_synth_dataset.sh [--out-dir DIR] [--workers N] [--max-tasks N] [--projects FILE]
 #                                  [--dataset FILE] [--sample N] [-- MORE SYNTH OPTIONS]
 #
-# 1. synth: `agentgym tasks synth --projects FILE --out-dir DIR --check` over every project of FILE
+# 1. synth: `agentgym tasks synth --projects FILE --out-dir DIR --max-per-operator 30 --pairs 3` over every
+#    project of FILE
 #    (NAME==VERSION lines: PyPI sdists that ship their tests), one worker process per project.
 #    It is resumable: run the command again after an interruption and finished projects are
 #    skipped (--retry-failed among MORE SYNTH OPTIONS reruns the failed ones). Every kept task was
-#    graded by the coding grader (fix 1, base 0) and re-run (--check). DIR/yield.md is the table of
+#    graded by the coding grader (fix 1, base 0); add --check after -- to re-run each kept task's
+#    tests too. DIR/yield.md is the table of
 #    every project tried, kept or not and why; DIR/tasks.jsonl holds the full tasks.
 # 2. pack: DIR/tasks.jsonl into the compact dataset FILE (a patch per task against its project's
 #    sdist, which is downloaded once into $AGENTGYM_CACHE/sdists); every record is rebuilt and
@@ -50,7 +52,7 @@ fi
 echo "== synth: $projects -> $out_dir ($workers workers, at most $max_tasks tasks per project)"
 "$PYTHON" -c 'import sys; from agentgym.cli import main; sys.exit(main(sys.argv[1:]))' \
   tasks synth --projects "$projects" --out-dir "$out_dir" --workers "$workers" --max-tasks "$max_tasks" \
-  --sandbox local --check "$@"
+  --sandbox local --max-per-operator 30 --pairs 3 "$@"
 
 echo "== pack: $out_dir/tasks.jsonl -> $dataset"
 mkdir -p "$(dirname "$dataset")"

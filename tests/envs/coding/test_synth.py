@@ -743,3 +743,18 @@ def test_a_project_the_grader_rejects_every_time_ends_in_one_category(tiny_proje
     assert sum(line.startswith("rejected tiny__calc__change_return-") for line in logged) == 3
     kept = synthesize(files, SynthConfig(operators=["change_return"], sandbox="local", name="tiny", grade=False))
     assert kept.tasks  # the same mutants, kept when not graded
+
+
+def test_a_root_tests_py_in_pytest_style_is_part_of_the_suite() -> None:
+    files = {"lib.py": "X = 1\n", "tests.py": "from lib import X\n\n\ndef test_x():\n    assert X == 1\n"}
+    assert suite_files(files, read_pytest_config(files)) == ["tests.py"]
+
+
+def test_rejections_that_differ_only_in_paths_and_test_ids_count_as_one_reason() -> None:
+    from agentgym.envs.coding.synth.search import _first_flag
+
+    a = "the grader does not score the fix 1 (tests/test_a.py::test_x failed)"
+    b = "the grader does not score the fix 1 (tests/test_b.py::test_y[1] failed; sys.argv was replaced)"
+    assert _first_flag(a) == _first_flag(b)
+    c = "the grader does not score the fix 1 (the changed code wrote the Python file 'x.py' (after collection))"
+    assert _first_flag(c) != _first_flag(a)

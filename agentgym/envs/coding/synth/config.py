@@ -184,7 +184,7 @@ def suite_files(files: Mapping[str, str], config: PytestConfig) -> list[str]:
         if any(_matches(d, config.norecursedirs) for d in parts[:-1]):
             continue
         patterns = config.python_files
-        if "unittest" in files[path]:
+        if "unittest" in files[path] or name == "tests.py":  # a root tests.py in pytest style counts too
             patterns = [*patterns, *UNITTEST_FILES]
         if _matches(name, patterns):
             out.append(path)

@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import random
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -49,6 +50,15 @@ from .task import mutants_task
 
 GIVE_UP_AFTER = 3
 """The grader rejecting this many tasks in a row, all for the same reason, before any is kept ends the project."""
+GIVE_UP_ANY = 8
+"""... or this many for any reasons (a grader that disagrees with every task wastes the project's time)."""
+
+
+def _first_flag(reason: str) -> str:
+    """A rejection's first reason without the quoted paths, test ids and timing that vary from task to task."""
+    first = reason.split("; ")[0]
+    first = re.sub(r"'[^']*'|\"[^\"]*\"|\S+::\S+|\(after [^)]*\)|\(at [^)]*\)", "*", first)
+    return re.sub(r"[()]", "", first).strip()
 
 
 @dataclass
@@ -310,7 +320,8 @@ class _Search:
         if problems:
             self.log(f"rejected {task.id}: {problems[0][:300]}")
             self.rejections.append(problems[0])
-            if not self.tasks and len(self.rejections) >= GIVE_UP_AFTER and len(set(self.rejections)) == 1:
+            same = len({_first_flag(r) for r in self.rejections}) == 1
+            if not self.tasks and len(self.rejections) >= (GIVE_UP_AFTER if same else GIVE_UP_ANY):
                 raise SynthError("grader-rejects", f"{len(self.rejections)} tasks in a row: {problems[0]}")
             return "rejected"
         self.tasks.append(task)
