@@ -58,7 +58,7 @@ def _load_timed(path: Path) -> tuple[list[Task], float, float]:
 
 
 def _env_factory(group: list[Task], project: str, sandbox: str) -> Callable[[], CodeRepairEnv]:
-    return lambda: CodeRepairEnv(tasks=TaskSet(group, name=project), sandbox=sandbox)
+    return lambda: CodeRepairEnv(tasks=TaskSet(group, name=project), sandbox=sandbox, split="all")
 
 
 def main(argv: list[str] | None = None) -> int:
