@@ -7,8 +7,12 @@ import shlex
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .mutations import OPERATORS
+
+if TYPE_CHECKING:
+    from .synth import SynthConfig
 
 
 def add_commands(tasks_subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -109,11 +113,33 @@ def add_commands(tasks_subparsers: argparse._SubParsersAction[argparse.ArgumentP
     p.set_defaults(fn=cmd_synth)
 
 
+def synth_config(args: argparse.Namespace, name: str | None = None) -> SynthConfig:
+    """The :class:`SynthConfig` of the command line (one project, or each project of a batch)."""
+    from .synth import SynthConfig
+
+    return SynthConfig(
+        max_tasks=args.max_tasks,
+        max_per_operator=args.max_per_operator,
+        seed=args.seed,
+        operators=[o.strip() for o in args.operators.split(",") if o.strip()],
+        sandbox=args.sandbox,
+        test_cmd=shlex.split(args.test_cmd) if args.test_cmd else None,
+        mutant_timeout=args.mutant_timeout,
+        name=name,
+        install_deps=not args.no_deps,
+        grade=not args.no_grade,
+        deps_cache=args.deps_cache,
+        pip_args=["--no-index", "--find-links", str(Path(args.find_links).resolve())] if args.find_links else [],
+        pairs=args.pairs,
+        far=args.far,
+    )
+
+
 def cmd_synth(args: argparse.Namespace) -> int:
     """Run ``agentgym tasks synth``: load or download the project, synthesize, optionally check, write JSONL."""
     from agentgym.tasks import TaskSet
 
-    from .synth import SynthConfig, SynthError, check_task_tests, download_sdist, load_project, synthesize
+    from .synth import SynthError, check_task_tests, download_sdist, load_project, synthesize
 
     if args.pairs < 0:
         raise SystemExit(f"--pairs must be 0 or more, got {args.pairs}")
@@ -135,22 +161,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
                 files = load_project(root)
             except ValueError as e:
                 raise SynthError("too-large", str(e)) from None
-        cfg = SynthConfig(
-            max_tasks=args.max_tasks,
-            max_per_operator=args.max_per_operator,
-            seed=args.seed,
-            operators=[o.strip() for o in args.operators.split(",") if o.strip()],
-            sandbox=args.sandbox,
-            test_cmd=shlex.split(args.test_cmd) if args.test_cmd else None,
-            mutant_timeout=args.mutant_timeout,
-            name=name,
-            install_deps=not args.no_deps,
-            grade=not args.no_grade,
-            deps_cache=args.deps_cache,
-            pip_args=["--no-index", "--find-links", str(Path(args.find_links).resolve())] if args.find_links else [],
-            pairs=args.pairs,
-            far=args.far,
-        )
+        cfg = synth_config(args, name=name)
         result = synthesize(files, cfg, log=lambda msg: print(msg, file=sys.stderr, flush=True))
     except SynthError as e:
         raise SystemExit(e.line(name)) from None
@@ -178,7 +189,6 @@ def cmd_synth_batch(args: argparse.Namespace) -> int:
     """Run ``agentgym tasks synth --projects FILE --out-dir DIR``: every project in its own worker process."""
     from tqdm.auto import tqdm  # type: ignore[import-untyped]  # no stubs installed (types-tqdm)
 
-    from .synth import SynthConfig
     from .synth.batch import parse_projects, run_batch
 
     if not (args.projects and args.out_dir):
@@ -194,21 +204,7 @@ def cmd_synth_batch(args: argparse.Namespace) -> int:
         raise SystemExit(f"cannot read the projects file: {e}") from None
     except ValueError as e:
         raise SystemExit(f"{args.projects}: {e}") from None
-    cfg = SynthConfig(
-        max_tasks=args.max_tasks,
-        max_per_operator=args.max_per_operator,
-        seed=args.seed,
-        operators=[o.strip() for o in args.operators.split(",") if o.strip()],
-        sandbox=args.sandbox,
-        test_cmd=shlex.split(args.test_cmd) if args.test_cmd else None,
-        mutant_timeout=args.mutant_timeout,
-        install_deps=not args.no_deps,
-        grade=not args.no_grade,
-        deps_cache=args.deps_cache,
-        pip_args=["--no-index", "--find-links", str(Path(args.find_links).resolve())] if args.find_links else [],
-        pairs=args.pairs,
-        far=args.far,
-    )
+    cfg = synth_config(args)
     bar = tqdm(total=len(specs), desc="projects", unit="project", dynamic_ncols=True)
 
     def progress(status: dict[str, object]) -> None:
