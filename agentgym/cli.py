@@ -19,8 +19,10 @@ from agentgym.messages import render_transcript
 
 # Packages that add subcommands: module -> (function, parser group it extends).
 _EXTENSIONS = [
+    ("agentgym.server_cli", "add_commands", "root"),
     ("agentgym.sandboxes.cli", "add_commands", "root"),
     ("agentgym.trainer.cli", "add_commands", "root"),
+    ("agentgym.trainer.serve_model", "add_commands", "root"),
     ("agentgym.envs.coding.synth_cli", "add_commands", "tasks"),
     ("agentgym.envs.coding.dataset", "add_commands", "tasks"),
     ("agentgym.envs.terminal.cli", "add_commands", "tasks"),
@@ -190,23 +192,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    """``agentgym serve``: serve environments over HTTP until interrupted."""
-    from agentgym.server import serve
-
-    server = serve(args.host, args.port, args.env or None)
-    print(
-        f"serving {', '.join(args.env) if args.env else 'all environments'} on http://{args.host}:{server.server_port}"
-    )
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-    return 0
-
-
 class _Parser(argparse.ArgumentParser):
     """Argument errors as one line that says where the help is (no usage block)."""
 
@@ -317,12 +302,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", action="append", default=[], metavar="ID", help="check only this task (repeatable)")
     _add_env_args(p)
     p.set_defaults(fn=cmd_validate)
-
-    p = sub.add_parser("serve", help="serve environments over HTTP (use them with agentgym.server.RemoteEnv)")
-    p.add_argument("--env", action="append", default=[], help="environment id to serve (repeatable; default: all)")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8765)
-    p.set_defaults(fn=cmd_serve)
 
     groups = {"root": sub, "tasks": tasks}
     for module, fn, group in _EXTENSIONS:

@@ -4,6 +4,8 @@ The contract:
 
 * ``reset(seed, options)`` -> (opening messages, info). ``options={"task_id": ...}``
   picks a task; otherwise the seeded ``np_random`` picks one from the env's split.
+  ``options={"tool_format": name}`` switches the tool-call format the env reads and
+  prompts (a registered parser: the format the model's chat template shows).
   ``info["tools"]`` holds the OpenAI tool schemas.
 * ``step(action)`` -> (new messages, reward, terminated, truncated, info). ``action`` is
   raw assistant text or an assistant message dict. The turn's calls run in order. Model
@@ -25,6 +27,14 @@ The contract:
 * ``terminated``: the task ended (submitted, answered, gave up); ``truncated``: a limit
   (``max_turns``, ``time_limit``) or an infrastructure failure. Both set
   ``info["termination_reason"]``; the outcome reward is added on the final step.
+* ``info["assistant_message"]`` (every step) is the assistant message the env recorded for
+  the action (calls parsed into ``tool_calls`` with their ids), so a caller that holds
+  only what ``reset``/``step`` return (a remote or Ray env) rebuilds ``env.messages``:
+  reset's observation, then per step ``info["assistant_message"]`` and the observation.
+* ``finish(reason)`` ends a running episode from outside (a trainer's token budget ran
+  out): truncated, graded when ``grade_on_truncation``; it returns the final step's
+  ``info`` keys (``termination_reason``, ``infra_failure``, ``outcome_reward``,
+  ``reward_components``).
 
 A subclass provides ``load_tasks`` and usually ``build_rubric``, ``setup`` and
 ``@tool`` methods; see ``agentgym/envs/tooluse.py`` for a complete example.
@@ -334,6 +344,8 @@ class AgentEnv(gym.Env[list[Message], Action]):
         if self._task is not None:
             self.teardown()
         options = options or {}
+        if options.get("tool_format") is not None:
+            self.parser = get_parser(str(options["tool_format"]))
         if options.get("task_id") is not None:
             task = self.task_set[str(options["task_id"])]
         else:
@@ -415,6 +427,7 @@ class AgentEnv(gym.Env[list[Message], Action]):
             "tool_errors": dict(record.errors),
             "error_counts": dict(self._error_counts),
             "process_reward": reward,
+            "assistant_message": self._messages[-1 - len(record.observation)],
         }
         if terminated or truncated:
             self._over = True
@@ -438,6 +451,28 @@ class AgentEnv(gym.Env[list[Message], Action]):
                 info["infra_error"] = f"{type(infra).__name__}: {infra}"
         info["reward_components"] = components
         return copy_messages(record.observation), float(reward), terminated, truncated, copy_json(info)
+
+    def finish(self, reason: str = "stopped") -> dict[str, Any]:
+        """End the running episode from outside (truncated with ``reason``); grade it if the env grades truncations.
+
+        Returns what the final ``step`` would have put in ``info``: ``termination_reason``,
+        ``infra_failure``, ``outcome_reward`` (None when not graded) and ``reward_components``.
+        A grader failure is an infrastructure failure (``termination_reason="infra_error"``).
+        """
+        if self._task is None or self._over:
+            raise RuntimeError("finish() needs a running episode; call env.reset() first")
+        self._over = True
+        info: dict[str, Any] = {"termination_reason": reason, "infra_failure": False, "outcome_reward": None}
+        components: dict[str, float] = {}
+        if self.grade_on_truncation:
+            try:
+                outcome, components = self.rubric.score_outcome(self)
+                info["outcome_reward"] = outcome
+            except InfrastructureError as e:
+                info.update(termination_reason="infra_error", infra_failure=True)
+                info["infra_error"] = f"{type(e).__name__}: {e}"
+        info["reward_components"] = dict(components)
+        return copy_json(info)
 
     def render(self) -> str | None:
         """The transcript as text (``render_mode="ansi"``), else None."""

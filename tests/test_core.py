@@ -87,6 +87,26 @@ def test_max_turns_truncates_with_reason_and_grades() -> None:
     env.close()
 
 
+def test_messages_rebuild_from_what_reset_and_step_return_and_finish_grades() -> None:
+    """A caller holding only reset/step results (remote, Ray) rebuilds ``env.messages`` exactly."""
+    env = agentgym.make(TOOLUSE)
+    obs, info = env.reset(seed=0, options={"task_id": "chain-0003", "tool_format": "json"})
+    assert type(env.parser).__name__ == "JSONParser"
+    rebuilt = list(obs)
+    turns = env.oracle_turns(env.task)
+    for action in turns[:-1]:
+        obs, _r, term, trunc, info = env.step(action)
+        rebuilt += [info["assistant_message"], *obs]
+        assert not (term or trunc)
+    assert rebuilt == env.messages and rebuilt[-1] is not env.messages[-1]
+    done = env.finish("token_budget")
+    assert done["termination_reason"] == "token_budget" and done["outcome_reward"] == 0.0
+    assert set(done) >= {"infra_failure", "reward_components"}
+    with pytest.raises(RuntimeError, match="running episode"):
+        env.finish()
+    env.close()
+
+
 def test_infrastructure_failure_is_told_apart() -> None:
     env = agentgym.make(TOOLUSE)
     env.reset(seed=0)
