@@ -28,16 +28,24 @@ from agentgym.spaces import AssistantTurn
 from agentgym.trajectory import TokenSegment
 
 if TYPE_CHECKING:
-    from agentgym.env import AgentEnv
     from agentgym.tasks import Task
 
 
 @dataclass
 class PolicyContext:
-    """What a policy sees of one episode; the same object on every turn of it."""
+    """What a policy sees of one episode; the same object on every turn of it.
 
-    env: AgentEnv
-    task: Task
+    Rollouts fill it from the Gymnasium API alone (``reset``/``step`` and their ``info``), so
+    a policy that needs only the transcript and the tools runs against any environment,
+    remote ones included. ``env`` and ``task`` are for policies that need the environment
+    itself (the oracle calls ``env.oracle_turns(task)``): ``task`` is None where the
+    environment does not expose one (``agentgym.rollout.episode_task``).
+    """
+
+    env: Any
+    """The environment object (a ``gymnasium.Env``; an ``AgentEnv`` when local)."""
+    task: Task | None
+    """The episode's task when the environment exposes it (a local ``AgentEnv``), else None."""
     messages: list[Message]
     """The whole transcript so far."""
     new_messages: list[Message]
@@ -82,13 +90,23 @@ class ScriptedPolicy:
 
 
 class OraclePolicy:
-    """Plays the task's reference solution (``env.oracle_turns(task)``)."""
+    """Plays the task's reference solution (``env.oracle_turns(task)``; needs a local environment)."""
 
     name = "oracle"
 
     def act(self, ctx: PolicyContext) -> Action:
         """Turn ``ctx.turn`` of the reference solution."""
-        turns: list[Action] = ctx.state.setdefault("turns", ctx.env.oracle_turns(ctx.task))
+        if "turns" not in ctx.state:
+            oracle_turns = getattr(ctx.env, "oracle_turns", None)
+            if ctx.task is None or oracle_turns is None:
+                raise TypeError(
+                    f"the oracle policy needs the episode's task and env.oracle_turns(task), which "
+                    f"{type(ctx.env).__name__} does not expose (a remote environment keeps them on its server); "
+                    f"run it where the environment is local: collect(..., backend='ray') builds the "
+                    f"environments on the Ray workers"
+                )
+            ctx.state["turns"] = oracle_turns(ctx.task)
+        turns: list[Action] = ctx.state["turns"]
         return turns[ctx.turn] if ctx.turn < len(turns) else ""
 
 
