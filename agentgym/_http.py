@@ -3,12 +3,12 @@
 Subclass :class:`JSONHandler`, list its :class:`Route` s, and serve it with :class:`JSONServer`::
 
     class Handler(JSONHandler):
-        routes = (Route("GET", "/healthz", "health", public=True), Route("POST", "/items/{id}", "update"))
+        routes = (Route("GET", "/healthz", "on_health", public=True), Route("POST", "/items/{id}", "on_update"))
 
-        def health(self, body: None) -> Any:
+        def on_health(self, body: None) -> Any:
             return {"status": "ok"}
 
-        def update(self, body: dict[str, Any], id: str) -> Any:
+        def on_update(self, body: dict[str, Any], id: str) -> Any:
             if "value" not in body:
                 raise HTTPError(400, "missing field 'value'")
             return {"id": id}  # 200; or Reply(201, {...}, headers={...})
@@ -90,9 +90,10 @@ class Route:
     """``method`` + ``path`` -> the handler method named ``action``.
 
     ``path`` segments in braces (``/envs/{session}/step``) match one segment and are passed to
-    the method as keyword arguments. The method is called as ``action(body, **params)``: ``body``
-    is the JSON object of the request (``{}`` for an empty body) on ``POST``/``PUT``/``PATCH``,
-    else None. ``public`` routes need no token.
+    the method as keyword arguments: it is called as ``action(body, **params)``, ``body`` being
+    the request's JSON object (``{}`` for an empty body) on ``POST``/``PUT``/``PATCH``, else
+    None. Name the methods ``on_<name>``: ``http.server`` has its own ``setup``, ``handle``,
+    ``finish``..., and a route naming one of those is refused. ``public`` routes need no token.
     """
 
     method: str
@@ -276,6 +277,15 @@ class JSONHandler(BaseHTTPRequestHandler):
     routes: ClassVar[tuple[Route, ...]] = ()
     rfile: Any
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for route in cls.routes:
+            if not callable(getattr(cls, route.action, None)) or hasattr(BaseHTTPRequestHandler, route.action):
+                raise TypeError(
+                    f"{cls.__name__}: route {route.method} {route.path} names {route.action!r}, which is not a "
+                    "method of the handler or is one of http.server's own (name route methods on_<name>)"
+                )
+
     def setup(self) -> None:
         """Wrap the connection's input in the deadline- and budget-keeping reader."""
         super().setup()
@@ -302,7 +312,10 @@ class JSONHandler(BaseHTTPRequestHandler):
 
     def send_json(self, status: int, body: Any, headers: Mapping[str, str] | None = None) -> None:
         """Send one JSON reply with its ``Content-Length`` (closing the connection when it must)."""
-        data = json.dumps(body, allow_nan=False).encode()
+        self.send_bytes(status, json.dumps(body, allow_nan=False).encode(), headers)
+
+    def send_bytes(self, status: int, data: bytes, headers: Mapping[str, str] | None = None) -> None:
+        """Send one reply whose body is already JSON-encoded."""
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -405,6 +418,10 @@ class JSONHandler(BaseHTTPRequestHandler):
             self.reader.deadline = None  # the request is in; the handler may take its time
             self.connection.settimeout(self.server.limits.request_timeout)  # for writing the reply
             result = getattr(self, route.action)(body, **params)
+            if isinstance(result, StreamReply):
+                return self.send_stream(result)
+            status, headers = (result.status, result.headers) if isinstance(result, Reply) else (200, {})
+            data = json.dumps(result.body if isinstance(result, Reply) else result, allow_nan=False).encode()
         except HTTPError as e:
             if e.status >= 500:
                 log.warning("%s %s -> %d: %s", self.command, self.path, e.status, e.message)
@@ -414,11 +431,7 @@ class JSONHandler(BaseHTTPRequestHandler):
         except Exception as e:
             log.exception("%s %s failed", self.command, self.path)
             return self.send_json(500, {"error": f"internal server error: {type(e).__name__}: {e}"})
-        if isinstance(result, StreamReply):
-            return self.send_stream(result)
-        if isinstance(result, Reply):
-            return self.send_json(result.status, result.body, result.headers)
-        self.send_json(200, result)
+        self.send_bytes(status, data, headers)
 
     def _check_token(self) -> None:
         token = self.server.token

@@ -22,32 +22,32 @@ LIMITS = Limits(
 
 class Handler(JSONHandler):
     routes = (
-        Route("GET", "/healthz", "health", public=True),
-        Route("POST", "/echo", "echo"),
-        Route("POST", "/items/{item}", "item"),
-        Route("DELETE", "/items/{item}", "item_delete"),
-        Route("GET", "/boom", "boom"),
-        Route("GET", "/stream", "stream"),
+        Route("GET", "/healthz", "on_health", public=True),
+        Route("POST", "/echo", "on_echo"),
+        Route("POST", "/items/{item}", "on_item"),
+        Route("DELETE", "/items/{item}", "on_item_delete"),
+        Route("GET", "/boom", "on_boom"),
+        Route("GET", "/stream", "on_stream"),
     )
 
-    def health(self, body: None) -> Any:
+    def on_health(self, body: None) -> Any:
         return {"status": "ok"}
 
-    def echo(self, body: dict[str, Any]) -> Any:
+    def on_echo(self, body: dict[str, Any]) -> Any:
         return {"body": body}
 
-    def item(self, body: dict[str, Any], item: str) -> Any:
+    def on_item(self, body: dict[str, Any], item: str) -> Any:
         if "value" not in body:
             raise HTTPError(422, "missing field 'value'")
         return Reply(201, {"item": item, "value": body["value"]}, {"X-Item": item})
 
-    def item_delete(self, body: None, item: str) -> Any:
+    def on_item_delete(self, body: None, item: str) -> Any:
         return {"deleted": item}
 
-    def boom(self, body: None) -> Any:
+    def on_boom(self, body: None) -> Any:
         raise KeyError("secret-internal-detail")
 
-    def stream(self, body: None) -> Any:
+    def on_stream(self, body: None) -> Any:
         return StreamReply(iter([b"data: 1\n\n", b"data: 2\n\n"]))
 
 
