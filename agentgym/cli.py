@@ -90,6 +90,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from agentgym.rollout import collect
     from agentgym.trajectory import save_jsonl
 
+    _check_backend_args(args)
     kwargs = {"split": args.split, **_env_kwargs(args.env_arg)}
     if args.task_id:
         _check_task(args.env, args.task_id, kwargs)
@@ -102,6 +103,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         seed=args.seed,
         env_kwargs=kwargs,
         progress=not args.quiet,
+        backend=args.backend,
+        address=args.address,
     )
     for t in trajs:
         if not args.quiet:
@@ -121,6 +124,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     """``agentgym eval ENV``: evaluate a policy and print the report (130 when interrupted)."""
     from agentgym.evaluation import evaluate
 
+    _check_backend_args(args)
+    if args.token and not args.server:
+        raise ValueError("--token is the bearer token of --server; add --server URL")
     try:
         report = evaluate(
             args.env,
@@ -135,6 +141,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
             out_dir=args.out,
             resume=args.resume,
             overwrite=args.overwrite,
+            backend=args.backend,
+            address=args.address,
+            server=args.server,
+            token=(args.token or os.environ.get("AGENTGYM_SERVER_TOKEN")) if args.server else None,
         )
     except KeyboardInterrupt:
         saved = (
@@ -148,6 +158,24 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.out:
         print(f"written to {args.out} (metrics.json, summary.md, rewards.png, trajectories.jsonl)")
     return 0
+
+
+def _add_backend_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--backend",
+        default="thread",
+        choices=["thread", "ray"],
+        help="where episodes run: threads of this process, or Ray actors that own the environments (default thread)",
+    )
+    p.add_argument(
+        "--address",
+        help="Ray cluster to use with --backend ray (default: $RAY_ADDRESS, else a local cluster for this run)",
+    )
+
+
+def _check_backend_args(args: argparse.Namespace) -> None:
+    if args.address and args.backend != "ray":
+        raise ValueError("--address is the Ray cluster of --backend ray; add --backend ray")
 
 
 def cmd_eval_compare(args: argparse.Namespace) -> int:
@@ -263,6 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--out", help="write trajectories to this JSONL file")
     p.add_argument("--quiet", action="store_true", help="print only the per-episode summary")
+    _add_backend_args(p)
     _add_env_args(p)
     p.set_defaults(fn=cmd_run)
 
@@ -290,6 +319,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue the evaluation in --out: run only unfinished and infrastructure-failed episodes",
     )
     p.add_argument("--overwrite", action="store_true", help="start over in an --out that already holds an evaluation")
+    _add_backend_args(p)
+    p.add_argument(
+        "--server",
+        metavar="URL",
+        help="make the environments on this `agentgym serve` server (ENV and --env-arg are sent to it)",
+    )
+    p.add_argument("--token", help="bearer token of --server (default: $AGENTGYM_SERVER_TOKEN)")
     _add_env_args(p)
     p.set_defaults(fn=cmd_eval)
 

@@ -21,20 +21,24 @@ depends on wall-clock time (a resumed run then differs as a rerun would).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from math import comb
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from agentgym.policies import Policy
-from agentgym.rollout import EnvSource, Job, collect, select_tasks
+from agentgym.rollout import Backend, EnvSource, Job, collect, select_tasks
 from agentgym.trajectory import Trajectory
+
+if TYPE_CHECKING:
+    import gymnasium as gym
 
 RUN_FILE = "eval.json"
 TRAJECTORIES = "trajectories.jsonl"
@@ -266,12 +270,23 @@ def evaluate(
     out_dir: str | Path | None = None,
     resume: bool = False,
     overwrite: bool = False,
+    backend: Backend = "thread",
+    address: str | None = None,
+    server: str | None = None,
+    token: str | None = None,
 ) -> EvalReport:
     """Run ``samples`` episodes per held-out task and compute pass@k for each k.
 
     With ``out_dir``, episodes are saved as they finish and the report is written there;
     ``resume`` continues a run in ``out_dir`` (see the module docstring); ``overwrite``
     starts over in a directory that already holds episodes.
+
+    ``backend``/``address``: where episodes run, as for :func:`~agentgym.rollout.collect`
+    (threads here, or Ray actors); the report is the same either way. ``server``: the URL of
+    an ``agentgym serve`` server that makes the environments (``env`` is then an id, made
+    there with its ``env_kwargs``; ``token`` is the server's bearer token); the task list
+    comes from the server's environment, or from the id's local registration when the
+    server does not list its tasks.
     """
     ks = tuple(sorted({int(k) for k in ks})) or (1,)
     if samples < 1:
@@ -288,14 +303,13 @@ def evaluate(
     env_id = env if isinstance(env, str) else "custom"
     name = policy if isinstance(policy, str) else getattr(policy, "name", type(policy).__name__)
     kwargs = {"split": split, **(env_kwargs or {})}
+    source: EnvSource = env
+    if server is not None:
+        if not isinstance(env, str):
+            raise ValueError("server= makes the environments on the server: pass the environment id, not a factory")
+        source = functools.partial(_remote_env, server, env, token, kwargs)
     if tasks is None:
-        from agentgym.registry import make
-
-        probe = make(env, **kwargs) if isinstance(env, str) else env()
-        try:
-            tasks = select_tasks(probe, num_tasks, seed)
-        finally:
-            probe.close()
+        tasks = _task_list(env, source, kwargs, num_tasks, seed)
     tasks = list(tasks)
     config = {
         "env": env_id,
@@ -344,23 +358,59 @@ def evaluate(
             log.append(traj)
 
     collect(
-        env,
+        source,
         policy,
         tasks=tasks,
         group_size=samples,
         num_workers=num_workers,
         seed=seed,
-        env_kwargs=kwargs if isinstance(env, str) else None,
+        env_kwargs=kwargs if isinstance(source, str) else None,
         progress=progress,
         desc=f"eval {split}",
         skip=lambda job: job.index in done and done[job.index].metadata["eval_job"] == _job_key(job),
         on_result=finished,
+        backend=backend,
+        address=address,
     )
     merged = {**done, **new}
     report = EvalReport(env_id, name, [merged[i] for i in sorted(merged)], ks=ks, tasks=tasks, config=config)
     if out_dir is not None:
         report.save(out_dir)
     return report
+
+
+def _remote_env(url: str, env_id: str, token: str | None, kwargs: dict[str, Any]) -> gym.Env[Any, Any]:
+    """A :class:`~agentgym.server.RemoteEnv` of ``env_id`` on ``url`` (module level, so a partial of it pickles)."""
+    from agentgym.server import RemoteEnv
+
+    make_remote: Callable[..., Any] = RemoteEnv  # RemoteEnv(url, env_id, *, token=None, timeout=..., **kwargs)
+    auth = {"token": token} if token is not None else {}
+    env = make_remote(url, env_id, **auth, **kwargs)
+    if not getattr(env, "env_id", None):
+        env.env_id = env_id  # trajectories name the environment, not the proxy class
+    remote: gym.Env[Any, Any] = env
+    return remote
+
+
+def _task_list(
+    env: EnvSource, source: EnvSource, kwargs: dict[str, Any], num_tasks: int | None, seed: int
+) -> list[str]:
+    """The tasks to evaluate: drawn from ``source``'s split, or from the id's local registration if it lists none."""
+    from agentgym.registry import make
+
+    probe = make(source, **kwargs) if isinstance(source, str) else source()
+    try:
+        return select_tasks(probe, num_tasks, seed)
+    except ValueError:
+        if source is env or not isinstance(env, str):
+            raise
+    finally:
+        probe.close()
+    local = make(env, **kwargs)
+    try:
+        return select_tasks(local, num_tasks, seed)
+    finally:
+        local.close()
 
 
 def _read_config(path: Path) -> dict[str, Any] | None:

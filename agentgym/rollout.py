@@ -7,22 +7,46 @@ import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, cast
 
+import gymnasium as gym
 import numpy as np
 from tqdm.auto import tqdm  # type: ignore[import-untyped]  # no stubs installed (types-tqdm)
 
-from agentgym.env import AgentEnv
-from agentgym.messages import Action, answer_pending_calls
+from agentgym.messages import Action, Message
 from agentgym.policies import Generation, Policy, PolicyContext, make_policy
 from agentgym.registry import make
+from agentgym.tasks import Task
 from agentgym.trajectory import Step, Trajectory
 
-EnvSource = str | Callable[[], AgentEnv]
+EnvSource = str | Callable[[], gym.Env[Any, Any]]
+"""An environment id (``agentgym/ToolUse-v0``) or a zero-argument factory of a ``gymnasium.Env``."""
+
+
+def episode_task(env: Any) -> Task | None:
+    """The current episode's task where the environment exposes one (a local ``AgentEnv``), else None.
+
+    The one place rollouts look past the Gymnasium API, for policies that need the task
+    (the oracle); a remote environment has none, and rollouts work without it.
+    """
+    try:
+        task = getattr(env, "task", None)
+    except RuntimeError:  # an AgentEnv between episodes
+        return None
+    return task if isinstance(task, Task) else None
+
+
+def env_name(env: Any) -> str:
+    """A name for trajectories: ``env.env_id`` (remote and Ray envs), the Gymnasium spec's id, or the class name."""
+    env_id = getattr(env, "env_id", None)
+    if isinstance(env_id, str) and env_id:
+        return env_id
+    spec = getattr(env, "spec", None)
+    return str(spec.id) if spec is not None else type(env).__name__
 
 
 def run_episode(
-    env: AgentEnv,
+    env: gym.Env[Any, Any],
     policy: Policy,
     *,
     task_id: str | None = None,
@@ -32,38 +56,43 @@ def run_episode(
 ) -> Trajectory:
     """Play one episode of ``policy`` in ``env`` and return its trajectory.
 
+    Only the Gymnasium API is used (``reset``/``step`` and their ``info``), so any
+    environment that keeps agentgym's contract works, a :class:`~agentgym.server.RemoteEnv`
+    or a Ray one included: the transcript is reset's observation, then per step
+    ``info["assistant_message"]`` and the step's observation. ``env_id`` names the
+    environment in the trajectory (default: :func:`env_name`).
+
     A policy that raises (a server down, an engine crash) ends the episode as an
     infrastructure failure (``termination_reason="policy_error"``), and so does an
     exception escaping ``env.reset``/``env.step`` (``"env_error"``: the environment broke
     its contract; model mistakes never raise), instead of raising, so one bad episode does
-    not lose a whole batch. ``metadata["error"]`` says what was raised.
+    not lose a whole batch. ``metadata["error"]`` says what was raised; the transcript then
+    ends with the last turn the environment completed.
     """
+    name = getattr(policy, "name", type(policy).__name__)
     try:
         obs, info = env.reset(seed=seed, options={"task_id": task_id} if task_id is not None else None)
     except Exception as e:
         traj = Trajectory(
-            env_id=env_id or type(env).__name__,
-            task_id=str(task_id),
-            seed=seed,
-            group_id=group_id,
-            policy=getattr(policy, "name", type(policy).__name__),
+            env_id=env_id or env_name(env), task_id=str(task_id), seed=seed, group_id=group_id, policy=name
         )
         _fail(traj, "env_error", e)
         return traj
+    messages: list[Message] = list(obs)
     ctx = PolicyContext(
         env=env,
-        task=env.task,
-        messages=env.messages,
+        task=episode_task(env),
+        messages=list(messages),
         new_messages=obs,
         tools=info["tools"],
         rng=np.random.default_rng(seed),
     )
     traj = Trajectory(
-        env_id=env_id or (env.spec.id if env.spec else type(env).__name__),
+        env_id=env_id or env_name(env),
         task_id=info["task_id"],
         seed=seed,
         group_id=group_id,
-        policy=getattr(policy, "name", type(policy).__name__),
+        policy=name,
         tools=info["tools"],
         metadata={"split": info.get("split")},
     )
@@ -81,12 +110,17 @@ def run_episode(
             action = out
         try:
             obs, reward, terminated, truncated, info = env.step(action)
+            said = info.get("assistant_message")
+            if not isinstance(said, dict):
+                raise ValueError(
+                    f"{type(env).__name__}.step() returned no info['assistant_message'] (the message it recorded "
+                    f"for the action); an agentgym environment returns it on every step"
+                )
         except Exception as e:
             _fail(traj, "env_error", e)
-            traj.messages = answer_pending_calls(env.messages, "Not run: the environment failed (not your fault).")
-            traj.segments = ctx.segments
-            return traj
-        traj.steps.append(Step(action, obs, reward, info["reward_components"], info, finish))
+            break
+        messages += [cast(Message, said), *obs]
+        traj.steps.append(Step(action, obs, float(reward), info["reward_components"], info, finish))
         if terminated or truncated:
             traj.terminated, traj.truncated = terminated, truncated
             traj.termination_reason = info.get("termination_reason")
@@ -95,8 +129,8 @@ def run_episode(
             break
         ctx.turn += 1
         ctx.new_messages = obs
-        ctx.messages = env.messages
-    traj.messages = env.messages
+        ctx.messages = list(messages)
+    traj.messages = messages
     traj.segments = ctx.segments
     return traj
 
@@ -125,13 +159,30 @@ def plan_jobs(task_ids: Sequence[str], group_size: int, seed: int) -> list[Job]:
     return jobs
 
 
-def select_tasks(env: AgentEnv, num_tasks: int | None, seed: int) -> list[str]:
+def task_ids_of(env: Any) -> list[str]:
+    """The ids of the tasks ``env`` draws from (its split): ``env.tasks.ids`` or ``env.task_ids``.
+
+    Raises ValueError for an environment that lists neither (pass the task ids yourself).
+    """
+    tasks = getattr(env, "tasks", None)
+    ids = getattr(tasks, "ids", None) if tasks is not None else getattr(env, "task_ids", None)
+    if callable(ids):
+        ids = ids()
+    if not isinstance(ids, list | tuple):
+        raise ValueError(f"{type(env).__name__} does not list its tasks; pass the task ids (tasks=[...])")
+    return [str(i) for i in ids]
+
+
+def select_tasks(env: Any, num_tasks: int | None, seed: int) -> list[str]:
     """``num_tasks`` task ids of ``env`` drawn without replacement (seeded); all of them when None."""
-    ids = env.tasks.ids
+    ids = task_ids_of(env)
     if num_tasks is None or num_tasks >= len(ids):
         return ids
     order = np.random.default_rng(seed).permutation(len(ids))[:num_tasks]
     return [ids[i] for i in order]
+
+
+Backend = Literal["thread", "ray"]
 
 
 def collect(
@@ -144,39 +195,74 @@ def collect(
     num_workers: int = 4,
     seed: int = 0,
     env_kwargs: dict[str, Any] | None = None,
+    policy_kwargs: dict[str, Any] | None = None,
     progress: bool = True,
     desc: str = "episodes",
     skip: Callable[[Job], bool] | None = None,
     on_result: Callable[[Job, Trajectory], None] | None = None,
+    backend: Backend = "thread",
+    address: str | None = None,
 ) -> list[Trajectory]:
-    """Run ``group_size`` episodes for each task, ``num_workers`` at a time, in threads.
+    """Run ``group_size`` episodes for each task, ``num_workers`` at a time.
 
-    ``env`` is an id (``agentgym/ToolUse-v0``) or a zero-argument factory; each worker
-    thread gets its own environment. Tasks default to ``num_tasks`` tasks drawn (seeded)
-    from the environment's split. Results come back in job order, whatever order they
-    finished in, so a run is reproducible.
+    ``env`` is an id (``agentgym/ToolUse-v0``, made with ``env_kwargs``) or a zero-argument
+    factory of any ``gymnasium.Env`` that keeps agentgym's contract (a
+    :class:`~agentgym.server.RemoteEnv` too); each worker gets its own environment. ``policy``
+    is a :class:`~agentgym.policies.Policy` or a spec for :func:`~agentgym.policies.make_policy`
+    (built with ``policy_kwargs``). Tasks default to ``num_tasks`` tasks drawn (seeded) from
+    the environment's split. Results come back in job order, whatever order they finished
+    in, so a run is reproducible.
+
+    ``backend="thread"`` runs the episodes in threads of this process; ``backend="ray"``
+    runs them on ``num_workers`` Ray actors, each owning its environment, its sandboxes and
+    its policy, connected to ``address`` (or ``RAY_ADDRESS``, else a local cluster started
+    for the call): see :func:`agentgym.distributed.collect_ray`. The same seeds give the
+    same trajectories on both.
 
     ``skip(job)`` true leaves a job out (its result is not returned: a resumed run).
     ``on_result(job, traj)`` is called in the calling thread as each episode finishes.
     On an interrupt (``KeyboardInterrupt``) jobs not yet started are cancelled and the
     environments closed before the interrupt propagates.
     """
-    policy = make_policy(policy)
+    if backend == "ray":
+        from agentgym.distributed import collect_ray
+
+        return collect_ray(
+            env,
+            policy,
+            tasks=tasks,
+            num_tasks=num_tasks,
+            group_size=group_size,
+            num_workers=num_workers,
+            seed=seed,
+            env_kwargs=env_kwargs,
+            policy_kwargs=policy_kwargs,
+            progress=progress,
+            desc=desc,
+            skip=skip,
+            on_result=on_result,
+            address=address,
+        )
+    if backend != "thread":
+        raise ValueError(f"unknown rollout backend {backend!r}; use 'thread' or 'ray'")
+    if address is not None:
+        raise ValueError("address= is the Ray cluster to use: pass it with backend='ray'")
+    policy = make_policy(policy, **(policy_kwargs or {}))
     env_id = env if isinstance(env, str) else ""
 
-    def new_env() -> AgentEnv:
+    def new_env() -> gym.Env[Any, Any]:
         return make(env, **(env_kwargs or {})) if isinstance(env, str) else env()
 
     local = threading.local()
-    created: list[AgentEnv] = []
+    created: list[gym.Env[Any, Any]] = []
     lock = threading.Lock()
 
-    def worker_env() -> AgentEnv:
+    def worker_env() -> gym.Env[Any, Any]:
         if not hasattr(local, "env"):
             local.env = new_env()
             with lock:
                 created.append(local.env)
-        env_of_thread: AgentEnv = local.env
+        env_of_thread: gym.Env[Any, Any] = local.env
         return env_of_thread
 
     first = worker_env()
