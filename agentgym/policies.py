@@ -14,8 +14,9 @@ Built-in specs for :func:`make_policy`: ``oracle``, ``noop``, ``random``,
 from __future__ import annotations
 
 import importlib
-import json
-import urllib.request
+import os
+import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -138,62 +139,173 @@ class RandomPolicy:
 
 
 class OpenAIPolicy:
-    """Any OpenAI-compatible chat server (``vllm serve``, llama.cpp, ...); text level only.
+    """Any OpenAI-compatible chat server, through the official ``openai`` client.
 
-    With ``tools=True`` the tool schemas go in the request's ``tools`` (the server renders them
-    with the model's own chat template and parses the calls) and the environment's tools block
-    is cut from the system message (when the environment describes its tools at all); the server
-    must have tool calling enabled (vLLM:
-    ``--enable-auto-tool-choice --tool-call-parser <family>``). Default: the block, no ``tools``.
+    Spec: ``openai:<base_url>[#model]`` (``openai:http://127.0.0.1:8000/v1#tiny``); an empty
+    base URL means ``$OPENAI_BASE_URL`` or OpenAI's own. The API key is ``api_key=``, else
+    ``$AGENTGYM_OPENAI_API_KEY``, else ``$OPENAI_API_KEY``; a local server needs none.
+
+    With ``tools=True`` (the default) the environment's tool schemas go in the request's
+    ``tools`` and its tools block is cut from the system message (the server renders the tools
+    with the model's own chat template and parses the calls; vLLM needs
+    ``--enable-auto-tool-choice --tool-call-parser <family>``); the reply's ``tool_calls`` become
+    the assistant message the environment steps with. ``tools=False`` sends the transcript as it
+    is (the block in the system message, calls written as text) for servers without tool calling.
+
+    Rate limits (429), server errors (5xx), timeouts and dropped connections are retried with
+    exponential backoff (the client's own retries, ``Retry-After`` honoured), ``max_retries``
+    times; what still fails raises :class:`OpenAIPolicyError` with one line saying what to fix.
+
+    Against ``agentgym serve-model`` each episode sends its id (header ``X-Agentgym-Episode``)
+    and ``ctx.segments`` receives the token segments the server recorded, so trajectories carry
+    the exact sampled ids and logprobs. If the server had to start a new token context
+    mid-episode (its history stopped extending), the segments are those of the last context and
+    ``ctx.state["token_contexts"]`` counts the contexts.
     """
 
     def __init__(
         self,
-        base_url: str,
+        base_url: str = "",
         model: str = "default",
         temperature: float = 0.0,
         max_tokens: int = 1024,
         timeout: float = 120.0,
-        api_key: str = "EMPTY",
-        tools: bool = False,
+        api_key: str | None = None,
+        tools: bool = True,
+        max_retries: int = 5,
     ):
-        self.base_url = base_url.rstrip("/")
+        self.base_url = base_url.rstrip("/") or os.environ.get("OPENAI_BASE_URL", "") or "https://api.openai.com/v1"
         self.model = model
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.timeout = timeout
-        self.api_key = api_key
+        self.api_key = api_key or os.environ.get(API_KEY_VAR) or os.environ.get("OPENAI_API_KEY") or ""
         self.tools = tools
-        self.name = f"openai:{base_url}#{model}"
+        self.max_retries = max_retries
+        self.name = f"openai:{self.base_url}#{model}"
+        self._client: Any = None
+        self._client_lock = threading.Lock()
+
+    def client(self) -> Any:
+        """The ``openai.OpenAI`` client (made on first use; shared by every episode's thread)."""
+        with self._client_lock:
+            if self._client is None:
+                try:
+                    import openai
+                except ImportError as e:
+                    raise ImportError("the openai: policy needs the openai client: pip install openai") from e
+                self._client = openai.OpenAI(
+                    base_url=self.base_url,
+                    api_key=self.api_key or "EMPTY",  # local servers take any key; OpenAI's answers 401
+                    timeout=self.timeout,
+                    max_retries=self.max_retries,
+                )
+            return self._client
+
+    def close(self) -> None:
+        """Close the client's connections (idempotent; a later ``act`` opens new ones)."""
+        with self._client_lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
 
     def request(self, ctx: PolicyContext) -> dict[str, Any]:
         """The chat-completions request body for the next turn."""
-        messages = without_tools_prompt(ctx.messages, ctx.tools) if self.tools else None
         body: dict[str, Any] = {
             "model": self.model,
-            "messages": messages or ctx.messages,
+            "messages": ctx.messages,
             "temperature": self.temperature,
             "max_tokens": self.max_tokens,
+            "seed": int(ctx.rng.integers(2**31)),  # the episode's seed reaches servers that sample with one
         }
-        if messages is not None:
+        if self.tools and ctx.tools:
+            body["messages"] = without_tools_prompt(ctx.messages, ctx.tools) or ctx.messages
             body["tools"] = ctx.tools
         return body
 
     def act(self, ctx: PolicyContext) -> Action:
-        """The server's reply to :meth:`request`, as an assistant message dict."""
+        """The server's reply to :meth:`request`, as an assistant message dict (calls in ``tool_calls``)."""
+        episode = ctx.state.setdefault("episode_id", f"agentgym-{uuid.uuid4().hex}")
         body = self.request(ctx)
-        req = urllib.request.Request(
-            f"{self.base_url}/chat/completions",
-            data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.api_key}"},
-        )
-        with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-            reply = json.loads(resp.read())
-        msg = reply["choices"][0]["message"]
-        out: dict[str, Any] = {"role": "assistant", "content": msg.get("content")}
-        if msg.get("tool_calls"):
-            out["tool_calls"] = msg["tool_calls"]
+        try:
+            reply = self.client().chat.completions.create(**body, extra_headers={EPISODE_HEADER: episode})
+        except Exception as e:
+            raise _explain(self, e) from e
+        if not reply.choices:
+            raise OpenAIPolicyError(f"{self.name}: the server answered without a choice")
+        msg = reply.choices[0].message
+        out: dict[str, Any] = {"role": "assistant", "content": msg.content}
+        if msg.tool_calls:
+            out["tool_calls"] = [
+                {
+                    "id": c.id,
+                    "type": "function",
+                    "function": {"name": c.function.name, "arguments": c.function.arguments},
+                }
+                for c in msg.tool_calls
+                if getattr(c, "function", None) is not None
+            ]
+        _record_segments(ctx, (reply.model_extra or {}).get("agentgym"))
         return out
+
+
+API_KEY_VAR = "AGENTGYM_OPENAI_API_KEY"
+"""The environment variable read first for the ``openai:`` policy's key (then ``OPENAI_API_KEY``)."""
+EPISODE_HEADER = "X-Agentgym-Episode"
+"""The request header naming the episode, for servers that record tokens (``agentgym serve-model``)."""
+
+
+class OpenAIPolicyError(RuntimeError):
+    """An OpenAI-compatible server refused or failed a request, after the retries."""
+
+
+def _explain(policy: OpenAIPolicy, e: Exception) -> Exception:
+    """One line saying what failed and what to do, for an error of the ``openai`` client."""
+    import openai
+
+    where = f"{policy.name}"
+    if isinstance(e, openai.AuthenticationError):
+        return OpenAIPolicyError(
+            f"{where}: authentication failed (401); set {API_KEY_VAR} or OPENAI_API_KEY to a key this server accepts"
+        )
+    if isinstance(e, openai.PermissionDeniedError):
+        return OpenAIPolicyError(f"{where}: permission denied (403) for model {policy.model!r}: {_server_says(e)}")
+    if isinstance(e, openai.NotFoundError):
+        return OpenAIPolicyError(
+            f"{where}: not found (404): check the model name and that the base URL ends in /v1 ({_server_says(e)})"
+        )
+    if isinstance(e, openai.RateLimitError):
+        return OpenAIPolicyError(f"{where}: still rate limited (429) after {policy.max_retries} retries")
+    if isinstance(e, openai.APIStatusError):
+        return OpenAIPolicyError(f"{where}: the server answered {e.status_code}: {_server_says(e)}")
+    if isinstance(e, openai.APITimeoutError):
+        return OpenAIPolicyError(f"{where}: no answer within {policy.timeout:g} s after {policy.max_retries} retries")
+    if isinstance(e, openai.APIConnectionError):
+        return OpenAIPolicyError(f"{where}: cannot connect after {policy.max_retries} retries (is the server up?)")
+    return e
+
+
+def _server_says(e: Any) -> str:
+    """The error message in an OpenAI-style error body (or the body itself)."""
+    body = getattr(e, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict):
+            inner = inner.get("message", inner)
+        return " ".join(str(inner).split())[:500]
+    return " ".join(str(getattr(e, "message", e)).split())[:500]
+
+
+def _record_segments(ctx: PolicyContext, extras: Any) -> None:
+    """Add the token segments a recording server returned (``agentgym`` extras) to ``ctx.segments``."""
+    if not isinstance(extras, dict) or not isinstance(extras.get("segments"), list):
+        return
+    segments = [TokenSegment(**s) for s in extras["segments"]]
+    if extras.get("new_context"):
+        ctx.state["token_contexts"] = ctx.state.get("token_contexts", 0) + 1
+        ctx.segments[:] = segments
+    else:
+        ctx.segments.extend(segments)
 
 
 POLICIES: dict[str, str | Callable[..., Policy]] = {
