@@ -144,7 +144,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             backend=args.backend,
             address=args.address,
             server=args.server,
-            token=(args.token or os.environ.get("AGENTGYM_SERVER_TOKEN")) if args.server else None,
+            token=args.token,
         )
     except KeyboardInterrupt:
         saved = (
@@ -325,7 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="URL",
         help="make the environments on this `agentgym serve` server (ENV and --env-arg are sent to it)",
     )
-    p.add_argument("--token", help="bearer token of --server (default: $AGENTGYM_SERVER_TOKEN)")
+    p.add_argument("--token", help="bearer token of --server (default: $AGENTGYM_SERVE_TOKEN)")
     _add_env_args(p)
     p.set_defaults(fn=cmd_eval)
 

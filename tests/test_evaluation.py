@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from fractions import Fraction
 from math import comb
 from pathlib import Path
@@ -329,3 +330,54 @@ def test_an_episode_whose_env_raises_is_an_infra_failure_not_a_crashed_evaluatio
     assert m["infra_failures"] == 2 and m["termination_reasons"] == {"env_error": 2, "submitted": 4}
     assert m["pass@1"] == 1.0 and m["pass_at"]["1"]["dropped_tasks"] == [{"task_id": bad, "valid_samples": 0}]
     assert all("could not prepare the task" in t.metadata["error"] for t in report.trajectories if t.infra_failure)
+
+
+# ----- environments made by an `agentgym serve` server ---------------------------------------
+
+
+@pytest.fixture
+def env_server() -> Iterator[str]:
+    """An ``agentgym serve`` server on loopback, in a thread; its URL."""
+    import threading
+
+    from agentgym.server import EnvServer
+
+    srv = EnvServer(("127.0.0.1", 0))
+    threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True).start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}"
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_evaluating_through_a_server_gives_the_local_report(env_server: str) -> None:
+    from agentgym.parsing import format_tool_call
+    from agentgym.policies import ScriptedPolicy
+
+    # The same turns on every task: a calculator call, then a (mostly wrong) answer.
+    policy = ScriptedPolicy(
+        [format_tool_call("calculator", {"expression": "6*7"}), format_tool_call("submit", {"answer": "42"})]
+    )
+    run = {"num_tasks": 5, "samples": 2, "ks": (1, 2), "seed": 7, "progress": False}
+    local = evaluate(TOOLUSE, policy, **run)
+    remote = evaluate(TOOLUSE, policy, server=env_server, **run)
+    assert remote.metrics() == local.metrics() and remote.to_markdown() == local.to_markdown()
+    assert [t.to_dict() for t in remote.trajectories] == [t.to_dict() for t in local.trajectories]
+    assert remote.metrics()["valid_episodes"] == 10 and [t.num_turns for t in remote.trajectories] == [2] * 10
+
+
+def test_eval_cli_with_server_runs_every_episode_on_the_server(env_server: str, tmp_path: Path) -> None:
+    out = _cli(
+        "eval", TOOLUSE, "--server", env_server, "--policy", "random", "--tasks", "3", "--out", "r", cwd=tmp_path
+    )
+    assert out.returncode == 0, out.stderr
+    m = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert (m["episodes"], m["infra_failures"], m["env"]) == (3, 0, TOOLUSE)
+    # The oracle needs the task and its reference solution, which stay on the server: a clear
+    # error per episode, counted as infrastructure failures, not a crash.
+    out = _cli("eval", TOOLUSE, "--server", env_server, "--tasks", "2", "--out", "o", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    [t, _] = load_jsonl(tmp_path / "o" / "trajectories.jsonl")
+    assert (t.termination_reason, t.infra_failure) == ("policy_error", True)
+    assert "env.oracle_turns(task), which RemoteEnv does not expose" in t.metadata["error"]
+    bad = _cli("eval", TOOLUSE, "--token", "x", cwd=tmp_path)
+    assert bad.returncode == 2 and "--token is the bearer token of --server; add --server URL" in bad.stderr
