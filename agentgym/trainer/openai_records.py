@@ -396,16 +396,23 @@ class EpisodeStore:
 
 @dataclass
 class Turn:
-    """Where one request's prompt comes from: its context, and the segments it adds before sampling."""
+    """Where one request's prompt comes from: its context, and the segments it adds before sampling.
+
+    Nothing is recorded until :func:`finish_turn`; :func:`abandon_turn` undoes a prepared turn whose
+    sampling failed, so the client's retry continues the same context.
+    """
 
     context: Context
     index: int
     """The context's index within its episode (0 without an episode id)."""
     new_segments: list[TokenSegment]
     new_context: bool
+    record: EpisodeRecord | None = None
+    undo: tuple[int, int, str] | None = None
+    """A continued context's ``(segments, length, text)`` before this turn's env segment."""
 
 
-def prepare_turn(chat: ChatTokens, store: EpisodeStore, request: ChatRequest) -> tuple[Turn, EpisodeRecord | None]:
+def prepare_turn(chat: ChatTokens, store: EpisodeStore, request: ChatRequest) -> Turn:
     """The context the request is sampled in: the episode's current one extended, or a new one."""
     tools_key = json.dumps(request.tools, sort_keys=True)
     record = store.get(request.episode, create=True) if request.episode else None
@@ -413,27 +420,45 @@ def prepare_turn(chat: ChatTokens, store: EpisodeStore, request: ChatRequest) ->
     if record is not None and record.contexts:
         current = record.contexts[-1]
         if current.continues(request.messages, tools_key):
+            tokens = current.tokens
+            undo = (len(tokens.segments), tokens.length, tokens.text)
             try:
-                segment = current.tokens.add_env(shown, len(current.tokens.sampled))
+                segment = tokens.add_env(shown, len(tokens.sampled))
             except TemplateError:
                 pass  # the template re-rendered history: record a new context instead
             else:
                 index = record.dropped + len(record.contexts) - 1
-                return Turn(current, index, [segment], False), record
+                return Turn(current, index, [segment], False, record, undo)
     tokens = EpisodeTokens(chat, shown, template_tools, check_tools=False)
-    context = Context(tokens, tools_key)
-    index = store.add_context(record, context) if record is not None else 0
-    return Turn(context, index, list(tokens.segments), True), record
+    index = record.dropped + len(record.contexts) if record is not None else 0
+    return Turn(Context(tokens, tools_key), index, list(tokens.segments), True, record)
+
+
+def abandon_turn(turn: Turn) -> None:
+    """Forget a prepared turn that was not sampled (its context as it was before)."""
+    if turn.undo is not None:
+        n, length, text = turn.undo
+        tokens = turn.context.tokens
+        del tokens.segments[n:]
+        tokens.length, tokens.text = length, text
 
 
 def finish_turn(
-    turn: Turn, request: ChatRequest, ids: list[int], logprobs: list[float], text: str, reply: Message
+    store: EpisodeStore,
+    turn: Turn,
+    request: ChatRequest,
+    ids: list[int],
+    logprobs: list[float],
+    text: str,
+    reply: Message,
 ) -> TokenSegment:
-    """Record the sampled ids of a turn in its context; the sampled segment."""
+    """Record the sampled ids of a turn in its context (a new context joins its episode); the sampled segment."""
     tokens = turn.context.tokens
     tokens.add_sampled(ids, logprobs, len(tokens.sampled) + 1)
     turn.context.messages = [m.copy() for m in request.messages]
     turn.context.reply, turn.context.raw_text = reply, text
+    if turn.new_context and turn.record is not None:
+        store.add_context(turn.record, turn.context)
     return tokens.segments[-1]
 
 

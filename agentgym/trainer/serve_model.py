@@ -35,6 +35,7 @@ from agentgym.trainer.openai_records import (
     ChatRequest,
     EpisodeStore,
     RequestError,
+    abandon_turn,
     completion_body,
     finish_turn,
     parse_request,
@@ -109,49 +110,25 @@ class ModelService:
             return self._complete(request)
 
     def _complete(self, request: ChatRequest) -> dict[str, Any]:
-        from agentgym.trainer.engines import SamplingParams
+        import jinja2
+
         from agentgym.trainer.tokens import TemplateError
 
         try:
-            turn, _ = prepare_turn(self.chat, self.store, request)
-        except TemplateError as e:
+            turn = prepare_turn(self.chat, self.store, request)
+        except (TemplateError, jinja2.TemplateError) as e:  # e.g. a template's raise_exception on odd roles
             raise RequestError(f"the chat template cannot render these messages: {e}", "messages") from e
-        except Exception as e:  # a template raising on odd input (jinja's own exceptions)
-            raise RequestError(
-                f"the chat template failed on these messages ({type(e).__name__}: {e})", "messages"
-            ) from e
         prompt = turn.context.tokens.ids()
-        limit = min(request.max_tokens or self.max_tokens, self.max_tokens)
-        if self.context_length:
-            room = self.context_length - len(prompt)
-            if room <= 0:
-                raise RequestError(
-                    f"the prompt is {len(prompt)} tokens; the model's context is {self.context_length}", "messages"
-                )
-            limit = min(limit, room)
-        stop_ids = set(self.chat.stop_ids)
-        for s in request.stop:  # a stop string that is one token stops the engine itself
-            ids = self.chat.encode(s)
-            if len(ids) == 1:
-                stop_ids.add(ids[0])
-        params = SamplingParams(
-            max_tokens=limit,
-            temperature=self.temperature if request.temperature is None else float(request.temperature),
-            top_k=request.top_k or 0,
-            seed=request.seed if request.seed is not None else secrets.randbits(31),
-            stop_ids=tuple(sorted(stop_ids)),
-        )
-        (c,) = self.engine.generate([prompt], params)
-        ids, logprobs, finish = list(c.ids), list(c.logprobs), c.finish_reason
-        text = self._text(ids, stop_ids)
-        cut = cut_at_stop(self.tokenizer, ids, text, request.stop, stop_ids) if request.stop else None
-        if cut is not None:
-            ids, logprobs, text, finish = ids[: cut[0]], logprobs[: cut[0]], cut[1], "stop"
+        try:
+            ids, logprobs, text, finish = self._sample(prompt, request)
+        except BaseException:
+            abandon_turn(turn)
+            raise
         turn_no = sum(1 for m in request.messages if m.get("role") == "assistant")
         reply = reply_message(self.chat, text, request.parse_calls and bool(request.tools), turn_no)
         if reply.get("tool_calls") and finish == "stop":
             finish = "tool_calls"
-        sampled = finish_turn(turn, request, ids, logprobs, text, reply)
+        sampled = finish_turn(self.store, turn, request, ids, logprobs, text, reply)
         extras = {
             "episode_id": request.episode,
             "context": turn.index,
@@ -168,6 +145,38 @@ class ModelService:
             logprobs=token_logprobs(self.tokenizer, ids, logprobs) if request.logprobs else None,
             extras=extras,
         )
+
+    def _sample(self, prompt: list[int], request: ChatRequest) -> tuple[list[int], list[float], str, str]:
+        """``(ids, logprobs, text, finish_reason)`` of one completion of ``prompt``."""
+        from agentgym.trainer.engines import SamplingParams
+
+        limit = min(request.max_tokens or self.max_tokens, self.max_tokens)
+        if self.context_length:
+            room = self.context_length - len(prompt)
+            if room <= 0:
+                raise RequestError(
+                    f"the prompt is {len(prompt)} tokens; the model's context is {self.context_length}", "messages"
+                )
+            limit = min(limit, room)
+        stop_ids = set(self.chat.stop_ids)
+        for s in request.stop:  # a stop string that is one token stops the engine itself
+            one = self.chat.encode(s)
+            if len(one) == 1:
+                stop_ids.add(one[0])
+        params = SamplingParams(
+            max_tokens=limit,
+            temperature=self.temperature if request.temperature is None else float(request.temperature),
+            top_k=request.top_k or 0,
+            seed=request.seed if request.seed is not None else secrets.randbits(31),
+            stop_ids=tuple(sorted(stop_ids)),
+        )
+        (c,) = self.engine.generate([prompt], params)
+        ids, logprobs, finish = list(c.ids), list(c.logprobs), c.finish_reason
+        text = self._text(ids, stop_ids)
+        cut = cut_at_stop(self.tokenizer, ids, text, request.stop, stop_ids) if request.stop else None
+        if cut is not None:
+            ids, logprobs, text, finish = ids[: cut[0]], logprobs[: cut[0]], cut[1], "stop"
+        return ids, logprobs, text, finish
 
     def _text(self, ids: list[int], stop_ids: set[int]) -> str:
         """The reply text: the ids decoded, a trailing stop token left out."""
@@ -220,36 +229,36 @@ class ModelHandler(JSONHandler):
 
     server: ModelServer
     routes: ClassVar[tuple[Route, ...]] = (
-        Route("POST", "/v1/chat/completions", "chat_completions"),
-        Route("GET", "/v1/models", "list_models"),
-        Route("GET", "/v1/agentgym/episodes/{episode}", "get_episode"),
-        Route("DELETE", "/v1/agentgym/episodes/{episode}", "delete_episode"),
-        Route("GET", "/health", "health", public=True),
+        Route("POST", "/v1/chat/completions", "on_chat_completions"),
+        Route("GET", "/v1/models", "on_list_models"),
+        Route("GET", "/v1/agentgym/episodes/{episode}", "on_get_episode"),
+        Route("DELETE", "/v1/agentgym/episodes/{episode}", "on_delete_episode"),
+        Route("GET", "/health", "on_health", public=True),
     )
 
-    def chat_completions(self, body: dict[str, Any]) -> Any:
+    def on_chat_completions(self, body: dict[str, Any]) -> Any:
         """``POST /v1/chat/completions``."""
         try:
             return self.server.service.complete(body, self.headers.get(EPISODE_HEADER))
         except RequestError as e:
             return Reply(e.status, e.body())
 
-    def list_models(self, body: None) -> Any:
+    def on_list_models(self, body: None) -> Any:
         """``GET /v1/models``."""
         return self.server.service.models()
 
-    def get_episode(self, body: None, episode: str) -> Any:
+    def on_get_episode(self, body: None, episode: str) -> Any:
         """``GET /v1/agentgym/episodes/<id>``."""
         try:
             return self.server.service.episode(episode)
         except RequestError as e:
             return Reply(e.status, e.body())
 
-    def delete_episode(self, body: None, episode: str) -> Any:
+    def on_delete_episode(self, body: None, episode: str) -> Any:
         """``DELETE /v1/agentgym/episodes/<id>``."""
         return self.server.service.forget(episode)
 
-    def health(self, body: None) -> Any:
+    def on_health(self, body: None) -> Any:
         """``GET /health``: 200 when the model is loaded."""
         return {"status": "ok", "model": self.server.service.name}
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import json
 import math
+import shutil
 import subprocess
 import sys
 import threading
@@ -26,7 +27,7 @@ from agentgym.parsing import without_tools_prompt
 from agentgym.policies import OpenAIPolicy
 from agentgym.trainer.batch import collate, make_batch
 from agentgym.trainer.models import load_model
-from agentgym.trainer.openai_records import EPISODE_HEADER, EpisodeStore, present
+from agentgym.trainer.openai_records import EPISODE_HEADER, EpisodeStore, RequestError, present
 from agentgym.trainer.sequences import trajectory_sequence
 from agentgym.trainer.serve_model import ModelServer, ModelService, serve_model
 from agentgym.trainer.tokens import ChatTokens, sampled_transcript
@@ -335,3 +336,79 @@ def test_the_cli_serves_a_model(fitted_dir: Path) -> None:
         proc.wait(timeout=30)
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+NATIVE_TEMPLATE = (  # a ChatML template that renders tools= itself (as Qwen2.5's does), calls as <tool_call> JSON
+    "{% if tools %}<|im_start|>system\n{% if messages[0]['role'] == 'system' %}{{ messages[0]['content'] }}\n\n"
+    "{% endif %}# Tools\n<tools>{% for tool in tools %}\n{{ tool | tojson }}{% endfor %}\n</tools>\n"
+    'Call a tool as <tool_call>{"name": ..., "arguments": {...}}</tool_call>.<|im_end|>\n'
+    "{% elif messages[0]['role'] == 'system' %}<|im_start|>system\n{{ messages[0]['content'] }}<|im_end|>\n{% endif %}"
+    "{% for message in messages %}{% if message['role'] != 'system' %}"
+    "<|im_start|>{{ message['role'] }}\n{{ message['content'] or '' }}"
+    "{% for call in message.tool_calls or [] %}<tool_call>"
+    "{{ {'name': call['function']['name'], 'arguments': call['function']['arguments']} | tojson }}</tool_call>"
+    "{% endfor %}<|im_end|>\n{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+@pytest.fixture(scope="module")
+def native_service(fitted_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> ModelService:
+    from transformers import AutoTokenizer
+
+    path = tmp_path_factory.mktemp("models") / "native"
+    shutil.copytree(fitted_dir, path, dirs_exist_ok=True)
+    tokenizer = AutoTokenizer.from_pretrained(fitted_dir)
+    tokenizer.chat_template = NATIVE_TEMPLATE
+    tokenizer.save_pretrained(path)
+    return ModelService(str(path), max_tokens=8, temperature=0.0, threads=1)
+
+
+@pytest.mark.parametrize("which", ["block", "native"])
+def test_tools_and_earlier_calls_are_rendered_by_the_template_or_as_the_block(
+    which: str, service: ModelService, native_service: ModelService
+) -> None:
+    svc = native_service if which == "native" else service
+    assert svc.chat.native_tools == (which == "native") and svc.chat.parser == "hermes"
+    messages, tools = _opening()
+    stripped = without_tools_prompt(messages, tools)
+    assert stripped is not None
+    ask: dict[str, Any] = {"model": "m", "tools": tools, "max_tokens": 8, "temperature": 0}
+    first = svc.complete({**ask, "messages": stripped}, f"{which}-1")
+    expected = svc.chat.render(stripped, True, tools) if which == "native" else svc.chat.render(messages, True)
+    assert first["prompt_token_ids"] == svc.chat.encode(expected)
+
+    reply = first["choices"][0]["message"]
+    second = svc.complete({**ask, "messages": [*stripped, reply, {"role": "user", "content": "Go on."}]}, f"{which}-1")
+    env_segment = second["agentgym"]["segments"][0]
+    assert not second["agentgym"]["new_context"] and env_segment["kind"] == "env"
+    assert (
+        second["prompt_token_ids"] == first["prompt_token_ids"] + first["choices"][0]["token_ids"] + env_segment["ids"]
+    )
+
+    # History the server did not sample (a new context): earlier calls are shown in the call format.
+    call = {"id": "c1", "type": "function", "function": {"name": "lookup", "arguments": '{"key": "price-peach"}'}}
+    history = [*stripped, {"role": "assistant", "content": None, "tool_calls": [call]}]
+    history.append({"role": "tool", "tool_call_id": "c1", "content": "18"})
+    third = svc.complete({**ask, "messages": history}, f"{which}-2")
+    assert third["agentgym"]["new_context"]
+    prompt_text = svc.tokenizer.decode(third["prompt_token_ids"])
+    assert '<tool_call>{"name": "lookup", "arguments": {"key": "price-peach"}}</tool_call>' in prompt_text
+    assert prompt_text.count('{"name": "submit"') == 1  # the tools are described once
+
+
+def test_a_failed_turn_leaves_the_context_as_it_was_so_a_retry_continues_it(service: ModelService) -> None:
+    messages, tools = _opening()
+    ask: dict[str, Any] = {"model": "m", "tools": tools, "max_tokens": 8, "temperature": 0}
+    first = service.complete({**ask, "messages": messages}, "failed-turn")
+    reply = first["choices"][0]["message"]
+    too_long = {"role": "user", "content": "x " * 20_000}
+    with pytest.raises(RequestError, match=r"the prompt is \d+ tokens; the model's context is 4096"):
+        service.complete({**ask, "messages": [*messages, reply, too_long]}, "failed-turn")
+    go_on = {"role": "user", "content": "Go on."}
+    retry = service.complete({**ask, "messages": [*messages, reply, go_on]}, "failed-turn")
+    assert not retry["agentgym"]["new_context"]
+    env_segment = retry["agentgym"]["segments"][0]
+    context = first["prompt_token_ids"] + first["choices"][0]["token_ids"] + env_segment["ids"]
+    assert retry["prompt_token_ids"] == context
+    assert [s["kind"] for s in service.episode("failed-turn")["segments"]] == ["prompt", "sampled", "env", "sampled"]
