@@ -534,7 +534,13 @@ class RemoteEnv(gym.Env[list[Message], Action]):
                             f"agentgym server at {self.url}: {method} {path} failed: {type(e).__name__}: {e}{why}"
                         ) from e
                     time.sleep(0.1 * 2**attempt)
-                except OSError as e:  # timeouts, refused connections: not retried
+                except TimeoutError as e:  # the call may still be running there: not retried
+                    self._drop()
+                    raise TimeoutError(
+                        f"agentgym server at {self.url}: {method} {path} got no reply within {self.timeout:g} s "
+                        "(RemoteEnv(timeout=...) waits longer)"
+                    ) from e
+                except OSError as e:
                     self._drop()
                     raise ConnectionError(
                         f"agentgym server at {self.url}: {method} {path} failed: {type(e).__name__}: {e}; "

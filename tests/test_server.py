@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -444,6 +445,70 @@ def test_remote_env_reconnects_after_the_server_closed_an_idle_connection(start:
     time.sleep(0.5)  # the server closes the kept-alive connection
     _, _, terminated, _, _ = remote.step(call("done"))  # a step is not retried: it must not hit the dead socket
     assert terminated
+    remote.close()
+
+
+class ResettingProxy:
+    """A TCP proxy to the server that resets the next ``drop`` connections once their request has arrived."""
+
+    def __init__(self, port: int):
+        self.port, self.drop, self.dropped = port, 0, 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        upstream = socket.create_connection(("127.0.0.1", self.port))
+        threading.Thread(target=self._pipe, args=(upstream, client), daemon=True).start()
+        with client, upstream:
+            while data := client.recv(65536):
+                if self.drop:
+                    self.drop -= 1
+                    self.dropped += 1
+                    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # RST
+                    return
+                upstream.sendall(data)
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+
+
+def test_remote_env_retries_only_repeatable_calls_after_a_reset_connection(start: Any) -> None:
+    srv = start()
+    proxy = ResettingProxy(srv.server_port)
+    remote = RemoteEnv(f"http://127.0.0.1:{proxy.listener.getsockname()[1]}", PROBE)
+    proxy.drop = 1
+    assert remote.task_ids == ["ok"]  # GET: retried on a new connection
+    proxy.drop = 1
+    assert remote.reset(seed=0)[1]["task_id"] == "ok"  # a seeded reset: retried
+    assert proxy.dropped == 2
+    proxy.drop = 1
+    with pytest.raises(ConnectionError, match=r"POST /envs/\S+/step failed: .*not retried: the call is not safe"):
+        remote.step(call("wait", seconds=0.0))
+    [session] = srv.sessions.values()
+    assert session.env.events == []  # the step never reached the environment, and was not sent twice
+    assert remote.step(call("wait", seconds=0.0))[4]["turn"] == 1
+    remote.close()
+    proxy.listener.close()
+
+
+def test_remote_env_timeout_is_clear(server: str) -> None:
+    remote = RemoteEnv(server, PROBE, timeout=0.3)
+    remote.reset(seed=0)
+    with pytest.raises(TimeoutError, match=r"step got no reply within 0.3 s \(RemoteEnv\(timeout=...\) waits longer\)"):
+        remote.step(call("wait", seconds=0.8))
     remote.close()
 
 

@@ -245,3 +245,15 @@ def test_stream_reply_is_chunked(make_server: Any) -> None:
     conn.request("GET", "/healthz")  # the connection is still usable
     assert json.loads(conn.getresponse().read()) == {"status": "ok"}
     conn.close()
+
+
+def test_a_route_naming_an_http_server_method_is_refused() -> None:
+    with pytest.raises(TypeError, match=r"route POST /x names 'finish'.*name route methods on_<name>"):
+
+        class Clash(JSONHandler):
+            routes = (Route("POST", "/x", "finish"),)
+
+    with pytest.raises(TypeError, match=r"names 'on_missing', which is not a method"):
+
+        class Missing(JSONHandler):
+            routes = (Route("GET", "/y", "on_missing"),)
