@@ -412,3 +412,12 @@ def test_a_failed_turn_leaves_the_context_as_it_was_so_a_retry_continues_it(serv
     context = first["prompt_token_ids"] + first["choices"][0]["token_ids"] + env_segment["ids"]
     assert retry["prompt_token_ids"] == context
     assert [s["kind"] for s in service.episode("failed-turn")["segments"]] == ["prompt", "sampled", "env", "sampled"]
+
+
+def test_the_user_field_names_the_episode_and_max_completion_tokens_caps_the_reply(service: ModelService) -> None:
+    messages, _ = _opening()
+    body = {"model": "m", "messages": messages, "max_completion_tokens": 3, "temperature": 0, "user": "user-field-1"}
+    reply = service.complete(body)
+    assert reply["choices"][0]["finish_reason"] == "length" and len(reply["choices"][0]["token_ids"]) == 3
+    assert reply["agentgym"]["episode_id"] == "user-field-1"
+    assert service.episode("user-field-1")["segments"][1]["ids"] == reply["choices"][0]["token_ids"]
