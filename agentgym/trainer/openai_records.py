@@ -277,6 +277,11 @@ def _call_key(message: Message) -> list[tuple[str, Any]]:
     return [(c["function"]["name"], _loads(c["function"]["arguments"])) for c in message.get("tool_calls") or []]
 
 
+def _message_key(m: Message) -> tuple[Any, ...]:
+    """What a message says, for telling whether a client re-sent it unchanged (``None`` and ``""`` alike)."""
+    return (m.get("role"), m.get("content") or "", m.get("name"), m.get("tool_call_id"), _call_key(m))
+
+
 def same_reply(sent: Message, returned: Message, raw_text: str) -> bool:
     """Whether the assistant message a client sent back is the reply the server gave (or its raw text)."""
     content = (sent.get("content") or "").strip()
@@ -301,7 +306,9 @@ class Context:
         n = len(self.messages)
         if self.reply is None or tools_key != self.tools_key or len(messages) <= n + 1:
             return False
-        if list(messages[:n]) != self.messages or messages[n].get("role") != "assistant":
+        if messages[n].get("role") != "assistant":
+            return False
+        if [_message_key(m) for m in messages[:n]] != [_message_key(m) for m in self.messages]:
             return False
         if any(m.get("role") == "assistant" for m in messages[n + 1 :]):
             return False
