@@ -58,6 +58,8 @@ OBJECT_STORE_BYTES = 256 * 1024**2
 MAX_ATTEMPTS = 3
 """Workers an episode may lose before it ends as ``worker_lost``."""
 CLOSE_TIMEOUT_S = 30.0
+INTERRUPT_CLOSE_S = 5.0
+"""The same on an interrupt or error: actors still in an episode are killed after it."""
 _LOOPBACK_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 """How long closing the workers' environments may take before the actors are killed."""
 
@@ -233,11 +235,11 @@ class _Workers:
         self.actors.append(actor)
         return actor
 
-    def close(self) -> None:
-        """Close every environment (bounded by ``CLOSE_TIMEOUT_S``), then end the actors."""
+    def close(self, timeout: float = CLOSE_TIMEOUT_S) -> None:
+        """Close every environment (an actor in an episode closes after it, within ``timeout``); end the actors."""
         refs = [a.close.remote() for a in self.actors]
         if refs:
-            self.ray.wait(refs, num_returns=len(refs), timeout=CLOSE_TIMEOUT_S)
+            self.ray.wait(refs, num_returns=len(refs), timeout=timeout)
         for a in self.actors:
             self.ray.kill(a, no_restart=True)
         self.actors.clear()
@@ -285,9 +287,12 @@ def collect_ray(
             if len(jobs) > 1 and num_workers > 1:
                 idle += workers.start(min(num_workers, len(jobs)) - 1)
             names = {"env_id": env if isinstance(env, str) else "custom", "policy": _policy_name(policy)}
-            return _schedule(workers, idle, jobs, max_attempts, names, progress, desc, on_result)
-        finally:
-            workers.close()
+            trajectories = _schedule(workers, idle, jobs, max_attempts, names, progress, desc, on_result)
+        except BaseException:
+            workers.close(timeout=INTERRUPT_CLOSE_S)  # interrupted: do not wait for running episodes to end
+            raise
+        workers.close()
+        return trajectories
 
 
 def _schedule(
@@ -307,44 +312,43 @@ def _schedule(
     running: dict[Any, tuple[Any, Job]] = {}
     lost_workers: Counter[int] = Counter()
     results: dict[int, Trajectory] = {}
-    bar = tqdm(total=len(jobs), desc=desc, disable=not progress, dynamic_ncols=True)
-    while pending or running:
-        while idle and pending:
-            actor, job = idle.pop(), pending.popleft()
-            running[actor.run.remote(job)] = (actor, job)
-        [ref], _ = ray.wait(list(running), num_returns=1)
-        actor, job = running.pop(ref)
-        try:
-            traj: Trajectory = ray.get(ref)
-        except lost_errors as e:
-            idle.append(workers.replace(actor))
-            lost_workers[job.index] += 1
-            cause = " ".join(str(e).split())[:300]
-            if lost_workers[job.index] < max_attempts:
-                log.warning(
-                    "ray: the worker playing task %s (job %d, seed %d) was lost; replaying the episode on a "
-                    "fresh worker (attempt %d of %d): %s",
-                    job.task_id,
-                    job.index,
-                    job.seed,
-                    lost_workers[job.index] + 1,
-                    max_attempts,
-                    cause,
-                )
-                pending.appendleft(job)
-                continue
-            traj = _worker_lost(job, names, max_attempts, cause)
-        else:
-            idle.append(actor)
-            names = {"env_id": traj.env_id, "policy": traj.policy}
-        if lost_workers[job.index]:
-            traj.metadata["ray_retries"] = min(lost_workers[job.index], max_attempts - 1)
-        results[job.index] = traj
-        if on_result is not None:
-            on_result(job, traj)
-        bar.update(1)
-        bar.set_postfix(reward=f"{np.mean([t.reward for t in results.values()]):.3f}", retries=lost_workers.total())
-    bar.close()
+    with tqdm(total=len(jobs), desc=desc, disable=not progress, dynamic_ncols=True) as bar:
+        while pending or running:
+            while idle and pending:
+                actor, job = idle.pop(), pending.popleft()
+                running[actor.run.remote(job)] = (actor, job)
+            [ref], _ = ray.wait(list(running), num_returns=1)
+            actor, job = running.pop(ref)
+            try:
+                traj: Trajectory = ray.get(ref)
+            except lost_errors as e:
+                idle.append(workers.replace(actor))
+                lost_workers[job.index] += 1
+                cause = " ".join(str(e).split())[:300]
+                if lost_workers[job.index] < max_attempts:
+                    log.warning(
+                        "ray: the worker playing task %s (job %d, seed %d) was lost; replaying the episode on a "
+                        "fresh worker (attempt %d of %d): %s",
+                        job.task_id,
+                        job.index,
+                        job.seed,
+                        lost_workers[job.index] + 1,
+                        max_attempts,
+                        cause,
+                    )
+                    pending.appendleft(job)
+                    continue
+                traj = _worker_lost(job, names, max_attempts, cause)
+            else:
+                idle.append(actor)
+                names = {"env_id": traj.env_id, "policy": traj.policy}
+            if lost_workers[job.index]:
+                traj.metadata["ray_retries"] = min(lost_workers[job.index], max_attempts - 1)
+            results[job.index] = traj
+            if on_result is not None:
+                on_result(job, traj)
+            bar.update(1)
+            bar.set_postfix(reward=f"{np.mean([t.reward for t in results.values()]):.3f}", retries=lost_workers.total())
     _summarize(lost_workers, results, max_attempts)
     return [results[i] for i in sorted(results)]
 

@@ -169,6 +169,16 @@ def test_eval_cli_on_ray_writes_the_report_threads_write(ray_cluster: Any, tmp_p
     assert 0 < json.loads((tmp_path / "ray" / "metrics.json").read_text())["episodes"] == 8
 
 
+def test_run_cli_on_ray_prints_what_threads_print(ray_cluster: Any, tmp_path: Path) -> None:
+    args = ["run", "ToolUse-v0", "--policy", "random", "--episodes", "3", "--workers", "2", "--quiet"]
+    threads = run_cli(*args, "--out", "threads.jsonl", cwd=tmp_path)
+    ray = run_cli(*args, "--out", "ray.jsonl", "--backend", "ray", "--address", ray_cluster.address, cwd=tmp_path)
+    assert threads.returncode == 0 and ray.returncode == 0, (threads.stderr, ray.stderr)
+    assert ray.stdout.replace("ray.jsonl", "threads.jsonl") == threads.stdout and threads.stdout.count("task ") == 3
+    a, b = load_jsonl(tmp_path / "ray.jsonl"), load_jsonl(tmp_path / "threads.jsonl")
+    assert [comparable(t) for t in a] == [comparable(t) for t in b]
+
+
 def test_address_without_the_ray_backend_is_a_one_line_error(tmp_path: Path) -> None:
     out = run_cli("eval", "ToolUse-v0", "--address", "127.0.0.1:1", cwd=tmp_path)
     assert out.returncode == 2 and out.stderr == "agentgym: error: --address is the Ray cluster of --backend ray; " + (
