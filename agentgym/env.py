@@ -42,7 +42,6 @@ A subclass provides ``load_tasks`` and usually ``build_rubric``, ``setup`` and
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -87,6 +86,9 @@ def _truncate_text(text: str, limit: int) -> str:
 
 def _distinct_ids(calls: list[ToolCall], turn: int) -> list[ToolCall]:
     """The calls with ids unique within the turn (a policy may repeat or reuse ids)."""
+    ids = {c.id for c in calls}
+    if len(ids) == len(calls) and "" not in ids:
+        return calls
     seen: set[str] = set()
     out = []
     for i, original in enumerate(calls):
@@ -106,9 +108,7 @@ def _strict_json_calls(parsed: ParsedAction) -> list[ToolCall]:
     """The calls whose arguments are strict JSON; NaN/Infinity (which Python's json reads) become parse errors."""
     ok = []
     for call in parsed.calls:
-        try:
-            json.dumps(call.arguments, allow_nan=False)
-        except ValueError:
+        if call.arguments_json is None:
             parsed.errors.append(
                 ParseError(
                     f'Error: arguments of tool "{call.name}" are not valid JSON: NaN and Infinity '
@@ -116,8 +116,8 @@ def _strict_json_calls(parsed: ParsedAction) -> list[ToolCall]:
                     call.raw,
                 )
             )
-            continue
-        ok.append(call)
+        else:
+            ok.append(call)
     return ok
 
 
@@ -233,6 +233,11 @@ class AgentEnv(gym.Env[list[Message], Action]):
         self._started = 0.0
         self._closed = False
         self._runner = ToolRunner()
+        # Per-reset work done once: the tools block of the system prompt (for one parser and one
+        # set of tools), the split's tasks as a list, and each task's split.
+        self._tools_block: tuple[ToolCallParser, tuple[Tool, ...], str] | None = None
+        self._task_list: tuple[TaskSet, list[Task]] | None = None
+        self._splits: dict[str, str] = {}
 
     # ----- hooks for subclasses -------------------------------------------------
 
@@ -258,8 +263,22 @@ class AgentEnv(gym.Env[list[Message], Action]):
         """The system message (tools described when ``tools_in_prompt``) and the task's prompt."""
         system = self.system_prompt
         if self.tools_in_prompt and self._tools:
-            system += "\n\n" + tools_prompt([t.schema() for t in self._tools.values()], self.parser)
+            system += "\n\n" + self._tools_prompt()
         return [{"role": "system", "content": system}, user(task.prompt)]
+
+    def _tools_prompt(self) -> str:
+        """The tools block of the system prompt, written again only when the tools or the parser change."""
+        tools = tuple(self._tools.values())
+        cached = self._tools_block
+        if (
+            cached is None
+            or cached[0] is not self.parser
+            or len(cached[1]) != len(tools)
+            or any(a is not b for a, b in zip(cached[1], tools, strict=True))
+        ):
+            cached = (self.parser, tools, tools_prompt([t.schema() for t in tools], self.parser))
+            self._tools_block = cached
+        return cached[2]
 
     def on_text_turn(self, parsed: ParsedAction) -> list[Message]:
         """A turn without tool calls: ``nudge`` asks for a call, ``end`` ends the episode."""
@@ -349,7 +368,9 @@ class AgentEnv(gym.Env[list[Message], Action]):
         if options.get("task_id") is not None:
             task = self.task_set[str(options["task_id"])]
         else:
-            task = list(self.tasks)[int(self.np_random.integers(len(self.tasks)))]
+            if self._task_list is None or self._task_list[0] is not self.tasks:
+                self._task_list = (self.tasks, list(self.tasks))
+            task = self._task_list[1][int(self.np_random.integers(len(self.tasks)))]
         self._task = task
         self._turn = 0
         self._end_reason = None
@@ -359,12 +380,16 @@ class AgentEnv(gym.Env[list[Message], Action]):
         self.setup(task)
         self._messages = self.opening_messages(task)
         self._raw_turns = []
-        info = {"task_id": task.id, "split": self.task_set.split_of(task), "tools": self.tool_schemas(), "turn": 0}
+        split = self._splits.get(task.id)
+        if split is None:
+            split = self._splits[task.id] = self.task_set.split_of(task)
+        info = {"task_id": task.id, "split": split, "tools": self.tool_schemas(), "turn": 0}
         return copy_messages(self._messages), info
 
     def step(self, action: Action) -> tuple[list[Message], float, bool, bool, dict[str, Any]]:
         """Play one assistant turn; see the module docstring for the contract."""
-        if self._task is None:
+        task = self._task
+        if task is None:
             raise RuntimeError("step() called before reset(); call env.reset() to start an episode")
         if self._over:
             raise RuntimeError("step() called after the episode ended; call env.reset() to start a new one")
@@ -404,8 +429,10 @@ class AgentEnv(gym.Env[list[Message], Action]):
             record.errors["malformed"] += len(record.parsed.errors)
         if infra is None and not record.parsed.calls and not record.parsed.errors:
             feedback.extend(self.on_text_turn(record.parsed))
-        record.observation.extend(_merge_user_messages(feedback))
-        self._error_counts.update(record.errors)
+        if feedback:
+            record.observation.extend(_merge_user_messages(feedback))
+        if record.errors:
+            self._error_counts.update(record.errors)
 
         terminated = truncated = False
         reason: str | None = None
@@ -420,14 +447,16 @@ class AgentEnv(gym.Env[list[Message], Action]):
         self._messages.extend(record.observation)
 
         reward, components = self.rubric.score_turn(self, record)
+        # Every value of ``info`` is built for this step (fresh dicts of numbers and strings); the
+        # assistant message is built again rather than copied from the transcript (it is cheaper).
         info: dict[str, Any] = {
-            "task_id": self.task.id,
+            "task_id": task.id,
             "turn": self._turn,
             "tool_calls": record.n_calls,
-            "tool_errors": dict(record.errors),
+            "tool_errors": dict(record.errors) if record.errors else {},
             "error_counts": dict(self._error_counts),
             "process_reward": reward,
-            "assistant_message": self._messages[-1 - len(record.observation)],
+            "assistant_message": self._assistant_message(action, record.parsed),
         }
         if terminated or truncated:
             self._over = True
@@ -449,8 +478,8 @@ class AgentEnv(gym.Env[list[Message], Action]):
                 info["outcome_reward"] = None
             if infra is not None:
                 info["infra_error"] = f"{type(infra).__name__}: {infra}"
-        info["reward_components"] = components
-        return copy_messages(record.observation), float(reward), terminated, truncated, copy_json(info)
+        info["reward_components"] = dict(components)
+        return copy_messages(record.observation), float(reward), terminated, truncated, info
 
     def finish(self, reason: str = "stopped") -> dict[str, Any]:
         """End the running episode from outside (truncated with ``reason``); grade it if the env grades truncations.

@@ -217,12 +217,23 @@ def copy_json(x: _T) -> _T:
     return copied
 
 
+# Values returned as they are; a leaf of one of these exact types costs no call (the common case).
+_ATOMIC = frozenset({str, int, float, bool, type(None)})
+
+
 def _copy_json(x: Any) -> Any:
-    if isinstance(x, dict):
+    kind = type(x)
+    if kind is dict:
+        return {k: v if type(v) in _ATOMIC else _copy_json(v) for k, v in x.items()}
+    if kind is list:
+        return [v if type(v) in _ATOMIC else _copy_json(v) for v in x]
+    if kind in _ATOMIC:
+        return x
+    if isinstance(x, dict):  # subclasses (a Counter, an OrderedDict) become plain dicts
         return {k: _copy_json(v) for k, v in x.items()}
     if isinstance(x, list):
         return [_copy_json(v) for v in x]
-    if isinstance(x, (str, int, float, bool, type(None))):
+    if isinstance(x, (str, int, float, bool)):
         return x
     return copy.deepcopy(x)
 

@@ -75,6 +75,9 @@ class ToolCallParser(Protocol):
         ...
 
 
+_MISSING = object()
+
+
 def _decode_call(
     body: str, call_id: str, hint: str = FORMAT_HINT, args_key: str = "arguments"
 ) -> ToolCall | ParseError:
@@ -98,8 +101,9 @@ def _decode_obj(obj: Any, body: str, call_id: str, hint: str, args_key: str = "a
     name = obj.get("name")
     if not isinstance(name, str) or not name:
         return ParseError(f'Error: could not parse tool call: missing "name" (a string). {hint}', body)
-    other = "parameters" if args_key == "arguments" else "arguments"
-    args: Any = obj.get(args_key, obj.get(other, {}))
+    args: Any = obj.get(args_key, _MISSING)
+    if args is _MISSING:
+        args = obj.get("parameters" if args_key == "arguments" else "arguments", {})
     if isinstance(args, str):
         try:
             args = json.loads(args) if args.strip() else {}

@@ -97,7 +97,7 @@ class Rubric:
             if f.kind != kind:
                 continue
             value = float(f.fn(*args))
-            if math.isnan(value) or math.isinf(value):
+            if not math.isfinite(value):
                 raise ValueError(f"reward {f.name!r} returned {value}; reward functions must return finite numbers")
             components[f.name] = value
             total += f.weight * value

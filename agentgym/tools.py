@@ -5,6 +5,13 @@ Google-style docstring. ``execute`` validates arguments against that schema and 
 every failure (unknown tool, bad arguments, an exception, a timeout) into a
 :class:`ToolResult` whose text the model sees; it never raises for a model mistake.
 
+Where a call runs: a tool with a timeout (its own ``timeout``, else the environment's
+``tool_timeout``) runs on a worker thread that is abandoned when the time is up, since a
+Python function cannot be killed; that hand-off costs tens of microseconds per call. An
+``inline`` tool runs on the caller's thread, with no timeout and no hand-off: for tools that
+return at once (a computation over the environment's state) or that bound their own run
+time (a sandbox command run with the sandbox's timeout, which does kill the process tree).
+
 A tool whose machinery fails (a dead sandbox, an unreachable service) raises
 :class:`~agentgym.errors.InfrastructureError` or a subclass such as
 :class:`~agentgym.errors.SandboxError`: ``execute`` lets those through, and the
@@ -53,16 +60,27 @@ class Tool:
     """A successful call ends the episode after its turn (e.g. ``submit``); a call that fails
     (bad arguments, an exception, a timeout) does not, so the model can try again."""
     validator: Any = field(default=None, compare=False, repr=False)
+    inline: bool = False
+    """Run on the caller's thread with no timeout (no thread hand-off): for tools that return
+    at once or bound their own run time (a sandbox command with the sandbox's timeout)."""
+    accepts: Callable[[dict[str, Any]], bool] | None = field(default=None, init=False, compare=False, repr=False)
+    """A quick check that passes only arguments the schema accepts (None: the schema is not
+    simple enough; a failed check means "ask the full validator", not "invalid")."""
 
     def __post_init__(self) -> None:
+        if self.inline and self.timeout is not None:
+            raise ValueError(
+                f"tool {self.name!r}: an inline tool runs without a timeout; give it inline=True or a timeout, not both"
+            )
         if self.validator is None:
             # Checking the schema costs milliseconds; do it once, here, not per call.
             cls = jsonschema.validators.validator_for(self.parameters)
             cls.check_schema(self.parameters)
             object.__setattr__(self, "validator", cls(self.parameters))
+        object.__setattr__(self, "accepts", _quick_check(self.parameters))
 
     def schema(self) -> dict[str, Any]:
-        """The OpenAI ``tools`` entry for this tool."""
+        """The OpenAI ``tools`` entry for this tool (a fresh copy)."""
         return {
             "type": "function",
             "function": {"name": self.name, "description": self.description, "parameters": copy_json(self.parameters)},
@@ -78,7 +96,95 @@ class Tool:
             self.timeout,
             self.terminal,
             self.validator,
+            self.inline,
         )
+
+
+# JSON-schema types whose instances are plain Python types (``bool`` is not an integer, a
+# float is never an ``integer`` here, although the schema would accept 3.0: the validator decides).
+_PLAIN_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "array": (list,),
+    "object": (dict,),
+}
+_SCHEMA_KEYS = frozenset({"type", "properties", "required", "additionalProperties", "description", "title"})
+_PROPERTY_KEYS = frozenset({"type", "enum", "items", "description", "default", "title"})
+_ANY: tuple[type, ...] = ()  # a property (or list item) with no type: any value
+
+
+def _plain_types(schema: Any, keys: frozenset[str]) -> tuple[type, ...] | None:
+    """The Python types a ``{"type": ...}`` schema stands for; None when it says more than that."""
+    if not isinstance(schema, dict) or set(schema) - keys:
+        return None
+    kind = schema.get("type")
+    if kind is None:
+        return _ANY
+    return _PLAIN_TYPES.get(kind) if isinstance(kind, str) else None
+
+
+def _quick_check(schema: dict[str, Any]) -> Callable[[dict[str, Any]], bool] | None:
+    """A check that passes a subset of the arguments ``schema`` accepts, for the schemas ``@tool`` writes.
+
+    It reads only ``type`` (one plain type per property), ``enum`` of strings, list ``items`` of
+    one plain type, ``required`` and ``additionalProperties``; a schema with anything else gets
+    None. Arguments it does not pass go to the full validator, which accepts them or words the
+    error, so the check changes no outcome and no message: it only skips jsonschema's machinery
+    on the common, valid call.
+    """
+    if set(schema) - _SCHEMA_KEYS or schema.get("type") != "object":
+        return None
+    additional = schema.get("additionalProperties", True)
+    properties = schema.get("properties", {})
+    required = schema.get("required", [])
+    if not isinstance(additional, bool) or not isinstance(properties, dict) or not isinstance(required, list):
+        return None
+    if not all(isinstance(r, str) for r in required):
+        return None
+    allowed: dict[str, tuple[type, ...]] = {}
+    choices: dict[str, frozenset[str]] = {}
+    items: dict[str, tuple[type, ...]] = {}
+    for name, prop in properties.items():
+        types_ = _plain_types(prop, _PROPERTY_KEYS)
+        if types_ is None:
+            return None
+        allowed[name] = types_
+        if "enum" in prop:
+            values = prop["enum"]
+            if types_ not in (_ANY, (str,)) or not isinstance(values, list):
+                return None
+            if not all(isinstance(v, str) for v in values):
+                return None
+            allowed[name], choices[name] = (str,), frozenset(values)
+        if "items" in prop:
+            item_types = _plain_types(prop["items"], frozenset({"type", "description"}))
+            if types_ != (list,) or item_types is None:
+                return None
+            if item_types:
+                items[name] = item_types
+    needed = tuple(required)
+
+    def check(args: dict[str, Any]) -> bool:
+        for name in needed:
+            if name not in args:
+                return False
+        for name, value in args.items():
+            types_ = allowed.get(name)
+            if types_ is None:
+                if additional:
+                    continue
+                return False
+            if types_ and type(value) not in types_:
+                return False
+            if name in choices and value not in choices[name]:
+                return False
+            if name in items and any(type(v) not in items[name] for v in value):
+                return False
+        return True
+
+    return check
 
 
 def _json_type(annotation: Any) -> dict[str, Any]:
@@ -127,7 +233,12 @@ def _parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
 
 
 def _build(
-    fn: Callable[..., Any], name: str | None, description: str | None, timeout: float | None, terminal: bool
+    fn: Callable[..., Any],
+    name: str | None,
+    description: str | None,
+    timeout: float | None,
+    terminal: bool,
+    inline: bool = False,
 ) -> Tool:
     sig = inspect.signature(fn)
     hints = typing.get_type_hints(fn)
@@ -146,7 +257,9 @@ def _build(
             prop["default"] = param.default
         props[pname] = prop
     schema = {"type": "object", "properties": props, "required": required, "additionalProperties": False}
-    return Tool(name or fn.__name__, description or doc_desc or fn.__name__, schema, fn, timeout, terminal)
+    return Tool(
+        name or fn.__name__, description or doc_desc or fn.__name__, schema, fn, timeout, terminal, inline=inline
+    )
 
 
 @overload
@@ -157,6 +270,7 @@ def tool(
     description: str | None = None,
     timeout: float | None = None,
     terminal: bool = False,
+    inline: bool = False,
 ) -> _F: ...
 
 
@@ -168,6 +282,7 @@ def tool(
     description: str | None = None,
     timeout: float | None = None,
     terminal: bool = False,
+    inline: bool = False,
 ) -> Callable[[_F], _F]: ...
 
 
@@ -178,8 +293,9 @@ def tool(
     description: str | None = None,
     timeout: float | None = None,
     terminal: bool = False,
+    inline: bool = False,
 ) -> _F | Callable[[_F], _F]:
-    """Mark a function (or an environment method) as a tool: ``@tool`` or ``@tool(terminal=True)``.
+    """Mark a function (or an environment method) as a tool: ``@tool``, ``@tool(terminal=True, inline=True)``.
 
     The schema comes from the signature (``str``, ``int``, ``float``, ``bool``, ``list``,
     ``dict``, ``Literal`` and ``X | None``) and the docstring: its first paragraph is the
@@ -190,12 +306,15 @@ def tool(
         fn: the function (when used as ``@tool`` without parentheses).
         name: the name the model calls (default: the function's name).
         description: what the model is told the tool does (default: from the docstring).
-        timeout: seconds a call may run (default: the environment's ``tool_timeout``).
+        timeout: seconds a call may run (default: the environment's ``tool_timeout``); the call
+            runs on a worker thread, abandoned when the time is up.
         terminal: a successful call ends the episode after its turn, as ``submit`` does.
+        inline: run on the caller's thread with no timeout and no thread hand-off, for a tool that
+            returns at once or bounds its own run time (a sandbox command with the sandbox's timeout).
     """
 
     def wrap(f: _F) -> _F:
-        setattr(f, _ATTR, _build(f, name, description, timeout, terminal))
+        setattr(f, _ATTR, _build(f, name, description, timeout, terminal, inline))
         return f
 
     return wrap(fn) if fn is not None else wrap
@@ -226,6 +345,10 @@ def tools_of(obj: Any) -> list[Tool]:
     return found
 
 
+_STRICT_JSON = json.JSONEncoder(allow_nan=False)
+"""``json.dumps(x, allow_nan=False)`` without building an encoder per call."""
+
+
 @dataclass(frozen=True)
 class ToolCall:
     """One parsed tool call. ``arguments`` is None when they could not be parsed."""
@@ -236,16 +359,26 @@ class ToolCall:
     raw: str = ""
     """The text the call was parsed from (for error messages)."""
 
+    @property
+    def arguments_json(self) -> str | None:
+        """The arguments as strict JSON text, written once; None when they hold NaN or Infinity (not JSON)."""
+        # Cached by hand: functools.cached_property takes a lock on every read before Python 3.12.
+        cache = self.__dict__
+        if "_arguments_json" not in cache:
+            try:
+                text: str | None = _STRICT_JSON.encode(self.arguments if self.arguments is not None else {})
+            except ValueError:
+                text = None
+            cache["_arguments_json"] = text
+        cached: str | None = cache["_arguments_json"]
+        return cached
+
     def to_openai(self) -> ToolCallDict:
         """The call as an OpenAI ``tool_calls`` entry (arguments as a JSON string)."""
-        return {
-            "id": self.id,
-            "type": "function",
-            "function": {
-                "name": self.name,
-                "arguments": json.dumps(self.arguments if self.arguments is not None else {}),
-            },
-        }
+        text = self.arguments_json
+        if text is None:  # NaN/Infinity: written as Python's json writes them
+            text = json.dumps(self.arguments)
+        return {"id": self.id, "type": "function", "function": {"name": self.name, "arguments": text}}
 
 
 @dataclass
@@ -274,12 +407,16 @@ def _schema_error(name: str, err: jsonschema.ValidationError) -> str:
     )
 
 
+class _TimedOut(concurrent.futures.TimeoutError):
+    """The runner gave up on a call (told apart from a ``TimeoutError`` the tool raised itself)."""
+
+
 class ToolRunner:
     """Runs tool calls on one reusable worker thread, so a timeout can be enforced.
 
     A Python tool that hangs cannot be killed, only abandoned: on timeout the worker is
     left behind (daemon) and a new one is started. Tools that run commands should rely on
-    their sandbox's own timeout, which does kill the process tree.
+    their sandbox's own timeout, which does kill the process tree (and be ``inline``).
     """
 
     def __init__(self) -> None:
@@ -287,7 +424,11 @@ class ToolRunner:
         self._lock = threading.Lock()
 
     def run(self, fn: Callable[..., Any], args: dict[str, Any], timeout: float | None) -> Any:
-        """``fn(**args)``; raises ``concurrent.futures.TimeoutError`` after ``timeout`` seconds."""
+        """``fn(**args)``; raises ``concurrent.futures.TimeoutError`` after ``timeout`` seconds.
+
+        With ``timeout=None`` the call runs on the caller's thread. An exception the tool
+        raises (its own ``TimeoutError`` too) is raised as it is.
+        """
         if timeout is None:
             return fn(**args)
         with self._lock:
@@ -298,11 +439,13 @@ class ToolRunner:
         try:
             return future.result(timeout)
         except concurrent.futures.TimeoutError:
+            if future.done():  # the tool raised TimeoutError, or finished as the wait ended
+                return future.result()
             with self._lock:
                 if self._pool is pool:
                     self._pool = None
             pool.shutdown(wait=False, cancel_futures=True)
-            raise
+            raise _TimedOut(f"no result after {timeout:g} s") from None
 
     def close(self) -> None:
         """Abandon the worker thread (a running call is not interrupted); idempotent."""
@@ -331,13 +474,14 @@ def execute(
             call.id, call.name, f'Error: unknown tool "{call.name}". Available tools: {available}.', "unknown_tool"
         )
     args = call.arguments if call.arguments is not None else {}
-    error = jsonschema.exceptions.best_match(tool_.validator.iter_errors(args))
-    if error is not None:
-        return ToolResult(call.id, call.name, _schema_error(call.name, error), "bad_arguments")
-    timeout = tool_.timeout if tool_.timeout is not None else default_timeout
+    if tool_.accepts is None or not tool_.accepts(args):
+        error = jsonschema.exceptions.best_match(tool_.validator.iter_errors(args))
+        if error is not None:
+            return ToolResult(call.id, call.name, _schema_error(call.name, error), "bad_arguments")
+    timeout = None if tool_.inline else tool_.timeout if tool_.timeout is not None else default_timeout
     try:
-        value = (runner or _default_runner).run(tool_.fn, args, timeout)
-    except concurrent.futures.TimeoutError:
+        value = tool_.fn(**args) if timeout is None else (runner or _default_runner).run(tool_.fn, args, timeout)
+    except _TimedOut:
         return ToolResult(call.id, call.name, f'Error: tool "{call.name}" timed out after {timeout:g} s.', "timeout")
     except InfrastructureError:
         raise

@@ -308,7 +308,7 @@ class ToolUseEnv(AgentEnv):
         self._store = dict(task.setup.get("store", {}))
         self._submitted = None
 
-    @tool
+    @tool(inline=True)
     def calculator(self, expression: str) -> str:
         """Evaluate an arithmetic expression (+, -, *, /, //, %, ** and parentheses).
 
@@ -317,7 +317,7 @@ class ToolUseEnv(AgentEnv):
         """
         return format_number(safe_eval(expression))
 
-    @tool
+    @tool(inline=True)
     def lookup(self, key: str) -> str:
         """Read the value stored under a key.
 
@@ -332,7 +332,7 @@ class ToolUseEnv(AgentEnv):
             )
         return self._store[key]
 
-    @tool
+    @tool(inline=True)
     def convert(self, value: float, from_unit: str, to_unit: str) -> str:
         """Convert a quantity between units of the same dimension (length, mass, time).
 
@@ -348,7 +348,7 @@ class ToolUseEnv(AgentEnv):
             raise ValueError(f"cannot convert {UNITS[from_unit][0]} ({from_unit}) to {UNITS[to_unit][0]} ({to_unit})")
         return format_number(value * UNITS[from_unit][1] / UNITS[to_unit][1])
 
-    @tool(terminal=True)
+    @tool(terminal=True, inline=True)
     def submit(self, answer: str) -> str:
         """Submit the final answer; this ends the episode.
 
