@@ -469,6 +469,23 @@ def finish_turn(
     return tokens.segments[-1]
 
 
+def fetch_segments(base_url: str, episode: str, token: str | None = None, timeout: float = 60.0) -> list[TokenSegment]:
+    """The token segments ``agentgym serve-model`` recorded for ``episode`` (its last context).
+
+    For an agent that ran outside agentgym (any harness speaking the OpenAI API with the
+    episode's id): put them in ``Trajectory(segments=...)`` with the episode's reward, and the
+    trainer's batch builder takes it. ``base_url`` is the one the agent used (``.../v1``).
+    """
+    import urllib.parse
+    import urllib.request
+
+    url = f"{base_url.rstrip('/')}/agentgym/episodes/{urllib.parse.quote(episode, safe='')}"
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout) as resp:
+        record = json.loads(resp.read())
+    return [TokenSegment(**s) for s in record["segments"]]
+
+
 def token_logprobs(tokenizer: Any, ids: Sequence[int], logprobs: Sequence[float]) -> dict[str, Any]:
     """OpenAI's ``choices[i].logprobs``: one entry per sampled token (no alternatives)."""
     content = []

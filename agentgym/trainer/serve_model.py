@@ -12,7 +12,9 @@ timeouts, keep-alive):
   request added (the openai client shows extension fields in ``model_extra``).
 * ``GET /v1/agentgym/episodes/<id>`` (``DELETE`` forgets it): the episode's token segments,
   one list per context (:class:`agentgym.trainer.openai_records.EpisodeRecord`). An episode is
-  named by the client: header ``X-Agentgym-Episode`` or the ``user`` field.
+  named by the client: header ``X-Agentgym-Episode`` or the ``user`` field. A harness outside
+  agentgym reads them with :func:`agentgym.trainer.openai_records.fetch_segments`; agentgym's
+  ``openai:`` policy puts them in its trajectories itself.
 * ``GET /v1/models``; ``GET /health`` (no token).
 
 One model, one engine (:class:`agentgym.trainer.engines.hf.HFEngine`); requests are served one

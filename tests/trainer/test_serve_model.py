@@ -27,7 +27,7 @@ from agentgym.parsing import without_tools_prompt
 from agentgym.policies import OpenAIPolicy
 from agentgym.trainer.batch import collate, make_batch
 from agentgym.trainer.models import load_model
-from agentgym.trainer.openai_records import EPISODE_HEADER, EpisodeStore, RequestError, present
+from agentgym.trainer.openai_records import EPISODE_HEADER, EpisodeStore, RequestError, fetch_segments, present
 from agentgym.trainer.sequences import trajectory_sequence
 from agentgym.trainer.serve_model import ModelServer, ModelService, serve_model
 from agentgym.trainer.tokens import ChatTokens, sampled_transcript
@@ -172,6 +172,7 @@ def test_the_openai_policy_plays_a_tool_episode_with_token_exact_segments_the_tr
     (episode,) = [e for e in service.store.ids() if e.startswith("agentgym-")]  # the policy's episode ids
     record = _get(url, f"/agentgym/episodes/{episode}")
     assert record["segments"] == [vars(s) for s in traj.segments] and len(record["contexts"]) == 1
+    assert fetch_segments(url, episode) == traj.segments  # what a harness outside agentgym reads back
 
     # The GRPO batch builder takes the served trajectory: loss exactly on the sampled tokens.
     twin = Trajectory.from_json(traj.to_json())
