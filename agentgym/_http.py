@@ -217,6 +217,8 @@ class JSONServer(ThreadingHTTPServer):
         self._slots = threading.BoundedSemaphore(self.limits.max_connections)
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
+        if ":" in address[0]:  # an IPv6 address such as ::1
+            self.address_family = socket.AF_INET6
         super().__init__(address, handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import http.client
 import ipaddress
 import json
+import logging
 import math
 import os
 import secrets
@@ -51,6 +52,7 @@ from agentgym.registry import list_envs, make
 from agentgym.spaces import AssistantTurn, Chat
 
 TOKEN_ENV = "AGENTGYM_SERVE_TOKEN"
+log = logging.getLogger("agentgym.server")
 
 CLIENT_KWARGS = frozenset(
     {
@@ -210,7 +212,7 @@ class EnvServer(JSONServer):
                 s.closed = True
                 s.env.close()
             except Exception:
-                pass
+                log.exception("closing an expired %s session failed", s.env_id)
             finally:
                 s.lock.release()
         return len(victims)
@@ -232,7 +234,7 @@ class EnvServer(JSONServer):
                 s.closed = True
                 s.env.close()
             except Exception:
-                pass
+                log.exception("closing a %s session failed", s.env_id)
             finally:
                 if got:
                     s.lock.release()
@@ -302,7 +304,8 @@ class _Handler(JSONHandler):
         s.lock.acquire()
         if s.closed:  # closed or reaped while this request waited for the lock
             s.lock.release()
-            raise HTTPError(404, f"session {sid} was closed while this request waited; create a new one")
+            why = self.server._expired.get(sid, "was closed")
+            raise HTTPError(404, f"session {sid} {why} while this request waited; create a new one (POST /envs)")
         s.last_used = time.monotonic()
         return s
 

@@ -340,6 +340,9 @@ def test_token_is_required_off_loopback(monkeypatch: pytest.MonkeyPatch) -> None
         serve("", 0)
     srv = serve("0.0.0.0", 0, token=TOKEN)
     srv.server_close()
+    srv = serve("::1", 0)  # IPv6 loopback: no token needed
+    assert srv.token is None and srv.server_address[0] == "::1"
+    srv.server_close()
     monkeypatch.setenv("AGENTGYM_SERVE_TOKEN", TOKEN)
     srv = serve("0.0.0.0", 0)
     assert srv.token == TOKEN
