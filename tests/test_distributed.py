@@ -1,11 +1,10 @@
 """The Ray backend: the thread backend's trajectories, lost workers replayed or reported, eval on Ray, RayEnv.
 
-Everything runs on one local Ray cluster (loopback node address), started once for the session.
+Everything runs on the session's one local Ray cluster (``ray_cluster`` in ``tests/conftest.py``).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import os
@@ -13,7 +12,6 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,24 +20,18 @@ import pytest
 import agentgym
 from agentgym.policies import OraclePolicy, PolicyContext, make_policy
 from agentgym.rollout import collect, run_episode
-from agentgym.testing import require, run_cli
+from agentgym.testing import run_cli
 from agentgym.trajectory import Trajectory, load_jsonl
 
 TOOLUSE = "agentgym/ToolUse-v0"
 
 
-@pytest.fixture(scope="session")
-def ray_cluster() -> Iterator[Any]:
-    """One local Ray cluster for every test here (starting one costs seconds)."""
-    require(importlib.util.find_spec("ray") is not None, "Ray is not installed: pip install 'agentgym[distributed]'")
-    from agentgym.distributed import ray_init
+@pytest.fixture(scope="module", autouse=True)
+def _policies_travel_by_value(ray_cluster: Any) -> None:
+    """The Ray workers cannot import this test module by name: its policies travel by value."""
+    from ray import cloudpickle
 
-    with ray_init(num_cpus=2) as cluster:  # before anything imports ray: ray_init keeps it on loopback
-        from ray import cloudpickle
-
-        # The workers cannot import this test module by name: its policies travel by value.
-        cloudpickle.register_pickle_by_value(sys.modules[__name__])
-        yield cluster
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
 def comparable(t: Trajectory) -> dict[str, Any]:
