@@ -443,7 +443,7 @@ class JSONHandler(BaseHTTPRequestHandler):
         scheme, _, value = given.partition(" ")
         ok = scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode())
         if not ok:
-            self._discard_body()
+            self._discard_body(limit=64 << 10)  # an unauthenticated client's big body is not read
             what = "no Authorization header" if not given else "a wrong token"
             raise HTTPError(
                 401,
@@ -491,14 +491,16 @@ class JSONHandler(BaseHTTPRequestHandler):
             raise HTTPError(400, f"the body must be a JSON object, got {type(body).__name__}")
         return body
 
-    def _discard_body(self) -> None:
-        """Skip a body we will not use, when it is small enough; otherwise close after the reply."""
+    def _discard_body(self, limit: int | None = None) -> None:
+        """Skip a body we will not use when it is at most ``limit`` bytes; otherwise close after the reply."""
         try:
             n = self._content_length(required=False)
         except HTTPError:
             self.close_connection = True
             return
-        if n:
+        if limit is not None and n > limit:
+            self.close_connection = True
+        elif n:
             self.rfile.read(n)
 
 

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from gymnasium.utils.env_checker import check_env
 
 import agentgym
 from agentgym import AgentEnv, Task, TaskSet, tool
@@ -157,6 +158,12 @@ def test_remote_episode_equals_local(server: str) -> None:
     remote.close()
     remote.close()
     local.close()
+
+
+def test_remote_env_passes_gymnasium_check_env(server: str) -> None:
+    env = RemoteEnv(server, "agentgym/ToolUse-v0")
+    check_env(env, skip_render_check=True)
+    env.close()
 
 
 def test_remote_finish_equals_local(server: str) -> None:

@@ -146,6 +146,9 @@ def test_bearer_token(make_server: Any) -> None:
     assert status == 401
     assert request(srv, "POST", "/echo", {"a": 1}, {"Authorization": "Bearer s3cret"})[:2] == (200, {"body": {"a": 1}})
     assert request(srv, "GET", "/healthz")[:2] == (200, {"status": "ok"})  # public route
+    # An unauthenticated big body is not read: the answer comes from the headers alone, then the connection closes.
+    reply = raw(srv, b"POST /echo HTTP/1.1\r\nContent-Length: 100000\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.1 401 ") and b"Connection: close\r\n" in reply
 
 
 def test_oversized_body_is_413_without_reading_it(make_server: Any) -> None:
