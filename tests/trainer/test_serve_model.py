@@ -422,3 +422,17 @@ def test_the_user_field_names_the_episode_and_max_completion_tokens_caps_the_rep
     assert reply["choices"][0]["finish_reason"] == "length" and len(reply["choices"][0]["token_ids"]) == 3
     assert reply["agentgym"]["episode_id"] == "user-field-1"
     assert service.episode("user-field-1")["segments"][1]["ids"] == reply["choices"][0]["token_ids"]
+
+
+def test_concurrent_episodes_keep_their_own_records(url: str, service: ModelService) -> None:
+    before = set(service.store.ids())
+    policy = OpenAIPolicy(url, "fitted", max_tokens=MAX_TOKENS)
+    try:
+        trajs = agentgym.collect(ENV, policy, tasks=[TASK], group_size=3, num_workers=3, progress=False)
+    finally:
+        policy.close()
+    assert [t.outcome_reward for t in trajs] == [1.0, 1.0, 1.0]
+    assert trajs[0].token_ids() == trajs[1].token_ids() == trajs[2].token_ids()  # greedy: the same episode
+    new = set(service.store.ids()) - before
+    assert len(new) == 3
+    assert all(len(service.episode(e)["contexts"]) == 1 for e in new)
