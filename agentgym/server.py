@@ -14,7 +14,7 @@ or from another language. JSON over HTTP/1.1 (keep-alive), on :mod:`agentgym._ht
 Security model: a bearer token (``Authorization: Bearer ...``) is required unless the server is
 bound to loopback. Clients choose only the served ids and, for the constructor, the
 ``allowed_kwargs`` (default :data:`CLIENT_KWARGS`: knobs such as ``split`` and ``max_turns``),
-with JSON scalars or lists of them as values: a client cannot name code (``module:function``
+with JSON scalars or flat lists or objects of them as values: a client cannot name code (``module:function``
 task sources), paths, sandboxes or parser objects. Reset options are limited the same way
 (``task_id``, ``tool_format``). Sessions are capped (``max_sessions``; 503 with ``Retry-After``
 when full), expire after ``session_ttl`` idle seconds, have unguessable ids, and serve one
@@ -64,6 +64,7 @@ CLIENT_KWARGS = frozenset(
         "tools_in_prompt",
         "grade_on_truncation",
         "parser",  # a registered parser's name (a string; objects cannot travel as JSON)
+        "process_rewards",  # {component: weight}: shapes only the rewards this client receives
         # ToolUse family
         "kinds",
         "tools",
@@ -77,9 +78,9 @@ CLIENT_KWARGS = frozenset(
     }
 )
 """Constructor arguments a client may pass by default. Left out on purpose: task sources
-(``tasks``, ``source``: ``module:function`` or paths), ``sandbox``/``sandbox_options``, process
-reward weights, timeouts (``tool_timeout``, ``test_timeout``, ...), sizes (``per_kind``,
-``pool_size``) and ``integrity_scan``; the operator may allow more (``allowed_kwargs``)."""
+(``tasks``, ``source``: ``module:function`` or paths), ``sandbox``/``sandbox_options``, timeouts
+(``tool_timeout``, ``test_timeout``, ...), sizes (``per_kind``, ``pool_size``) and
+``integrity_scan``; the operator may allow more (``allowed_kwargs``)."""
 
 CLIENT_OPTIONS = frozenset({"task_id", "tool_format"})
 """Reset options a client may pass by default."""
@@ -107,13 +108,16 @@ def _check_values(what: str, values: dict[str, Any], allowed: frozenset[str], wi
         )
     for key, value in values.items():
         ok = _is_scalar(value) or (
-            isinstance(value, list) and len(value) <= _MAX_LIST and all(_is_scalar(v) for v in value)
+            isinstance(value, list | dict)
+            and len(value) <= _MAX_LIST
+            and all(_is_scalar(v) for v in (value.values() if isinstance(value, dict) else value))
+            and all(len(k) <= _MAX_STRING for k in value if isinstance(value, dict))
         )
         if not ok:
             raise HTTPError(
                 400,
                 f"{what} {key!r} must be a JSON scalar (string up to {_MAX_STRING} characters, number, bool, null) "
-                f"or a list of up to {_MAX_LIST} of them, got {type(value).__name__}",
+                f"or a flat list or object of up to {_MAX_LIST} of them, got {json.dumps(value)[:200]}",
             )
 
 

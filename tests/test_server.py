@@ -237,9 +237,20 @@ def test_task_source_and_code_kwargs_are_rejected_before_making_the_env(server: 
     )
     assert status == 400
     assert SIDE_EFFECTS == [] and Probe.made == made  # nothing was called, no environment was made
-    status, out = post(server, "/envs", {"env_id": PROBE, "kwargs": {"max_turns": {"nested": 1}}})
+    status, out = post(server, "/envs", {"env_id": PROBE, "kwargs": {"kinds": [["nested"]]}})
+    assert status == 400 and "must be a JSON scalar" in out["error"] and "flat list or object" in out["error"]
+    status, out = post(server, "/envs", {"env_id": PROBE, "kwargs": {"process_rewards": {"a": {"b": 1}}}})
     assert status == 400 and "must be a JSON scalar" in out["error"]
-    assert CLIENT_KWARGS.isdisjoint({"tasks", "source", "sandbox", "sandbox_options", "parser_object"})
+    assert CLIENT_KWARGS.isdisjoint({"tasks", "source", "sandbox", "sandbox_options", "integrity_scan", "tool_timeout"})
+
+
+def test_process_reward_weights_travel(server: str) -> None:
+    remote = RemoteEnv(server, "agentgym/ToolUse-v0", process_rewards={"step_cost": 0.5})
+    remote.reset(seed=0)
+    assert remote.step("no call")[4]["reward_components"]["step_cost"] != 0
+    remote.close()
+    with pytest.raises(RuntimeError, match=r"-> 400: cannot make .*unknown reward components \['nope'\]"):
+        RemoteEnv(server, "agentgym/ToolUse-v0", process_rewards={"nope": 1.0})
 
 
 def test_operator_can_allow_more_kwargs(start: Any) -> None:
