@@ -25,13 +25,14 @@ import torch
 import agentgym
 from agentgym.parsing import without_tools_prompt
 from agentgym.policies import OpenAIPolicy
+from agentgym.testing import run_cli
 from agentgym.trainer.batch import collate, make_batch
 from agentgym.trainer.models import load_model
 from agentgym.trainer.openai_records import EPISODE_HEADER, EpisodeStore, RequestError, fetch_segments, present
 from agentgym.trainer.sequences import trajectory_sequence
 from agentgym.trainer.serve_model import ModelServer, ModelService, serve_model
 from agentgym.trainer.tokens import ChatTokens, sampled_transcript
-from agentgym.trajectory import Trajectory
+from agentgym.trajectory import Trajectory, load_jsonl
 
 ENV = "agentgym/ToolUse-v0"
 TASK = "chain-0056"  # lookup, lookup, calculator, submit
@@ -436,3 +437,17 @@ def test_concurrent_episodes_keep_their_own_records(url: str, service: ModelServ
     new = set(service.store.ids()) - before
     assert len(new) == 3
     assert all(len(service.episode(e)["contexts"]) == 1 for e in new)
+
+
+def test_agentgym_run_with_the_openai_policy_writes_trajectories_with_the_served_tokens(
+    url: str, service: ModelService, tmp_path: Path
+) -> None:
+    out = tmp_path / "served.jsonl"
+    policy = f"openai:{url}#fitted"
+    done = run_cli("run", "ToolUse-v0", "--policy", policy, "--task-id", TASK, "--quiet", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert f"task {TASK}: reward 1.000" in done.stdout
+    (traj,) = load_jsonl(out)
+    assert [s.kind for s in traj.segments].count("sampled") == traj.num_turns == 4
+    seq = trajectory_sequence(service.chat, traj)  # the saved segments, as the trainer reads them
+    assert seq.trainable.sum() == sum(len(s.ids) for s in traj.segments if s.kind == "sampled")
