@@ -15,7 +15,9 @@ assistant turn the server did not write, a template that re-renders history) sta
 context whose ``prompt`` segment is the whole rendering: recorded as such, never misaligned.
 
 Not covered: ``n > 1``, streaming, ``top_p``/penalties/``logit_bias``, forced tool choice
-(``required`` or a named function), content other than text.
+(``required`` or a named function), content other than text, alternatives in ``top_logprobs``
+(always empty). A stop string cuts the returned text before it, while the recorded ids keep the
+token in which it completes (what the model sampled), so the next turn's context holds it.
 """
 
 from __future__ import annotations
