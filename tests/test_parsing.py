@@ -411,7 +411,7 @@ def test_openai_policy_sends_tools_instead_of_the_block_when_asked() -> None:
     env = agentgym.make("agentgym/ToolUse-v0")
     obs, info = env.reset(seed=0)
     ctx = PolicyContext(env=env, task=env.task, messages=env.messages, new_messages=obs, tools=info["tools"])
-    plain = OpenAIPolicy("http://127.0.0.1:9/v1").request(ctx)
+    plain = OpenAIPolicy("http://127.0.0.1:9/v1", tools=False).request(ctx)
     native = OpenAIPolicy("http://127.0.0.1:9/v1", tools=True).request(ctx)
     env.close()
     assert "tools" not in plain and plain["messages"] == env.messages
