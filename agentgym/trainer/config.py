@@ -50,6 +50,31 @@ class GRPOConfig:
     micro_batch_size: int = 4
     """Episodes per forward/backward pass; gradients are identical for any value (memory knob only)."""
 
+    # ----- rollouts --------------------------------------------------------------------
+    rollout_mode: Literal["overlap", "lockstep"] = "overlap"
+    """How episodes share the generator: ``overlap`` (each episode advances on its own; the generator samples
+    whichever episodes are ready while others run tools or tests) or ``lockstep`` (one batched generate per turn
+    over every running episode, then every env step). Same trajectories for the same seeds."""
+    generate_batch: int = 0
+    """Most episodes per generate call (0: every episode ready for its next turn)."""
+    env_workers: int = 0
+    """Threads running environment resets and steps concurrently (0: one per episode)."""
+    off_policy_steps: int = 0
+    """Staleness bound. 0: on-policy. 1: the rollouts of step k+1 are sampled in the background with the weights
+    of step k while step k trains (corrected by the truncated importance ratio, tis_cap); an older rollout is
+    dropped. With the hf engine the sampler is a copy of the model (twice the weights in memory)."""
+    env_backend: Literal["local", "ray", "server"] = "local"
+    """Where the environments run: ``local`` (this process), ``ray`` (one Ray actor per environment; needs the
+    ``distributed`` extra) or ``server`` (sessions on an ``agentgym serve`` at env_server_url). The trainer then
+    uses only the Gymnasium API plus ``info``, ``finish`` and ``task_ids`` (the tasks it samples from)."""
+    ray_address: str | None = None
+    """Ray cluster address for env_backend=ray (None: start a local Ray)."""
+    env_server_url: str | None = None
+    """Base URL of the ``agentgym serve`` for env_backend=server, e.g. ``http://10.0.0.5:8765``."""
+    env_server_token: str | None = None
+    """Bearer token of that server (default: the AGENTGYM_SERVER_TOKEN environment variable); never written to
+    config.json or checkpoints."""
+
     # ----- episode limits -------------------------------------------------------------
     max_turns: int | None = None
     """Assistant turns per episode (None: the environment's own limit)."""
@@ -161,6 +186,19 @@ class GRPOConfig:
             )
         if not 0.0 <= self.max_failed_fraction <= 1.0 or self.max_failed_steps < 0:
             raise ValueError("max_failed_fraction must be in [0, 1] and max_failed_steps >= 0")
+        if self.rollout_mode not in ("overlap", "lockstep"):
+            raise ValueError(f"rollout_mode must be overlap or lockstep; got {self.rollout_mode!r}")
+        if self.off_policy_steps not in (0, 1):
+            raise ValueError(
+                f"off_policy_steps={self.off_policy_steps}: use 0 (on-policy) or 1 (sample step k+1 while step k "
+                "trains); staler rollouts need more than the truncated importance ratio to stay stable"
+            )
+        if self.generate_batch < 0 or self.env_workers < 0:
+            raise ValueError("generate_batch and env_workers must be >= 0 (0: no limit / one per episode)")
+        if self.env_backend not in ("local", "ray", "server"):
+            raise ValueError(f"env_backend must be local, ray or server; got {self.env_backend!r}")
+        if self.env_backend == "server" and not self.env_server_url:
+            raise ValueError("env_backend='server' needs env_server_url, the URL of an `agentgym serve`")
         if self.engine not in ("hf", "vllm"):
             raise ValueError(f"engine must be hf or vllm; got {self.engine!r}")
         self.betas = tuple(self.betas)  # type: ignore[assignment]
@@ -171,8 +209,8 @@ class GRPOConfig:
         return self.tasks_per_step * self.group_size
 
     def to_dict(self) -> dict[str, Any]:
-        """Every field, as JSON-ready values."""
-        return dataclasses.asdict(self)
+        """Every field, as JSON-ready values; the server token (a secret) left out as None."""
+        return {**dataclasses.asdict(self), "env_server_token": None}
 
     def save(self, path: str | Path) -> None:
         """Write the config as JSON (``config.json`` of a run)."""

@@ -4,7 +4,10 @@ The algorithm (GRPO, Shao et al. 2024, "DeepSeekMath", with DAPO's clip-higher a
 token-level loss, Yu et al. 2025). For each step:
 
 1. sample ``tasks_per_step`` training tasks; play ``group_size`` episodes of each with the
-   current policy (lockstep batched rollout; exact sampled ids and their logprobs kept);
+   current policy (overlapped batched rollout, see ``rollout``; exact sampled ids and their
+   logprobs kept, and the policy version that sampled them); with ``off_policy_steps=1`` the
+   episodes of step k+1 are played in a background thread with the weights of step k while
+   step k trains, and a batch staler than the bound is dropped;
 2. mask the episodes that failed (any exception inside one episode ends that episode alone,
    with a reason; see ``rollout``); stop the run with a one-line message when more than
    ``max_failed_fraction`` of the episodes failed in ``max_failed_steps`` steps in a row;
@@ -13,12 +16,15 @@ token-level loss, Yu et al. 2025). For each step:
    return-to-go minus the group's mean return-to-go at that turn is mixed in per turn
    (``advantages``: identical episodes get exactly zero);
 3. recompute ``log pi_old`` of the sampled tokens with the training model; weight tokens by
-   the truncated importance ratio ``min(pi_old / pi_sampler, C)`` (engine mismatch);
+   the truncated importance ratio ``min(pi_old / pi_sampler, C)`` (engine mismatch, and the
+   one-step staleness of off-policy rollouts: pi_sampler is then the previous step's policy);
 4. for ``epochs`` x ``minibatches`` optimizer steps (default 1 x 4: every minibatch after the
    first is off-policy, so the ratio moves and the clip acts) minimise
    ``sum_tokens tis * -min(r A, clip(r, 1-eps_low, 1+eps_high) A) [+ beta k3(pi, pi_ref)] / N_tokens``
    with ``r = pi / pi_old`` and ``N_tokens`` the trainable tokens of that optimizer step;
-5. sync the engine's weights; log; evaluate on held-out tasks; checkpoint.
+5. sync the engine's weights (off-policy: when the next rollout starts); log (with the
+   generator's idle share of the rollout); evaluate on held-out tasks; checkpoint (off-policy:
+   with the batch sampled ahead, so a resumed run trains on the same episodes).
 
 Deviations from the paper, on purpose:
 
@@ -37,8 +43,11 @@ Deviations from the paper, on purpose:
 from __future__ import annotations
 
 import copy
+import dataclasses
+import os
 import time
 import warnings
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -47,8 +56,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm  # type: ignore[import-untyped]  # no stubs installed (types-tqdm)
 
-import agentgym
-from agentgym.rollout import Job, plan_jobs
+from agentgym.env import AgentEnv
+from agentgym.rollout import Job, plan_jobs, task_ids_of
 from agentgym.trainer import checkpoint as ckpt
 from agentgym.trainer.batch import Batch, Episode, collate, make_batch, mask_reason
 from agentgym.trainer.config import GRPOConfig
@@ -56,7 +65,7 @@ from agentgym.trainer.engines import SamplingParams, make_engine  # noqa: F401  
 from agentgym.trainer.loss import LOSSES, k3_kl, tis_weights, token_logprobs, token_mean
 from agentgym.trainer.metrics import MetricsLog, plot_rewards, resume_logs
 from agentgym.trainer.models import load_model
-from agentgym.trainer.rollout import EnvPool, RolloutLimits, RolloutStats, rollout
+from agentgym.trainer.rollout import EnvPool, RolloutLimits, RolloutStats, env_factory, rollout
 from agentgym.trainer.tokens import ChatTokens
 from agentgym.trajectory import Trajectory, save_jsonl
 
@@ -72,6 +81,19 @@ def tasks_for_step(task_ids: list[str], seed: int, step: int, n: int) -> list[st
         out += [task_ids[i] for i in order[offset : offset + take]]
         pos += take
     return out
+
+
+_EMPTY_BATCH = Batch(
+    [],
+    {
+        "episodes": 0.0,
+        "episodes_trained": 0.0,
+        "episodes_masked": 0.0,
+        "masked_reasons": {},
+        "zero_variance_groups": 0.0,
+        "advantage_abs_mean": 0.0,
+    },
+)
 
 
 class TrainingStopped(RuntimeError, ValueError):
@@ -210,15 +232,29 @@ class Trainer:
             if c.engine == "vllm"
             else {}
         )
-        self.engine = make_engine(c.engine, self.model, self.tokenizer, **engine_kw)
+        # Off-policy rollouts run while the model trains, so the hf engine samples a copy of the weights.
+        self.sampler: Any = None
+        if c.off_policy_steps > 0 and c.engine == "hf":
+            self.sampler = copy.deepcopy(self.model).eval().requires_grad_(False)
+        self.engine = make_engine(c.engine, self.sampler or self.model, self.tokenizer, **engine_kw)
+        self.engine_version = 0  # the policy version (optimizer-step rounds done) the engine samples
         self.env_kwargs = dict(c.env_kwargs)
         if c.max_turns is not None:
             self.env_kwargs["max_turns"] = c.max_turns
-        self.train_envs = EnvPool(lambda: agentgym.make(c.env, **self.env_kwargs))
-        self.eval_envs = EnvPool(lambda: agentgym.make(c.env, split="test", **self.env_kwargs))
+        where = {
+            "ray_address": c.ray_address,
+            "server_url": c.env_server_url,
+            "server_token": c.env_server_token or os.environ.get("AGENTGYM_SERVER_TOKEN"),
+        }
+        self.train_envs = EnvPool(env_factory(c.env_backend, c.env, self.env_kwargs, **where))
+        self.eval_envs = EnvPool(env_factory(c.env_backend, c.env, {**self.env_kwargs, "split": "test"}, **where))
         probe = self.train_envs.take(1)[0]
-        self.train_ids = probe.tasks.ids
-        test_ids = probe.task_set.split("test").ids
+        if isinstance(probe, AgentEnv):  # local: the task set itself
+            self.train_ids = probe.tasks.ids
+            test_ids = probe.task_set.split("test").ids
+        else:  # a remote or Ray env lists the tasks of its split
+            self.train_ids = task_ids_of(probe)
+            test_ids = task_ids_of(self.eval_envs.take(1)[0]) if c.eval_tasks > 0 else []
         order = np.random.default_rng([c.seed, 1]).permutation(len(test_ids))[: c.eval_tasks]
         self.eval_ids = [test_ids[i] for i in sorted(order)]
         self.out = Path(c.output_dir)
@@ -226,6 +262,8 @@ class Trainer:
         self.step = 0
         self.failed_steps: list[dict[str, int]] = []  # masked reasons of the current run of failing steps
         self.policy_name = f"{c.engine}:{c.model}"
+        self._ahead: Future[tuple[list[Trajectory], RolloutStats]] | None = None  # the next step's rollout
+        self._background: ThreadPoolExecutor | None = None
 
     # ----- rollouts --------------------------------------------------------------------
 
@@ -235,9 +273,16 @@ class Trainer:
         return RolloutLimits(c.max_turn_tokens, c.max_total_tokens, temperature, c.top_k if temperature > 0 else 0)
 
     def play(
-        self, pool: EnvPool, jobs: list[Job], temperature: float, seed: int, stats: RolloutStats
+        self,
+        pool: EnvPool,
+        jobs: list[Job],
+        temperature: float,
+        seed: int,
+        stats: RolloutStats,
+        metadata: dict[str, Any] | None = None,
     ) -> list[Trajectory]:
-        """Play ``jobs`` in lockstep on environments of ``pool``."""
+        """Play ``jobs`` on environments of ``pool`` (``rollout_mode``); ``metadata`` goes into each trajectory's."""
+        c = self.config
         return rollout(
             pool.take(len(jobs)),
             jobs,
@@ -245,10 +290,54 @@ class Trainer:
             self.chat,
             self.limits(temperature),
             seed=seed,
-            env_id=self.config.env,
+            env_id=c.env,
             policy_name=self.policy_name,
+            env_workers=c.env_workers or len(jobs),
             stats=stats,
+            mode=c.rollout_mode,
+            max_batch=c.generate_batch,
+            metadata=metadata,
         )
+
+    def sync_engine(self) -> None:
+        """Make the engine sample the current weights (policy version ``step``); never while a rollout runs."""
+        if self.sampler is not None:
+            with torch.no_grad():
+                self.sampler.load_state_dict(self.model.state_dict())
+            self.engine.sync_weights(self.sampler)
+        else:
+            self.engine.sync_weights(self.model)
+        self.engine_version = self.step
+
+    def play_step(self, step: int) -> tuple[list[Trajectory], RolloutStats]:
+        """The training episodes of ``step`` (its tasks and seeds), sampled by the engine's current weights."""
+        c = self.config
+        seed = c.seed * 100_003 + step
+        jobs = plan_jobs(tasks_for_step(self.train_ids, c.seed, step, c.tasks_per_step), c.group_size, seed)
+        stats = RolloutStats()
+        trajs = self.play(self.train_envs, jobs, c.temperature, seed, stats, {"policy_version": self.engine_version})
+        return trajs, stats
+
+    def _start_ahead(self) -> None:
+        """Off-policy: play the next step's episodes in the background with the current weights."""
+        if self._background is None:
+            self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agentgym-rollout")
+        self.sync_engine()
+        self._ahead = self._background.submit(self.play_step, self.step + 1)
+
+    def join_rollout(self) -> tuple[list[Trajectory], RolloutStats] | None:
+        """Wait for the rollout running ahead (off-policy), if any; it stays the next step's batch."""
+        return self._ahead.result() if self._ahead is not None else None
+
+    def _take_batch(self) -> tuple[list[Trajectory], RolloutStats]:
+        """This step's episodes: the batch sampled ahead, else played now with the current weights."""
+        ahead = self.join_rollout()
+        self._ahead = None
+        if ahead is not None:
+            return ahead
+        if self.engine_version != self.step:
+            self.sync_engine()
+        return self.play_step(self.step)
 
     def eval_metrics(self, trajs: list[Trajectory]) -> dict[str, float]:
         """More numbers for :meth:`evaluate`'s record, from its episodes (none here; subclasses add theirs)."""
@@ -257,6 +346,9 @@ class Trainer:
     def evaluate(self) -> dict[str, Any]:
         """Held-out success: one episode per test task, fixed seeds, eval temperature (greedy by default)."""
         c = self.config
+        self.join_rollout()  # the engine is free, and then holds the current weights
+        if self.engine_version != self.step:
+            self.sync_engine()
         stats = RolloutStats()
         t0 = time.perf_counter()
         trajs = self.play(
@@ -339,28 +431,35 @@ class Trainer:
         """One GRPO step: roll out a batch, compute advantages, update; returns the step's metrics record."""
         c = self.config
         t_start = time.perf_counter()
-        task_ids = tasks_for_step(self.train_ids, c.seed, self.step, c.tasks_per_step)
-        jobs = plan_jobs(task_ids, c.group_size, c.seed * 100_003 + self.step)
-        stats = RolloutStats()
-        trajs = self.play(self.train_envs, jobs, c.temperature, c.seed * 100_003 + self.step, stats)
+        trajs, stats = self._take_batch()
+        wait_s = time.perf_counter() - t_start
+        if c.off_policy_steps > 0 and self.step + 1 < c.steps:
+            self._start_ahead()  # step k+1 samples with the weights of step k while step k trains
+        staleness = [self.step - int(t.metadata.get("policy_version", self.step)) for t in trajs]
+        fresh = [t for t, s in zip(trajs, staleness, strict=True) if s <= c.off_policy_steps]
         if c.save_trajectories:
             for t in trajs:
                 t.metadata["step"] = self.step
             save_jsonl(trajs, self.out / "trajectories.jsonl", append=True)
-        batch = make_batch(
-            trajs,
-            scale=c.scale,
-            process_weight=c.process_weight,
-            gamma=c.gamma,
-            filter_zero_variance=c.filter_zero_variance,
+        batch = (
+            make_batch(
+                fresh,
+                scale=c.scale,
+                process_weight=c.process_weight,
+                gamma=c.gamma,
+                filter_zero_variance=c.filter_zero_variance,
+            )
+            if fresh
+            else _EMPTY_BATCH  # every episode was staler than the bound
         )
-        stopped = self.check_failures(trajs, batch)
+        stopped = self.check_failures(fresh, batch)
         t_train = time.perf_counter()
         update = {} if stopped else self.update(batch)
-        self.engine.sync_weights(self.model)
-        train_s = time.perf_counter() - t_train
         if not stopped:
             self.step += 1
+        if self._ahead is None:  # on-policy (a rollout running ahead keeps its weights until it ends)
+            self.sync_engine()
+        train_s = time.perf_counter() - t_train
         total_s = time.perf_counter() - t_start
         reasons: dict[str, int] = {}
         for t in trajs:
@@ -381,6 +480,13 @@ class Trainer:
             "stop_reasons": reasons,
             "time_generation": stats.generation_s,
             "time_env": stats.env_s,
+            "time_rollout": stats.wall_s,
+            "time_wait_rollout": wait_s,
+            "generator_idle_share": stats.generator_idle_share,
+            "generate_calls": stats.generate_calls,
+            "staleness_max": max(staleness, default=0),
+            "staleness_mean": float(np.mean(staleness)) if staleness else 0.0,
+            "episodes_stale": len(trajs) - len(fresh),
             "time_train": train_s,
             "time_step": total_s,
             "tokens_per_s": (stats.sampled_tokens + update.get("trained_tokens", 0.0)) / max(total_s, 1e-9),
@@ -418,24 +524,44 @@ class Trainer:
     # ----- checkpoints -------------------------------------------------------------------
 
     def save(self) -> Path:
-        """Checkpoint the current step into ``checkpoints/step_<N>``."""
+        """Checkpoint the current step into ``checkpoints/step_<N>``, with the batch sampled ahead (off-policy)."""
+        extra: dict[str, Any] = {"config": self.config.to_dict()}
+        ahead = self.join_rollout()
+        if ahead is not None:  # sampled with the previous weights, which the checkpoint does not hold
+            trajs, stats = ahead
+            extra["rollout_ahead"] = {
+                "trajectories": [t.to_dict() for t in trajs],
+                "stats": dataclasses.asdict(stats),
+            }
         return ckpt.save(
             self.out / "checkpoints" / f"step_{self.step:06d}",
             self.model,
             self.optimizer,
             self.step,
-            {"config": self.config.to_dict()},
+            extra,
             tokenizer=self.tokenizer,
         )
 
     def restore(self, path: str | Path) -> None:
-        """Resume from a checkpoint: weights, optimizer, RNGs and step; the engine samples the restored weights."""
+        """Resume from a checkpoint: weights, optimizer, RNGs, step and the batch sampled ahead (off-policy).
+
+        The engine samples the restored weights.
+        """
         state = ckpt.load(path, self.model, self.optimizer)
         self.step = int(state["step"])
-        self.engine.sync_weights(self.model)
+        self.sync_engine()
+        ahead = state.get("rollout_ahead")
+        if ahead and self.config.off_policy_steps > 0:
+            done: Future[tuple[list[Trajectory], RolloutStats]] = Future()
+            done.set_result(([Trajectory.from_dict(t) for t in ahead["trajectories"]], RolloutStats(**ahead["stats"])))
+            self._ahead = done
 
     def close(self) -> None:
-        """Close every environment of the run."""
+        """Wait for a rollout running ahead, then close every environment of the run."""
+        if self._background is not None:
+            self._background.shutdown(wait=True)
+            self._background = None
+        self._ahead = None
         self.train_envs.close()
         self.eval_envs.close()
 

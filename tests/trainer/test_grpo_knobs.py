@@ -96,6 +96,7 @@ def test_default_configuration_clips_on_a_real_model(tmp_path: Path) -> None:
         eval_tasks=0,
         progress=False,
         save_every=0,
+        seed=2,  # SmolLM2 solves few additions: this seed's batch has groups that differ (seed 0's has none)
     )
     (record,) = train(config)["train"]
     assert record["optimizer_steps"] == 4 and record["episodes_trained"] > 0

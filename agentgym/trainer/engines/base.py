@@ -19,6 +19,9 @@ class SamplingParams:
     """Restrict sampling to the k most likely tokens (0: off)."""
     seed: int = 0
     """Seed of this call's sampling; a call is a function of (weights, prompts, params)."""
+    seeds: Sequence[int] | None = None
+    """One seed per prompt (overrides ``seed``): each prompt's sample is then a function of its own seed and
+    prompt alone, whatever other prompts share the call (up to floating-point differences of batched kernels)."""
     stop_ids: Sequence[int] = field(default_factory=tuple)
     """Token ids that end a completion (included in its ids, finish reason ``stop``)."""
 
@@ -29,6 +32,14 @@ class SamplingParams:
         if len(self.max_tokens) != n:
             raise ValueError(f"max_tokens has {len(self.max_tokens)} entries for {n} prompts")
         return [int(m) for m in self.max_tokens]
+
+    def prompt_seeds(self, n: int) -> list[int] | None:
+        """``seeds`` checked against ``n`` prompts (None when the call has one seed)."""
+        if self.seeds is None:
+            return None
+        if len(self.seeds) != n:
+            raise ValueError(f"seeds has {len(self.seeds)} entries for {n} prompts")
+        return [int(s) for s in self.seeds]
 
 
 @dataclass

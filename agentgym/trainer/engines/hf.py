@@ -5,6 +5,12 @@ back to the distribution actually sampled; here the logprob of each token is rea
 very ``log_softmax`` it was drawn from. Prompts are left-padded (attention mask and
 position ids from lengths); identical prompts (the G episodes of a group on turn 1) are
 prefilled once and their cache rows copied; finished rows leave the batch.
+
+Seeds: with one seed per call (``SamplingParams.seed``) the rows draw from one generator, so a
+row's sample depends on the batch it shares. With per-prompt seeds (``SamplingParams.seeds``)
+each row draws from its own generator: a prompt's sample is a function of its seed, whatever
+batch it lands in (what overlapped rollouts need; up to floating-point differences of batched
+kernels, which can move a log-prob in its last bits).
 """
 
 from __future__ import annotations
@@ -46,15 +52,23 @@ class HFEngine:
     def generate(self, prompts: Sequence[Sequence[int]], params: SamplingParams) -> list[Completion]:
         """Sample one completion per prompt, ``max_batch`` prompts at a time."""
         limits = params.limits(len(prompts))
+        seeds = params.prompt_seeds(len(prompts))
         out: list[Completion] = []
         for start in range(0, len(prompts), self.max_batch):
             chunk = slice(start, start + self.max_batch)
-            out += self._generate(prompts[chunk], limits[chunk], params, seed=params.seed + start)
+            out += self._generate(
+                prompts[chunk], limits[chunk], params, params.seed + start, seeds[chunk] if seeds else None
+            )
         return out
 
     @torch.no_grad()
     def _generate(
-        self, prompts: Sequence[Sequence[int]], limits: list[int], params: SamplingParams, seed: int
+        self,
+        prompts: Sequence[Sequence[int]],
+        limits: list[int],
+        params: SamplingParams,
+        seed: int,
+        seeds: list[int] | None,
     ) -> list[Completion]:
         model = self.model
         device = next(model.parameters()).device
@@ -62,6 +76,8 @@ class HFEngine:
         model.eval()
         stop = torch.tensor(sorted(params.stop_ids) or [-1], device=device)
         gen = torch.Generator(device=device).manual_seed(seed)
+        # per-prompt streams: prompt i's draws never depend on which other prompts share the batch
+        gens = [torch.Generator(device=device).manual_seed(s % 2**64) for s in seeds] if seeds else None
 
         unique: dict[tuple[int, ...], int] = {}
         rows = [unique.setdefault(tuple(p), len(unique)) for p in prompts]
@@ -99,7 +115,13 @@ class HFEngine:
                     kth = torch.topk(scaled, min(params.top_k, scaled.shape[-1]), dim=-1).values[:, -1:]
                     scaled = scaled.masked_fill(scaled < kth, float("-inf"))
                 logp_all = torch.log_softmax(scaled, dim=-1)  # (B, V)
-                token = torch.multinomial(logp_all.exp(), 1, generator=gen).squeeze(-1)  # (B,)
+                probs = logp_all.exp()  # (B, V)
+                if gens is None:
+                    token = torch.multinomial(probs, 1, generator=gen).squeeze(-1)  # (B,)
+                else:
+                    token = torch.cat(
+                        [torch.multinomial(probs[r], 1, generator=gens[i]) for r, i in enumerate(alive)]
+                    )  # (B,)
             else:
                 logp_all = torch.log_softmax(logits, dim=-1)
                 token = logp_all.argmax(-1)
