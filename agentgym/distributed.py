@@ -45,7 +45,7 @@ from agentgym.errors import InfrastructureError
 from agentgym.messages import Action, Message
 from agentgym.policies import Policy, make_policy
 from agentgym.registry import make
-from agentgym.rollout import EnvSource, Job, plan_jobs, run_episode, select_tasks, task_ids_of
+from agentgym.rollout import AnyEnvSource, Job, plan_jobs, run_episode, select_tasks, task_ids_of
 from agentgym.trajectory import Trajectory
 
 __all__ = ["RayCluster", "RayEnv", "collect_ray", "ray_init"]
@@ -180,7 +180,7 @@ class _RolloutWorker:
 
     def __init__(
         self,
-        env: EnvSource,
+        env: AnyEnvSource,
         env_kwargs: dict[str, Any] | None,
         policy: Policy | str,
         policy_kwargs: dict[str, Any] | None,
@@ -246,7 +246,7 @@ class _Workers:
 
 
 def collect_ray(
-    env: EnvSource,
+    env: AnyEnvSource,
     policy: Policy | str,
     *,
     tasks: Sequence[str] | None = None,

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from agentgym.policies import Policy
-from agentgym.rollout import Backend, EnvSource, Job, collect, select_tasks
+from agentgym.rollout import AnyEnvSource, Backend, Job, collect, select_tasks
 from agentgym.trajectory import Trajectory
 
 if TYPE_CHECKING:
@@ -255,7 +255,7 @@ def _job_key(job: Job) -> list[int | str]:
 
 
 def evaluate(
-    env: EnvSource,
+    env: AnyEnvSource,
     policy: Policy | str,
     *,
     split: str = "test",
@@ -303,7 +303,7 @@ def evaluate(
     env_id = env if isinstance(env, str) else "custom"
     name = policy if isinstance(policy, str) else getattr(policy, "name", type(policy).__name__)
     kwargs = {"split": split, **(env_kwargs or {})}
-    source: EnvSource = env
+    source: AnyEnvSource = env
     if server is not None:
         if not isinstance(env, str):
             raise ValueError("server= makes the environments on the server: pass the environment id, not a factory")
@@ -393,7 +393,7 @@ def _remote_env(url: str, env_id: str, token: str | None, kwargs: dict[str, Any]
 
 
 def _task_list(
-    env: EnvSource, source: EnvSource, kwargs: dict[str, Any], num_tasks: int | None, seed: int
+    env: AnyEnvSource, source: AnyEnvSource, kwargs: dict[str, Any], num_tasks: int | None, seed: int
 ) -> list[str]:
     """The tasks to evaluate: drawn from ``source``'s split, or from the id's local registration if it lists none."""
     from agentgym.registry import make

@@ -13,14 +13,18 @@ import gymnasium as gym
 import numpy as np
 from tqdm.auto import tqdm  # type: ignore[import-untyped]  # no stubs installed (types-tqdm)
 
+from agentgym.env import AgentEnv
 from agentgym.messages import Action, Message
 from agentgym.policies import Generation, Policy, PolicyContext, make_policy
 from agentgym.registry import make
 from agentgym.tasks import Task
 from agentgym.trajectory import Step, Trajectory
 
-EnvSource = str | Callable[[], gym.Env[Any, Any]]
-"""An environment id (``agentgym/ToolUse-v0``) or a zero-argument factory of a ``gymnasium.Env``."""
+AnyEnvSource = str | Callable[[], gym.Env[Any, Any]]
+"""An environment id (``agentgym/ToolUse-v0``) or a zero-argument factory of any ``gymnasium.Env``
+that keeps agentgym's contract (a ``RemoteEnv``, a ``RayEnv``): what rollouts and evaluation take."""
+EnvSource = str | Callable[[], AgentEnv]
+"""An environment id or a zero-argument factory of a local ``AgentEnv`` (for code that needs its attributes)."""
 
 
 def episode_task(env: Any) -> Task | None:
@@ -186,7 +190,7 @@ Backend = Literal["thread", "ray"]
 
 
 def collect(
-    env: EnvSource,
+    env: AnyEnvSource,
     policy: Policy | str,
     *,
     tasks: Sequence[str] | None = None,
