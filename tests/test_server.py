@@ -160,8 +160,9 @@ def test_remote_episode_equals_local(server: str) -> None:
     local.close()
 
 
-def test_remote_env_passes_gymnasium_check_env(server: str) -> None:
-    env = RemoteEnv(server, "agentgym/ToolUse-v0")
+def test_remote_env_passes_gymnasium_check_env(start: Any) -> None:
+    srv = start(limits=Limits())  # sampled actions can be large
+    env = RemoteEnv(f"http://127.0.0.1:{srv.server_port}", "agentgym/ToolUse-v0")
     check_env(env, skip_render_check=True)
     env.close()
 
