@@ -5,6 +5,7 @@ Everything runs on the session's one local Ray cluster (``ray_cluster`` in ``tes
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import os
@@ -41,11 +42,29 @@ def comparable(t: Trajectory) -> dict[str, Any]:
     return d
 
 
-def test_local_cluster_is_reachable_on_loopback(ray_cluster: Any) -> None:
+def test_the_local_cluster_listens_on_loopback_only(ray_cluster: Any) -> None:
+    import psutil
     import ray
 
     assert ray_cluster.owned and ray_cluster.address.startswith("127.0.0.1:")
     assert {n["NodeManagerAddress"] for n in ray.nodes() if n["Alive"]} == {"127.0.0.1"}
+    # Every process of the cluster (GCS, raylet, agents, workers) is a child of this process.
+    listening = set()
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if p.name() in ("gcs_server", "raylet") or p.name().startswith("ray::") or "/ray/" in " ".join(p.cmdline()):
+                conns = p.net_connections("inet")
+                listening |= {(p.name(), c.laddr.ip) for c in conns if c.status == psutil.CONN_LISTEN}
+        except psutil.NoSuchProcess:  # a worker that ended meanwhile
+            continue
+    assert {name for name, _ in listening} >= {"gcs_server", "raylet"}
+    assert all(_loopback(ip) for _, ip in listening), listening
+
+
+def _loopback(ip: str) -> bool:
+    addr = ipaddress.ip_address(ip)
+    mapped = getattr(addr, "ipv4_mapped", None)  # ::ffff:127.0.0.1 (a dual-stack socket)
+    return (mapped or addr).is_loopback
 
 
 def test_ray_and_threads_give_identical_oracle_trajectories(ray_cluster: Any) -> None:
