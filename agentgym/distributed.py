@@ -22,8 +22,10 @@ the cluster.
 :func:`ray_init` connects to a cluster (``address`` or ``RAY_ADDRESS``) or starts a local one
 on the loopback interface, without the dashboard, with a small object store. Not covered:
 a process that imported ``ray`` before :func:`ray_init` gets Ray's default local cluster on
-the machine's routable address (a warning says so); start Ray yourself and pass its
-``address`` when you need another network policy.
+the machine's routable address (a warning says so); and the single-machine switch that keeps
+a local cluster on loopback (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, inherited by child
+processes) stays on in that process, which should therefore not join a multi-machine cluster
+later. Start Ray yourself and pass its ``address`` when you need another network policy.
 """
 
 from __future__ import annotations
