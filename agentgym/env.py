@@ -63,6 +63,7 @@ from agentgym.messages import (
 )
 from agentgym.parsing import (
     FORMAT_HINT,
+    PARSERS,
     ParsedAction,
     ParseError,
     ToolCallParser,
@@ -234,10 +235,9 @@ class AgentEnv(gym.Env[list[Message], Action]):
         self._closed = False
         self._runner = ToolRunner()
         # Per-reset work done once: the tools block of the system prompt (for one parser and one
-        # set of tools), the split's tasks as a list, and each task's split.
+        # set of tools) and the split's tasks as a list.
         self._tools_block: tuple[ToolCallParser, tuple[Tool, ...], str] | None = None
         self._task_list: tuple[TaskSet, list[Task]] | None = None
-        self._splits: dict[str, str] = {}
 
     # ----- hooks for subclasses -------------------------------------------------
 
@@ -363,8 +363,9 @@ class AgentEnv(gym.Env[list[Message], Action]):
         if self._task is not None:
             self.teardown()
         options = options or {}
-        if options.get("tool_format") is not None:
-            self.parser = get_parser(str(options["tool_format"]))
+        tool_format = options.get("tool_format")
+        if tool_format is not None and type(self.parser) is not PARSERS.get(str(tool_format)):
+            self.parser = get_parser(str(tool_format))  # parsers keep no state: the same kind is kept
         if options.get("task_id") is not None:
             task = self.task_set[str(options["task_id"])]
         else:
@@ -380,10 +381,7 @@ class AgentEnv(gym.Env[list[Message], Action]):
         self.setup(task)
         self._messages = self.opening_messages(task)
         self._raw_turns = []
-        split = self._splits.get(task.id)
-        if split is None:
-            split = self._splits[task.id] = self.task_set.split_of(task)
-        info = {"task_id": task.id, "split": split, "tools": self.tool_schemas(), "turn": 0}
+        info = {"task_id": task.id, "split": self.task_set.split_of(task), "tools": self.tool_schemas(), "turn": 0}
         return copy_messages(self._messages), info
 
     def step(self, action: Action) -> tuple[list[Message], float, bool, bool, dict[str, Any]]:

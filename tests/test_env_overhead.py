@@ -281,6 +281,11 @@ def test_the_tools_block_follows_the_tool_format() -> None:
     again, _ = env.reset(seed=0, options={"tool_format": "hermes"})
     assert FORMAT_HINT in hermes[0]["content"] and LLAMA3_HINT in llama[0]["content"]
     assert hermes[0]["content"] != llama[0]["content"] and again[0]["content"] == hermes[0]["content"]
+    parser = env.unwrapped.parser  # type: ignore[attr-defined]
+    env.reset(seed=0, options={"tool_format": "qwen"})  # the same format under another name: kept
+    assert env.unwrapped.parser is parser  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="unknown tool-call parser 'nope'"):
+        env.reset(seed=0, options={"tool_format": "nope"})
     env.close()
 
 
