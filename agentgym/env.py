@@ -191,7 +191,9 @@ class AgentEnv(gym.Env[list[Message], Action]):
             max_turns: assistant turns before truncation (default: the env's ``default_max_turns``).
             process_rewards: weights for per-turn reward components, e.g. ``{"step_cost": 0.01}``.
             parser: tool-call parser for raw text (``hermes``/``qwen``/``json``) or a parser object.
-            tool_timeout: seconds a Python tool may run before the model is told it timed out.
+            tool_timeout: seconds a Python tool may run before the model is told it timed out (the
+                call runs on the env's tool thread); None: tools without their own ``timeout`` run
+                inline, on the caller's thread. ``@tool(inline=True)`` tools never get one.
             max_tool_output: characters of a tool result kept (head + tail) for the model.
             time_limit: wall-clock seconds per episode before truncation (None: no limit).
             tools_in_prompt: describe the tools and the call format in the system message.

@@ -656,16 +656,18 @@ def _parameters(fn: Callable[..., Any]) -> list[str]:
 def idle_table(result: dict[str, Any]) -> tuple[Any, list[str]]:
     from rich.table import Table
 
-    table = Table(title="Trainer rollouts with the tiny model: share of wall time the generator is idle")
-    cols = ("mode", "env", "episodes", "wall s", "generating s", "generate calls", "generator idle")
+    table = Table(title="Trainer rollouts with the tiny model (CPU): share of wall time the generator is idle")
+    cols = ("mode", "env", "episodes", "max_turns", "env workers", "wall s", "generating s", "generate calls", "idle")
     for col in cols:
         table.add_column(col, justify="left" if col in ("mode", "env") else "right")
-    md = [f"| {' | '.join(cols)} |", "|---|---|---:|---:|---:|---:|---:|"]
+    md = [f"| {' | '.join(cols)} |", "|---|---|---:|---|---:|---:|---:|---:|---:|"]
     for r in result["rows"]:
         cells = (
             r["mode"],
             r["env"],
             str(r["episodes"]),
+            " / ".join(map(str, r["max_turns"])),
+            str(r["env_workers"]),
             f"{r['wall_s']:.1f}",
             f"{r['generation_s']:.1f}",
             str(r["generate_calls"]),
@@ -674,7 +676,7 @@ def idle_table(result: dict[str, Any]) -> tuple[Any, list[str]]:
         table.add_row(*cells)
         md.append(f"| {' | '.join(cells)} |")
     if result["not_available"]:
-        table.add_row("not available", result["not_available"][:100], "", "", "", "", "")
+        table.add_row("not available", result["not_available"][:100], "", "", "", "", "", "", "")
         md.append(f"not available: {result['not_available']}")
     return table, md
 
