@@ -298,7 +298,7 @@ def test_slowloris_is_cut_off(server: str) -> None:
             except ConnectionResetError:
                 pass
             cut = time.monotonic() - started
-    assert cut < FAST.request_timeout + 0.5
+    assert cut < FAST.request_timeout + 1.5  # 4 s if never cut; margin for a loaded machine
 
 
 def test_session_cap_then_room_after_close(start: Any) -> None:
@@ -451,7 +451,9 @@ def test_delete_waits_for_the_running_step(start: Any) -> None:
         target=lambda: out.append(post(url, f"/envs/{remote.session}/step", {"action": call("wait", seconds=0.4)}))
     )
     stepping.start()
-    time.sleep(0.1)
+    deadline = time.monotonic() + 5
+    while session.env.active == 0 and time.monotonic() < deadline:  # the step is inside the tool
+        time.sleep(0.01)
     remote.close()
     stepping.join()
     assert out[0][0] == 200 and session.env.events == ["waited", "closed"]
