@@ -94,32 +94,35 @@ class OraclePolicy:
     """Plays the task's reference solution (``env.oracle_turns(task)``; needs a local environment)."""
 
     name = "oracle"
+    script = "oracle_turns"
 
     def act(self, ctx: PolicyContext) -> Action:
-        """Turn ``ctx.turn`` of the reference solution."""
+        """Turn ``ctx.turn`` of the scripted turns."""
         if "turns" not in ctx.state:
-            oracle_turns = getattr(ctx.env, "oracle_turns", None)
-            if ctx.task is None or oracle_turns is None:
-                raise TypeError(
-                    f"the oracle policy needs the episode's task and env.oracle_turns(task), which "
-                    f"{type(ctx.env).__name__} does not expose (a remote environment keeps them on its server); "
-                    f"run it where the environment is local: collect(..., backend='ray') builds the "
-                    f"environments on the Ray workers"
-                )
-            ctx.state["turns"] = oracle_turns(ctx.task)
+            ctx.state["turns"] = _scripted_turns(ctx, self.name, self.script)
         turns: list[Action] = ctx.state["turns"]
         return turns[ctx.turn] if ctx.turn < len(turns) else ""
 
 
-class NoopPolicy:
-    """Does nothing (``env.noop_turns(task)``, then empty turns); must score 0."""
+class NoopPolicy(OraclePolicy):
+    """Does nothing (``env.noop_turns(task)``, then empty turns); must score 0. Needs a local environment."""
 
     name = "noop"
+    script = "noop_turns"
 
-    def act(self, ctx: PolicyContext) -> Action:
-        """Turn ``ctx.turn`` of the environment's do-nothing script."""
-        turns: list[Action] = ctx.state.setdefault("turns", ctx.env.noop_turns(ctx.task))
-        return turns[ctx.turn] if ctx.turn < len(turns) else ""
+
+def _scripted_turns(ctx: PolicyContext, policy: str, method: str) -> list[Action]:
+    """``env.<method>(task)``, or a clear error where the environment keeps its tasks elsewhere."""
+    script = getattr(ctx.env, method, None)
+    if ctx.task is None or script is None:
+        raise TypeError(
+            f"the {policy} policy needs the episode's task and env.{method}(task), which "
+            f"{type(ctx.env).__name__} does not expose (a remote environment keeps them on its server); "
+            f"run it where the environment is local: collect(..., backend='ray') builds the "
+            f"environments on the Ray workers"
+        )
+    turns: list[Action] = script(ctx.task)
+    return turns
 
 
 class RandomPolicy:

@@ -64,7 +64,8 @@ def run_episode(
     environment that keeps agentgym's contract works, a :class:`~agentgym.server.RemoteEnv`
     or a Ray one included: the transcript is reset's observation, then per step
     ``info["assistant_message"]`` and the step's observation. ``env_id`` names the
-    environment in the trajectory (default: :func:`env_name`).
+    environment in the trajectory (default: :func:`env_name`). A policy with a ``tool_format``
+    (the call format its model was shown, e.g. ``hf:``) asks the env for it in ``reset``'s options.
 
     A policy that raises (a server down, an engine crash) ends the episode as an
     infrastructure failure (``termination_reason="policy_error"``), and so does an
@@ -74,8 +75,13 @@ def run_episode(
     ends with the last turn the environment completed.
     """
     name = getattr(policy, "name", type(policy).__name__)
+    options: dict[str, Any] = {}
+    if task_id is not None:
+        options["task_id"] = task_id
+    if getattr(policy, "tool_format", None):
+        options["tool_format"] = policy.tool_format  # type: ignore[attr-defined]  # optional on Policy
     try:
-        obs, info = env.reset(seed=seed, options={"task_id": task_id} if task_id is not None else None)
+        obs, info = env.reset(seed=seed, options=options or None)
     except Exception as e:
         traj = Trajectory(
             env_id=env_id or env_name(env), task_id=str(task_id), seed=seed, group_id=group_id, policy=name

@@ -180,7 +180,7 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_resume_after_kill_or_interrupt_gives_the_uninterrupted_report(
     tmp_path: Path, uninterrupted: Path, how: signal.Signals
 ) -> None:
-    proc = _slow(tmp_path, "run", sleep=0.05)
+    proc = _slow(tmp_path, "run", sleep=0.2)  # slow enough that the signal lands mid-run on a loaded machine
     _wait_for_lines(tmp_path / "run" / "trajectories.jsonl", 4, proc)
     proc.send_signal(how)
     _, err = proc.communicate(timeout=120)

@@ -72,7 +72,7 @@ class GRPOConfig:
     env_server_url: str | None = None
     """Base URL of the ``agentgym serve`` for env_backend=server, e.g. ``http://10.0.0.5:8765``."""
     env_server_token: str | None = None
-    """Bearer token of that server (default: the AGENTGYM_SERVER_TOKEN environment variable); never written to
+    """Bearer token of that server (default: the AGENTGYM_SERVE_TOKEN environment variable); never written to
     config.json or checkpoints."""
 
     # ----- episode limits -------------------------------------------------------------

@@ -244,7 +244,7 @@ class Trainer:
         where = {
             "ray_address": c.ray_address,
             "server_url": c.env_server_url,
-            "server_token": c.env_server_token or os.environ.get("AGENTGYM_SERVER_TOKEN"),
+            "server_token": c.env_server_token or os.environ.get("AGENTGYM_SERVE_TOKEN"),
         }
         self.train_envs = EnvPool(env_factory(c.env_backend, c.env, self.env_kwargs, **where))
         self.eval_envs = EnvPool(env_factory(c.env_backend, c.env, {**self.env_kwargs, "split": "test"}, **where))

@@ -8,7 +8,8 @@ environment's Hermes block; ``tools="block"`` forces it). When the template desc
 tools, the environment's tool-call parser is set to the model family's format (``parser=``
 names one explicitly, and is then always applied): see :mod:`agentgym.trainer.tokens` and
 :func:`agentgym.parsing.detect_parser`.
-Not covered: a ``RemoteEnv`` keeps the parser its server was started with.
+The format is :attr:`HFPolicy.tool_format`, which rollouts send in ``reset``'s options
+(``tool_format``), so remote and Ray environments read it too.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from typing import Any
 
 import torch
 
-from agentgym.parsing import get_parser
 from agentgym.policies import Generation, PolicyContext
 from agentgym.trainer.engines import SamplingParams, make_engine
 from agentgym.trainer.models import load_model
@@ -51,6 +51,9 @@ class HFPolicy:
             self.tokenizer = load_model_tokenizer(path)
         self.chat = ChatTokens(self.tokenizer, tools=tools, parser=parser)
         self.parser = parser
+        # The env must read the format the model is told: the template's (its family's parser) when the
+        # template shows the tools, else the env's own block (its own parser), unless the user named one.
+        self.tool_format: str | None = parser or (self.chat.parser if self.chat.native_tools else None)
         if self.engine_kind == "vllm":
             engine_kw.setdefault("model_path", path)
         self.engine = make_engine(self.engine_kind, self.model, self.tokenizer, **engine_kw)
@@ -63,11 +66,6 @@ class HFPolicy:
         tokens: EpisodeTokens | None = ctx.state.get("tokens")
         if tokens is None:
             tokens = ctx.state["tokens"] = EpisodeTokens(self.chat, ctx.messages, ctx.tools)
-            # The env must read the format the model was told: the template's (its family's parser),
-            # else the env's own block (its parser), unless the user named a parser.
-            parser = self.parser or tokens.tool_parser
-            if parser and hasattr(ctx.env, "parser"):
-                ctx.env.parser = get_parser(parser)
         else:
             tokens.add_env(ctx.messages, ctx.turn)
         params = SamplingParams(

@@ -277,7 +277,9 @@ def test_every_finish_reason_is_token_exact(
         tools = traj.tools
     else:
         opening, tools = traj.messages[:2], None
-    assert traj.messages[0]["content"].endswith(tools_prompt(traj.tools))  # the env asked for its tools to be described
+    # The env described its tools in the format it reads: the one the template showed the model.
+    shown = chat.parser if chat.native_tools else "hermes"
+    assert traj.messages[0]["content"].endswith(tools_prompt(traj.tools, shown))
     second = max(i for i, m in enumerate(traj.messages) if m["role"] == "assistant")
     raw = [*opening, {"role": "assistant", "content": texts[0] + stop_text}, *traj.messages[3:second]]
     rendered = chat.render(raw, True, tools)
