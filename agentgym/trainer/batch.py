@@ -82,7 +82,7 @@ def make_batch(
         process = adv_fn.process_advantages(turn_rewards, group_ids, gamma, valid, scale)  # N x (T_i,)
     per_turn = adv_fn.turn_advantages(a_out, process, process_weight)  # N x (T_i,) or N x (1,)
 
-    signal = np.array([bool(np.any(a != 0)) for a in per_turn]) & valid  # (N,)
+    signal = np.array([bool(np.any(a != 0)) for a in per_turn], dtype=bool) & valid  # (N,)
     keep = valid.copy()
     if filter_zero_variance:
         for g in set(group_ids):

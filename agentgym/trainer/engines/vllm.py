@@ -85,12 +85,14 @@ class VLLMEngine:
         """Sample one completion per prompt, with the logprob of each sampled id."""
         vllm = self._vllm
         limits = params.limits(len(prompts))
+        # One seed per prompt when given (a sample must not depend on the batch it lands in).
+        seeds = params.prompt_seeds(len(prompts)) or [params.seed + i for i in range(len(prompts))]
         sampling = [
             vllm.SamplingParams(
                 max_tokens=m,
                 temperature=params.temperature,
                 top_k=params.top_k if params.top_k > 0 else -1,
-                seed=params.seed + i,
+                seed=seeds[i],
                 logprobs=0,
                 stop_token_ids=list(params.stop_ids),
                 detokenize=False,
