@@ -200,7 +200,5 @@ def test_a_group_whose_episodes_are_all_masked_contributes_nothing() -> None:
 
 def test_an_empty_batch_is_empty_not_an_error() -> None:
     """Every episode of a step dropped (stale, failed): make_batch gives an empty batch."""
-    from agentgym.trainer.batch import make_batch
-
     batch = make_batch([])
     assert batch.episodes == [] and batch.stats["episodes"] == 0.0
