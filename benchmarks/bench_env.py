@@ -610,14 +610,14 @@ def idle_section(args: argparse.Namespace) -> dict[str, Any]:
     jobs = plan_jobs(task_ids, args.idle_group, seed=0)
     limits = trainer_rollout.RolloutLimits(max_turn_tokens=32, max_total_tokens=8192)
     rows = []
-    for mode in ("lockstep", "overlap"):
+    for mode in ("warm-up", "lockstep", "overlap"):  # the warm-up pays torch's and the sandbox's first calls
         turns = [args.idle_turns[i % len(args.idle_turns)] for i in range(len(jobs))]
         envs = [agentgym.make(env_id, **env_kwargs, max_turns=t) for t in turns]
         stats = trainer_rollout.RolloutStats()
         try:
             trajs = trainer_rollout.rollout(
-                envs,
-                jobs,
+                envs[:2] if mode == "warm-up" else envs,
+                jobs[:2] if mode == "warm-up" else jobs,
                 engine,
                 chat,
                 limits,
@@ -625,11 +625,13 @@ def idle_section(args: argparse.Namespace) -> dict[str, Any]:
                 env_id=env_id,
                 env_workers=args.workers,
                 stats=stats,
-                mode=mode,
+                mode="overlap" if mode == "warm-up" else mode,
             )
         finally:
             for env in envs:
                 env.close()
+        if mode == "warm-up":
+            continue
         rows.append(
             {
                 "mode": mode,
