@@ -34,6 +34,7 @@ REFERENCE_PAGES = {
     "agentgym.trainer": "reference/trainer/index.html",
     "agentgym.envs.terminal": "reference/terminal/index.html",
     "agentgym.harbor": "reference/harbor/index.html",
+    "agentgym.distributed": "reference/distributed/index.html",
 }
 
 
