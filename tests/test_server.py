@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import gymnasium as gym
 import pytest
 from gymnasium.utils.env_checker import check_env
 
@@ -84,7 +85,15 @@ class Probe(AgentEnv):
         super().close()
 
 
-PROBE = agentgym.register("ServeProbe-v0", Probe, override=True)
+PROBE = "agentgym/ServeProbe-v0"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _probe_registered() -> Iterator[None]:
+    """The probe env exists for this module's tests only (other modules iterate the registry)."""
+    assert agentgym.register("ServeProbe-v0", Probe, override=True) == PROBE
+    yield
+    del gym.registry[PROBE]
 
 
 def call(name: str, **args: Any) -> str:
