@@ -36,6 +36,7 @@ What every request gets (limits are :class:`Limits`, per server):
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
 import logging
 import re
@@ -51,6 +52,32 @@ from typing import Any, ClassVar
 log = logging.getLogger("agentgym.http")
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or a name) is loopback only: 127.0.0.0/8, ::1 or a name resolving to them."""
+    if not host:
+        return False  # "" binds every interface
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return False
+    return bool(infos) and all(ipaddress.ip_address(str(info[4][0]).split("%")[0]).is_loopback for info in infos)
+
+
+def serve_until_interrupted(server: ThreadingHTTPServer) -> int:
+    """``serve_forever`` until Ctrl-C, then close the server; a command's exit status (0)."""
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
 
 
 class HTTPError(Exception):

@@ -26,7 +26,6 @@ per client, and what a served environment's own tools may do on the host.
 from __future__ import annotations
 
 import http.client
-import ipaddress
 import json
 import logging
 import math
@@ -44,7 +43,7 @@ from typing import Any
 
 import gymnasium as gym
 
-from agentgym._http import HTTPError, JSONHandler, JSONServer, Limits, Route
+from agentgym._http import HTTPError, JSONHandler, JSONServer, Limits, Route, is_loopback
 from agentgym.env import AgentEnv
 from agentgym.messages import Action, Message
 from agentgym.parsing import PARSERS
@@ -119,21 +118,6 @@ def _check_values(what: str, values: dict[str, Any], allowed: frozenset[str], wi
                 f"{what} {key!r} must be a JSON scalar (string up to {_MAX_STRING} characters, number, bool, null) "
                 f"or a flat list or object of up to {_MAX_LIST} of them, got {json.dumps(value)[:200]}",
             )
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` (an address or a name) is loopback only: 127.0.0.0/8, ::1 or a name resolving to them."""
-    if not host:
-        return False  # "" binds every interface
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        pass
-    try:
-        infos = socket.getaddrinfo(host, None)
-    except OSError:
-        return False
-    return bool(infos) and all(ipaddress.ip_address(str(info[4][0]).split("%")[0]).is_loopback for info in infos)
 
 
 @dataclass

@@ -10,6 +10,7 @@ from typing import Any
 def cmd_serve(args: argparse.Namespace) -> int:
     """``agentgym serve``: serve environments over HTTP until interrupted."""
     import agentgym
+    from agentgym._http import serve_until_interrupted
     from agentgym.server import CLIENT_KWARGS, TOKEN_ENV, serve
 
     known = agentgym.list_envs()
@@ -34,13 +35,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         f"auth: {auth}; at most {args.max_sessions} sessions, closed after {args.session_ttl:g} s idle",
         flush=True,
     )
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-    return 0
+    return serve_until_interrupted(server)
 
 
 def add_commands(sub: Any) -> None:

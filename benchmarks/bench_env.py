@@ -35,7 +35,10 @@ episode (reset or construction plus both steps), and agentgym's cost as a multip
 on the CPU) is idle in trainer rollouts, ``mode="lockstep"`` vs ``mode="overlap"``
 (``agentgym.trainer.rollout.rollout`` and ``RolloutStats``), on the same jobs and seeds:
 CodeRepair episodes (curated tasks, ``--sandbox``) of two lengths (``--idle-turns``), so the
-short ones are graded while the long ones still need the generator.
+short ones are graded while the long ones still need the generator; and ToolUse episodes whose
+every reset and step waits ``--idle-latency`` seconds without using this machine's CPU, as
+environments on another host do (``RemoteEnv``, ``RayEnv`` on a cluster). On a 2-core machine the
+CodeRepair case measures little: the sandboxed test runs and the model compete for the same cores.
 
 Results go to ``--out`` as ``results.json`` and ``RESULTS.md``. No thresholds: the issue's
 target (agentgym within 3x skyrl-gym's and GEM's step cost) is stated next to the table.
@@ -600,53 +603,86 @@ def idle_section(args: argparse.Namespace) -> dict[str, Any]:
     # the env work. Episodes of different lengths (``--idle-turns``, cycled over the jobs), as a
     # real batch ends at different turns: the short ones are graded while the long ones still
     # need the generator. Without a sandbox, ToolUse (almost no env work) stands in.
-    env_id, env_kwargs = "agentgym/CodeRepair-v0", {"source": "curated", "sandbox": args.sandbox, "split": "all"}
+    cases: list[tuple[str, str, dict[str, Any], float]] = []
     if (problem := _sandbox_problem(args.sandbox)) is not None:
         print(f"idle: CodeRepair unavailable ({problem}); ToolUse instead", flush=True)
-        env_id, env_kwargs = "agentgym/ToolUse-v0", {}
-    probe = agentgym.make(env_id, **env_kwargs)
-    task_ids = probe.unwrapped.tasks.ids[: args.idle_tasks]  # type: ignore[attr-defined]
-    probe.close()
-    jobs = plan_jobs(task_ids, args.idle_group, seed=0)
+        cases.append(("agentgym/ToolUse-v0", "agentgym/ToolUse-v0", {}, 0.0))
+    else:
+        coding = {"source": "curated", "sandbox": args.sandbox, "split": "all"}
+        cases.append(("agentgym/CodeRepair-v0", "agentgym/CodeRepair-v0", coding, 0.0))
+    if args.idle_latency > 0:
+        label = f"agentgym/ToolUse-v0, env waits {args.idle_latency:g} s"
+        cases.append((label, "agentgym/ToolUse-v0", {}, args.idle_latency))
     limits = trainer_rollout.RolloutLimits(max_turn_tokens=32, max_total_tokens=8192)
     rows = []
-    for mode in ("warm-up", "lockstep", "overlap"):  # the warm-up pays torch's and the sandbox's first calls
-        turns = [args.idle_turns[i % len(args.idle_turns)] for i in range(len(jobs))]
-        envs = [agentgym.make(env_id, **env_kwargs, max_turns=t) for t in turns]
-        stats = trainer_rollout.RolloutStats()
-        try:
-            trajs = trainer_rollout.rollout(
-                envs[:2] if mode == "warm-up" else envs,
-                jobs[:2] if mode == "warm-up" else jobs,
-                engine,
-                chat,
-                limits,
-                seed=0,
-                env_id=env_id,
-                env_workers=args.workers,
-                stats=stats,
-                mode="overlap" if mode == "warm-up" else mode,
+    for label, env_id, env_kwargs, latency in cases:
+        probe = agentgym.make(env_id, **env_kwargs)
+        task_ids = probe.unwrapped.tasks.ids[: args.idle_tasks]  # type: ignore[attr-defined]
+        probe.close()
+        jobs = plan_jobs(task_ids, args.idle_group, seed=0)
+        for mode in ("warm-up", "lockstep", "overlap"):  # the warm-up pays torch's and the sandbox's first calls
+            turns = [args.idle_turns[i % len(args.idle_turns)] for i in range(len(jobs))]
+            envs = [_Waiting(agentgym.make(env_id, **env_kwargs, max_turns=t), latency) for t in turns]
+            stats = trainer_rollout.RolloutStats()
+            try:
+                trajs = trainer_rollout.rollout(
+                    envs[:2] if mode == "warm-up" else envs,
+                    jobs[:2] if mode == "warm-up" else jobs,
+                    engine,
+                    chat,
+                    limits,
+                    seed=0,
+                    env_id=env_id,
+                    env_workers=args.workers if latency == 0 else len(jobs),
+                    stats=stats,
+                    mode="overlap" if mode == "warm-up" else mode,
+                )
+            finally:
+                for env in envs:
+                    env.close()
+            if mode == "warm-up":
+                continue
+            rows.append(
+                {
+                    "mode": mode,
+                    "env": label,
+                    "episodes": len(trajs),
+                    "max_turns": args.idle_turns,
+                    "env_workers": args.workers if latency == 0 else len(jobs),
+                    "wall_s": stats.wall_s,
+                    "generation_s": stats.generation_s,
+                    "generate_calls": stats.generate_calls,
+                    "idle_share": stats.generator_idle_share,
+                }
             )
-        finally:
-            for env in envs:
-                env.close()
-        if mode == "warm-up":
-            continue
-        rows.append(
-            {
-                "mode": mode,
-                "env": env_id,
-                "episodes": len(trajs),
-                "max_turns": args.idle_turns,
-                "env_workers": args.workers,
-                "wall_s": stats.wall_s,
-                "generation_s": stats.generation_s,
-                "generate_calls": stats.generate_calls,
-                "idle_share": stats.generator_idle_share,
-            }
-        )
-        print(f"{mode}: generator idle {stats.generator_idle_share:.1%} of {stats.wall_s:.1f} s", flush=True)
+            idle = stats.generator_idle_share
+            print(f"{label} {mode}: generator idle {idle:.1%} of {stats.wall_s:.1f} s", flush=True)
     return {"rows": rows, "not_available": None}
+
+
+class _Waiting:
+    """An environment on another host, as the generator sees it: each call waits ``latency`` s, off this CPU."""
+
+    def __init__(self, env: Any, latency: float):
+        self.env, self.latency = env, latency
+
+    def _wait(self) -> None:
+        if self.latency > 0:
+            time.sleep(self.latency)
+
+    def reset(self, **kwargs: Any) -> Any:
+        self._wait()
+        return self.env.reset(**kwargs)
+
+    def step(self, action: Any) -> Any:
+        self._wait()
+        return self.env.step(action)
+
+    def finish(self, reason: str = "stopped") -> Any:
+        return self.env.finish(reason)
+
+    def close(self) -> None:
+        self.env.close()
 
 
 def _parameters(fn: Callable[..., Any]) -> list[str]:
@@ -701,6 +737,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--idle-tasks", type=int, default=4, help="idle: tasks per rollout")
     p.add_argument("--idle-group", type=int, default=2, help="idle: episodes per task")
     p.add_argument("--idle-turns", type=int, nargs="+", default=[1, 4], help="idle: max_turns, cycled over episodes")
+    p.add_argument(
+        "--idle-latency", type=float, default=0.2, help="idle: seconds each step of the remote-like case waits (0: off)"
+    )
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_env")
     # Worker mode: one contender, in whichever venv runs this file; prints one JSON line.
     p.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)

@@ -25,13 +25,12 @@ across turns is in :mod:`agentgym.trainer.openai_records`.
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import secrets
 import threading
 import time
 from typing import Any, ClassVar
 
-from agentgym._http import JSONHandler, JSONServer, Limits, Reply, Route
+from agentgym._http import JSONHandler, JSONServer, Limits, Reply, Route, is_loopback, serve_until_interrupted
 from agentgym.trainer.openai_records import (
     EPISODE_HEADER,
     ChatRequest,
@@ -275,16 +274,6 @@ class ModelServer(JSONServer):
         super().__init__(address, ModelHandler, token=token, limits=limits or Limits(max_body=32 << 20))
 
 
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` names this machine only (``localhost``, 127.0.0.0/8, ``::1``)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def serve_model(
     service: ModelService, host: str = "127.0.0.1", port: int = 8000, token: str | None = None
 ) -> ModelServer:
@@ -330,13 +319,7 @@ def cmd_serve_model(args: argparse.Namespace) -> int:
         f"serving {service.name} at {url} (policy: openai:{url}#{service.name}; episodes: {url}/agentgym/episodes)",
         flush=True,
     )
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-    return 0
+    return serve_until_interrupted(server)
 
 
 def add_commands(sub: Any) -> None:
