@@ -36,7 +36,7 @@ on the CPU) is idle in trainer rollouts, ``mode="lockstep"`` vs ``mode="overlap"
 (``agentgym.trainer.rollout.rollout`` and ``RolloutStats``), on the same jobs and seeds:
 CodeRepair episodes (curated tasks, ``--sandbox``) of two lengths (``--idle-turns``), so the
 short ones are graded while the long ones still need the generator; and ToolUse episodes whose
-every reset and step waits ``--idle-latency`` seconds without using this machine's CPU, as
+every reset and step waits 0 to 2x ``--idle-latency`` seconds (per episode) without using this machine's CPU, as
 environments on another host do (``RemoteEnv``, ``RayEnv`` on a cluster). On a 2-core machine the
 CodeRepair case measures little: the sandboxed test runs and the model compete for the same cores.
 
@@ -611,7 +611,8 @@ def idle_section(args: argparse.Namespace) -> dict[str, Any]:
         coding = {"source": "curated", "sandbox": args.sandbox, "split": "all"}
         cases.append(("agentgym/CodeRepair-v0", "agentgym/CodeRepair-v0", coding, 0.0))
     if args.idle_latency > 0:
-        label = f"agentgym/ToolUse-v0, env waits {args.idle_latency:g} s"
+        top = args.idle_latency * max(_SPREAD)
+        label = f"agentgym/ToolUse-v0, env waits 0-{top:g} s"
         cases.append((label, "agentgym/ToolUse-v0", {}, args.idle_latency))
     limits = trainer_rollout.RolloutLimits(max_turn_tokens=32, max_total_tokens=8192)
     rows = []
@@ -622,7 +623,10 @@ def idle_section(args: argparse.Namespace) -> dict[str, Any]:
         jobs = plan_jobs(task_ids, args.idle_group, seed=0)
         for mode in ("warm-up", "lockstep", "overlap"):  # the warm-up pays torch's and the sandbox's first calls
             turns = [args.idle_turns[i % len(args.idle_turns)] for i in range(len(jobs))]
-            envs = [_Waiting(agentgym.make(env_id, **env_kwargs, max_turns=t), latency) for t in turns]
+            envs = [
+                _Waiting(agentgym.make(env_id, **env_kwargs, max_turns=t), latency * _SPREAD[i % len(_SPREAD)])
+                for i, t in enumerate(turns)
+            ]
             stats = trainer_rollout.RolloutStats()
             try:
                 trajs = trainer_rollout.rollout(
@@ -658,6 +662,10 @@ def idle_section(args: argparse.Namespace) -> dict[str, Any]:
             idle = stats.generator_idle_share
             print(f"{label} {mode}: generator idle {idle:.1%} of {stats.wall_s:.1f} s", flush=True)
     return {"rows": rows, "not_available": None}
+
+
+_SPREAD = (0.0, 0.5, 1.0, 2.0)
+"""Each remote-like episode's wait, in units of ``--idle-latency``: hosts and test runs differ."""
 
 
 class _Waiting:
@@ -738,7 +746,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--idle-group", type=int, default=2, help="idle: episodes per task")
     p.add_argument("--idle-turns", type=int, nargs="+", default=[1, 4], help="idle: max_turns, cycled over episodes")
     p.add_argument(
-        "--idle-latency", type=float, default=0.2, help="idle: seconds each step of the remote-like case waits (0: off)"
+        "--idle-latency", type=float, default=0.2, help="idle: remote-like case, steps wait 0-2x this many s (0: off)"
     )
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_env")
     # Worker mode: one contender, in whichever venv runs this file; prints one JSON line.
