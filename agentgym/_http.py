@@ -429,7 +429,7 @@ class JSONHandler(BaseHTTPRequestHandler):
                 allowed.append(route.method)
                 continue
             return self._serve(route, params)
-        self._discard_body()
+        self._discard_body(limit=64 << 10)  # a body sent to no route is not read in full
         if allowed:
             self.send_json(
                 405,
@@ -480,6 +480,9 @@ class JSONHandler(BaseHTTPRequestHandler):
 
     def _content_length(self, required: bool) -> int:
         raw = self.headers.get("Content-Length")
+        if len(self.headers.get_all("Content-Length") or []) > 1:
+            self.close_connection = True  # two framings of one body: a request could hide in it (RFC 9112 6.3)
+            raise HTTPError(400, "more than one Content-Length header; send exactly one")
         if self.headers.get("Transfer-Encoding"):
             self.close_connection = True
             raise HTTPError(411, "chunked request bodies are not accepted; send a Content-Length")
@@ -514,6 +517,8 @@ class JSONHandler(BaseHTTPRequestHandler):
             body = json.loads(data, parse_constant=_no_constants)
         except (ValueError, UnicodeDecodeError) as e:
             raise HTTPError(400, f"the body is not valid JSON: {e}") from None
+        except RecursionError:
+            raise HTTPError(400, "the body's JSON is nested too deeply") from None
         if not isinstance(body, dict):
             raise HTTPError(400, f"the body must be a JSON object, got {type(body).__name__}")
         return body

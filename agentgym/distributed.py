@@ -76,10 +76,10 @@ def _ray() -> Any:
 
 
 def _lost_errors() -> tuple[type[BaseException], ...]:
-    """What Ray raises for a task whose worker process or actor is gone."""
-    from ray.exceptions import RayActorError, WorkerCrashedError
+    """What Ray raises for a task whose worker process or actor is gone, or whose result was lost with its node."""
+    from ray.exceptions import ObjectLostError, RayActorError, WorkerCrashedError
 
-    return (RayActorError, WorkerCrashedError)
+    return (RayActorError, WorkerCrashedError, ObjectLostError)
 
 
 class RayCluster:

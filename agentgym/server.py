@@ -37,7 +37,7 @@ import threading
 import time
 import urllib.parse
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,7 +97,11 @@ def _is_scalar(value: Any) -> bool:
 
 
 def _check_values(what: str, values: dict[str, Any], allowed: frozenset[str], widen: str) -> None:
-    """Raise 400 unless every key is allowed and every value a JSON scalar or a flat list of them."""
+    """Raise 400 unless every key is allowed and every value a JSON scalar or a flat list of them.
+
+    Known keys are also checked for type and range (:data:`_CLIENT_TYPES`), so that a bad value
+    is the client's 400 here, never a server fault on a later step.
+    """
     bad = sorted(k for k in values if k not in allowed)
     if bad:
         raise HTTPError(
@@ -118,6 +122,54 @@ def _check_values(what: str, values: dict[str, Any], allowed: frozenset[str], wi
                 f"{what} {key!r} must be a JSON scalar (string up to {_MAX_STRING} characters, number, bool, null) "
                 f"or a flat list or object of up to {_MAX_LIST} of them, got {json.dumps(value)[:200]}",
             )
+        check = _CLIENT_TYPES.get(key)
+        if check is not None and value is not None and not check[0](value):
+            raise HTTPError(400, f"{what} {key!r} must be {check[1]}, got {json.dumps(value)[:200]}")
+
+
+def _int_in(lo: int, hi: int) -> Callable[[Any], bool]:
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
+
+
+def _number_in(lo: float, hi: float) -> Callable[[Any], bool]:
+    return lambda v: isinstance(v, int | float) and not isinstance(v, bool) and lo <= v <= hi
+
+
+def _names(v: Any) -> bool:
+    return isinstance(v, list) and len(v) <= 64 and all(isinstance(x, str) for x in v) and len(set(v)) == len(v)
+
+
+def _weights(v: Any) -> bool:
+    return isinstance(v, dict) and all(_number_in(-1e6, 1e6)(w) for w in v.values())
+
+
+_BOOL = (lambda v: isinstance(v, bool), "true or false")
+_CLIENT_TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "split": (lambda v: v in ("train", "test", "all"), '"train", "test" or "all"'),
+    "max_turns": (_int_in(1, 1000), "an integer from 1 to 1000"),
+    "time_limit": (_number_in(0.001, 86_400), "seconds, a number from 0.001 to 86400"),
+    "max_tool_output": (_int_in(1, 1_000_000), "an integer from 1 to 1000000 (characters)"),
+    "parser": (lambda v: isinstance(v, str) and v in PARSERS, f"a parser name: {', '.join(sorted(PARSERS))}"),
+    "tool_format": (lambda v: isinstance(v, str) and v in PARSERS, f"a parser name: {', '.join(sorted(PARSERS))}"),
+    "task_id": (lambda v: isinstance(v, str | int) and not isinstance(v, bool), "a task id (string)"),
+    "process_rewards": (_weights, "an object of {component: weight} with |weight| <= 1e6"),
+    "kinds": (_names, "a list of up to 64 distinct names"),
+    "tools": (_names, "a list of up to 64 distinct tool names"),
+    "reward_mode": (lambda v: v in ("binary", "fraction"), '"binary" or "fraction"'),
+    **dict.fromkeys(
+        (
+            "tools_in_prompt",
+            "grade_on_truncation",
+            "answer_in_text",
+            "compact_tools",
+            "end_on_text",
+            "reject_syntax_errors",
+            "file_tools",
+        ),
+        _BOOL,
+    ),
+}
+"""Type and range of each known client value (checked whoever allowed the key)."""
 
 
 @dataclass
@@ -313,9 +365,6 @@ class _Handler(JSONHandler):
             task_id = options.get("task_id")
             if task_id is not None and str(task_id) not in s.env.task_set:
                 raise HTTPError(400, f"no task {task_id!r} in {s.env_id}; GET /envs/{sid}/tasks lists them")
-            tool_format = options.get("tool_format")
-            if tool_format is not None and tool_format not in PARSERS:
-                raise HTTPError(400, f"unknown tool_format {tool_format!r}; choose one of {sorted(PARSERS)}")
             s.running = False
             obs, info = s.env.reset(seed=seed, options=options or None)
             s.running = True

@@ -201,7 +201,9 @@ def test_remote_errors_are_clear(server: str) -> None:
     with pytest.raises(RuntimeError, match=r"-> 400: reset options not allowed from clients: extra"):
         remote.reset(options={"extra": 1})
     remote.close()
-    with pytest.raises(RuntimeError, match=r"-> 400: cannot make agentgym/ToolUse-v0 .*unknown split"):
+    with pytest.raises(RuntimeError, match=r"-> 400: cannot make agentgym/ToolUse-v0 .*unknown ToolUse kinds"):
+        RemoteEnv(server, "agentgym/ToolUse-v0", kinds=["nope"])  # the constructor's own error, relayed
+    with pytest.raises(RuntimeError, match=r"-> 400: constructor arguments 'split' must be"):
         RemoteEnv(server, "agentgym/ToolUse-v0", split="nope")
 
 
@@ -227,6 +229,45 @@ def test_collect_through_remote_env_equals_local(start: Any) -> None:
 
 
 # ----- hardening: one test per defect of the old server -----------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"time_limit": "x"},
+        {"max_tool_output": "x"},
+        {"max_tool_output": 0},
+        {"max_turns": 1e300},
+        {"parser": 5},
+        {"parser": "not-a-parser"},
+        {"process_rewards": {"step_cost": 1e308}},
+        {"kinds": ["arithmetic"] * 256},
+        {"split": "everything"},
+        {"grade_on_truncation": "yes"},
+    ],
+    ids=lambda k: next(iter(k)),
+)
+def test_allowed_kwargs_of_the_wrong_type_or_range_are_a_400_before_the_env_is_made(
+    server: str, kwargs: dict[str, Any]
+) -> None:
+    """Review finding: allowed names with bad values made every later step a 500 (or cost seconds of CPU)."""
+    made = Probe.made
+    status, out = post(server, "/envs", {"env_id": "agentgym/ToolUse-v0", "kwargs": kwargs})
+    assert status == 400 and "must be" in out["error"], out
+    status, out = post(server, "/envs", {"env_id": PROBE, "kwargs": kwargs})
+    assert status == 400 and Probe.made == made
+
+
+@pytest.mark.parametrize("tool_format", [["hermes"], {"a": 1}, 5, "nope"])
+def test_a_bad_tool_format_or_task_id_in_reset_options_is_a_400(server: str, tool_format: Any) -> None:
+    status, out = post(server, "/envs", {"env_id": "agentgym/ToolUse-v0"})
+    sid = out["session"]
+    status, out = post(server, f"/envs/{sid}/reset", {"seed": 1, "options": {"tool_format": tool_format}})
+    assert status == 400 and "tool_format" in out["error"], out
+    status, out = post(server, f"/envs/{sid}/reset", {"seed": 1, "options": {"task_id": [1]}})
+    assert status == 400 and "task_id" in out["error"], out
+    status, _ = post(server, f"/envs/{sid}/reset", {"seed": 1, "options": {"tool_format": "json"}})
+    assert status == 200
 
 
 def test_task_source_and_code_kwargs_are_rejected_before_making_the_env(server: str) -> None:

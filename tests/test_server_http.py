@@ -260,3 +260,24 @@ def test_a_route_naming_an_http_server_method_is_refused() -> None:
 
         class Missing(JSONHandler):
             routes = (Route("GET", "/y", "on_missing"),)
+
+
+def test_two_content_lengths_are_refused_not_split_into_two_requests(make_server: Any) -> None:
+    """Review finding: the first Content-Length counted and the rest of the body was read as a second request."""
+    srv = make_server()
+    hidden = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+    body = b"{}" + hidden
+    head = f"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+    out = raw(srv, head + body)
+    assert out.startswith(b"HTTP/1.1 400") and b"more than one Content-Length" in out
+    assert out.count(b"HTTP/1.1 ") == 1  # the connection closed: nothing after it was read as a request
+
+
+def test_deeply_nested_json_is_the_clients_400_not_a_500(make_server: Any) -> None:
+    srv = make_server(limits=Limits(max_body=1 << 20))
+    conn = http.client.HTTPConnection("127.0.0.1", srv.server_port, timeout=5)
+    conn.request("POST", "/echo", body=b'{"a": ' + b"[" * 5_000 + b"]" * 5_000 + b"}")
+    resp = conn.getresponse()
+    status, out = resp.status, json.loads(resp.read())
+    conn.close()
+    assert status == 400 and "nested too deeply" in out["error"]

@@ -150,6 +150,9 @@ def _tools(tools: Any) -> Schemas | None:
             raise RequestError(f"tools[{i}] must be {{'type': 'function', 'function': {{'name', ...}}}}", "tools")
         if not isinstance(fn.get("name"), str) or not fn["name"]:
             raise RequestError(f"tools[{i}].function.name must be a non-empty string", "tools")
+        params = fn.get("parameters", {})
+        if not isinstance(params, dict) or not isinstance(params.get("properties", {}), dict):
+            raise RequestError(f"tools[{i}].function.parameters must be a JSON Schema object", "tools")
     return [{"type": "function", "function": t["function"]} for t in tools]
 
 
@@ -192,8 +195,9 @@ def parse_request(body: dict[str, Any], header: str | None = None) -> ChatReques
         raise RequestError("tool_choice must be 'auto' or 'none' (a call cannot be forced)", "tool_choice")
     stop = body.get("stop")
     stops = [stop] if isinstance(stop, str) else stop or []
-    if not isinstance(stops, list) or not all(isinstance(s, str) and s for s in stops) or len(stops) > 4:
-        raise RequestError("'stop' must be a non-empty string or a list of up to 4 of them", "stop")
+    good = isinstance(stops, list) and len(stops) <= 4
+    if not good or not all(isinstance(s, str) and 0 < len(s) <= 256 for s in stops):
+        raise RequestError("'stop' must be a string of 1 to 256 characters or a list of up to 4 of them", "stop")
     mt = _number(body, "max_completion_tokens", 1, 1 << 30, integer=True)
     if mt is None:
         mt = _number(body, "max_tokens", 1, 1 << 30, integer=True)

@@ -257,6 +257,10 @@ def test_a_stop_string_cuts_the_text_and_the_recorded_ids_keep_what_was_sampled(
     assert not service.chat.decode(ids[:-1]).startswith(choice.message.content + '"lookup"')
 
 
+def _fn_tool(parameters: Any) -> dict[str, Any]:
+    return {"type": "function", "function": {"name": "f", "parameters": parameters}}
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
@@ -269,6 +273,11 @@ def test_a_stop_string_cuts_the_text_and_the_recorded_ids_keep_what_was_sampled(
         ({"model": "m", "messages": [{"role": "user", "content": "hi"}], "tool_choice": "required"}, "tool_choice"),
         ({"model": "m", "messages": [{"role": "user", "content": "hi"}], "tools": [{"x": 1}]}, "tools[0] must be"),
         ({"model": "m", "messages": [{"role": "tool", "content": "5"}]}, "needs 'tool_call_id'"),
+        (
+            {"model": "m", "messages": [{"role": "user", "content": "hi"}], "tools": [_fn_tool(5)]},
+            "tools[0].function.parameters must be a JSON Schema object",
+        ),
+        ({"model": "m", "messages": [{"role": "user", "content": "hi"}], "stop": "x" * 257}, "1 to 256 characters"),
         ({"model": "m", "messages": [{"role": "user", "content": "hi"}], "user": "a b"}, "the episode id"),
         (b"{not json", "not valid JSON"),
     ],
