@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Literal
 
@@ -291,8 +292,12 @@ class AgentEnv(gym.Env[list[Message], Action]):
         hint = getattr(self.parser, "format_hint", FORMAT_HINT)
         return [user(f"Your reply contained no tool call. Call one of the tools ({names}). {hint}")]
 
-    def oracle_turns(self, task: Task) -> list[Action]:
-        """The reference solution as assistant turns (played by the ``oracle`` policy)."""
+    def oracle_turns(self, task: Task) -> list[Action] | Iterator[Action]:
+        """The reference solution as assistant turns (played by the ``oracle`` policy).
+
+        A list, or an iterator read lazily: the ``oracle`` policy takes each next turn only
+        after the previous one was stepped, so it may read the live state (a browser page).
+        """
         raise NotImplementedError(f"{type(self).__name__} has no oracle")
 
     def noop_turns(self, task: Task) -> list[Action]:

@@ -17,7 +17,7 @@ import importlib
 import os
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -97,10 +97,17 @@ class OraclePolicy:
     script = "oracle_turns"
 
     def act(self, ctx: PolicyContext) -> Action:
-        """Turn ``ctx.turn`` of the scripted turns."""
+        """Turn ``ctx.turn`` of the scripted turns.
+
+        A script given as an iterator is read lazily: its next turn is taken only when the
+        policy acts, that is after the previous turn was stepped, so an oracle may read the
+        live state (a browser page) that the previous turn produced.
+        """
         if "turns" not in ctx.state:
             ctx.state["turns"] = _scripted_turns(ctx, self.name, self.script)
-        turns: list[Action] = ctx.state["turns"]
+        turns: list[Action] | Iterator[Action] = ctx.state["turns"]
+        if not isinstance(turns, list):
+            return next(turns, "")
         return turns[ctx.turn] if ctx.turn < len(turns) else ""
 
 
@@ -111,7 +118,7 @@ class NoopPolicy(OraclePolicy):
     script = "noop_turns"
 
 
-def _scripted_turns(ctx: PolicyContext, policy: str, method: str) -> list[Action]:
+def _scripted_turns(ctx: PolicyContext, policy: str, method: str) -> list[Action] | Iterator[Action]:
     """``env.<method>(task)``, or a clear error where the environment keeps its tasks elsewhere."""
     script = getattr(ctx.env, method, None)
     if ctx.task is None or script is None:
@@ -121,8 +128,12 @@ def _scripted_turns(ctx: PolicyContext, policy: str, method: str) -> list[Action
             f"run it where the environment is local: collect(..., backend='ray') builds the "
             f"environments on the Ray workers"
         )
-    turns: list[Action] = script(ctx.task)
-    return turns
+    turns = script(ctx.task)
+    if isinstance(turns, list):
+        return turns
+    if isinstance(turns, Iterator):
+        return turns
+    return list(turns)
 
 
 class RandomPolicy:

@@ -239,3 +239,24 @@ def test_core_imports_stay_light() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_an_oracle_given_as_an_iterator_is_read_after_each_step() -> None:
+    """An oracle that yields turns reads the state the previous turn produced (browser pages need this)."""
+    from agentgym.policies import OraclePolicy
+    from agentgym.rollout import run_episode
+
+    env = agentgym.make(TOOLUSE)
+    seen: list[int] = []
+    listed = env.unwrapped.oracle_turns
+
+    def lazy(task: Task):
+        for turn in listed(task):
+            seen.append(len(env.unwrapped.messages))  # read when the turn is asked for, not before
+            yield turn
+
+    env.unwrapped.oracle_turns = lazy
+    traj = run_episode(env, OraclePolicy(), task_id="chain-0003", seed=0)
+    assert traj.success and len(seen) == traj.num_turns >= 2
+    assert seen == sorted(set(seen)), "each turn must be drawn after the previous one was stepped"
+    env.close()
