@@ -34,8 +34,9 @@ import functools
 import logging
 import os
 import sys
+import time
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -60,6 +61,10 @@ OBJECT_STORE_BYTES = 256 * 1024**2
 MAX_ATTEMPTS = 3
 """Workers an episode may lose before it ends as ``worker_lost``."""
 CLOSE_TIMEOUT_S = 30.0
+START_TIMEOUT_S = 300.0
+"""Seconds a worker may take to start (be scheduled, build its environment and policy) before it counts as lost:
+an actor no node can host (resources nobody has, a node gone with its resources) would otherwise wait forever."""
+_POLL_S = 1.0
 INTERRUPT_CLOSE_S = 5.0
 """The same on an interrupt or error: actors still in an episode are killed after it."""
 _LOOPBACK_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
@@ -213,18 +218,30 @@ class _RolloutWorker:
 class _Workers:
     """The rollout actors of one :func:`collect_ray` call; a dead one is replaced by a fresh one."""
 
-    def __init__(self, args: tuple[Any, ...], actor_options: dict[str, Any] | None):
+    def __init__(self, args: tuple[Any, ...], actor_options: dict[str, Any] | None, start_timeout: float):
         self.ray = _ray()
-        self.cls = _remote(_RolloutWorker).options(**_actor_options(actor_options))
+        self.options = _actor_options(actor_options)
+        self.cls = _remote(_RolloutWorker).options(**self.options)
         self.args = args
+        self.start_timeout = start_timeout
         self.actors: list[Any] = []
+        self.starting: dict[Any, tuple[Any, float]] = {}
+        """Replacement actors not yet known to be up: actor -> (its ``pid`` call, when it was asked for)."""
 
     def start(self, n: int) -> list[Any]:
-        """``n`` new actors, once each has built its environment and policy."""
+        """``n`` new actors, once each has built its environment and policy (within ``start_timeout``)."""
         new = [self.cls.remote(*self.args) for _ in range(n)]
         self.actors += new
+        refs = [a.pid.remote() for a in new]
+        ready, _ = self.ray.wait(refs, num_returns=len(refs), timeout=self.start_timeout)
+        if len(ready) < len(refs):
+            raise RuntimeError(
+                f"{len(refs) - len(ready)} of {len(refs)} Ray workers did not start within {self.start_timeout:g} s: "
+                f"no node can host an actor with {self._asks()} (see `ray status`), or building the environment "
+                f"hangs; lower num_workers or the actor options, or raise start_timeout"
+            )
         try:
-            self.ray.get([a.pid.remote() for a in new])
+            self.ray.get(refs)
         except _lost_errors() as e:
             raise RuntimeError(f"the Ray workers could not build the environment or the policy: {e}") from e
         return new
@@ -233,9 +250,29 @@ class _Workers:
         """A fresh actor in place of ``dead`` (not waited for: its first episode queues behind its start)."""
         self.ray.kill(dead, no_restart=True)
         self.actors.remove(dead)
+        self.starting.pop(dead, None)
         actor = self.cls.remote(*self.args)
         self.actors.append(actor)
+        self.starting[actor] = (actor.pid.remote(), time.monotonic())
         return actor
+
+    def stuck(self, actors: Iterable[Any]) -> list[Any]:
+        """Those of ``actors`` still starting after ``start_timeout`` (the others' starts are checked off)."""
+        stuck = []
+        for actor in actors:
+            if actor not in self.starting:
+                continue
+            ref, since = self.starting[actor]
+            done, _ = self.ray.wait([ref], timeout=0)
+            if done:
+                del self.starting[actor]
+            elif time.monotonic() - since > self.start_timeout:
+                stuck.append(actor)
+        return stuck
+
+    def _asks(self) -> str:
+        asks = {k: v for k, v in self.options.items() if k in ("num_cpus", "num_gpus", "memory", "resources")}
+        return ", ".join(f"{k}={v}" for k, v in asks.items()) or "the default resources (1 CPU)"
 
     def close(self, timeout: float = CLOSE_TIMEOUT_S) -> None:
         """Close every environment (an actor in an episode closes after it, within ``timeout``); end the actors."""
@@ -265,6 +302,7 @@ def collect_ray(
     address: str | None = None,
     max_attempts: int = MAX_ATTEMPTS,
     actor_options: dict[str, Any] | None = None,
+    start_timeout: float = START_TIMEOUT_S,
 ) -> list[Trajectory]:
     """:func:`~agentgym.rollout.collect` on ``num_workers`` Ray actors (see the module docstring).
 
@@ -274,14 +312,17 @@ def collect_ray(
     env id must be registered in the workers too (built-in and plugin ids are).
     ``address``: the cluster (default ``RAY_ADDRESS``, else a local cluster for this call);
     ``max_attempts``: workers an episode may lose before it ends as ``worker_lost``;
-    ``actor_options``: Ray options of each actor (``num_cpus``, ``num_gpus``, ``resources``...).
+    ``actor_options``: Ray options of each actor (``num_cpus``, ``num_gpus``, ``resources``...);
+    ``start_timeout``: seconds a worker may take to start; the first workers not up by then are
+    an error (no node can host them), and a replacement that is not up by then is a lost
+    worker (the episode is replayed on another, or ends as ``worker_lost``), never a hang.
     """
     if max_attempts < 1:
         raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
     with ray_init(address):  # disconnects (and stops a local cluster) when this call started it
         ray = _ray()
         payload = policy if isinstance(policy, str) else ray.put(policy)
-        workers = _Workers((env, env_kwargs, payload, policy_kwargs), actor_options)
+        workers = _Workers((env, env_kwargs, payload, policy_kwargs), actor_options, start_timeout)
         try:
             idle = workers.start(1)
             task_ids = list(tasks) if tasks is not None else ray.get(idle[0].task_ids.remote(num_tasks, seed))
@@ -319,14 +360,29 @@ def _schedule(
             while idle and pending:
                 actor, job = idle.pop(), pending.popleft()
                 running[actor.run.remote(job)] = (actor, job)
-            [ref], _ = ray.wait(list(running), num_returns=1)
-            actor, job = running.pop(ref)
-            try:
-                traj: Trajectory = ray.get(ref)
-            except lost_errors as e:
+            done, _ = ray.wait(list(running), num_returns=1, timeout=_POLL_S)
+            if done:
+                [ref] = done
+                actor, job = running.pop(ref)
+                try:
+                    traj: Trajectory = ray.get(ref)
+                    lost = None
+                except lost_errors as e:
+                    lost = " ".join(str(e).split())[:300]
+            else:
+                stuck = workers.stuck(a for a, _job in running.values())
+                if not stuck:
+                    continue
+                ref = next(r for r, (a, _job) in running.items() if a is stuck[0])
+                actor, job = running.pop(ref)
+                lost = (
+                    f"a fresh worker did not start within {workers.start_timeout:g} s "
+                    f"(no node can host an actor with {workers._asks()}?)"
+                )
+            if lost is not None:
                 idle.append(workers.replace(actor))
                 lost_workers[job.index] += 1
-                cause = " ".join(str(e).split())[:300]
+                cause = lost
                 if lost_workers[job.index] < max_attempts:
                     log.warning(
                         "ray: the worker playing task %s (job %d, seed %d) was lost; replaying the episode on a "

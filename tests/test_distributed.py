@@ -220,3 +220,43 @@ def test_ray_env_plays_like_the_local_env(ray_cluster: Any) -> None:
         local.close()
         remote.close()
         remote.close()
+
+
+def test_workers_no_node_can_host_are_an_error_not_a_hang(ray_cluster: Any) -> None:
+    from agentgym.distributed import collect_ray
+
+    t0 = time.monotonic()
+    with pytest.raises(RuntimeError, match=r"did not start within 2 s: no node can host an actor with resources="):
+        collect_ray(
+            TOOLUSE,
+            "oracle",
+            num_tasks=2,
+            num_workers=1,
+            progress=False,
+            actor_options={"resources": {"agentgym-nowhere": 1}},
+            start_timeout=2,
+        )
+    assert time.monotonic() - t0 < 30
+
+
+def test_a_replacement_worker_that_never_starts_is_a_lost_worker(ray_cluster: Any, monkeypatch: Any) -> None:
+    """The node that could host a replacement is gone: the episode ends as worker_lost instead of waiting forever."""
+    from agentgym import distributed
+
+    real_replace = distributed._Workers.replace
+
+    def replace_where_nothing_fits(self: Any, dead: Any) -> Any:
+        self.cls = distributed._remote(distributed._RolloutWorker).options(
+            **{**self.options, "resources": {"agentgym-nowhere": 1}}
+        )
+        return real_replace(self, dead)
+
+    monkeypatch.setattr(distributed._Workers, "replace", replace_where_nothing_fits)
+    ids = agentgym.make(TOOLUSE).tasks.ids[:3]
+    got = distributed.collect_ray(
+        TOOLUSE, KillsItsWorker(ids[0]), tasks=ids, num_workers=2, progress=False, max_attempts=2, start_timeout=3
+    )
+    assert [t.task_id for t in got] == ids
+    assert got[0].termination_reason == "worker_lost" and got[0].infra_failure
+    assert "did not start within 3 s" in got[0].metadata["error"]
+    assert [t.termination_reason for t in got[1:]] == ["submitted", "submitted"]
