@@ -25,7 +25,9 @@ What every request gets (limits are :class:`Limits`, per server):
   ``Content-Length``, 411 when a body route gets none (chunked uploads are not accepted).
 * A whole request (headers and body) must arrive within ``request_timeout`` seconds of its first
   byte (a client trickling bytes is cut off); an idle keep-alive connection is closed after
-  ``idle_timeout``; at most ``max_connections`` connections at once (more get 503).
+  ``idle_timeout`` (``untrusted_idle_timeout`` until the connection has sent the server's token:
+  a client without it cannot hold one of the ``max_connections`` slots for long); at most
+  ``max_connections`` connections at once (more get 503); a 401 closes the connection.
 * HTTP/1.1 keep-alive; every reply carries ``Content-Length`` (or is chunked: :class:`StreamReply`).
 * JSON replies; errors are ``{"error": "..."}``: 404 unknown route, 405 wrong method (with
   ``Allow``), 400 for a body that is not a JSON object, :class:`HTTPError` for the handler's
@@ -155,6 +157,7 @@ class Limits:
     max_headers: int = 64  # header lines
     request_timeout: float = 30.0  # from a request's first byte to its last
     idle_timeout: float = 120.0  # a keep-alive connection waiting for its next request
+    untrusted_idle_timeout: float = 5.0  # the same, before the connection sent a valid token (servers with one)
     max_connections: int = 128  # connections served at once
 
 
@@ -172,6 +175,7 @@ class _RequestReader:
         self.deadline: float | None = None  # None: waiting for a request (idle timeout per read)
         self.head_bytes: int | None = None  # counted while reading the head, else None
         self.head_lines = 0
+        self.trusted = False  # the connection has proved it holds the token (or the server has none)
 
     def start_request(self) -> None:
         self.deadline = None
@@ -181,6 +185,8 @@ class _RequestReader:
         """Receive more bytes into the buffer; False at end of stream."""
         if self.deadline is None:
             timeout = self.limits.idle_timeout
+            if not self.trusted:
+                timeout = min(timeout, self.limits.untrusted_idle_timeout)
         else:
             timeout = self.deadline - time.monotonic()
             if timeout <= 0:
@@ -321,6 +327,7 @@ class JSONHandler(BaseHTTPRequestHandler):
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # replies are one small write
         self.rfile.close()
         self.reader = _RequestReader(self.connection, self.server.limits)
+        self.reader.trusted = self.server.token is None
         self.rfile = self.reader
 
     def version_string(self) -> str:
@@ -469,14 +476,17 @@ class JSONHandler(BaseHTTPRequestHandler):
         given = self.headers.get("Authorization", "")
         scheme, _, value = given.partition(" ")
         ok = scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode())
-        if not ok:
-            self._discard_body(limit=64 << 10)  # an unauthenticated client's big body is not read
-            what = "no Authorization header" if not given else "a wrong token"
-            raise HTTPError(
-                401,
-                f"unauthorized: {what}; send 'Authorization: Bearer <token>' with the server's token",
-                {"WWW-Authenticate": 'Bearer realm="agentgym"'},
-            )
+        if ok:
+            self.reader.trusted = True
+            return
+        self.close_connection = True  # a client without the token keeps no connection slot
+        self._discard_body(limit=64 << 10)  # an unauthenticated client's big body is not read
+        what = "no Authorization header" if not given else "a wrong token"
+        raise HTTPError(
+            401,
+            f"unauthorized: {what}; send 'Authorization: Bearer <token>' with the server's token",
+            {"WWW-Authenticate": 'Bearer realm="agentgym"'},
+        )
 
     def _content_length(self, required: bool) -> int:
         raw = self.headers.get("Content-Length")

@@ -281,3 +281,33 @@ def test_deeply_nested_json_is_the_clients_400_not_a_500(make_server: Any) -> No
     status, out = resp.status, json.loads(resp.read())
     conn.close()
     assert status == 400 and "nested too deeply" in out["error"]
+
+
+def test_a_client_without_the_token_cannot_hold_a_connection_slot(make_server: Any) -> None:
+    limits = Limits(idle_timeout=3.0, untrusted_idle_timeout=0.3, max_connections=2)
+    srv = make_server(token="s3cret", limits=limits)
+    # silent: closed after the short untrusted idle timeout, not the 3 s a client with the token gets
+    with socket.create_connection(("127.0.0.1", srv.server_port), timeout=5) as s:
+        started = time.monotonic()
+        assert s.recv(1024) == b""
+        assert time.monotonic() - started < 2.0
+    # a 401 closes the connection, even on keep-alive; so does the public route's keep-alive run out fast
+    conn = http.client.HTTPConnection("127.0.0.1", srv.server_port, timeout=5)
+    conn.request("POST", "/echo", body=b"{}", headers={"Content-Type": "application/json"})
+    resp = conn.getresponse()
+    resp.read()
+    assert resp.status == 401 and resp.getheader("Connection") == "close"
+    conn.close()
+    # with the token, keep-alive lasts: a second request 0.8 s later rides the same connection
+    conn = http.client.HTTPConnection("127.0.0.1", srv.server_port, timeout=5)
+    auth = {"Authorization": "Bearer s3cret", "Content-Type": "application/json"}
+    conn.request("POST", "/echo", body=b"{}", headers=auth)
+    first = conn.getresponse()
+    first.read()
+    sock = conn.sock
+    time.sleep(0.8)
+    conn.request("POST", "/echo", body=b"{}", headers=auth)
+    second = conn.getresponse()
+    second.read()
+    assert (first.status, second.status) == (200, 200) and conn.sock is sock
+    conn.close()
