@@ -225,8 +225,9 @@ def test_a_browser_is_not_a_sandbox(browser: ChromiumBrowser) -> None:
 
 
 PROTOCOL = {
-    "new_episode", "url", "goto", "text", "snapshot", "ref", "evaluate", "screenshot",
-    "click", "fill", "press", "wait_for", "close",
+    "new_episode", "url", "title", "goto", "go_back", "tabs", "switch_tab", "text", "snapshot", "a11y_tree",
+    "ref", "exists", "evaluate", "screenshot", "screenshot_png", "click", "fill", "select_option", "hover",
+    "scroll", "press", "wait_for", "close",
 }  # fmt: skip
 
 
@@ -247,6 +248,22 @@ def test_every_protocol_method_works_on_chromium(site: Path, tmp_path: Path) -> 
         box.wait_for("#greet:has-text('hi Ada')")
         assert box.text("#count") == "1" and box.text("#greet") == "hi Ada"
         assert box.screenshot(tmp_path / "p.png").stat().st_size > 100
+        # The methods of issue 14 (test_browser_a11y.py tests each in depth).
+        assert box.title == "t" and '[1] button "Add one"' in box.a11y_tree().splitlines()
+        assert box.exists(1) and not box.exists(99)
+        box.hover(box.ref(1))
+        box.scroll(50)
+        box.goto("other.html")
+        box.go_back()
+        assert box.url.endswith("/index.html")
+        assert box.tabs() == [{"index": 0, "url": box.url, "title": "t", "active": True}]
+        box.switch_tab(0)
+        box.evaluate(
+            "() => { document.body.innerHTML = '<select id=s><option>a</option><option>b</option></select>'; }"
+        )
+        box.select_option("#s", "b")
+        assert box.evaluate("() => document.getElementById('s').value") == "b"
+        assert box.screenshot_png()[:4] == b"\x89PNG"
     box.close()  # idempotent after the with block closed it
     with pytest.raises(SandboxError, match="closed"):
         box.goto("index.html")

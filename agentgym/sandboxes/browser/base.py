@@ -77,9 +77,42 @@ class Browser(abc.ABC):
     def url(self) -> str:
         """The current page's URL."""
 
+    @property
+    @abc.abstractmethod
+    def title(self) -> str:
+        """The current page's title."""
+
     @abc.abstractmethod
     def goto(self, url_or_path: str, *, timeout: float | None = None) -> None:
-        """Open a URL, or a path relative to the backend's served files; waits for ``load``."""
+        """Open a URL, or a path relative to the backend's served files; waits for ``load``.
+
+        Raises:
+            BrowserActionError: ``javascript:``, ``file:`` and URLs of other origins are refused.
+        """
+
+    @abc.abstractmethod
+    def go_back(self, *, timeout: float | None = None) -> None:
+        """Go back one page in the current tab's history.
+
+        Raises:
+            BrowserActionError: there is no previous page.
+        """
+
+    @abc.abstractmethod
+    def tabs(self) -> list[dict[str, Any]]:
+        """The episode's open tabs in open order: ``[{"index": 0, "url": ..., "title": ..., "active": True}]``.
+
+        Pages the page itself opens (``target=_blank``, ``window.open``) become tabs, fenced
+        like the first, and the newest becomes the active one.
+        """
+
+    @abc.abstractmethod
+    def switch_tab(self, index: int) -> None:
+        """Make tab ``index`` (as listed by :meth:`tabs`) the active one.
+
+        Raises:
+            BrowserActionError: there is no tab ``index``.
+        """
 
     @abc.abstractmethod
     def text(self, selector: str = "body", *, timeout: float | None = None) -> str:
@@ -111,8 +144,44 @@ class Browser(abc.ABC):
         """
 
     @abc.abstractmethod
+    def a11y_tree(self, *, root: str = "body", max_chars: int = 8000, timeout: float | None = None) -> str:
+        """The page's accessibility tree as text, one node a line, two spaces of indent per depth.
+
+        Line grammar (tests and oracles parse it)::
+
+            [<id>] <role> "<name>"[ <attr>=<json>...][ <flag>...]    interactive nodes
+            <role> "<name>"[ <attr>=<json>...][ <flag>...]           other nodes
+
+        Roles are ARIA roles (``button``, ``link``, ``textbox``, ``checkbox``, ``radio``,
+        ``combobox``, ``listbox``, ``option``, ``tab``, ``menuitem``, ``heading``, ``text``,
+        ``img``, ``cell``, ``row``, ``table``, ``list``, ``listitem``, ``dialog``, ...; ``clickable``
+        for plain elements with a click handler or a pointer cursor); names are JSON strings.
+        Attributes: ``url`` (links: the path for the page's own origin), ``level`` (headings),
+        ``options`` (drop-down lists: the option labels), ``value`` (text fields, drop-down lists,
+        sliders); flags: ``checked``, ``selected``, ``expanded``, ``disabled``. Plain text is
+        listed as ``text "..."`` lines.
+
+        Ids are kept in the element (a data attribute) and stable for the life of the
+        document: later calls list the same element with the same id, new elements get new
+        ids; :meth:`ref` turns an id into a selector. Hidden elements (``display: none``,
+        ``visibility: hidden``, ``aria-hidden``, zero size) are left out. Past ``max_chars``
+        the output ends with ``... (<n> more nodes; scroll, or act on what is listed)``.
+
+        Raises:
+            BrowserActionError: no element matches ``root``.
+        """
+
+    @abc.abstractmethod
     def ref(self, element_id: int | str) -> str:
-        """The selector of the element :meth:`snapshot` listed as ``[element_id]``."""
+        """The selector of the element :meth:`a11y_tree` (or :meth:`snapshot`) listed as ``[element_id]``.
+
+        Actions on a selector of an element no longer in the page raise
+        :class:`BrowserActionError` (``no element [7] on the page: ...``).
+        """
+
+    @abc.abstractmethod
+    def exists(self, element_id: int | str) -> bool:
+        """Whether the element listed as ``[element_id]`` is attached to the current document."""
 
     @abc.abstractmethod
     def evaluate(self, js: str, arg: Any = None, *, timeout: float | None = None) -> Any:
@@ -125,6 +194,10 @@ class Browser(abc.ABC):
     def screenshot(self, path: str | Path, *, full_page: bool = False, timeout: float | None = None) -> Path:
         """Save a PNG of the page (the viewport, or the whole page) to ``path``; returns it."""
 
+    @abc.abstractmethod
+    def screenshot_png(self, *, full_page: bool = False, timeout: float | None = None) -> bytes:
+        """A PNG of the page (the viewport, or the whole page), as bytes."""
+
     # ----- actions ----------------------------------------------------------------
 
     @abc.abstractmethod
@@ -134,6 +207,23 @@ class Browser(abc.ABC):
     @abc.abstractmethod
     def fill(self, selector: str, text: str, *, timeout: float | None = None) -> None:
         """Replace the value of the input ``selector`` matches with ``text``."""
+
+    @abc.abstractmethod
+    def select_option(self, selector: str, option: str, *, timeout: float | None = None) -> None:
+        """Choose ``option`` in the drop-down list ``selector`` matches: by visible label, else by value.
+
+        Raises:
+            BrowserActionError: the element is not a drop-down list, or has no such option
+                (the message lists the options).
+        """
+
+    @abc.abstractmethod
+    def hover(self, selector: str, *, timeout: float | None = None) -> None:
+        """Move the mouse over the element ``selector`` matches."""
+
+    @abc.abstractmethod
+    def scroll(self, dy: int, selector: str | None = None, *, timeout: float | None = None) -> None:
+        """Scroll by ``dy`` CSS pixels (down when positive): the page, or the element ``selector`` matches."""
 
     @abc.abstractmethod
     def press(self, key: str, selector: str | None = None, *, timeout: float | None = None) -> None:

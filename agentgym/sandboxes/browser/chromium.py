@@ -48,7 +48,7 @@ from urllib.parse import urljoin, urlsplit
 from agentgym.errors import SandboxError
 
 from ._fileserver import FileServer
-from ._snapshot import EVALUATE_JS, ID_ATTR, SNAPSHOT_JS
+from ._snapshot import A11Y_JS, EVALUATE_JS, ID_ATTR, OPENED_JS, OPENER_JS, SNAPSHOT_JS
 from .base import Browser, BrowserActionError, BrowserCrashed, BrowserTimeout, ElementState
 
 if TYPE_CHECKING:
@@ -89,6 +89,19 @@ _CRASH_MARKERS = (
     "connection closed",
     "target closed",
 )
+
+
+_REF = re.compile(rf'^\[{re.escape(ID_ATTR)}="(\d+)"\]$')
+_MAX_NAME = 150  # characters of an accessible name in a11y_tree
+_MAX_TEXT = 500  # characters of a text line or a value
+_POPUP_WAIT_MS = 3000.0  # how long an action that opened a tab waits for Playwright to report it
+
+
+def _gone(element_id: str) -> BrowserActionError:
+    return BrowserActionError(
+        f"no element [{element_id}] on the page: it was removed or the page changed; "
+        "act on the ids of the latest observation"
+    )
 
 
 def _origin(url: str) -> str:
@@ -156,6 +169,7 @@ class ChromiumBrowser(Browser):
         self._browser: PlaywrightBrowser | None = None
         self._context: BrowserContext | None = None
         self._page: Page | None = None
+        self._pages: list[Page] = []  # the episode's tabs, in open order
         self._broken: str | None = None
         self._closed = False
         self.blocked: list[str] = []
@@ -264,8 +278,48 @@ class ChromiumBrowser(Browser):
     def _ms(self, timeout: float | None) -> float:
         return (timeout if timeout is not None else self.timeout) * 1000
 
+    def _on_page(self, page: Page) -> None:  # browser thread: a page the page opened becomes the active tab
+        if page in self._pages:
+            return
+        self._pages.append(page)
+        page.on("close", self._on_close)
+        self._page = page
+
+    def _on_close(self, page: Page) -> None:  # browser thread
+        if page in self._pages:
+            self._pages.remove(page)
+        if self._page is page:
+            self._page = self._pages[-1] if self._pages else None
+            if self._page is None and self._context is not None:
+                self._on_page(self._context.new_page())
+
+    def _attached(self, page: Page, selector: str | None) -> None:  # browser thread
+        """Raise the model's error when ``selector`` is the ref of an element that left the page."""
+        m = _REF.match(selector or "")
+        if m and page.query_selector(selector or "") is None:
+            raise _gone(m.group(1))
+
+    def _settle(self, page: Page, before: int, timeout: float | None) -> None:  # browser thread
+        """After an action: a tab it opened becomes the active one, once it has loaded."""
+        if len(self._pages) == before and not page.is_closed():
+            try:
+                opened = page.evaluate(OPENED_JS)
+            except Exception:
+                opened = 0  # the action navigated away: the new document opened nothing yet
+            if opened and self._context is not None and len(self._pages) == before:
+                try:
+                    self._context.wait_for_event("page", timeout=min(self._ms(timeout), _POPUP_WAIT_MS))
+                except Exception:
+                    pass  # a named target that already exists, or a blocked popup: no new tab
+        if len(self._pages) > before and self._page is not None and self._page is not page:
+            try:
+                self._page.wait_for_load_state("load", timeout=self._ms(timeout))
+            except Exception:
+                pass  # a slow tab is still the active one; the next read shows what has loaded
+
     def _close_context(self) -> None:  # browser thread
         ctx, self._context, self._page = self._context, None, None
+        self._pages = []
         if ctx is not None:
             try:
                 ctx.close()
@@ -301,10 +355,12 @@ class ChromiumBrowser(Browser):
                 ctx.route_web_socket(
                     lambda u: _origin(u.replace("ws", "http", 1)) not in self.allowed_origins, lambda ws: ws.close()
                 )
+            ctx.add_init_script(script=OPENER_JS)
             if init_script:
                 ctx.add_init_script(script=init_script)
             self._context = ctx
-            self._page = ctx.new_page()
+            ctx.on("page", self._on_page)
+            self._on_page(ctx.new_page())
 
         self._run(go, max(self.timeout, _LAUNCH_TIMEOUT), "starting an episode")
 
@@ -314,6 +370,54 @@ class ChromiumBrowser(Browser):
     def url(self) -> str:
         """The current page's URL (``about:blank`` at the start of an episode)."""
         return self._run(lambda: self._current_page().url, what="reading the URL")
+
+    @property
+    def title(self) -> str:
+        """The current page's title (``""`` when it has none)."""
+        return self._run(lambda: self._current_page().title(), what="reading the title")
+
+    def go_back(self, *, timeout: float | None = None) -> None:
+        """Go back one page in the current tab's history; waits for ``load``.
+
+        Raises:
+            BrowserActionError: there is no previous page in this tab.
+        """
+
+        def go() -> None:
+            page = self._current_page()
+            before = page.url
+            # None for a same-document step (a #fragment) too: only an unchanged URL means "no history"
+            if page.go_back(wait_until="load", timeout=self._ms(timeout)) is None and page.url == before:
+                raise BrowserActionError("cannot go back: there is no previous page in this tab")
+
+        self._run(go, timeout, "going back")
+
+    def tabs(self) -> list[dict[str, Any]]:
+        """The episode's tabs in open order: ``{"index", "url", "title", "active"}`` each."""
+
+        def go() -> list[dict[str, Any]]:
+            return [
+                {"index": i, "url": p.url, "title": p.title(), "active": p is self._page}
+                for i, p in enumerate(self._pages)
+            ]
+
+        return self._run(go, what="listing the tabs")
+
+    def switch_tab(self, index: int) -> None:
+        """Make tab ``index`` (see :meth:`tabs`) the active one.
+
+        Raises:
+            BrowserActionError: there is no tab ``index``.
+        """
+
+        def go() -> None:
+            self._current_page()
+            if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(self._pages):
+                raise BrowserActionError(f"no tab {index!r}: the open tabs are numbered 0 to {len(self._pages) - 1}")
+            self._page = self._pages[index]
+            self._page.bring_to_front()
+
+        self._run(go, what="switching tabs")
 
     def goto(self, url_or_path: str, *, timeout: float | None = None) -> None:
         """Open a URL, or a path relative to :attr:`base_url`; waits for the ``load`` event.
@@ -338,11 +442,13 @@ class ChromiumBrowser(Browser):
 
     def text(self, selector: str = "body", *, timeout: float | None = None) -> str:
         """The visible text of ``selector`` (default: the whole page)."""
-        return self._run(
-            lambda: self._current_page().inner_text(selector, timeout=self._ms(timeout)),
-            timeout,
-            f"reading {selector!r}",
-        )
+
+        def go() -> str:
+            page = self._current_page()
+            self._attached(page, selector)
+            return page.inner_text(selector, timeout=self._ms(timeout))
+
+        return self._run(go, timeout, f"reading {selector!r}")
 
     def snapshot(
         self,
@@ -366,9 +472,29 @@ class ChromiumBrowser(Browser):
             raise BrowserActionError(f"no element matches {selector!r}")
         return str(out)
 
+    def a11y_tree(self, *, root: str = "body", max_chars: int = 8000, timeout: float | None = None) -> str:
+        """The page's accessibility tree as text; see :meth:`Browser.a11y_tree` for the line grammar.
+
+        Ids are kept in the element's ``data-agentgym-id`` attribute (shared with :meth:`snapshot`).
+        Frames and shadow roots are not entered.
+
+        Raises:
+            BrowserActionError: no element matches ``root``.
+        """
+        args = [root, int(max_chars), ID_ATTR, _MAX_NAME, _MAX_TEXT]
+        out = self._run(lambda: self._current_page().evaluate(A11Y_JS, args), timeout, "reading the accessibility tree")
+        if out is None:
+            raise BrowserActionError(f"no element matches {root!r}")
+        return str(out)
+
     def ref(self, element_id: int | str) -> str:
-        """The selector of the element listed as ``[element_id]`` by :meth:`snapshot`."""
+        """The selector of the element listed as ``[element_id]`` by :meth:`a11y_tree` or :meth:`snapshot`."""
         return f'[{ID_ATTR}="{int(element_id)}"]'
+
+    def exists(self, element_id: int | str) -> bool:
+        """Whether the element listed as ``[element_id]`` is attached to the current document."""
+        selector = self.ref(element_id)
+        return self._run(lambda: self._current_page().query_selector(selector) is not None, what="finding an element")
 
     def evaluate(self, js: str, arg: Any = None, *, timeout: float | None = None) -> Any:
         """Evaluate a JS expression or function in the page; for environments and graders, not agents.
@@ -392,33 +518,95 @@ class ChromiumBrowser(Browser):
         )
         return path
 
+    def screenshot_png(self, *, full_page: bool = False, timeout: float | None = None) -> bytes:
+        """A PNG of the page (the viewport, or the whole page), as bytes."""
+        return self._run(
+            lambda: self._current_page().screenshot(full_page=full_page, timeout=self._ms(timeout)),
+            timeout,
+            "taking a screenshot",
+        )
+
     # ----- actions -----------------------------------------------------------------
+
+    def _act(self, selector: str | None, action: Callable[[Page], object], timeout: float | None, what: str) -> None:
+        """Run ``action`` on the active page, after checking that a ref'd element is still there."""
+
+        def go() -> None:
+            page = self._current_page()
+            self._attached(page, selector)
+            before = len(self._pages)
+            action(page)
+            self._settle(page, before, timeout)
+
+        self._run(go, timeout, what)
 
     def click(self, selector: str, *, timeout: float | None = None) -> None:
         """Click the element ``selector`` matches (waits until it is visible and enabled)."""
-        self._run(
-            lambda: self._current_page().click(selector, timeout=self._ms(timeout)), timeout, f"clicking {selector!r}"
-        )
+        self._act(selector, lambda p: p.click(selector, timeout=self._ms(timeout)), timeout, f"clicking {selector!r}")
 
     def fill(self, selector: str, text: str, *, timeout: float | None = None) -> None:
         """Replace the value of the input ``selector`` matches with ``text``."""
-        self._run(
-            lambda: self._current_page().fill(selector, text, timeout=self._ms(timeout)),
-            timeout,
-            f"filling {selector!r}",
+        self._act(
+            selector, lambda p: p.fill(selector, text, timeout=self._ms(timeout)), timeout, f"filling {selector!r}"
         )
+
+    def select_option(self, selector: str, option: str, *, timeout: float | None = None) -> None:
+        """Choose ``option`` in the ``<select>`` ``selector`` matches: by visible label, else by value.
+
+        Raises:
+            BrowserActionError: the element is not a ``<select>`` or has no such option.
+        """
+
+        def choose(page: Page) -> None:
+            handle = page.wait_for_selector(selector, state="attached", timeout=self._ms(timeout))
+            assert handle is not None
+            options = handle.evaluate(
+                "el => el.tagName === 'SELECT' ? Array.from(el.options).map(o => [o.label.trim(), o.value]) : null"
+            )
+            if options is None:
+                raise BrowserActionError(f"{selector} is not a drop-down list (<select>): click its options instead")
+            want = str(option).strip()
+            labels = [label for label, _ in options]
+            index = next((i for i, (label, _) in enumerate(options) if label == want), None)
+            if index is None:
+                index = next((i for i, (_, value) in enumerate(options) if value == option), None)
+            if index is None:
+                index = next((i for i, (label, _) in enumerate(options) if label.casefold() == want.casefold()), None)
+            if index is not None:
+                page.select_option(selector, index=index, timeout=self._ms(timeout))
+                return
+            raise BrowserActionError(f"no option {option!r} in the drop-down list; its options are {labels}")
+
+        self._act(selector, choose, timeout, f"choosing {option!r} in {selector!r}")
+
+    def hover(self, selector: str, *, timeout: float | None = None) -> None:
+        """Move the mouse over the element ``selector`` matches."""
+        self._act(selector, lambda p: p.hover(selector, timeout=self._ms(timeout)), timeout, f"hovering {selector!r}")
+
+    def scroll(self, dy: int, selector: str | None = None, *, timeout: float | None = None) -> None:
+        """Scroll by ``dy`` CSS pixels (down when positive): the page, or the element ``selector`` matches."""
+        dy = int(dy)
+
+        def go(page: Page) -> None:
+            if selector is None:
+                page.evaluate("(dy) => window.scrollBy({top: dy, behavior: 'instant'})", dy)
+            else:
+                page.locator(selector).first.evaluate(
+                    "(el, dy) => el.scrollBy({top: dy, behavior: 'instant'})", dy, timeout=self._ms(timeout)
+                )
+
+        self._act(selector, go, timeout, f"scrolling {selector or 'the page'}")
 
     def press(self, key: str, selector: str | None = None, *, timeout: float | None = None) -> None:
         """Press a key (``"Enter"``, ``"Control+A"``) on ``selector``, or on the focused element."""
 
-        def go() -> None:
-            page = self._current_page()
+        def go(page: Page) -> None:
             if selector is None:
                 page.keyboard.press(key)
             else:
                 page.press(selector, key, timeout=self._ms(timeout))
 
-        self._run(go, timeout, f"pressing {key!r}")
+        self._act(selector, go, timeout, f"pressing {key!r}")
 
     def wait_for(self, selector: str, *, state: ElementState = "visible", timeout: float | None = None) -> None:
         """Wait until ``selector`` is in ``state`` (``attached``/``visible``/``hidden``/``detached``)."""
