@@ -329,6 +329,8 @@ class EpisodeRecord:
     contexts: list[Context] = field(default_factory=list)
     dropped: int = 0
     touched: float = field(default_factory=time.monotonic)
+    n_tokens: int = 0
+    """Token ids recorded in the contexts kept (what the store's ``max_tokens`` counts)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON: every context's segments, and ``segments`` (the last context's: one training sequence)."""
@@ -356,12 +358,24 @@ class EpisodeStore:
         max_episodes: records kept at once.
         ttl: seconds an episode is kept after its last request.
         max_contexts: contexts kept per episode (the oldest dropped beyond).
+        max_tokens: token ids kept over all records (the least recently used records are dropped
+            beyond; the record in use is kept: it is bounded by ``max_contexts`` contexts of at
+            most the model's context length). About 60 bytes each with their logprobs.
     """
 
-    def __init__(self, max_episodes: int = 1024, ttl: float = 3600.0, max_contexts: int = 16):
+    def __init__(
+        self, max_episodes: int = 1024, ttl: float = 3600.0, max_contexts: int = 16, max_tokens: int = 20_000_000
+    ):
         self.max_episodes, self.ttl, self.max_contexts = max_episodes, ttl, max_contexts
+        self.max_tokens = max_tokens
         self._records: OrderedDict[str, EpisodeRecord] = OrderedDict()
         self._lock = threading.Lock()
+        self._tokens = 0
+
+    @property
+    def tokens(self) -> int:
+        """Token ids recorded over all records kept."""
+        return self._tokens
 
     def __len__(self) -> int:
         return len(self._records)
@@ -374,9 +388,21 @@ class EpisodeStore:
     def _expire(self, now: float) -> None:
         while self._records:
             first = next(iter(self._records.values()))
-            if now - first.touched <= self.ttl and len(self._records) <= self.max_episodes:
+            too_many = len(self._records) > self.max_episodes
+            too_big = self._tokens > self.max_tokens and len(self._records) > 1
+            if now - first.touched <= self.ttl and not too_many and not too_big:
                 break
-            self._records.popitem(last=False)
+            _, dropped = self._records.popitem(last=False)
+            self._tokens -= dropped.n_tokens
+
+    def account(self, record: EpisodeRecord) -> None:
+        """Count ``record``'s tokens again after it grew; drop least recently used records past ``max_tokens``."""
+        with self._lock:
+            size = sum(len(seg.ids) for c in record.contexts for seg in c.tokens.segments)
+            if self._records.get(record.id) is record:
+                self._tokens += size - record.n_tokens
+            record.n_tokens = size
+            self._expire(time.monotonic())
 
     def get(self, episode: str, create: bool = False) -> EpisodeRecord | None:
         """The record of ``episode`` (a new one when ``create``), marked as just used."""
@@ -404,7 +430,10 @@ class EpisodeStore:
     def pop(self, episode: str) -> EpisodeRecord | None:
         """Forget ``episode``; its record, if it had one."""
         with self._lock:
-            return self._records.pop(episode, None)
+            record = self._records.pop(episode, None)
+            if record is not None:
+                self._tokens -= record.n_tokens
+            return record
 
 
 @dataclass
@@ -472,6 +501,8 @@ def finish_turn(
     turn.context.reply, turn.context.raw_text = reply, text
     if turn.new_context and turn.record is not None:
         store.add_context(turn.record, turn.context)
+    if turn.record is not None:
+        store.account(turn.record)
     return tokens.segments[-1]
 
 

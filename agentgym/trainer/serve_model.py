@@ -311,7 +311,7 @@ def cmd_serve_model(args: argparse.Namespace) -> int:
         parser=args.parser,
         device=args.device,
         threads=args.threads,
-        store=EpisodeStore(args.max_episodes, args.episode_ttl),
+        store=EpisodeStore(args.max_episodes, args.episode_ttl, max_tokens=args.max_episode_tokens),
     )
     server = serve_model(service, args.host, args.port, token)
     url = f"http://{args.host}:{server.server_port}/v1"
@@ -340,5 +340,11 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--max-episodes", type=int, default=1024, help="episode records kept (least recent dropped)")
+    p.add_argument(
+        "--max-episode-tokens",
+        type=int,
+        default=20_000_000,
+        help="token ids kept over all episode records (least recent dropped; about 60 bytes each)",
+    )
     p.add_argument("--episode-ttl", type=float, default=3600.0, help="seconds an idle episode record is kept")
     p.set_defaults(fn=cmd_serve_model)

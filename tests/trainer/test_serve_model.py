@@ -320,6 +320,33 @@ def test_episode_records_are_bounded() -> None:
     assert expired.get("x") is None and len(expired) == 0
 
 
+def test_episode_records_are_bounded_in_tokens() -> None:
+    """Few long episodes must not grow the store without bound: it counts token ids, not only records."""
+    from types import SimpleNamespace
+
+    from agentgym.trainer.openai_records import Context
+    from agentgym.trajectory import TokenSegment
+
+    store = EpisodeStore(max_episodes=100, max_tokens=1000)
+
+    def grow(name: str, n: int) -> None:
+        record = store.get(name, create=True)
+        assert record is not None
+        tokens = SimpleNamespace(segments=[TokenSegment([7] * n, trainable=False)], sampled=[])
+        store.add_context(record, Context(tokens, "[]"))  # type: ignore[arg-type]  # only .segments is counted
+        store.account(record)
+
+    grow("a", 400)
+    grow("b", 400)
+    assert (store.ids(), store.tokens) == (["a", "b"], 800)
+    grow("c", 400)  # 1200 > 1000: the least recently used record goes
+    assert (store.ids(), store.tokens) == (["b", "c"], 800)
+    grow("b", 900)  # one record over the bound alone is kept (it is the one in use), the others go
+    assert (store.ids(), store.tokens) == (["b"], 1300)
+    store.pop("b")
+    assert (len(store), store.tokens) == (0, 0)
+
+
 def test_tools_are_shown_once_whether_or_not_the_client_left_the_block_in(service: ModelService) -> None:
     messages, tools = _opening()
     stripped = without_tools_prompt(messages, tools)
