@@ -197,13 +197,22 @@ class AppServer:
 
     def __init__(self) -> None:
         """Start serving (on a daemon thread); the apps answer 503 until the first :meth:`reset`."""
+        self.routes = all_routes()
+        try:
+            import jinja2  # optional dependency: only the web apps render HTML
+        except ImportError as e:
+            raise ModuleNotFoundError("the web apps render their pages with Jinja2: pip install jinja2") from e
+        self._jinja = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(TEMPLATES),
+            autoescape=True,  # every template, whatever its name: typed text is data
+            undefined=jinja2.StrictUndefined,
+        )
+        self._jinja.filters["money"] = lambda cents: f"${int(cents) / 100:,.2f}"
         self._dir = Path(tempfile.mkdtemp(prefix="agentgym-webapps-"))
         self._lock = threading.Lock()
         self._db: Path | None = None
         self._episode = 0
         self.seed: int | None = None
-        self.routes = all_routes()
-        self._jinja: Any = None
         self._http = _HTTPServer(("127.0.0.1", 0), _Handler)
         self._http.app = self
         self._thread = threading.Thread(target=self._http.serve_forever, name="agentgym-webapps", daemon=True)
@@ -238,15 +247,6 @@ class AppServer:
         return sqlite3.connect(self.db_path, timeout=5.0)
 
     def _render(self, template: str, context: dict[str, Any]) -> bytes:
-        if self._jinja is None:
-            import jinja2  # optional dependency: only the web apps render HTML
-
-            self._jinja = jinja2.Environment(
-                loader=jinja2.FileSystemLoader(TEMPLATES),
-                autoescape=True,  # every template, whatever its name: typed text is data
-                undefined=jinja2.StrictUndefined,
-            )
-            self._jinja.filters["money"] = lambda cents: f"${int(cents) / 100:,.2f}"
         return str(self._jinja.get_template(template).render(**context)).encode()
 
     def respond(
