@@ -451,7 +451,18 @@ def test_script_typed_into_fields_stays_text_runs_nothing_and_earns_nothing(env:
     site = settings(env.server.connect())["site_name"]
     assert site == fixture(1).settings["site_name"]  # nothing saved
     assert _finish(env) == 0.0
-    # The same markup in a field the shop keeps: stored literally, shown as text, no script ran.
+    # The same markup in a field the shop keeps: stored literally, shown as text, no script ran, full reward.
+    env.reset(options={"task_id": "shop-made-in-1"})
+    for turn in env.oracle_turns(env.task):
+        if "Delivery notes (optional)" in env.observation():  # the checkout form: add notes, then place the order
+            _call(env, "fill", element_id=env.find("textbox", "Delivery notes (optional)"), text=" ".join(XSS))
+        _, reward, terminated, *_ = env.step(turn)
+    assert terminated and reward == 1.0
+    assert env.browser.evaluate("() => window.__xss === undefined")
+    shown = "\n".join(str(m.get("content")) for m in env.messages)
+    assert 'text "Delivery notes: <script>window.__xss=1</script> <img src=x onerror=\\"window.__xss=2\\">' in shown
+    (order, _), *_ = orders(env.server.connect())
+    assert order["notes"] == " ".join(XSS)
     env.reset(options={"task_id": "shop-warranty-answer-1"})
     _call(env, "fill", element_id=env.find("searchbox", "Search"), text=XSS[1])
     text, *_ = _call(env, "click", element_id=env.find("button", "Apply filters"))

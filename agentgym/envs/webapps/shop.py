@@ -173,7 +173,7 @@ def checkout(req: Request) -> Response:
 def order(req: Request) -> Response:
     """An order's confirmation (only for the session that placed it)."""
     row = req.conn.execute(
-        "SELECT id, full_name, total_cents FROM orders WHERE id = ? AND sid = ?", (req.params["id"], req.sid)
+        "SELECT id, full_name, total_cents, notes FROM orders WHERE id = ? AND sid = ?", (req.params["id"], req.sid)
     ).fetchone()
     if row is None:
         return page("error.html", 404, status=404)
