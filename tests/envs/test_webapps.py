@@ -91,6 +91,19 @@ def test_templates_seeds_and_splits() -> None:
     assert fixture(3) != fixture(4) and fixture(3).products != fixture(4).products
 
 
+def test_construction_is_cheap_and_the_tools_are_the_browser_envs() -> None:
+    env = WebAppEnv(templates=["clinic-cancel"], seeds=[0, 6])
+    try:
+        assert env._server is None and env._browser is None  # no server, no Chromium until the first reset
+        assert env.task_set.ids == ["clinic-cancel-0", "clinic-cancel-6"] and env.tasks.ids == ["clinic-cancel-0"]
+        names = ["click", "fill", "select", "press", "scroll", "hover", "go_back", "goto", "switch_tab", "answer"]
+        assert [t.name for t in env.tools] == names
+    finally:
+        env.close()
+    with pytest.raises(ValueError, match="unknown WebApp templates"):
+        WebAppEnv(templates=["shop-everything"])
+
+
 def test_a_fresh_database_scores_zero_on_every_task(server: AppServer) -> None:
     for seed in range(8):
         server.reset(seed)

@@ -31,7 +31,7 @@ from agentgym.envs.webapps.tasks import SEEDS, build_tasks, grade
 from agentgym.errors import GraderError
 from agentgym.messages import Action
 from agentgym.tasks import Task, TaskSet
-from agentgym.tools import tool
+from agentgym.tools import Tool, tool
 
 if TYPE_CHECKING:
     from agentgym.sandboxes.browser import Browser
@@ -115,6 +115,11 @@ class WebAppEnv(BrowserEnv):
         """The browser env's check (the app's origin only), its message naming the shown origin."""
         refused = super().navigation_error(url)
         return refused.replace(self.server.origin, DISPLAY_ORIGIN) if refused else None
+
+    def get_tools(self) -> list[Tool]:
+        """The browser env's tools in its order (``goto`` is this class's: it also takes the shown origin)."""
+        order = list(vars(BrowserEnv))
+        return sorted(super().get_tools(), key=lambda t: order.index(t.name) if t.name in order else len(order))
 
     @tool(inline=True)
     def goto(self, url: str) -> str:
