@@ -314,6 +314,32 @@ def test_oversized_and_odd_requests_are_refused(server: AppServer) -> None:
     assert Client(server).post("/shop", {})[0] == 405
 
 
+def test_odd_input_is_a_page_not_a_crash(server: AppServer) -> None:
+    client = _fresh(server, 0)
+    odd = ["1e308", "inf", "nan", "-5", "\u00b2", "\u0663", "9" * 40, "", " ", "\x00", "'; DROP TABLE products; --"]
+    for value in odd:
+        for path, form in (
+            ("/shop/cart/add", {"product_id": value, "quantity": value}),
+            ("/shop/cart/add", {"product_id": 1, "quantity": value}),
+            ("/shop/cart/coupon", {"code": value}),
+            ("/shop/checkout", {"full_name": value, "postal_code": value, "country": value}),
+            ("/admin/login", {"username": value, "password": value}),
+            ("/clinic/manage", {"ref": value, "email": value, "cancel": "yes"}),
+        ):
+            assert client.post(path, form)[0] in (200, 404), (path, value)
+        for query in ({"max_price": value}, {"q": value, "sort": value, "category": value}):
+            assert client.get("/shop", **query)[0] == 200, query
+        assert client.get("/clinic", doctor=value, date=value)[0] == 200
+    _login(client, 0)
+    free = next(s for s in fixture(0).slots if s.free)
+    for value in odd:
+        assert client.post("/admin/settings", {"max_upload_mb": value, "support_email": value})[0] == 200
+        assert client.post("/admin/users/2", {"role": value, "perm": value})[0] == 200
+        assert client.post(f"/clinic/book/{free.id}", {"phone": value, "dob": value, "email": value})[0] == 200
+    assert settings(server.connect()) == fixture(0).settings and not orders(server.connect())
+    assert len(server.connect().execute("SELECT * FROM products").fetchall()) == 25
+
+
 def test_typed_markup_is_stored_and_shown_as_text(server: AppServer) -> None:
     task_id = "shop-made-in-6"
     p = _params(task_id)

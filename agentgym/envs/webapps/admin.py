@@ -152,7 +152,7 @@ def settings(req: Request) -> Response:
             errors["site_name"] = "Site name is required."
         if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}", values["support_email"]):
             errors["support_email"] = "Enter a valid email address, like name@example.com."
-        if not (values["max_upload_mb"].isdigit() and 1 <= int(values["max_upload_mb"]) <= 1000):
+        if not (re.fullmatch(r"[0-9]{1,4}", values["max_upload_mb"]) and 1 <= int(values["max_upload_mb"]) <= 1000):
             errors["max_upload_mb"] = "Max upload size must be a whole number from 1 to 1000."
         if values["default_language"] not in LANGUAGES:
             errors["default_language"] = "Choose a language from the list."

@@ -57,12 +57,14 @@ def patient(req: Request) -> Response:
             errors["name"] = "Full name is required."
         if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}", values["email"]):
             errors["email"] = "Enter a valid email address, like name@example.com."
-        if not re.fullmatch(r"\d{10}", values["phone"]):
+        if not re.fullmatch(r"[0-9]{10}", values["phone"]):
             errors["phone"] = "Phone must be exactly 10 digits, numbers only (no spaces, dashes or brackets)."
-        try:
-            born = dt.date.fromisoformat(values["dob"]) if re.fullmatch(r"\d{4}-\d{2}-\d{2}", values["dob"]) else None
-        except ValueError:
-            born = None
+        born = None
+        if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", values["dob"]):
+            try:
+                born = dt.date.fromisoformat(values["dob"])
+            except ValueError:
+                pass  # 2001-02-30: the same message as any other bad date
         if born is None or born.year < 1900 or born.isoformat() >= slot[2]:
             errors["dob"] = "Date of birth must be a past date written as YYYY-MM-DD, e.g. 1980-07-31."
         if not errors:
@@ -91,7 +93,7 @@ def visit(req: Request) -> Response:
             errors["reason"] = "Describe the reason for the visit (at least 5 characters)."
         if values["insurer"] not in (NO_INSURANCE, *INSURERS):
             errors["insurer"] = "Choose an insurance provider from the list."
-        elif values["insurer"] != NO_INSURANCE and not re.fullmatch(r"[A-Z]{2}\d{6}", values["member_id"]):
+        elif values["insurer"] != NO_INSURANCE and not re.fullmatch(r"[A-Z]{2}[0-9]{6}", values["member_id"]):
             errors["member_id"] = "Member ID must be 2 capital letters followed by 6 digits, e.g. AB123456."
         elif values["insurer"] == NO_INSURANCE and values["member_id"]:
             errors["member_id"] = "Leave Member ID empty when paying yourself."

@@ -117,6 +117,7 @@ def all_routes() -> list[Route]:
 class _Handler(BaseHTTPRequestHandler):
     server: _HTTPServer
     protocol_version = "HTTP/1.0"
+    timeout = 10.0  # seconds a client may take to send its request
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # quiet: the browser's requests are not worth a log line each

@@ -14,11 +14,10 @@ SORTS = {"name": "name", "price-asc": "price_cents ASC, name", "price-desc": "pr
 
 
 def _cents(text: str) -> int | None:
-    try:
-        value = float(text.strip().lstrip("$"))
-    except ValueError:
+    found = re.fullmatch(r"\$?([0-9]{1,7})(?:\.([0-9]{1,2}))?", text.strip())
+    if not found:
         return None
-    return round(value * 100) if value >= 0 else None
+    return int(found.group(1)) * 100 + int((found.group(2) or "0").ljust(2, "0"))
 
 
 def catalogue(req: Request) -> Response:
@@ -81,7 +80,7 @@ def add_to_cart(req: Request) -> Response:
         return page("error.html", 404, status=404)
     qty_text = req.arg("quantity", "1").strip()
     have = req.conn.execute("SELECT qty FROM cart WHERE sid = ? AND product_id = ?", (req.sid, row[0])).fetchone()
-    qty = int(qty_text) if qty_text.isdigit() else 0
+    qty = int(qty_text) if re.fullmatch(r"[0-9]{1,6}", qty_text) else 0
     if qty < 1 or qty + (have[0] if have else 0) > row[1]:
         req.params["id"] = str(row[0])
         response = product(req)
@@ -140,7 +139,7 @@ def checkout(req: Request) -> Response:
         for f, label in (("full_name", "Full name"), ("street", "Street address"), ("city", "City")):
             if not values[f]:
                 errors[f] = f"{label} is required."
-        if not re.fullmatch(r"\d{5}", values["postal_code"]):
+        if not re.fullmatch(r"[0-9]{5}", values["postal_code"]):
             errors["postal_code"] = "Postal code must be exactly 5 digits."
         if values["country"] not in COUNTRIES:
             errors["country"] = "Choose a country from the list."
