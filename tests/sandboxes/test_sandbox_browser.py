@@ -77,7 +77,7 @@ def _launched(site: Path, timeout: float) -> tuple[ChromiumBrowser, list[psutil.
     """A new browser showing index.html, with its Playwright driver (node) and Chromium root processes."""
     _require_browser()
     before = _children()
-    box = ChromiumBrowser(site, timeout=timeout)
+    box = ChromiumBrowser(site, timeout=timeout, shared=False)  # processes of its own, to kill or suspend
     box.new_episode()
     box.goto("index.html")
     mine = [psutil.Process(pid) for pid in _children() - before]
