@@ -7,12 +7,13 @@ import importlib.util
 import json
 import os
 import socket
+import sqlite3
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import pytest
 from gymnasium.utils.env_checker import check_env
@@ -28,6 +29,7 @@ from agentgym.validate import validate
 
 XSS = ("<script>window.__xss=1</script>", '<img src=x onerror="window.__xss=2">', '"><svg onload="window.__xss=3">')
 TASKS = build_tasks()
+T = TypeVar("T")
 
 
 # ----- the apps over HTTP, no browser ---------------------------------------------------------
@@ -71,6 +73,15 @@ def _grade(server: AppServer, task_id: str, answer: str | None = None) -> float:
     conn = server.connect()
     try:
         return grade(TASKS[task_id], conn, answer)
+    finally:
+        conn.close()
+
+
+def _read(server: AppServer, query: Callable[[sqlite3.Connection], T]) -> T:
+    """``query`` on the current episode's database."""
+    conn = server.connect()
+    try:
+        return query(conn)
     finally:
         conn.close()
 
@@ -155,12 +166,12 @@ def test_product_page_add_to_cart_coupon_checkout(server: AppServer) -> None:
     client.post("/shop/cart/coupon", {"code": p["coupon"].lower()})
     address = p["address"]
     _, body = client.post("/shop/checkout", {**address, "postal_code": "12"})
-    assert "Postal code must be exactly 5 digits." in body and not orders(server.connect())
+    assert "Postal code must be exactly 5 digits." in body and not _read(server, orders)
     assert _grade(server, task_id) == 0.0
     _, body = client.post("/shop/checkout", address)
     assert "confirmed" in body
     assert _grade(server, task_id) == 1.0
-    (order, items), *_ = orders(server.connect())
+    (order, items), *_ = _read(server, orders)
     assert items == {p["pid"]: 1} and order["coupon"] == p["coupon"] and order["total_cents"] < order["subtotal_cents"]
 
 
@@ -204,7 +215,7 @@ def test_admin_needs_a_login(server: AppServer) -> None:
         _, body = client.get(path)
         assert "Admin console: log in" in body, path
     _, body = client.post("/admin/settings", {"support_email": "x@example.test"})
-    assert "Admin console: log in" in body and settings(server.connect()) == fixture(4).settings
+    assert "Admin console: log in" in body and _read(server, settings) == fixture(4).settings
     _, body = client.post("/admin/login", {"username": "admin", "password": "wrong"})
     assert "Invalid username or password." in body
     ordinary = fixture(4).users[1].username
@@ -223,7 +234,7 @@ def test_admin_settings_validation_grants_and_audit(server: AppServer) -> None:
     if values["maintenance_mode"] == "off":
         del values["maintenance_mode"]
     _, body = client.post("/admin/settings", values)
-    assert "Enter a valid email address" in body and settings(server.connect()) == fixture(5).settings
+    assert "Enter a valid email address" in body and _read(server, settings) == fixture(5).settings
     _, body = client.post("/admin/settings", {**values, "support_email": p["email"]})
     assert "Settings saved." in body
     assert _grade(server, "admin-support-email-5") == 1.0
@@ -280,7 +291,7 @@ def test_clinic_cancel_needs_the_matching_email(server: AppServer) -> None:
     assert "No booking matches" in body and _grade(server, task_id) == 0.0
     _, body = client.post("/clinic/manage", {"ref": p["ref"].lower(), "email": p["email"], "cancel": "yes"})
     assert "The booking was cancelled." in body and _grade(server, task_id) == 1.0
-    assert bookings(server.connect())[p["ref"]]["status"] == "cancelled"
+    assert _read(server, bookings)[p["ref"]]["status"] == "cancelled"
 
 
 def test_answers_are_normalised_but_exact(server: AppServer) -> None:
@@ -336,8 +347,8 @@ def test_odd_input_is_a_page_not_a_crash(server: AppServer) -> None:
         assert client.post("/admin/settings", {"max_upload_mb": value, "support_email": value})[0] == 200
         assert client.post("/admin/users/2", {"role": value, "perm": value})[0] == 200
         assert client.post(f"/clinic/book/{free.id}", {"phone": value, "dob": value, "email": value})[0] == 200
-    assert settings(server.connect()) == fixture(0).settings and not orders(server.connect())
-    assert len(server.connect().execute("SELECT * FROM products").fetchall()) == 25
+    assert _read(server, settings) == fixture(0).settings and not _read(server, orders)
+    assert _read(server, lambda c: c.execute("SELECT COUNT(*) FROM products").fetchone()) == (25,)
 
 
 def test_typed_markup_is_stored_and_shown_as_text(server: AppServer) -> None:
@@ -345,7 +356,7 @@ def test_typed_markup_is_stored_and_shown_as_text(server: AppServer) -> None:
     p = _params(task_id)
     client = _fresh(server, 6)
     _buy(client, {p["pid"]: 1}, p["address"], notes=" ".join(XSS))
-    (order, _), *_ = orders(server.connect())
+    (order, _), *_ = _read(server, orders)
     assert order["notes"] == " ".join(XSS)  # literal in the database
     assert _grade(server, task_id) == 1.0  # and no effect on the reward
     _, body = client.get("/shop", q=XSS[0])
@@ -373,7 +384,7 @@ def env() -> Iterator[WebAppEnv]:
 
 def _call(env: WebAppEnv, name: str, **args: Any) -> tuple[str, float, bool, dict[str, Any]]:
     obs, reward, terminated, _, info = env.step(format_tool_call(name, args))
-    return obs[0]["content"], reward, terminated, info
+    return str(obs[0]["content"]), reward, terminated, info
 
 
 def _finish(env: WebAppEnv, answer: str = "Done.") -> float:
@@ -415,7 +426,7 @@ def test_the_observation_is_the_same_in_every_instance(env: WebAppEnv) -> None:
         first, _ = env.reset(options={"task_id": "clinic-cancel-3"})
         again, _ = other.reset(options={"task_id": "clinic-cancel-3"})
         assert env.server.origin != other.server.origin and first == again
-        text = first[-1]["content"]
+        text = str(first[-1]["content"])
         assert f"URL: {DISPLAY_ORIGIN}/clinic" in text and "127.0.0.1" not in text
         assert 'combobox "Doctor"' in text and 'link "Book ' in text
     finally:
@@ -439,7 +450,7 @@ def test_a_plausible_wrong_purchase_scores_zero(env: WebAppEnv) -> None:
     text, *_ = _call(env, "click", element_id=env.find("button", "Place order"))
     assert "confirmed" in text
     assert _finish(env) == 0.0
-    assert [items for _, items in orders(env.server.connect())] == [{second.id: 2}]
+    assert [items for _, items in _read(env.server, orders)] == [{second.id: 2}]
 
 
 @pytest.mark.browser
@@ -487,7 +498,7 @@ def test_script_typed_into_fields_stays_text_runs_nothing_and_earns_nothing(env:
         text, *_ = _call(env, "click", element_id=env.find("button", "Save settings"))
         assert "Enter a valid email address" in text  # the form refuses it: an error for the model
         assert env.browser.evaluate("() => window.__xss === undefined")
-    site = settings(env.server.connect())["site_name"]
+    site = _read(env.server, settings)["site_name"]
     assert site == fixture(1).settings["site_name"]  # nothing saved
     assert _finish(env) == 0.0
     # The same markup in a field the shop keeps: stored literally, shown as text, no script ran, full reward.
@@ -500,7 +511,7 @@ def test_script_typed_into_fields_stays_text_runs_nothing_and_earns_nothing(env:
     assert env.browser.evaluate("() => window.__xss === undefined")
     shown = "\n".join(str(m.get("content")) for m in env.messages)
     assert 'text "Delivery notes: <script>window.__xss=1</script> <img src=x onerror=\\"window.__xss=2\\">' in shown
-    (order, _), *_ = orders(env.server.connect())
+    (order, _), *_ = _read(env.server, orders)
     assert order["notes"] == " ".join(XSS)
     env.reset(options={"task_id": "shop-warranty-answer-1"})
     _call(env, "fill", element_id=env.find("searchbox", "Search"), text=XSS[1])
