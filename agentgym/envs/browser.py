@@ -179,9 +179,9 @@ class BrowserEnv(AgentEnv):
             return None
         scheme = urlsplit(url).scheme.lower()
         if scheme not in ("http", "https"):
-            return f"cannot open {url!r}: only pages of this site ({self._origin}) can be opened"
+            return f"cannot open {url!r}: only pages of this site can be opened (a path like /page)"
         if _origin(url) != self._origin:
-            return f"cannot open {url!r}: it is outside this site ({self._origin}); use a path like /page"
+            return f"cannot open {url!r}: it is outside this site; use a path like /page"
         return None
 
     # ----- episodes -------------------------------------------------------------------
@@ -270,12 +270,29 @@ class BrowserEnv(AgentEnv):
             for t in b.tabs()
         )
         header = (
-            f"URL: {b.url}\nTitle: {b.title}\nTabs: {tabs or '(none)'}\n"
+            f"URL: {self.display_url(b.url)}\nTitle: {b.title}\nTabs: {tabs or '(none)'}\n"
             f"Last action error: {self._last_error or 'none'}\n\n"
         )
         budget = max(self.obs_max_chars - len(header), 100)
         tree = b.a11y_tree(root=self.a11y_root, max_chars=budget) or "(empty page)"
         return (header + tree)[: self.obs_max_chars]
+
+    def display_url(self, url: str) -> str:
+        """``url`` as the observation shows it (default: unchanged).
+
+        The task's origin holds a port that differs between environments: override to show a
+        stable URL (:meth:`site_path` gives the path, which ``goto`` accepts).
+        """
+        return url
+
+    def site_path(self, url: str) -> str:
+        """The path (with query and fragment) of ``url`` when it is on the task's origin, else ``url``."""
+        if not self._origin or _origin(url) != self._origin:
+            return url
+        parts = urlsplit(url)
+        return (
+            parts.path + (f"?{parts.query}" if parts.query else "") + (f"#{parts.fragment}" if parts.fragment else "")
+        )
 
     def elements(self) -> list[tuple[int, str, str, dict[str, Any]]]:
         """``(id, role, name, attrs)`` of every interactive element of the page (the whole tree, no budget)."""

@@ -169,6 +169,10 @@ class WebEnv(BrowserEnv):
         """Always refused: a task is one page (another MiniWoB page would be another task)."""
         return "this task is on one page: there is no other page to open or go back to"
 
+    def display_url(self, url: str) -> str:
+        """The page's path (``/miniwob/<kind>.html``): the same in every env, whatever the server's port."""
+        return self.site_path(url)
+
     def observation(self) -> str:
         """``Task: <query>`` followed by the page's observation."""
         return f"Task: {self._query}\n{super().observation()}"
