@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import re
 import shlex
 import sys
@@ -56,16 +57,36 @@ class HarborFormatError(ValueError):
     """A folder that is not a readable Harbor task (missing file, bad TOML); the message says what to fix."""
 
 
-def _debian_base(image: str) -> str | None:
-    """Why ``image`` is planned on :data:`BASE_IMAGE` (a note), or None when it cannot be."""
+def _is_ubuntu(image: str) -> bool:
+    """``ubuntu[:tag]`` or terminal-bench's ``t-bench/ubuntu-*`` base (Harbor's template starts FROM ubuntu:24.04)."""
+    name, _, tag = image.partition(":")
+    name = name.removeprefix("docker.io/").removeprefix("library/")
+    if name == "buildpack-deps":  # Ubuntu's codenames; the Debian ones are planned as Debian
+        return tag.startswith(("jammy", "noble", "focal"))
+    return name == "ubuntu" or name.startswith("ghcr.io/laude-institute/t-bench/ubuntu-")
+
+
+def _debian_base(image: str, ubuntu_on_debian: bool = False) -> str | None:
+    """Why ``image`` is planned on :data:`BASE_IMAGE` (a note), or None when it cannot be.
+
+    Ubuntu bases are planned on Debian only with ``ubuntu_on_debian`` (most published Harbor tasks
+    start ``FROM ubuntu:24.04`` and only add apt and pip packages, which Debian has by the same names).
+    """
     name, _, tag = image.partition(":")
     name = name.removeprefix("docker.io/").removeprefix("library/")
     if name == BASE_IMAGE.split(":")[0]:
         return ""
-    if name == "debian" and (tag in ("", "latest", "stable", "12") or tag.startswith(("bookworm", "12"))):
+    if name in ("debian", "buildpack-deps") and (
+        tag in ("", "latest", "stable", "12") or tag.startswith(("bookworm", "12"))
+    ):
         return f"FROM {image} is planned on {BASE_IMAGE} (Debian bookworm)"
     if name.startswith("ghcr.io/laude-institute/t-bench/python-3"):  # terminal-bench's python-3-xx bases
         return f"FROM {image} (terminal-bench's Debian Python base) is planned on {BASE_IMAGE}"
+    if ubuntu_on_debian and _is_ubuntu(image):
+        return (
+            f"FROM {image} is planned on {BASE_IMAGE} (Debian bookworm, not Ubuntu: apt packages by the same names, "
+            "Python 3.11)"
+        )
     if name == "python" and (tag == "" or re.match(r"^3(\.\d+)?", tag)) and "alpine" not in tag:
         return (
             f"FROM {image} is planned on {BASE_IMAGE} (Debian bookworm, Python 3.11 from Debian, not {tag or 'latest'})"
@@ -233,8 +254,11 @@ def _packages(part: str) -> tuple[str, list[str]] | None:
     return None
 
 
-def plan_dockerfile(text: str) -> EnvironmentPlan:
-    """Plan a Dockerfile: base image, ``WORKDIR``, package installs, replayable file steps, what is unsupported."""
+def plan_dockerfile(text: str, ubuntu_on_debian: bool = False) -> EnvironmentPlan:
+    """Plan a Dockerfile: base image, ``WORKDIR``, package installs, replayable file steps, what is unsupported.
+
+    ``ubuntu_on_debian``: plan ``FROM ubuntu:*`` on the Debian base image (with a note) instead of refusing it.
+    """
     plan = EnvironmentPlan()
     variables: dict[str, str] = {}
     saw_from = saw_workdir = False
@@ -249,8 +273,14 @@ def plan_dockerfile(text: str) -> EnvironmentPlan:
             image = _substitute(
                 re.sub(r"--platform=\S+\s*", "", args).split(" AS ")[0].split(" as ")[0].strip(), variables
             )
-            note = _debian_base(image)
-            if note is None:
+            note = _debian_base(image, ubuntu_on_debian)
+            if note is None and _is_ubuntu(image):
+                plan.block(
+                    f"FROM {image}: Ubuntu is not Debian and cannot be pulled offline; to plan it on {BASE_IMAGE} "
+                    "anyway (apt packages by the same names, Python 3.11) pass --ubuntu-on-debian "
+                    "(Terminal-v0: ubuntu_on_debian=True)"
+                )
+            elif note is None:
                 plan.block(
                     f"FROM {image}: only {BASE_IMAGE} or a Debian bookworm base (debian:bookworm*, python:3*) can be "
                     "built offline here; rebase the task on one of them"
@@ -328,15 +358,17 @@ def plan_dockerfile(text: str) -> EnvironmentPlan:
         plan.block("the Dockerfile has no FROM line")
     if not saw_workdir:
         plan.notes.append(f"no WORKDIR: the workspace is {DEFAULT_WORKDIR}")
-    for step in plan.steps:
-        if "copy" in step and not _under(step["dest"], plan.workdir):
-            plan.block(
-                f"COPY to {step['dest']}: outside WORKDIR {plan.workdir}, which is all the agent's user may write; "
-                "copy into the workdir instead"
-            )
+    outside = [s["dest"] for s in plan.steps if "copy" in s and not _under(s["dest"], plan.workdir)]
+    if outside:
+        plan.block(
+            f"COPY to {', '.join(dict.fromkeys(outside))}: outside WORKDIR {plan.workdir}, which is all the agent's "
+            "user may write; copy into the workdir instead"
+        )
+    plan.pip = [p for p in plan.pip if re.split(r"[<>=!~\[ ]", p, maxsplit=1)[0].lower() not in ("pip", "wheel")]
     if plan.pip:
         plan.block(
-            f"pip packages ({', '.join(plan.pip)}) cannot go into the host's read-only /usr; use the docker backend",
+            f"pip packages ({', '.join(plan.pip)}) cannot go into the host's read-only /usr"
+            + ("" if plan.unsupported.get("all") else "; use the docker backend"),
             "local",
         )
     return plan
@@ -393,8 +425,8 @@ def write_tree(root: Path, files: dict[str, dict[str, Any]]) -> None:
 
 
 def is_task_dir(path: Path) -> bool:
-    """A folder with ``task.toml`` or ``instruction.md`` (a Harbor task rather than a folder of them)."""
-    return (path / "task.toml").is_file() or (path / "instruction.md").is_file()
+    """A Harbor task folder (``task.toml`` or ``instruction.md``) or a terminal-bench one (``task.yaml``)."""
+    return any((path / name).is_file() for name in ("task.toml", "instruction.md", "task.yaml"))
 
 
 def _task_toml(folder: Path) -> dict[str, Any]:
@@ -402,57 +434,197 @@ def _task_toml(folder: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
     try:
-        data: dict[str, Any] = tomllib.loads(path.read_text())
+        data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8-sig").replace("\r\n", "\n"))
         return data
-    except tomllib.TOMLDecodeError as e:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise HarborFormatError(f"{path}: not valid TOML ({e})") from e
 
 
-def _seconds(section: dict[str, Any], default: float) -> float:
-    value = section.get("timeout_sec", default)
+def _seconds(section: dict[str, Any], default: float, key: str = "timeout_sec") -> float:
+    value = section.get(key, default)
     try:
         seconds = float(value)
     except (TypeError, ValueError):
         return default
-    return seconds if seconds > 0 else default
+    return seconds if seconds > 0 and math.isfinite(seconds) else default
 
 
-def load_task(folder: str | Path) -> Task:
-    """One Harbor task folder as a self-contained agentgym task (``setup["format"] == "harbor"``)."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise HarborFormatError(f"{folder}: not a directory")
-    instruction = folder / "instruction.md"
-    if not instruction.is_file():
-        raise HarborFormatError(f"{folder}: no instruction.md (a Harbor task folder needs one)")
-    test_sh = folder / "tests" / "test.sh"
-    if not test_sh.is_file():
-        raise HarborFormatError(f"{folder}: no tests/test.sh (the verifier that writes /logs/verifier/reward.txt)")
-    config = _task_toml(folder)
-    env_dir = folder / "environment"
+def _section(config: dict[str, Any], name: str) -> dict[str, Any]:
+    value = config.get(name)
+    return value if isinstance(value, dict) else {}
+
+
+_HOST_VARIABLE = re.compile(r"\$\{?[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _env_table(section: dict[str, Any], what: str, notes: list[str]) -> dict[str, str]:
+    """``[verifier.env]``-style tables as strings; values naming host variables (secrets) are left out, noted."""
+    table = section.get("env")
+    if not isinstance(table, dict):
+        return {}
+    out: dict[str, str] = {}
+    for key, value in table.items():
+        text = (
+            json.dumps(value)
+            if isinstance(value, (list, dict))
+            else str(value).lower()
+            if isinstance(value, bool)
+            else str(value)
+        )
+        if _HOST_VARIABLE.search(text):
+            notes.append(f"{what} {key} = {text!r} names a host variable (a secret?): not passed, the sandbox has none")
+            continue
+        out[str(key)] = text
+    return out
+
+
+def _normalize_scripts(files: dict[str, dict[str, Any]], where: str, notes: list[str]) -> None:
+    """Shell scripts saved with Windows line ends (CRLF) get LF: bash reads the CR as part of each word."""
+    fixed = []
+    for rel, entry in files.items():
+        text = entry.get("text")
+        if isinstance(text, str) and "\r\n" in text and (rel.endswith(".sh") or text.startswith("#!")):
+            entry["text"] = text.replace("\r\n", "\n")
+            fixed.append(rel)
+    if fixed:
+        notes.append(f"{where}: {', '.join(sorted(fixed))} had Windows line ends (CRLF), read as LF")
+
+
+_TEST_PIP = re.compile(r"(?:\buv\s+pip|\bpip3?|\bpython3?\s+-m\s+pip)\s+install\s+([^\n;&|]*)")
+_TEST_UV_WITH = re.compile(r"\b(?:uvx|uv\s+run)\b[^\n]*")
+_PROVIDED = {"pytest", "pytest-json-ctrf", "pytest-json-report", "pluggy", "iniconfig", "packaging"}
+
+
+def _verifier_pip(scripts: Iterable[str]) -> list[str]:
+    """PyPI packages a verifier script installs at run time, other than pytest and its report plugins."""
+    names: list[str] = []
+    for raw in scripts:
+        script = raw.replace("\\\n", " ")
+        found = [m.group(1) for m in _TEST_PIP.finditer(script)]
+        for m in _TEST_UV_WITH.finditer(script):
+            found += re.findall(r"--with[= ]\s*(\S+)", m.group(0))
+        for chunk in found:
+            try:
+                words = shlex.split(chunk)
+            except ValueError:
+                words = chunk.split()
+            skip = False
+            for w in words:
+                if skip:
+                    skip = False
+                    continue
+                if w in ("-r", "--requirement", "-c", "--constraint", "-i", "--index-url", "--extra-index-url", "-t"):
+                    skip = True
+                    continue
+                if w.startswith(("-", "$", "/", ".")) or "/" in w:
+                    continue
+                base = re.split(r"[<>=!~\[;@ ]", w, maxsplit=1)[0].lower().replace("_", "-")
+                if base and base not in _PROVIDED and w not in names:
+                    names.append(w)
+    return names
+
+
+def _plan_for(
+    folder: Path, env_dir: Path, environment: dict[str, Any], ubuntu_on_debian: bool
+) -> tuple[EnvironmentPlan, dict[str, dict[str, Any]]]:
+    """The environment plan and build context of a task whose Dockerfile (if any) is ``env_dir/Dockerfile``."""
     dockerfile = env_dir / "Dockerfile"
-    environment = config.get("environment", {}) if isinstance(config.get("environment"), dict) else {}
     if dockerfile.is_file():
-        plan = plan_dockerfile(dockerfile.read_text())
+        plan = plan_dockerfile(dockerfile.read_text(encoding="utf-8-sig", errors="replace"), ubuntu_on_debian)
     else:
         plan = EnvironmentPlan()
         image = environment.get("docker_image")
-        if image and _debian_base(str(image)) is None:
+        if image and _debian_base(str(image), ubuntu_on_debian) is None:
             plan.block(f"prebuilt image {image}: not available offline and there is no environment/Dockerfile")
         else:
             plan.notes.append(f"no environment/Dockerfile: planned on {BASE_IMAGE} with WORKDIR {DEFAULT_WORKDIR}")
-    if any((env_dir / n).exists() for n in ("docker-compose.yaml", "docker-compose.yml", "compose.yaml")):
-        plan.block("multi-container environments (docker-compose) are not supported")
-    context = read_tree(env_dir) if env_dir.is_dir() else {}
+    workdir = environment.get("workdir")
+    if isinstance(workdir, str) and workdir.startswith("/") and workdir.rstrip("/") != plan.workdir.rstrip("/"):
+        plan.notes.append(f"[environment] workdir = {workdir!r} (Dockerfile: {plan.workdir}): the episode starts there")
+        plan.workdir = workdir.rstrip("/") or "/"
+        if plan.workdir == "/" or plan.workdir.startswith(_SYSTEM_TREES) or plan.workdir.startswith("/tmp"):
+            plan.block(
+                f"[environment] workdir {plan.workdir}: the workspace must be a directory of its own (e.g. /app)"
+            )
+    env_vars = _env_table(environment, "[environment.env]", plan.notes)
+    if env_vars:
+        plan.env = {**env_vars, **plan.env}
+        plan.steps.insert(0, {"env": env_vars})
+    gpus = environment.get("gpus", 0)
+    if isinstance(gpus, (int, float)) and not isinstance(gpus, bool) and gpus > 0:
+        plan.block(f"[environment] gpus = {gpus:g}: agentgym's shell sandboxes have no GPU")
+    if environment.get("allow_internet") or environment.get("network_mode") in ("public", "allowlist"):
+        plan.notes.append("the task allows internet access; agentgym sandboxes have none")
+    return plan, (read_tree(env_dir) if env_dir.is_dir() else {})
+
+
+def _check_copies(plan: EnvironmentPlan, context: dict[str, dict[str, Any]], where: str) -> None:
     for step in plan.steps:
         for given in step.get("copy", []):
             src = given.strip("/").removeprefix("./") if given not in (".", "./") else ""
             if src and not any(_under(k, src) or _glob_match(k, src) for k in context):
-                plan.block(f"COPY {given}: no such file in environment/")
-    metadata = dict(config.get("metadata", {})) if isinstance(config.get("metadata"), dict) else {}
-    task_section = config.get("task", {}) if isinstance(config.get("task"), dict) else {}
-    agent = config.get("agent", {}) if isinstance(config.get("agent"), dict) else {}
-    verifier = config.get("verifier", {}) if isinstance(config.get("verifier"), dict) else {}
+                plan.block(f"COPY {given}: no such file in {where}")
+
+
+def _finish_notes(plan: EnvironmentPlan, tests: dict[str, dict[str, Any]], solution: dict[str, Any] | None) -> None:
+    scripts = [str(e["text"]) for rel, e in tests.items() if rel.endswith(".sh") and "text" in e]
+    if any(
+        re.search(r"\b(curl|wget)\b[^\n|]*https?://|\buvx?\b|\bpip3? install\b|\bapt(-get)? install\b", s)
+        for s in scripts
+    ):
+        plan.notes.append(
+            "tests/test.sh installs or downloads at verification time: there is no network, so offline stand-ins "
+            "answer apt-get/pip/uv/uvx for what the image already has (pytest, python3, ...); anything else fails"
+        )
+    extra = [p for p in _verifier_pip(scripts) if p not in plan.pip]
+    if extra:
+        plan.pip.extend(extra)
+        plan.notes.append(
+            f"the verifier installs {', '.join(extra)} at run time: put into the task's image (docker backend)"
+        )
+        if "local" not in plan.unsupported or not any("verifier" in r for r in plan.unsupported["local"]):
+            plan.block(
+                f"the verifier needs PyPI packages ({', '.join(extra)}) that cannot go into the host's read-only "
+                "/usr; use the docker backend",
+                "local",
+            )
+    if not solution or "solve.sh" not in solution.get("files", {}):
+        plan.notes.append("no solution/solve.sh: there is no oracle, so `tasks validate` cannot check this task")
+
+
+def load_task(folder: str | Path, *, ubuntu_on_debian: bool = False) -> Task:
+    """One Harbor task folder as a self-contained agentgym task (``setup["format"] == "harbor"``).
+
+    A terminal-bench folder (``task.yaml``, ``Dockerfile``, ``run-tests.sh``, ``solution.sh``) is read
+    too (:func:`load_tbench_task`). ``ubuntu_on_debian``: plan ``FROM ubuntu:*`` on the Debian base image.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise HarborFormatError(f"{folder}: not a directory")
+    instruction = folder / "instruction.md"
+    if not instruction.is_file() and (folder / "task.yaml").is_file():
+        return load_tbench_task(folder, ubuntu_on_debian=ubuntu_on_debian)
+    config = _task_toml(folder)
+    if not instruction.is_file():
+        if (folder / "steps").is_dir() or isinstance(config.get("steps"), list):
+            raise HarborFormatError(
+                f"{folder}: a multi-step task ([[steps]] in task.toml, steps/*/instruction.md) is not supported; "
+                "only single-step tasks (instruction.md at the top) are"
+            )
+        raise HarborFormatError(f"{folder}: no instruction.md (a Harbor task folder needs one)")
+    test_sh = folder / "tests" / "test.sh"
+    if not test_sh.is_file():
+        raise HarborFormatError(f"{folder}: no tests/test.sh (the verifier that writes /logs/verifier/reward.txt)")
+    environment = _section(config, "environment")
+    env_dir = folder / "environment"
+    plan, context = _plan_for(folder, env_dir, environment, ubuntu_on_debian)
+    if any((env_dir / n).exists() for n in ("docker-compose.yaml", "docker-compose.yml", "compose.yaml")):
+        plan.block("multi-container environments (docker-compose) are not supported")
+    _check_copies(plan, context, "environment/")
+    metadata = dict(_section(config, "metadata"))
+    task_section = _section(config, "task")
+    agent = _section(config, "agent")
+    verifier = _section(config, "verifier")
     split = metadata.get("split")
     metadata.update(
         {
@@ -460,26 +632,136 @@ def load_task(folder: str | Path) -> Task:
             "name": task_section.get("name", folder.name),
             "source": str(folder),
             "agent_timeout": _seconds(agent, 600.0),
-            "resources": {k: environment[k] for k in ("cpus", "memory_mb", "storage_mb", "memory") if k in environment},
+            "resources": {
+                k: environment[k]
+                for k in ("cpus", "memory_mb", "storage_mb", "memory", "storage", "gpus")
+                if k in environment and isinstance(environment[k], (int, float, str))
+            },
         }
     )
-    if environment.get("allow_internet") or environment.get("network_mode") in ("public", "allowlist"):
-        plan.notes.append("the task allows internet access; agentgym sandboxes have none")
     tests = read_tree(folder / "tests")
-    script = tests["test.sh"]["text"] if "text" in tests.get("test.sh", {}) else ""
-    if re.search(r"\b(curl|wget)\b[^\n|]*https?://|\buvx?\b|\bpip3? install\b|\bapt(-get)? install\b", script):
-        plan.notes.append(
-            "tests/test.sh installs or downloads at verification time: there is no network, so offline stand-ins "
-            "answer apt-get/pip/uv/uvx for what the image already has (pytest, python3, ...); anything else fails"
-        )
+    _normalize_scripts(tests, "tests/", plan.notes)
+    solution: dict[str, Any] | None = None
+    if (folder / "solution").is_dir():
+        solution = {"files": read_tree(folder / "solution")}
+        _normalize_scripts(solution["files"], "solution/", plan.notes)
+        solution_env = _env_table(_section(config, "solution"), "[solution.env]", plan.notes)
+        if solution_env:
+            solution["env"] = solution_env
+    verifier_env = _env_table(verifier, "[verifier.env]", plan.notes)
+    _finish_notes(plan, tests, solution)
+    prompt = instruction.read_text(encoding="utf-8-sig", errors="replace").replace("\r\n", "\n").strip()
+    if not prompt:
+        raise HarborFormatError(f"{instruction}: empty (the agent would get no task)")
     return Task(
         id=folder.name,
-        prompt=instruction.read_text().strip(),
+        prompt=prompt,
         setup={"format": "harbor", **plan.to_dict(), "context": context},
-        verifier={"tests": tests, "timeout": _seconds(verifier, 600.0)},
-        solution={"files": read_tree(folder / "solution")} if (folder / "solution").is_dir() else None,
+        verifier={
+            "tests": tests,
+            "timeout": _seconds(verifier, 600.0),
+            **({"env": verifier_env} if verifier_env else {}),
+        },
+        solution=solution,
         metadata=metadata,
         split=split if split in SPLITS else None,
+    )
+
+
+_TBENCH_META = ("author_name", "author_email", "difficulty", "category", "tags", "parser_name")
+_TBENCH_OWN = {"task.yaml", "run-tests.sh", "solution.sh", "solution.yaml", "docker-compose.yaml", "docker-compose.yml"}
+_TBENCH_TEST_SH = """#!/bin/bash
+# agentgym: terminal-bench's run-tests.sh as a Harbor verifier (the task passes when the tests do).
+export TEST_DIR=/tests
+bash /tests/run-tests.sh
+status=$?
+mkdir -p /logs/verifier
+if [ $status -eq 0 ]; then echo 1 > /logs/verifier/reward.txt; else echo 0 > /logs/verifier/reward.txt; fi
+"""
+
+
+def load_tbench_task(folder: str | Path, *, ubuntu_on_debian: bool = False) -> Task:
+    """A terminal-bench (Harbor's predecessor) task folder as a Harbor task.
+
+    ``task.yaml`` (``instruction``, ``max_agent_timeout_sec``, ``max_test_timeout_sec``, metadata),
+    ``Dockerfile`` with the folder as its build context, ``run-tests.sh`` + ``tests/`` (run with
+    ``TEST_DIR=/tests``; reward 1 when it exits 0, as terminal-bench's pytest parser passes a run whose
+    tests all pass), ``solution.sh`` or ``solution.yaml`` (a list of commands) as the oracle.
+    """
+    folder = Path(folder)
+    try:
+        import yaml  # type: ignore[import-untyped]  # PyYAML: present with most ML stacks, not a declared dependency
+    except ImportError as e:
+        raise HarborFormatError(
+            f"{folder}: a terminal-bench task (task.yaml); reading it needs PyYAML (pip install pyyaml)"
+        ) from e
+    try:
+        config = yaml.safe_load((folder / "task.yaml").read_text(encoding="utf-8-sig"))
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise HarborFormatError(f"{folder / 'task.yaml'}: not valid YAML ({e})") from e
+    if not isinstance(config, dict):
+        raise HarborFormatError(f"{folder / 'task.yaml'}: not a mapping of fields")
+    prompt = config.get("instruction")
+    if not prompt and isinstance(config.get("descriptions"), list):  # the oldest terminal-bench tasks
+        first = [d for d in config["descriptions"] if isinstance(d, dict) and d.get("description")]
+        base = [d for d in first if d.get("key") == "base"] or first
+        prompt = base[0]["description"] if base else None
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise HarborFormatError(f"{folder / 'task.yaml'}: no instruction (the agent would get no task)")
+    if not (folder / "run-tests.sh").is_file():
+        raise HarborFormatError(f"{folder}: no run-tests.sh (terminal-bench's verifier)")
+    plan, _ = _plan_for(folder, folder, {}, ubuntu_on_debian)
+    compose = next((folder / n for n in ("docker-compose.yaml", "docker-compose.yml") if (folder / n).is_file()), None)
+    if compose is not None:
+        try:
+            services = (yaml.safe_load(compose.read_text()) or {}).get("services") or {}
+        except (yaml.YAMLError, AttributeError):
+            services = {}
+        if isinstance(services, dict) and len(services) > 1:
+            plan.block(f"multi-container environments (docker-compose: {', '.join(services)}) are not supported")
+    skip = ("tests/", "solution/", ".git/")
+    context = {k: v for k, v in read_tree(folder).items() if k not in _TBENCH_OWN and not k.startswith(skip)}
+    _check_copies(plan, context, "the task folder (terminal-bench's build context)")
+    tests = read_tree(folder / "tests")
+    tests["run-tests.sh"] = file_entry(folder / "run-tests.sh")
+    if "test.sh" in tests:
+        raise HarborFormatError(
+            f"{folder}: tests/test.sh would clash with the verifier agentgym writes for run-tests.sh"
+        )
+    tests["test.sh"] = {"text": _TBENCH_TEST_SH, "mode": 0o755}
+    _normalize_scripts(tests, "tests/", plan.notes)
+    solution: dict[str, Any] | None = None
+    if (folder / "solution.sh").is_file():
+        solution = {"files": {"solve.sh": file_entry(folder / "solution.sh")}}
+    elif (folder / "solution.yaml").is_file():
+        try:
+            steps = yaml.safe_load((folder / "solution.yaml").read_text()) or []
+        except yaml.YAMLError as e:
+            raise HarborFormatError(f"{folder / 'solution.yaml'}: not valid YAML ({e})") from e
+        commands = [s.get("command") if isinstance(s, dict) else s for s in steps if s]
+        script = "#!/bin/bash\n" + "\n".join(str(c).rstrip("\n") for c in commands if c) + "\n"
+        solution = {"files": {"solve.sh": {"text": script, "mode": 0o755}}}
+    if solution is not None:
+        _normalize_scripts(solution["files"], "solution", plan.notes)
+    _finish_notes(plan, tests, solution)
+    plan.notes.insert(0, "terminal-bench format (task.yaml): run-tests.sh is graded as tests/test.sh")
+    metadata = {k: config[k] for k in _TBENCH_META if isinstance(config.get(k), (str, int, float, list))}
+    metadata.update(
+        {
+            "format": "harbor",
+            "name": folder.name,
+            "source": str(folder),
+            "agent_timeout": _seconds(config, 600.0, "max_agent_timeout_sec"),
+            "resources": {},
+        }
+    )
+    return Task(
+        id=folder.name,
+        prompt=prompt.replace("\r\n", "\n").strip(),
+        setup={"format": "harbor", **plan.to_dict(), "context": context},
+        verifier={"tests": tests, "timeout": _seconds(config, 600.0, "max_test_timeout_sec")},
+        solution=solution,
+        metadata=metadata,
     )
 
 
@@ -504,12 +786,31 @@ def task_dirs(path: str | Path) -> list[Path]:
     return found
 
 
-def load_tasks(paths: str | Path | Iterable[str | Path], name: str | None = None) -> TaskSet:
-    """A task set from Harbor task folders (each path a task folder or a folder of them)."""
+def load_tasks(
+    paths: str | Path | Iterable[str | Path],
+    name: str | None = None,
+    *,
+    ubuntu_on_debian: bool = False,
+    errors: dict[str, str] | None = None,
+) -> TaskSet:
+    """A task set from Harbor task folders (each path a task folder or a folder of them).
+
+    ``errors``: when given, a folder that cannot be read is left out and its reason put there (keyed by
+    the folder's name) instead of failing the whole set. ``ubuntu_on_debian``: see :func:`load_task`.
+    """
     if isinstance(paths, (str, Path)):
         paths = [paths]
     paths = list(paths)
-    tasks = [load_task(d) for p in paths for d in task_dirs(p)]
+    tasks = []
+    for d in (d for p in paths for d in task_dirs(p)):
+        try:
+            tasks.append(load_task(d, ubuntu_on_debian=ubuntu_on_debian))
+        except (HarborFormatError, OSError) as e:
+            if errors is None:
+                raise
+            errors[d.name] = str(e).removeprefix(f"{d}: ")
+    if errors is not None and not tasks:
+        raise HarborFormatError("no task could be read: " + "; ".join(f"{k}: {v}" for k, v in list(errors.items())[:5]))
     return TaskSet(tasks, name or (Path(paths[0]).name if len(paths) == 1 else "harbor"))
 
 
@@ -564,6 +865,7 @@ __all__ = [
     "export_task",
     "load_task",
     "load_tasks",
+    "load_tbench_task",
     "plan_dockerfile",
     "task_dirs",
     "unsupported_reasons",

@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from agentgym.tasks import TaskSet
+from agentgym.tasks import Task, TaskSet
 
 
 def add_commands(tasks_subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -28,6 +28,12 @@ def add_commands(tasks_subparsers: argparse._SubParsersAction[argparse.ArgumentP
     p.add_argument("format", choices=["harbor", "swe"], help="the task format")
     p.add_argument("paths", nargs="+", help="harbor: task folders, or folders of task folders; swe: JSONL files")
     p.add_argument("--out", default=None, help="write the tasks to this JSONL file")
+    p.add_argument(
+        "--ubuntu-on-debian",
+        action="store_true",
+        help="harbor: plan FROM ubuntu:* Dockerfiles on the Debian base image (apt packages by the same names) "
+        "instead of refusing them",
+    )
     p.add_argument(
         "--repos",
         default=None,
@@ -71,10 +77,23 @@ def cmd_import(args: argparse.Namespace) -> int:
     if args.format == "swe":
         return _import_swe(args)
     from agentgym.envs.terminal.build import missing_host_packages
-    from agentgym.harbor import load_tasks, unsupported_reasons
+    from agentgym.harbor import HarborFormatError, load_tasks, unsupported_reasons
 
-    tasks = load_tasks(args.paths)
-    unusable = 0
+    errors: dict[str, str] = {}
+    found: list[Task] = []
+    for path in args.paths:
+        try:
+            found.extend(load_tasks(path, ubuntu_on_debian=args.ubuntu_on_debian, errors=errors))
+        except HarborFormatError as e:  # not a task folder, or none of its folders is readable (those are in errors)
+            if not any(str(e).endswith(v) for v in errors.values()):
+                errors[str(path)] = str(e).removeprefix(f"{path}: ")
+    name = Path(args.paths[0]).name if len(args.paths) == 1 else "harbor"
+    tasks = TaskSet(found, name)
+    unusable = len(errors)
+    for folder, reason in errors.items():  # folders that are no readable task: said, not fatal to the others
+        print(f"{folder} [not imported]")
+        print(f"  local:  no: {reason}")
+        print(f"  docker: no: {reason}")
     for task in tasks:
         local = unsupported_reasons(task, "local")
         if not local and task.setup.get("apt"):
@@ -91,7 +110,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     if args.out:
         tasks.to_jsonl(args.out)
         print(f"wrote {len(tasks)} tasks to {args.out}")
-    print(f"{len(tasks)} tasks, {len(tasks) - unusable} runnable here, {unusable} not", file=sys.stderr)
+    total = len(tasks) + len(errors)
+    print(f"{total} tasks, {total - unusable} runnable here, {unusable} not", file=sys.stderr)
     return 1 if unusable else 0
 
 

@@ -52,13 +52,16 @@ BUILTIN_TASKS = Path(__file__).parent / "tasks"
 MAX_FILE_BYTES = 256 * 1024
 
 
-def load_source(source: str | Path) -> TaskSet:
-    """``builtin`` (the shipped Harbor folders), a Harbor task folder or folder of them, or a ``.jsonl`` of tasks."""
+def load_source(source: str | Path, *, ubuntu_on_debian: bool = False, errors: dict[str, str] | None = None) -> TaskSet:
+    """``builtin`` (the shipped Harbor folders), a Harbor task folder or folder of them, or a ``.jsonl`` of tasks.
+
+    ``errors``: folders that are no readable task are left out and said there (else they raise).
+    """
     if str(source) == "builtin":
         return load_tasks(BUILTIN_TASKS, name="terminal")
     path = Path(source)
     if path.is_dir():
-        return load_tasks(path)
+        return load_tasks(path, ubuntu_on_debian=ubuntu_on_debian, errors=errors)
     return TaskSet.from_source(str(source))
 
 
@@ -99,6 +102,7 @@ class TerminalEnv(AgentEnv):
         verifier_timeout: float | None = None,
         setup_timeout: float = 300.0,
         pool_size: int = 1,
+        ubuntu_on_debian: bool = False,
         **kwargs: Any,
     ):
         """Configure the tasks, the sandbox backend and the tools.
@@ -113,6 +117,8 @@ class TerminalEnv(AgentEnv):
             verifier_timeout: seconds ``test.sh`` may run (default: the task's ``[verifier] timeout_sec``).
             setup_timeout: seconds each Dockerfile ``RUN`` step may take.
             pool_size: sandboxes kept warm per image.
+            ubuntu_on_debian: plan Harbor tasks built ``FROM ubuntu:*`` on the Debian base image instead of
+                leaving them out (their apt packages by the same names).
             **kwargs: :class:`~agentgym.env.AgentEnv` arguments (``tasks``, ``split``, ``max_turns``, ...).
         """
         if not (isinstance(sandbox, str) and sandbox in ("local", "docker")):
@@ -126,6 +132,7 @@ class TerminalEnv(AgentEnv):
         self.verifier_timeout = verifier_timeout
         self.setup_timeout = setup_timeout
         self.pool_size = pool_size
+        self.ubuntu_on_debian = ubuntu_on_debian
         self._providers: dict[tuple[str, str, bool], SandboxProvider] = {}
         self._sandbox: Sandbox | None = None
         self._shell: ShellSession | None = None
@@ -141,7 +148,10 @@ class TerminalEnv(AgentEnv):
     # ----- tasks ----------------------------------------------------------------------------
     def load_tasks(self) -> TaskSet:
         """The tasks of ``source`` that can run on this backend (the others are in ``unusable``)."""
-        return self._usable(load_source(self.source))
+        errors: dict[str, str] = {}
+        tasks = load_source(self.source, ubuntu_on_debian=self.ubuntu_on_debian, errors=errors)
+        self.unusable.update({k: [f"not a readable task: {v}"] for k, v in errors.items()})
+        return self._usable(tasks)
 
     def _usable(self, tasks: TaskSet) -> TaskSet:
         host_missing: dict[str, list[str]] = {}
@@ -363,7 +373,12 @@ class TerminalEnv(AgentEnv):
             dest = shlex.quote(f"/tmp/solution/{rel}")
             data = base64.b64encode(entry_bytes(entry)).decode()
             lines.append(f'mkdir -p "$(dirname {dest})" && echo {data} | base64 -d > {dest}')
-        lines.append(f"cd {shlex.quote(task.setup['workdir'])} && bash /tmp/solution/solve.sh")
+        exports = "".join(
+            f"export {k}={shlex.quote(v)}; "
+            for k, v in (task.solution or {}).get("env", {}).items()
+            if k.isidentifier()
+        )
+        lines.append(f"cd {shlex.quote(task.setup['workdir'])} && ({exports}bash /tmp/solution/solve.sh)")
         budget = float(task.metadata.get("agent_timeout", 600.0))
         run = format_tool_call("run", {"command": "\n".join(lines), "timeout": min(budget, self.max_command_timeout)})
         return [run, format_tool_call("submit", {})]

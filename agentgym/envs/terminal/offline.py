@@ -6,13 +6,16 @@ Harbor's (and terminal-bench's) usual ``tests/test.sh`` installs its tools when 
 these run as the small scripts below instead, first on the verifier's ``PATH``:
 
 * ``apt-get``/``apt``: ``update`` and friends succeed; ``install`` succeeds when every package is
-  already installed in the image (else it fails, naming what is missing);
+  already installed in the image or stood in for here (``curl``, ``wget``, ``python3-pip``,
+  ``python-is-python3``), else it fails, naming what is missing;
 * ``pip``/``pip3``: ``install`` succeeds when every requirement is already installed;
 * ``curl``/``wget``: the uv installer URL yields a script that installs nothing (uv is below);
   anything else is the real tool, which fails without network;
 * ``uv``: ``venv`` makes an activate script that changes nothing, ``pip install`` is ``pip``'s,
   ``run pytest|python ...`` runs the system's ``python3``; ``uvx pytest`` likewise;
-* ``python``: the system's ``python3`` when the image has no ``python``.
+* ``python``: the system's ``python3`` when the image has no ``python``;
+* ``pytest``: the image's pytest, without the options of report plugins the image lacks
+  (``--ctrf FILE`` of pytest-json-ctrf, which Harbor's template asks ``uvx --with`` for).
 
 They are written by the host into the fresh verifier sandbox (never by the agent), so they are
 as trusted as the image's own tools. A verifier that needs something really missing still fails,
@@ -38,6 +41,7 @@ done
 if [ "$cmd" = install ]; then
   missing=()
   for p in "${pkgs[@]}"; do
+    case "$p" in curl|wget|python-is-python3|python3-pip) continue ;; esac  # stood in by the scripts beside this one
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   if [ ${#missing[@]} -gt 0 ]; then
@@ -105,7 +109,7 @@ case "$sub" in
       esac
     done
     case "$1" in
-      pytest|py.test) shift; exec python3 -m pytest "$@" ;;
+      pytest|py.test) shift; exec "$(dirname "$0")/pytest" "$@" ;;
       python|python3) shift; exec python3 "$@" ;;
     esac
     exec "$@" ;;
@@ -125,10 +129,30 @@ while [ $# -gt 0 ]; do
 done
 tool="$1"; shift
 case "$tool" in
-  pytest|pytest==*|py.test) exec python3 -m pytest "$@" ;;
+  pytest|pytest==*|pytest@*|py.test) exec "$(dirname "$0")/pytest" "$@" ;;
 esac
 echo "agentgym (offline verifier): uvx $tool is not available" >&2
 exit 2
+"""
+
+_PYTEST = r"""#!/bin/bash
+# agentgym verifier (offline): the image's pytest. Options of report plugins the image lacks (Harbor's test.sh asks
+# `uvx --with pytest-json-ctrf pytest --ctrf /logs/verifier/ctrf.json`) are dropped: they only write a log.
+has() { python3 -c 'import importlib.metadata as m, sys; m.distribution(sys.argv[1])' "$1" 2>/dev/null; }
+args=()
+ctrf=1; has pytest-json-ctrf || ctrf=0
+jrep=1; has pytest-json-report || jrep=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --ctrf) [ $ctrf = 1 ] && args+=("$1" "$2"); shift 2; continue ;;
+    --ctrf=*) [ $ctrf = 1 ] && args+=("$1"); shift; continue ;;
+    --json-report|--json-report-file=*|--json-report-indent=*|--json-report-omit=*)
+      [ $jrep = 1 ] && args+=("$1"); shift; continue ;;
+    --json-report-file|--json-report-indent) [ $jrep = 1 ] && args+=("$1" "$2"); shift 2; continue ;;
+  esac
+  args+=("$1"); shift
+done
+exec python3 -m pytest "${args[@]}"
 """
 
 _PYTHON = r"""#!/bin/bash
@@ -146,5 +170,7 @@ SHIMS: dict[str, str] = {
     "uv": _UV,
     "uvx": _UVX,
     "python": _PYTHON,
+    "pytest": _PYTEST,
+    "py.test": _PYTEST,
 }
 """File name -> script, written into :data:`SHIM_DIR` of the verifier sandbox."""

@@ -66,6 +66,24 @@ VERIFIER_ENV = {
 }
 
 
+def verifier_env(task: Task) -> dict[str, str]:
+    """:data:`VERIFIER_ENV` plus the task's ``[verifier.env]``.
+
+    The task's variables may not change the fixed ones (``PATH``, ``HOME``, the ``PYTHON*`` ones, ...) nor set
+    any ``LD_*`` or ``BASH_*`` one.
+    """
+    extra = {
+        k: v
+        for k, v in (task.verifier.get("env") or {}).items()
+        if isinstance(k, str)
+        and isinstance(v, str)
+        and k.isidentifier()
+        and k not in VERIFIER_ENV
+        and not k.startswith(("LD_", "BASH_", "PYTHON"))
+    }
+    return {**extra, **VERIFIER_ENV}
+
+
 @dataclass
 class Verdict:
     """The outcome of one verification."""
@@ -244,7 +262,10 @@ def verify(agent: Sandbox, task: Task, fresh: Sandbox, timeout: float | None = N
     fresh.exec(["chmod", "-R", "755", SHIM_DIR], timeout=30)
     seconds = float(timeout if timeout is not None else task.verifier.get("timeout", 600.0))
     result = fresh.exec(
-        ["/bin/bash", "--noprofile", "--norc", "/tests/test.sh"], cwd=workdir, env=VERIFIER_ENV, timeout=seconds
+        ["/bin/bash", "--noprofile", "--norc", "/tests/test.sh"],
+        cwd=workdir,
+        env=verifier_env(task),
+        timeout=seconds,
     )
     verdict.ran = True
     verdict.exit_code, verdict.timed_out, verdict.output = result.exit_code, result.timed_out, result.output[-4000:]
@@ -264,4 +285,4 @@ def verify(agent: Sandbox, task: Task, fresh: Sandbox, timeout: float | None = N
     return verdict
 
 
-__all__ = ["GUARDED", "Verdict", "disk_links", "guarded_links", "parse_reward", "resolve", "verify"]
+__all__ = ["GUARDED", "Verdict", "disk_links", "guarded_links", "parse_reward", "resolve", "verifier_env", "verify"]

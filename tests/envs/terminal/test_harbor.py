@@ -159,3 +159,133 @@ def test_cli_export_writes_folders_that_import_again(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     again = load_tasks(tmp_path / "out")
     assert sorted(again.ids) == ["csv-total", "word-count"]
+
+
+# ----- task folders written by others (tests/fixtures/harbor_real, see its LICENSE-NOTE.md) ------------------------
+
+REAL = Path(__file__).resolve().parents[2] / "fixtures" / "harbor_real"
+
+
+def test_real_folders_import_each_with_its_reason() -> None:
+    errors: dict[str, str] = {}
+    tasks = load_tasks(REAL, ubuntu_on_debian=True, errors=errors)
+    assert sorted(tasks.ids) == ["dns-blacklisting", "multi-reward", "simple-task", "tbench-evoeval-0"]
+    assert "multi-step" in errors["multi-step"] and "not supported" in errors["multi-step"]  # [[steps]], steps/
+    simple = tasks["simple-task"]
+    assert simple.prompt == 'Create a file called hello.txt with "Hello, world!" as the content.'
+    assert simple.verifier["timeout"] == 120.0 and simple.metadata["agent_timeout"] == 120.0
+    assert simple.metadata["resources"] == {"cpus": 1, "memory_mb": 2048, "storage_mb": 10240}
+    assert any("planned on agentgym/base:bookworm" in n and "not Ubuntu" in n for n in simple.setup["notes"])
+    assert unsupported_reasons(simple, "local") == unsupported_reasons(simple, "docker") == []
+    reward = tasks["multi-reward"]
+    assert reward.setup["apt"] == ["python3"] and reward.setup["pip"] == []  # uvx --with pytest*: the image's
+    assert unsupported_reasons(reward, "local") == []
+    dns = unsupported_reasons(tasks["dns-blacklisting"], "docker")
+    assert len(dns) == 1 and "/entrypoint.sh, /etc/blacklist-patterns.txt" in dns[0]  # one line, every path
+    tb = tasks["tbench-evoeval-0"]  # terminal-bench's task.yaml format
+    assert tb.prompt.startswith("Solve this python programming problem")
+    assert tb.verifier["timeout"] == 120.0 and tb.metadata["agent_timeout"] == 600.0
+    assert tb.metadata["difficulty"] == "easy" and tb.metadata["tags"] == ["python", "programming", "evoeval"]
+    assert {"test.sh", "run-tests.sh", "test_outputs.py"} <= set(tb.verifier["tests"])
+    assert "solve.sh" in tb.solution["files"] and tb.setup["workdir"] == "/app"
+    assert not any(k in tb.setup["context"] for k in ("task.yaml", "run-tests.sh", "solution.sh"))
+    assert unsupported_reasons(tb, "local") == []
+
+
+def test_ubuntu_is_refused_by_default_and_the_reason_names_the_switch() -> None:
+    task = load_task(REAL / "simple-task")
+    (reason,) = unsupported_reasons(task, "local")
+    assert "FROM ubuntu:24.04" in reason and "--ubuntu-on-debian" in reason
+    assert plan_dockerfile("FROM buildpack-deps:bookworm\n").unsupported == {}
+    assert plan_dockerfile("FROM buildpack-deps:jammy\n", ubuntu_on_debian=True).unsupported == {}
+    assert plan_dockerfile("FROM fedora:40\n", ubuntu_on_debian=True).unsupported["all"]
+
+
+def test_cli_import_reports_unreadable_folders_without_failing_the_others(tmp_path: Path) -> None:
+    out = tmp_path / "real.jsonl"
+    result = run_cli("tasks", "import", "harbor", str(REAL), "--ubuntu-on-debian", "--out", str(out))
+    assert result.returncode == 1  # multi-step and dns-blacklisting run nowhere here
+    text = result.stdout
+    assert "multi-step [not imported]" in text and "a multi-step task" in text
+    assert "simple-task [train]\n  local:  ok\n  docker: ok" in text
+    assert "5 tasks, 3 runnable here, 2 not" in result.stderr
+    assert len(out.read_text().splitlines()) == 4
+    missing = run_cli("tasks", "import", "harbor", str(tmp_path / "nope"))
+    assert missing.returncode == 1 and "no such directory" in missing.stdout
+    assert "Traceback" not in missing.stderr
+
+
+def _copy(name: str, dest: Path) -> Path:
+    import shutil
+
+    return Path(shutil.copytree(REAL / name, dest / name))
+
+
+def test_crlf_scripts_non_executable_solution_and_missing_optional_files(tmp_path: Path) -> None:
+    folder = _copy("simple-task", tmp_path)
+    for rel in ("tests/test.sh", "solution/solve.sh", "instruction.md", "task.toml"):
+        path = folder / rel
+        path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    (folder / "solution" / "solve.sh").chmod(0o644)
+    task = load_task(folder, ubuntu_on_debian=True)
+    assert "\r" not in task.verifier["tests"]["test.sh"]["text"]
+    assert "\r" not in task.solution["files"]["solve.sh"]["text"]
+    assert "\r" not in task.prompt and task.verifier["timeout"] == 120.0
+    assert any("CRLF" in n for n in task.setup["notes"])
+    bare = tmp_path / "bare"  # instruction.md and tests/test.sh only: no task.toml, environment/, solution/
+    (bare / "tests").mkdir(parents=True)
+    (bare / "instruction.md").write_text("Do it.\n")
+    (bare / "tests" / "test.sh").write_text("echo 1 > /logs/verifier/reward.txt\n")
+    plain = load_task(bare)
+    assert plain.solution is None and plain.setup["workdir"] == "/app"
+    assert any("no solution/solve.sh" in n for n in plain.setup["notes"])
+    assert any("no environment/Dockerfile" in n for n in plain.setup["notes"])
+
+
+def test_task_toml_sections_of_the_current_schema(tmp_path: Path) -> None:
+    folder = _copy("simple-task", tmp_path)
+    (folder / "task.toml").write_text(
+        'schema_version = "1.1"\n[task]\nname = "org/simple"\n[agent]\ntimeout_sec = "bad"\n'
+        '[verifier]\ntimeout_sec = 30\n[verifier.env]\nMODE = "strict"\nPATH = "/evil"\nKEY = "${OPENAI_API_KEY}"\n'
+        '[solution.env]\nGREETING = "hi"\n'
+        '[environment]\ngpus = 1\nworkdir = "/srv/work"\n[environment.env]\nPROJECT = "demo"\n'
+    )
+    task = load_task(folder, ubuntu_on_debian=True)
+    assert task.metadata["name"] == "org/simple" and task.metadata["agent_timeout"] == 600.0
+    assert task.verifier["timeout"] == 30.0 and task.verifier["env"] == {"MODE": "strict", "PATH": "/evil"}
+    assert any("OPENAI_API_KEY" in n and "not passed" in n for n in task.setup["notes"])
+    assert task.solution["env"] == {"GREETING": "hi"}
+    assert task.setup["workdir"] == "/srv/work" and task.setup["env"]["PROJECT"] == "demo"
+    assert any("gpus = 1" in r for r in unsupported_reasons(task, "docker"))
+    from agentgym.envs.terminal.verify import VERIFIER_ENV, verifier_env
+
+    env = verifier_env(task)
+    assert env["MODE"] == "strict" and env["PATH"] == VERIFIER_ENV["PATH"]  # the fixed variables stay fixed
+
+
+def test_verifier_pip_installs_go_into_the_docker_image(tmp_path: Path) -> None:
+    folder = _copy("tbench-evoeval-0", tmp_path)
+    script = (folder / "run-tests.sh").read_text()
+    (folder / "run-tests.sh").write_text(
+        script.replace("uv add pytest==8.4.1", "uv add pytest==8.4.1\nuv pip install pandas==2.2.3 'pyarrow>=15'")
+    )
+    task = load_task(folder)
+    assert task.setup["pip"] == ["pandas==2.2.3", "pyarrow>=15"]
+    assert unsupported_reasons(task, "docker") == []
+    assert "the verifier needs PyPI packages" in unsupported_reasons(task, "local")[0]
+
+
+def test_real_folders_validate_on_the_local_backend() -> None:
+    from agentgym.testing import require_bwrap
+    from agentgym.validate import validate
+
+    require_bwrap()
+    report = validate(
+        "agentgym/Terminal-v0",
+        env_kwargs={"source": str(REAL), "ubuntu_on_debian": True},
+        progress=False,
+    )
+    # simple-task: uvx --with pytest-json-ctrf pytest --ctrf ...; multi-reward: reward.json of two components;
+    # tbench-evoeval-0: uv init / uv add pytest / uv run pytest $TEST_DIR/...
+    assert sorted(c.task_id for c in report.checks) == ["multi-reward", "simple-task", "tbench-evoeval-0"]
+    assert report.ok, report.summary()
