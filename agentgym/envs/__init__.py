@@ -22,6 +22,9 @@ register(
     },
 )
 register("agentgym/Web-v0", "agentgym.envs.web:WebEnv")
+# Three local web apps (a shop, an admin console, a clinic booking flow) on loopback, state in SQLite, graded
+# from the database: multi-step tasks across pages.
+register("agentgym/WebApp-v0", "agentgym.envs.webapps.env:WebAppEnv")
 # A persistent bash session in a sandbox; the built-in Harbor tasks (or any Harbor folder via source=).
 register("agentgym/Terminal-v0", "agentgym.envs.terminal.env:TerminalEnv")
 # The demo's multi-call variant: look up two prices, compute the total, submit (>= 2 tool calls; ~170 test
