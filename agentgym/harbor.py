@@ -19,6 +19,13 @@ backend, present on the host for the local one) and file steps (``COPY``, ``ENV`
 replayed inside the sandbox, as the agent's user, in the task's ``WORKDIR``. What cannot be
 built offline or replayed is said per task, per backend, in ``Task.setup["unsupported"]``,
 before any episode runs.
+
+Also read: terminal-bench folders (``task.yaml``, ``Dockerfile`` at the top, ``run-tests.sh``,
+``solution.sh``; :func:`load_tbench_task`), ``task.toml``'s ``[verifier.env]``, ``[solution.env]``,
+``[environment.env]``, ``[environment] workdir``/``gpus``, scripts with CRLF line ends. Bases built
+``FROM ubuntu:*`` (Harbor's own template) are planned on the Debian base only when asked
+(``ubuntu_on_debian=True``, ``--ubuntu-on-debian``); otherwise the reason names that switch.
+Multi-step tasks (``[[steps]]``) and docker-compose environments are refused with their reason.
 """
 
 from __future__ import annotations

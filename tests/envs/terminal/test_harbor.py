@@ -289,3 +289,22 @@ def test_real_folders_validate_on_the_local_backend() -> None:
     # tbench-evoeval-0: uv init / uv add pytest / uv run pytest $TEST_DIR/...
     assert sorted(c.task_id for c in report.checks) == ["multi-reward", "simple-task", "tbench-evoeval-0"]
     assert report.ok, report.summary()
+
+
+def test_a_task_without_solution_says_so_to_validate(tmp_path: Path) -> None:
+    from agentgym.envs.terminal import TerminalEnv
+
+    folder = tmp_path / "tasks" / "no-oracle"
+    (folder / "tests").mkdir(parents=True)
+    (folder / "instruction.md").write_text("Do it.\n")
+    (folder / "tests" / "test.sh").write_text("echo 1 > /logs/verifier/reward.txt\n")
+    (tmp_path / "tasks" / "broken").mkdir()
+    (tmp_path / "tasks" / "broken" / "task.toml").write_text("[agent]\ntimeout_sec = 5\n")  # no instruction.md
+    env = TerminalEnv(source=str(tmp_path / "tasks"), split="all")
+    try:
+        assert env.task_set.ids == ["no-oracle"]
+        assert "no instruction.md" in env.unusable["broken"][0]
+        with pytest.raises(NotImplementedError, match=r"no solution/solve\.sh"):
+            env.oracle_turns(env.task_set["no-oracle"])
+    finally:
+        env.close()
