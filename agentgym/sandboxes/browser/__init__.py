@@ -3,13 +3,16 @@
 A browser is not a :class:`~agentgym.sandboxes.Sandbox` (it runs no commands and keeps no
 files), so it has a protocol of its own, in :mod:`agentgym.sandboxes.browser.base`:
 
-* :class:`Browser`: episodes, pages, element snapshots, actions, context manager;
+* :class:`Browser`: episodes, pages and tabs, the accessibility tree (``a11y_tree``, ids that
+  stay with their elements), actions (click, fill, select_option, press, hover, scroll,
+  go_back, switch_tab), screenshots, context manager;
 * :class:`BrowserActionError` / :class:`BrowserTimeout`: the caller's (the model's) mistakes;
 * :class:`BrowserCrashed`: the browser failed, an :class:`~agentgym.errors.SandboxError`.
 
 :class:`ChromiumBrowser` (module :mod:`agentgym.sandboxes.browser.chromium`) is the backend:
 a headless system Chromium, driven by Playwright, whose pages can reach only the task's own
-files. ``BrowserSandbox`` is its former name, kept as an alias.
+files; the instances of a process share one Chromium (a context per episode) unless created
+with ``shared=False``. ``BrowserSandbox`` is its former name, kept as an alias.
 
 Importing this package does not import Playwright; the backend loads it on first use.
 """

@@ -186,12 +186,24 @@ class Driver:
                 pass  # a crashed browser or a dead driver: nothing left to release
             self.browser = self._pw = None
 
+        if self.on_loop_thread():  # closed by the garbage collector on the loop itself: cannot wait here
+
+            async def shutdown_and_stop() -> None:
+                await shutdown()
+                self.loop.stop()
+
+            self.loop.create_task(shutdown_and_stop())
+            return
         try:  # a hung driver's processes are killed already: stopping it only closes its pipes
             self.submit(shutdown()).result(_PING_SECONDS if self.broken else timeout)
         except Exception:
             self._kill()
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout)
+
+    def on_loop_thread(self) -> bool:
+        """Whether the caller runs on the loop's thread (where waiting for the loop would deadlock)."""
+        return threading.current_thread() is self._thread
 
 
 def acquire(executable_path: str, args: Iterable[str], *, shared: bool) -> Driver:

@@ -292,6 +292,8 @@ A11Y_JS = r"""
     const role = shown ? roleOf(el, tag, style, parentPointer) : null;
     const quiet = inLabel || !!labelsControl(el);
     const leaf = role && (["input", "select", "textarea", "img"].includes(tag) || role === "textbox");
+    const interactive = !!role && INTERACTIVE.has(role);
+    const id = interactive ? stamp(el) : null;  // before the children: ids follow reading order
     const kids = [];
     if (!leaf) {
       const cd = role ? d + 1 : d;
@@ -315,10 +317,9 @@ A11Y_JS = r"""
     // A node named from its content drops the children that only repeat that content; a
     // non-interactive one (list item, cell) that keeps its children takes no name from them.
     const pure = kids.every((k) => k.text || k.line.startsWith("img "));
-    const interactive = INTERACTIVE.has(role);
     const name = nameOf(el, tag, role, pure || interactive || role === "heading");
     let line = role + " " + JSON.stringify(name) + details(el, tag, role);
-    if (interactive) line = "[" + stamp(el) + "] " + line;
+    if (id !== null) line = "[" + id + "] " + line;
     const me = { d, text: false, line };
     if (FROM_CONTENT.has(role) && name && pure) return [me];
     if (role === "heading") return [me, ...kids.filter((k) => !k.text)];

@@ -221,6 +221,8 @@ class ChromiumBrowser(Browser):
         if self._closed:
             raise SandboxError("the ChromiumBrowser is closed")
         driver = self._driver
+        if driver.on_loop_thread():
+            raise RuntimeError("ChromiumBrowser methods cannot be called from its own event-loop thread")
         if driver.broken:
             raise BrowserCrashed(f"the browser is unusable ({driver.broken}); create a new ChromiumBrowser")
         if self._broken and not new_episode:
@@ -659,10 +661,13 @@ class ChromiumBrowser(Browser):
         self._closed = True
         driver = self._driver
         if not driver.broken and self._context is not None:
-            try:
-                driver.submit(self._close_context()).result(_LAUNCH_TIMEOUT)
-            except Exception:
-                pass
+            if driver.on_loop_thread():  # the garbage collector, on the loop: close without waiting
+                driver.loop.create_task(self._close_context())
+            else:
+                try:
+                    driver.submit(self._close_context()).result(_LAUNCH_TIMEOUT)
+                except Exception:
+                    pass
         _driver.release(driver, _LAUNCH_TIMEOUT)
         if self._server is not None:
             self._server.close()
