@@ -280,7 +280,8 @@ def concurrency(mode: str, args: argparse.Namespace, base_url: str) -> dict[str,
     """``args.concurrent`` episodes at once in ``mode``: peak processes and memory, step latency, wall time."""
     page = f"miniwob/{args.page}.html"
     n = args.concurrent
-    live = threading.Barrier(n + 1)
+    live = threading.Barrier(n + 1)  # every episode reset: the main thread reads processes and PSS
+    go = threading.Barrier(n + 1)  # then all step at once
     done = threading.Barrier(n + 1)
     steps: list[float] = []
     errors: list[str] = []
@@ -297,6 +298,7 @@ def concurrency(mode: str, args: argparse.Namespace, base_url: str) -> dict[str,
         except Exception as e:
             errors.append(f"episode {i}: {type(e).__name__}: {e}")
         live.wait()
+        go.wait()
         try:
             if way is not None and not errors:
                 steps.extend([timed(way.step) for _ in range(args.conc_steps)])
@@ -315,6 +317,7 @@ def concurrency(mode: str, args: argparse.Namespace, base_url: str) -> dict[str,
     live.wait()
     at_live = census()
     pss = sum(_pss_kb(p) for p in children()) / 1024
+    go.wait()
     t1 = time.perf_counter()
     done.wait()
     t2 = time.perf_counter()
