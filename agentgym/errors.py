@@ -10,6 +10,11 @@ agentgym tells two kinds of failure apart:
   ``info["infra_failure"] = True``; evaluation counts it apart from task failures and the
   trainer masks the episode instead of learning from a reward of 0.
 
+A learned or AI reward (a judge, a reward model) that cannot score an episode raises
+:class:`RewardError`: the environment ends the episode with
+``termination_reason="reward_error"`` (and ``infra_failure``), so the trainer masks it and
+counts it by that reason instead of training on a made-up 0 or 1.
+
 Who raises what: sandbox backends raise :class:`SandboxError` (browsers its subclass
 ``BrowserCrashed``); graders raise :class:`GraderError` when they cannot reach a verdict
 for reasons outside the model's control; a tool whose own machinery fails raises
@@ -22,7 +27,7 @@ the core) can raise these too; ``tests/test_architecture.py`` keeps it that way.
 
 from __future__ import annotations
 
-__all__ = ["AgentGymError", "GraderError", "InfrastructureError", "SandboxError"]
+__all__ = ["AgentGymError", "GraderError", "InfrastructureError", "RewardError", "SandboxError"]
 
 
 class AgentGymError(Exception):
@@ -47,3 +52,11 @@ class SandboxError(InfrastructureError):
 
 class GraderError(InfrastructureError):
     """A grader could not produce a reward for reasons outside the model's control."""
+
+
+class RewardError(InfrastructureError):
+    """A reward function could not score (a judge's verdict unparseable after retries, a judge or reward model failed).
+
+    The environment ends the episode with ``termination_reason="reward_error"``: the episode is masked and counted,
+    never scored with a made-up value.
+    """
