@@ -81,7 +81,7 @@ def cmd_describe(args: argparse.Namespace) -> int:
     print("  rewards:")
     for r in info["rewards"]:
         role = "metric" if r["weight"] == 0 else f"weight {r['weight']:g}"
-        print(f"    {r['name']} [{r['kind']}, {role}] {r['doc']}")
+        print(f"    {r['name']} [{r['kind']}, {r['source']}, {role}] {r['doc']}")
     return 0
 
 

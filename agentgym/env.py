@@ -14,7 +14,9 @@ The contract:
   failure (a tool or grader raising :class:`~agentgym.errors.InfrastructureError`, e.g. a
   :class:`~agentgym.errors.SandboxError` or :class:`~agentgym.errors.GraderError`)
   truncates the episode with ``termination_reason="infra_error"`` and
-  ``info["infra_failure"] = True``; any other exception is a bug and propagates.
+  ``info["infra_failure"] = True``; a reward function that cannot score (a judge or reward
+  model raising :class:`~agentgym.errors.RewardError`) does the same with
+  ``termination_reason="reward_error"``; any other exception is a bug and propagates.
 * An episode ends after the turn in which a tool calls :meth:`AgentEnv.end` (reason of its
   choice) or a ``terminal`` tool (``@tool(terminal=True)``) succeeds (reason
   ``"terminal_tool"`` unless the tool called ``end`` itself). A terminal call that fails
@@ -35,6 +37,9 @@ The contract:
   out): truncated, graded when ``grade_on_truncation``; it returns the final step's
   ``info`` keys (``termination_reason``, ``infra_failure``, ``outcome_reward``,
   ``reward_components``).
+* The final ``info`` holds ``outcome_reward`` (every outcome component, weighted) and
+  ``verifier_reward`` (the ``verifier`` components only: what ``success`` reads, so a judge
+  or reward model weighted into the reward never counts as solving the task).
 
 A subclass provides ``load_tasks`` and usually ``build_rubric``, ``setup`` and
 ``@tool`` methods; see ``agentgym/envs/tooluse.py`` for a complete example.
@@ -44,13 +49,13 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Literal
 
 import gymnasium as gym
 
-from agentgym.errors import InfrastructureError
+from agentgym.errors import InfrastructureError, RewardError
 from agentgym.messages import (
     Action,
     Message,
@@ -72,7 +77,7 @@ from agentgym.parsing import (
     parse_action,
     tools_prompt,
 )
-from agentgym.rewards import Rubric
+from agentgym.rewards import RewardFunc, Rubric, make_reward
 from agentgym.spaces import AssistantTurn, Chat
 from agentgym.tasks import Task, TaskSet
 from agentgym.tools import Tool, ToolCall, ToolResult, ToolRunner, execute, tools_of
@@ -142,6 +147,11 @@ def _merge_user_messages(messages: list[Message]) -> list[Message]:
     return out
 
 
+def _failure_reason(e: InfrastructureError) -> str:
+    """``reward_error`` for a reward that could not score, else ``infra_error``."""
+    return "reward_error" if isinstance(e, RewardError) else "infra_error"
+
+
 @dataclass
 class TurnRecord:
     """What happened in one turn; process reward functions receive it."""
@@ -176,6 +186,7 @@ class AgentEnv(gym.Env[list[Message], Action]):
         split: str = "train",
         max_turns: int | None = None,
         process_rewards: dict[str, float] | None = None,
+        rewards: Sequence[RewardFunc | Mapping[str, Any]] | None = None,
         parser: str | ToolCallParser = "hermes",
         tool_timeout: float | None = 30.0,
         max_tool_output: int = 8000,
@@ -190,7 +201,12 @@ class AgentEnv(gym.Env[list[Message], Action]):
             tasks: a TaskSet, a ``module:function`` / ``.jsonl`` source, or None for the env's own.
             split: ``train``, ``test`` or ``all``: where seeded resets draw tasks from.
             max_turns: assistant turns before truncation (default: the env's ``default_max_turns``).
-            process_rewards: weights for per-turn reward components, e.g. ``{"step_cost": 0.01}``.
+            process_rewards: weights of reward components by name, e.g. ``{"step_cost": 0.01}`` (the
+                components of ``rewards`` too).
+            rewards: more reward components, added to the env's rubric: :class:`~agentgym.rewards.RewardFunc`
+                objects or JSON specs such as ``{"type": "judge", "policy": "hf:ckpt", "criteria": "...",
+                "weight": 0.5}`` (:func:`~agentgym.rewards.make_reward`: judges, reward models, PRMs). Each is
+                reported as its own component with its source; only ``verifier`` components decide success.
             parser: tool-call parser for raw text (``hermes``/``qwen``/``json``) or a parser object.
             tool_timeout: seconds a Python tool may run before the model is told it timed out (the
                 call runs on the env's tool thread); None: tools without their own ``timeout`` run
@@ -221,6 +237,8 @@ class AgentEnv(gym.Env[list[Message], Action]):
         self.tools_in_prompt = tools_in_prompt
         self.grade_on_truncation = grade_on_truncation
         self.rubric = self.build_rubric()
+        for spec in rewards or ():
+            self.rubric.add_func(make_reward(spec))
         if process_rewards:
             self.rubric.set_weights(process_rewards)
         self._tools: dict[str, Tool] = {t.name: t for t in self.get_tools()}
@@ -451,7 +469,13 @@ class AgentEnv(gym.Env[list[Message], Action]):
             truncated, reason = True, "time_limit"
         self._messages.extend(record.observation)
 
-        reward, components = self.rubric.score_turn(self, record)
+        reward_error: RewardError | None = None
+        try:
+            reward, components = self.rubric.score_turn(self, record)
+        except RewardError as e:  # a judge or reward model could not score: the episode is masked, not scored
+            reward, components, reward_error = 0.0, {}, e
+            if infra is None:
+                terminated, truncated, reason = False, True, "reward_error"
         # Every value of ``info`` is built for this step (fresh dicts of numbers and strings); the
         # assistant message is built again rather than copied from the transcript (it is cheaper).
         info: dict[str, Any] = {
@@ -466,23 +490,26 @@ class AgentEnv(gym.Env[list[Message], Action]):
         if terminated or truncated:
             self._over = True
             info["termination_reason"] = reason
-            info["infra_failure"] = infra is not None
-            if infra is None and (terminated or self.grade_on_truncation):
+            broken: InfrastructureError | None = infra or reward_error
+            info["infra_failure"] = broken is not None
+            if broken is None and (terminated or self.grade_on_truncation):
                 try:
                     outcome, outcome_components = self.rubric.score_outcome(self)
                 except InfrastructureError as e:
                     info["infra_failure"] = True
-                    info["termination_reason"] = "infra_error"
+                    info["termination_reason"] = _failure_reason(e)
                     info["infra_error"] = f"{type(e).__name__}: {e}"
                     outcome, outcome_components = 0.0, {}
                     terminated, truncated = False, True
+                else:
+                    info["verifier_reward"] = self.rubric.verifier_reward(outcome_components)
                 components.update(outcome_components)
                 info["outcome_reward"] = outcome
                 reward += outcome
             else:
                 info["outcome_reward"] = None
-            if infra is not None:
-                info["infra_error"] = f"{type(infra).__name__}: {infra}"
+            if broken is not None:
+                info["infra_error"] = f"{type(broken).__name__}: {broken}"
         info["reward_components"] = dict(components)
         return copy_messages(record.observation), float(reward), terminated, truncated, info
 
@@ -502,8 +529,9 @@ class AgentEnv(gym.Env[list[Message], Action]):
             try:
                 outcome, components = self.rubric.score_outcome(self)
                 info["outcome_reward"] = outcome
+                info["verifier_reward"] = self.rubric.verifier_reward(components)
             except InfrastructureError as e:
-                info.update(termination_reason="infra_error", infra_failure=True)
+                info.update(termination_reason=_failure_reason(e), infra_failure=True)
                 info["infra_error"] = f"{type(e).__name__}: {e}"
         info["reward_components"] = dict(components)
         return copy_json(info)

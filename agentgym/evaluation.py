@@ -57,6 +57,22 @@ def _mean(xs: Sequence[float]) -> float | None:
     return float(np.mean(xs)) if len(xs) else None
 
 
+def reward_component_means(trajs: Sequence[Trajectory]) -> dict[str, float]:
+    """Each reward component's per-episode sum (over turns), averaged over the episodes that report it.
+
+    Verifier, judge, reward-model and process components stay apart, so an evaluation shows what each source gave.
+    """
+    sums: dict[str, list[float]] = defaultdict(list)
+    for t in trajs:
+        totals: dict[str, float] = defaultdict(float)
+        for s in t.steps:
+            for name, v in s.reward_components.items():
+                totals[name] += float(v)
+        for name, v in totals.items():
+            sums[name].append(v)
+    return {name: float(sum(vs) / len(vs)) for name, vs in sorted(sums.items())}
+
+
 @dataclass
 class EvalReport:
     """Metrics of a set of evaluation episodes (``tasks``: every task asked for, in order)."""
@@ -122,6 +138,7 @@ class EvalReport:
             "mean_reward": _mean([t.reward for t in valid]),
             "mean_outcome": _mean([t.outcome_reward or 0.0 for t in valid]),
             "mean_turns": _mean([t.num_turns for t in valid]),
+            "reward_components": reward_component_means(valid),
             "termination_reasons": dict(sorted(Counter(str(t.termination_reason) for t in ts).items())),
             "tool_errors": dict(sorted(errors.items())),
             "per_task": self.per_task(),
@@ -154,6 +171,9 @@ class EvalReport:
                 )
         if notes:
             rows += ["", *notes]
+        if m["reward_components"]:
+            rows += ["", "| reward component (episode sum, mean) | value |", "|---|---|"]
+            rows += [f"| {name} | {_fmt(v)} |" for name, v in m["reward_components"].items()]
         rows += ["", "| termination reason | episodes |", "|---|---|"]
         rows += [f"| {r} | {n} |" for r, n in sorted(m["termination_reasons"].items(), key=lambda x: (-x[1], x[0]))]
         if m["tool_errors"]:

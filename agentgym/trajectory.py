@@ -85,9 +85,22 @@ class Trajectory:
         return len(self.steps)
 
     @property
+    def verifier_reward(self) -> float | None:
+        """The weighted sum of the episode's ``verifier`` outcome components (None when not graded).
+
+        Judge, reward-model and other non-verifier components are left out (see :mod:`agentgym.rewards`).
+        Trajectories from environments that do not report it (older files, other envs) fall back to
+        ``outcome_reward``.
+        """
+        if self.outcome_reward is None:
+            return None
+        value = self.steps[-1].info.get("verifier_reward") if self.steps else None
+        return float(value) if value is not None else self.outcome_reward
+
+    @property
     def success(self) -> bool:
-        """Whether the outcome reward reached 1.0."""
-        return (self.outcome_reward or 0.0) >= 1.0
+        """Whether the verifier's reward reached 1.0 (a judge's or reward model's score never counts)."""
+        return (self.verifier_reward or 0.0) >= 1.0
 
     def raw_messages(self) -> list[Message]:
         """``messages`` with each assistant turn as the raw text its step's action held.

@@ -216,7 +216,7 @@ def test_cli_list_describe_run_validate(tmp_path: Path) -> None:
     assert out.returncode == 0 and "agentgym/ToolUse-v0" in out.stdout
     out = run_cli("describe", "ToolUse-v0")
     assert out.returncode == 0, out.stderr
-    assert "calculator(expression: string)" in out.stdout and "correct [outcome, weight 1]" in out.stdout
+    assert "calculator(expression: string)" in out.stdout and "correct [outcome, verifier, weight 1]" in out.stdout
     out = run_cli("run", "ToolUse-v0", "--policy", "oracle", "--episodes", "2", "--out", str(tmp_path / "r.jsonl"))
     assert out.returncode == 0, out.stderr
     assert out.stdout.count("outcome 1.0") == 2 and "[tool (submit)] Answer submitted." in out.stdout
