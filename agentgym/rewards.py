@@ -32,12 +32,13 @@ from __future__ import annotations
 
 import importlib
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 if TYPE_CHECKING:
     from agentgym.env import AgentEnv, TurnRecord
+    from agentgym.trajectory import Trajectory
 
 Kind = Literal["outcome", "process"]
 _F = TypeVar("_F", bound=Callable[..., float])
@@ -285,3 +286,74 @@ def tool_errors(env: AgentEnv, turn: TurnRecord) -> float:
 def step_cost(env: AgentEnv, turn: TurnRecord) -> float:
     """-1 per turn; weight it small to prefer short episodes."""
     return -1.0
+
+
+def apply_group_rewards(
+    trajs: Sequence[Trajectory], group_rewards: Sequence[tuple[str, float, Any]], max_workers: int = 4
+) -> dict[str, int]:
+    """Score the episodes of each group together and add each score to its episode's outcome, as its own component.
+
+    ``group_rewards``: ``(name, weight, scorer)`` triples from :func:`make_group_reward`; ``scorer.score_group(
+    transcripts, task_prompt)`` returns one score per episode. Groups are the episodes sharing ``group_id`` (else
+    ``task_id``); only graded episodes (not infrastructure failures, ``outcome_reward`` set) take part, and a group
+    needs two of them. Each episode's last step gets the component (``reward_components[name]``), its reward and
+    ``outcome_reward`` grow by ``weight * score``; the verifier's reward (and so ``success``) is unchanged. A scorer
+    raising :class:`~agentgym.errors.RewardError` marks its group's episodes as ``reward_error`` failures (masked by
+    the trainer), never scored with a made-up number. Groups are scored ``max_workers`` at a time.
+
+    Returns:
+        Counts: ``groups`` scored, ``errors`` (groups whose scorer failed) and ``episodes`` given a score.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from agentgym.errors import RewardError
+
+    groups: dict[str, list[Trajectory]] = {}
+    for t in trajs:
+        if not t.infra_failure and t.outcome_reward is not None and t.steps:
+            groups.setdefault(t.group_id or t.task_id, []).append(t)
+    todo = [
+        (name, weight, scorer, members)
+        for members in groups.values()
+        if len(members) >= 2
+        for name, weight, scorer in group_rewards
+    ]
+
+    def run(item: tuple[str, float, Any, list[Trajectory]]) -> list[float] | RewardError:
+        name, _, scorer, members = item
+        prompt = next((str(m.get("content") or "") for m in members[0].messages if m.get("role") == "user"), "")
+        try:
+            scores = [float(s) for s in scorer.score_group([t.messages for t in members], prompt)]
+        except RewardError as e:
+            return e
+        if len(scores) != len(members) or not all(math.isfinite(s) for s in scores):
+            return RewardError(f"group reward {name!r} returned {scores!r} for {len(members)} episodes")
+        return scores
+
+    counts = {"groups": 0, "errors": 0, "episodes": 0}
+    with ThreadPoolExecutor(max_workers=max(1, max_workers), thread_name_prefix="agentgym-group-reward") as pool:
+        results = list(pool.map(run, todo))
+    for (name, weight, _, members), result in zip(todo, results, strict=True):
+        if isinstance(result, RewardError):
+            counts["errors"] += 1
+            for t in members:
+                t.infra_failure = True
+                t.termination_reason = "reward_error"
+                t.steps[-1].info.update(
+                    infra_failure=True,
+                    termination_reason="reward_error",
+                    infra_error=f"{type(result).__name__}: {result}",
+                )
+            continue
+        counts["groups"] += 1
+        for t, score in zip(members, result, strict=True):
+            if t.infra_failure:  # an earlier group reward of this group failed
+                continue
+            last = t.steps[-1]
+            last.reward_components[name] = score
+            last.info.setdefault("reward_components", {})[name] = score
+            last.reward += weight * score
+            t.outcome_reward = float(t.outcome_reward or 0.0) + weight * score
+            last.info["outcome_reward"] = t.outcome_reward
+            counts["episodes"] += 1
+    return counts

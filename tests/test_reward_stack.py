@@ -16,7 +16,15 @@ from agentgym.errors import RewardError
 from agentgym.evaluation import EvalReport
 from agentgym.policies import OraclePolicy
 from agentgym.registry import env_class
-from agentgym.rewards import REWARD_TYPES, RewardFunc, Rubric, make_reward, register_reward_type
+from agentgym.rewards import (
+    REWARD_TYPES,
+    RewardFunc,
+    Rubric,
+    apply_group_rewards,
+    make_group_reward,
+    make_reward,
+    register_reward_type,
+)
 from agentgym.rollout import collect
 from agentgym.testing import run_cli
 
@@ -159,3 +167,44 @@ def test_describe_cli_builds_a_judge_spec_without_loading_its_model() -> None:
     assert out.returncode == 0, out.stderr
     assert "judge [outcome, judge, weight 0.2]" in out.stdout
     assert "correct [outcome, verifier, weight 1]" in out.stdout
+
+
+class FirstIsBest:
+    """Ranks a group's episodes in the order given: the first gets 1, the last 0."""
+
+    name = "rank"
+    weight = 0.5
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[int, str]] = []
+
+    def score_group(self, transcripts: list[list[dict[str, Any]]], task_prompt: str) -> list[float]:
+        self.seen.append((len(transcripts), task_prompt))
+        n = len(transcripts)
+        return [1.0 - i / (n - 1) for i in range(n)]
+
+
+class CannotRank:
+    """A group scorer whose verdict could not be parsed."""
+
+    def score_group(self, transcripts: list[list[dict[str, Any]]], task_prompt: str) -> list[float]:
+        raise RewardError("ranking unparseable: label B missing")
+
+
+def test_group_rewards_score_each_group_together_as_their_own_component() -> None:
+    trajs = collect(TOOLUSE, OraclePolicy(), num_tasks=2, group_size=3, progress=False)
+    ranker = FirstIsBest()
+    counts = apply_group_rewards(trajs, [make_group_reward(ranker)])
+    assert counts == {"groups": 2, "errors": 0, "episodes": 6}
+    assert sorted(n for n, _ in ranker.seen) == [3, 3] and all(p.strip() for _, p in ranker.seen)
+    for group in (trajs[:3], trajs[3:]):
+        assert [t.steps[-1].reward_components["rank"] for t in group] == [1.0, 0.5, 0.0]
+        assert [t.outcome_reward for t in group] == [1.5, 1.25, 1.0]  # verifier 1 + 0.5 x rank
+        assert all(t.success and t.verifier_reward == 1.0 for t in group)  # the ranking never counts as success
+        assert [t.reward for t in group] == [t.outcome_reward for t in group]
+    bad = collect(TOOLUSE, OraclePolicy(), num_tasks=1, group_size=2, progress=False)
+    assert apply_group_rewards(bad, [("rank", 1.0, CannotRank())]) == {"groups": 0, "errors": 1, "episodes": 0}
+    assert all(t.infra_failure and t.termination_reason == "reward_error" for t in bad)
+    assert "label B missing" in bad[0].steps[-1].info["infra_error"]
+    with pytest.raises(ValueError, match="'type' must be one of"):
+        make_group_reward({"type": "judge"})
