@@ -697,10 +697,10 @@ def load_tbench_task(folder: str | Path, *, ubuntu_on_debian: bool = False) -> T
     """
     folder = Path(folder)
     try:
-        import yaml  # type: ignore[import-untyped]  # PyYAML: present with most ML stacks, not a declared dependency
+        import yaml  # type: ignore[import-untyped]  # PyYAML: the `tbench` extra
     except ImportError as e:
         raise HarborFormatError(
-            f"{folder}: a terminal-bench task (task.yaml); reading it needs PyYAML (pip install pyyaml)"
+            f"{folder}: a terminal-bench task (task.yaml); reading it needs PyYAML (pip install 'agentgym[tbench]')"
         ) from e
     try:
         config = yaml.safe_load((folder / "task.yaml").read_text(encoding="utf-8-sig"))

@@ -3,7 +3,7 @@
 #
 #   scripts/lock.sh OUT_DIR [--upgrade]
 #
-# writes OUT_DIR/all.lock     pyproject.toml's train, docker, browser, distributed, dev and docs extras plus
+# writes OUT_DIR/all.lock     pyproject.toml's train, docker, browser, tbench, distributed, dev and docs extras plus
 #                             requirements/lock.in (torch CPU build, build backend, pip-tools),
 #                             resolved by pip-compile with this machine's pip configuration
 #                             (its local indexes hold the CPU torch wheel);
@@ -22,7 +22,7 @@ if [ ! -x "$tools/bin/pip-compile" ]; then
   "$tools/bin/pip" install -q -U pip pip-tools
 fi
 "$tools/bin/pip-compile" -q --generate-hashes --allow-unsafe --strip-extras --newline=lf \
-  --extra train --extra docker --extra browser --extra distributed --extra dev --extra docs \
+  --extra train --extra docker --extra browser --extra tbench --extra distributed --extra dev --extra docs \
   ${upgrade:+--upgrade} --output-file "$out/all.lock" pyproject.toml requirements/lock.in
 
 # --no-deps packages: newest (or the pinned) release, hashed with pip's own `pip hash`.
