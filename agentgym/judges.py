@@ -94,7 +94,7 @@ import numpy as np
 
 from agentgym.errors import RewardError
 from agentgym.messages import Message
-from agentgym.policies import Generation, Policy, PolicyContext, make_policy
+from agentgym.policies import POLICIES, Generation, Policy, PolicyContext, make_policy
 
 if TYPE_CHECKING:
     from agentgym.env import TurnRecord
@@ -368,6 +368,8 @@ class _BaseJudge:
             raise ValueError(f"{name}: retries and cache_size must be >= 0, max_concurrency and max_tokens >= 1")
         if on_error not in ("raise", "min"):
             raise ValueError(f"{name}: on_error must be 'raise' or 'min', got {on_error!r}")
+        if isinstance(policy, str) and policy.partition(":")[0] not in POLICIES:
+            raise ValueError(f"{name}: unknown judge policy {policy!r}; use one of {sorted(POLICIES)} (prefix:arg)")
         if max_transcript_chars < 200:
             raise ValueError(f"{name}: max_transcript_chars={max_transcript_chars} is too small (at least 200)")
         self.policy_spec = policy
@@ -421,6 +423,14 @@ class _BaseJudge:
                         kwargs = {"temperature": 0.0, "max_tokens": self.max_tokens}
                     self._policy = make_policy(spec, **{**kwargs, **self.policy_kwargs})
         return self._policy
+
+    def close(self) -> None:
+        """Release the judge model's resources (its ``close()``, if it has one); a later score builds it again."""
+        with self._policy_lock:
+            policy, self._policy = self._policy, None
+        close = getattr(policy, "close", None)
+        if callable(close):
+            close()
 
     def stats_dict(self) -> dict[str, Any]:
         """The counters of :attr:`stats` as a plain dict (for logging)."""
@@ -616,9 +626,12 @@ class Judge(_BaseJudge):
         Each item is a transcript, or a tuple ``(transcript, task)`` / ``(transcript, task, focus_turn)``.
         """
         with ThreadPoolExecutor(self.max_concurrency, thread_name_prefix=f"{self.name}-") as pool:
-            return list(
-                pool.map(lambda item: self.score(*item) if isinstance(item, tuple) else self.score(item), items)
-            )
+            return list(pool.map(self._score_item, items))
+
+    def _score_item(self, item: Transcript | tuple[Any, ...]) -> float:
+        if isinstance(item, tuple) and item and not isinstance(item[0], Mapping):  # (transcript, task[, turn])
+            return self.score(*item)
+        return self.score(item)
 
     def parse(self, text: str) -> float:
         """:func:`parse_verdict` on this judge's scale."""

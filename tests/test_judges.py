@@ -145,6 +145,8 @@ def test_parse_verdict_reads_numbers_and_normalises() -> None:
     assert parse_verdict("<verdict>10</verdict> so: <verdict>10.0</verdict>") == 1.0  # the same value restated
     assert parse_verdict("<verdict>-1</verdict>", low=-1, high=1) == 0.0
     assert parse_verdict("<verdict>.5</verdict>", low=0, high=1) == 0.5
+    with pytest.raises(VerdictError, match="no_verdict"):  # look-alike brackets are no tag
+        parse_verdict("\uff1cverdict\uff1e10\uff1c/verdict\uff1e")
 
 
 @pytest.mark.parametrize(
@@ -255,6 +257,16 @@ def test_construction_is_cheap_and_pickles() -> None:
         5.0,
         0,
     )
+    with pytest.raises(ValueError, match="unknown judge policy"):  # a typo fails now, not at the first episode
+        Judge("hff:/path", CRITERIA)
+
+
+def test_a_judge_model_that_cannot_load_is_a_policy_error() -> None:
+    judge = Judge("hf:/nonexistent/model", CRITERIA)  # without torch: ImportError; with it: no such directory
+    with pytest.raises(RewardError, match="hf:/nonexistent/model failed") as info:
+        judge.score(episode("4"))
+    assert isinstance(info.value.__cause__, (ImportError, OSError))
+    assert judge.stats_dict()["errors"] == {"policy_error": 1}
 
 
 # ----- cache and concurrency ---------------------------------------------------------
@@ -302,6 +314,9 @@ def test_concurrent_calls_are_bounded() -> None:
     assert isinstance(many.policy, SlowJudgePolicy) and many.policy.max_active == 2
     assert many.score_many([(episode("1"), ""), (episode("1"), "", 1)])[0] == results[1]  # (transcript, task[, turn])
     assert many.policy.calls == 13  # the first was cached, the turn question was new
+    assert many.score_many([tuple(episode("2"))]) == [results[2]]  # a transcript given as a tuple is one item
+    many.close()
+    assert many._policy is None
 
 
 def test_identical_requests_in_flight_call_the_judge_once() -> None:
