@@ -57,9 +57,29 @@ Why not a baseline per turn index over the episodes that reached it
     turn 1's larger return-to-go: two identical 3-turn episodes with rewards 1 per turn got
     [-1.22, 0, +1.22] (x w), pushing the first turn down and the last up.
 
+Turn-level GAE (``advantage="gae"``, a learned critic instead of the group baseline)
+    The decision points are the T_i turn boundaries of one episode; ``V_t`` is the critic's
+    value of the state before turn t (:mod:`agentgym.trainer.critic`) and ``r_t`` the turn's
+    reward (its process reward, plus the outcome reward on the last turn). With
+    ``V_{T+1} = 0``:
+
+        ``delta_t = r_t + gamma V_{t+1} - V_t``,
+        ``A_t = sum_{k >= 0} (gamma lambda)^k delta_{t+k}``  (computed ``A_t = delta_t + gamma lambda A_{t+1}``),
+        ``R_t = A_t + V_t``  (the critic's regression target, the lambda-return)
+
+    (Schulman et al. 2016, "High-Dimensional Continuous Control Using Generalized Advantage
+    Estimation", eq. 16; PPO's estimator, Schulman et al. 2017). ``lambda = 1``: the discounted
+    return-to-go minus ``V_t`` (unbiased, high variance); ``lambda = 0``: the one-step TD error
+    (low variance, biased by the critic). The state after the last turn is terminal, value 0,
+    also for an episode cut by a turn or token limit: its reward is final (nothing is earned
+    after the cut), so there is nothing to bootstrap. Advantages are then whitened over all
+    real turns of the batch (mean 0, std 1; :func:`whiten`, scales ``group`` and ``batch``) or
+    left raw (``none``): a critic's baseline is per state, so there is no group to scale by.
+
 Not covered: state-matched step groups (GiGPO, Feng et al. 2025, compares turns that reach
 the same environment state; with sampled free text such repeats are rare after turn 1, where
-this estimator already is the group baseline), learned critics, GAE.
+this estimator already is the group baseline); token-level GAE (a value per token, as in
+RLHF's PPO: here the environment acts only between turns, so the turn is the decision unit).
 """
 
 from __future__ import annotations
@@ -210,3 +230,44 @@ def token_advantages(turn_adv: np.ndarray, token_turns: np.ndarray) -> np.ndarra
         return np.where(token_turns > 0, turn_adv[0], 0.0)
     padded = np.concatenate([[0.0], turn_adv])  # index 0 -> no turn
     return np.asarray(padded[np.clip(token_turns, 0, len(turn_adv))])
+
+
+def gae(
+    rewards: Sequence[float] | np.ndarray,
+    values: Sequence[float] | np.ndarray,
+    gamma: float,
+    lam: float,
+    last_value: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Generalized advantage estimation over the T turns of one episode (see the module docstring).
+
+    rewards, values: (T,) per-turn rewards ``r_t`` and critic values ``V_t``; ``last_value`` is
+    ``V_{T+1}``, 0 for the terminal state (and for a truncated episode: its reward is final).
+    Returns (advantages (T,), returns (T,)) as float64, ``returns = advantages + values``.
+    """
+    r = np.asarray(rewards, dtype=np.float64)  # (T,)
+    v = np.asarray(values, dtype=np.float64)  # (T,)
+    if r.shape != v.shape or r.ndim != 1:
+        raise ValueError(f"rewards {r.shape} and values {v.shape} must be two (T,) arrays")
+    nxt = np.append(v[1:], float(last_value))  # (T,) V_{t+1}
+    delta = r + gamma * nxt - v  # (T,)
+    adv = np.zeros_like(r)  # (T,)
+    running = 0.0
+    for t in range(len(r) - 1, -1, -1):
+        running = float(delta[t]) + gamma * lam * running
+        adv[t] = running
+    return adv, adv + v
+
+
+def whiten(advantages: Sequence[np.ndarray], eps: float = EPS) -> list[np.ndarray]:
+    """Shift and scale ragged per-turn advantages to mean 0, std 1 over all their turns together.
+
+    The batch normalisation of PPO implementations (OpenAI baselines, CleanRL ``norm_adv``);
+    population std, ``eps`` added to it. Empty input or no turns: returned unchanged.
+    """
+    arrays = [np.asarray(a, dtype=np.float64) for a in advantages]
+    flat = np.concatenate(arrays) if arrays else np.zeros(0)  # (sum T_i,)
+    if not flat.size:
+        return arrays
+    mean, std = float(flat.mean()), float(flat.std())
+    return [(a - mean) / (std + eps) for a in arrays]

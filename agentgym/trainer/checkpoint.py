@@ -9,7 +9,12 @@ Each ``checkpoints/step_NNNNNN/`` is what ``save_pretrained`` writes, loadable a
   the tokenizer; its ``base_model_name_or_path`` names the base model it was trained from.
 
 Beside the weights, ``trainer_state/`` holds what exact resumption needs and a model loader
-ignores: ``state.json`` (step, the data position, config), ``optimizer.pt`` and ``rng.pt``.
+ignores: ``state.json`` (step, the data position, config), ``optimizer.pt`` and ``rng.pt``, and
+with ``advantage="gae"`` the critic's ``value_head.safetensors`` (:mod:`agentgym.trainer.critic`;
+its AdamW state is in ``optimizer.pt``, a second parameter group). The head sits in
+``trainer_state/`` rather than beside ``model.safetensors`` on purpose: loaders that read every
+``*.safetensors`` of a model directory (vLLM without a weights index) would take it for model
+weights.
 A run draws its tasks and sampling seeds from ``(seed, step)`` alone, so the step *is* the
 data position; RNG states are saved for anything that does touch the global generators.
 
@@ -32,10 +37,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 STATE_DIR = "trainer_state"
 STATE = "state.json"
+VALUE_HEAD = "value_head.safetensors"
 FORMAT = 2
 _STEP_DIR = re.compile(r"step_(\d+)")
 
@@ -98,8 +104,12 @@ def save(
     step: int,
     extra: dict[str, Any] | None = None,
     tokenizer: Any | None = None,
+    value_head: torch.nn.Module | None = None,
 ) -> Path:
-    """Write the checkpoint directory ``path`` atomically (see the module docstring); returns ``path``."""
+    """Write the checkpoint directory ``path`` atomically (see the module docstring); returns ``path``.
+
+    ``value_head``: the critic of an ``advantage="gae"`` run, saved as ``trainer_state/value_head.safetensors``.
+    """
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -108,6 +118,10 @@ def save(
     state_dir = tmp / STATE_DIR
     state_dir.mkdir()
     torch.save(optimizer.state_dict(), state_dir / "optimizer.pt")
+    if value_head is not None:
+        save_file(
+            {k: v.detach().contiguous().cpu() for k, v in value_head.state_dict().items()}, state_dir / VALUE_HEAD
+        )
     torch.save(
         {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
         state_dir / "rng.pt",
@@ -117,6 +131,7 @@ def save(
         "step": step,
         "data_position": {"step": step},
         "kind": "lora" if is_peft(model) else "full",
+        "value_head": value_head is not None,
         **(extra or {}),
     }
     (state_dir / STATE).write_text(json.dumps(state, indent=2))
@@ -170,8 +185,13 @@ def _load_adapter(path: Path, model: Any) -> None:
         raise ValueError(f"{path}: adapter weights {unexpected[:3]} do not match this LoRA setting")
 
 
-def load(path: str | Path, model: Any, optimizer: torch.optim.Optimizer | None = None) -> dict[str, Any]:
-    """Restore a checkpoint into ``model`` (and ``optimizer``) and the global RNGs.
+def load(
+    path: str | Path,
+    model: Any,
+    optimizer: torch.optim.Optimizer | None = None,
+    value_head: torch.nn.Module | None = None,
+) -> dict[str, Any]:
+    """Restore a checkpoint into ``model`` (and ``optimizer``, and a gae run's ``value_head``) and the global RNGs.
 
     Returns:
         The saved training state (``step``, ...).
@@ -188,7 +208,22 @@ def load(path: str | Path, model: Any, optimizer: torch.optim.Optimizer | None =
         raise ValueError(
             f"{path}: a {state['kind']} checkpoint cannot resume a {want} run; match --lora-rank to the saved run"
         )
+    head_file = path / STATE_DIR / VALUE_HEAD
+    if value_head is not None and not head_file.exists():
+        raise ValueError(
+            f"{path}: no {STATE_DIR}/{VALUE_HEAD}; a checkpoint of an --advantage grpo run cannot resume a gae run"
+        )
+    if value_head is None and optimizer is not None and head_file.exists():
+        raise ValueError(f"{path}: a checkpoint of an --advantage gae run (it has a value head) resumes only a gae run")
     (_load_adapter if is_peft(model) else _load_full)(path, model)
+    if value_head is not None:
+        with torch.no_grad():
+            own = value_head.state_dict()
+            saved = load_file(head_file)
+            if saved.keys() != own.keys() or any(saved[k].shape != own[k].shape for k in own):
+                raise ValueError(f"{path}: the saved value head does not fit this model's hidden size")
+            for k, v in saved.items():
+                own[k].copy_(v.to(own[k].device, own[k].dtype))
     if optimizer is not None:
         optimizer.load_state_dict(torch.load(path / STATE_DIR / "optimizer.pt", weights_only=False))
     rng = torch.load(path / STATE_DIR / "rng.pt", weights_only=False)

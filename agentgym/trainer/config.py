@@ -95,7 +95,23 @@ class GRPOConfig:
     process_weight: float = 0.0
     """Weight w of per-turn process advantages: A = (1-w) A_outcome + w A_process(turn). 0: outcome only."""
     gamma: float = 1.0
-    """Discount of per-turn process returns R_t = r_t + gamma R_{t+1}."""
+    """Discount of per-turn process returns R_t = r_t + gamma R_{t+1} (with advantage=gae: the turn-level discount)."""
+    advantage: Literal["grpo", "gae"] = "grpo"
+    """``grpo``: the group baseline (no critic; needs group_size >= 2). ``gae``: a learned value head on the policy's
+    trunk scores the state at each turn boundary and turn-level GAE gives the advantages (per-turn credit from one
+    episode, group_size 1 allowed; costs a value forward per batch and a value loss that also trains the trunk).
+    Under gae the process rewards are the per-turn rewards, the outcome reward is added to the last turn's,
+    filter_zero_variance drops nothing (a value error is signal) and process_weight is unused."""
+    gae_lambda: float = 0.95
+    """GAE lambda in [0, 1] (advantage=gae): 0 is the one-step TD error, 1 the discounted return minus V."""
+    vf_coef: float = 0.1
+    """Weight of the value loss added to the policy loss (advantage=gae); small, as the value gradients reach the
+    shared trunk."""
+    value_clip: float = 0.2
+    """PPO value clipping (advantage=gae): the new value may move at most this far from the rollout's value before
+    the loss stops rewarding it (0: off)."""
+    critic_lr: float | None = None
+    """Learning rate of the value head (advantage=gae; None: lr)."""
 
     # ----- loss -----------------------------------------------------------------------
     loss: str = "ppo_clip"
@@ -164,8 +180,23 @@ class GRPOConfig:
             raise ValueError(f"scale must be group, batch or none; got {self.scale!r}")
         if not 0.0 <= self.process_weight <= 1.0:
             raise ValueError("process_weight must be in [0, 1]")
-        if self.group_size < 2:
-            raise ValueError("group_size must be at least 2: GRPO advantages are relative to the group")
+        if self.advantage not in ("grpo", "gae"):
+            raise ValueError(f"advantage must be grpo or gae; got {self.advantage!r}")
+        if self.group_size < (2 if self.advantage == "grpo" else 1):
+            raise ValueError(
+                "group_size must be at least 2: GRPO advantages are relative to the group "
+                "(advantage=gae, whose baseline is a learned critic, trains with group_size=1)"
+            )
+        if self.advantage == "gae" and not 0.0 <= self.gamma <= 1.0:
+            raise ValueError(f"gamma={self.gamma} must be in [0, 1] with advantage=gae (the turn-level discount)")
+        if not 0.0 <= self.gae_lambda <= 1.0:
+            raise ValueError(f"gae_lambda={self.gae_lambda} must be in [0, 1] (0: TD error, 1: return minus value)")
+        if self.vf_coef < 0 or self.value_clip < 0:
+            raise ValueError(
+                f"vf_coef={self.vf_coef} and value_clip={self.value_clip} must be >= 0 (value_clip 0: no clipping)"
+            )
+        if self.critic_lr is not None and not self.critic_lr > 0:
+            raise ValueError(f"critic_lr={self.critic_lr} must be > 0, or None to use lr")
         if not 1 <= self.minibatches <= self.batch_episodes or self.epochs < 1:
             raise ValueError(
                 f"minibatches={self.minibatches} must be between 1 and the batch of {self.batch_episodes} episodes "

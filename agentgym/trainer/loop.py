@@ -59,8 +59,9 @@ from tqdm.auto import tqdm  # type: ignore[import-untyped]  # no stubs installed
 from agentgym.env import AgentEnv
 from agentgym.rollout import Job, plan_jobs, task_ids_of
 from agentgym.trainer import checkpoint as ckpt
-from agentgym.trainer.batch import Batch, Episode, collate, make_batch, mask_reason
+from agentgym.trainer.batch import Batch, Episode, apply_gae, collate, make_batch, mask_reason
 from agentgym.trainer.config import GRPOConfig
+from agentgym.trainer.critic import ValueHead, gather_values, make_value_head
 from agentgym.trainer.engines import SamplingParams, make_engine  # noqa: F401  (SamplingParams re-exported for users)
 from agentgym.trainer.loss import LOSSES, k3_kl, tis_weights, token_logprobs, token_mean
 from agentgym.trainer.metrics import MetricsLog, plot_rewards, resume_logs
@@ -134,18 +135,45 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _forward_logprobs(model: Any, mb: dict[str, torch.Tensor], temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Logp and entropy of every target token of a micro-batch; logits only where targets are trainable."""
+def _forward(
+    model: Any, mb: dict[str, torch.Tensor], temperature: float, hidden: bool = False
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Logp, entropy (and the last hidden state) of a micro-batch; logits only where targets are trainable.
+
+    With ``hidden`` the third value is the last hidden state (B, L, H) the value head reads, from the same
+    forward pass; else None.
+    """
     width = mb["ids"].shape[1]
     trainable_rows = mb["mask"].any(0).nonzero()
     first = int(trainable_rows[0]) if len(trainable_rows) else width - 2
     keep = width - first  # logits for input positions first..L-1 predict targets first..L-2 (+1 unused)
-    logits = model(input_ids=mb["ids"], attention_mask=mb["attention_mask"], logits_to_keep=keep).logits[
-        :, :-1
-    ]  # (B, keep-1, V)
+    extra = {"output_hidden_states": True} if hidden else {}
+    out = model(input_ids=mb["ids"], attention_mask=mb["attention_mask"], logits_to_keep=keep, **extra)
+    logits = out.logits[:, :-1]  # (B, keep-1, V)
     logp, entropy = token_logprobs(logits, mb["targets"][:, first:], temperature)  # (B, keep-1)
     pad = (first, 0)
-    return torch.nn.functional.pad(logp, pad), torch.nn.functional.pad(entropy, pad)  # (B, L-1)
+    last_hidden = out.hidden_states[-1] if hidden else None  # (B, L, H)
+    return torch.nn.functional.pad(logp, pad), torch.nn.functional.pad(entropy, pad), last_hidden  # (B, L-1)
+
+
+def _forward_logprobs(model: Any, mb: dict[str, torch.Tensor], temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logp and entropy of every target token of a micro-batch; logits only where targets are trainable."""
+    logp, entropy, _ = _forward(model, mb, temperature)
+    return logp, entropy
+
+
+def value_loss(values: torch.Tensor, old: torch.Tensor, returns: torch.Tensor, clip: float) -> torch.Tensor:
+    """PPO's clipped value loss per turn: ``0.5 max((V - R)^2, (V_old + clip(V - V_old, -c, c) - R)^2)``.
+
+    values (with gradient), old (the rollout's values), returns: (K,). ``clip=0``: ``0.5 (V - R)^2``.
+    The max keeps the loss from rewarding a value that moved more than ``c`` from V_old (Schulman
+    et al. 2017's implementation in OpenAI baselines ppo2). Returns (K,).
+    """
+    loss = (values - returns) ** 2
+    if clip > 0:
+        clipped = old + torch.clamp(values - old, -clip, clip)
+        loss = torch.maximum(loss, (clipped - returns) ** 2)
+    return 0.5 * loss
 
 
 def _pad_rows(rows: list[torch.Tensor], width: int, device: torch.device) -> torch.Tensor:
@@ -160,23 +188,33 @@ def accumulate_gradients(
     device: torch.device | str,
     old: list[torch.Tensor] | None = None,
     ref: list[torch.Tensor] | None = None,
+    head: ValueHead | None = None,
 ) -> dict[str, float]:
     """Backpropagate the loss of one optimizer step over ``episodes``, ``micro_batch_size`` at a time.
 
     The loss is normalised by the trainable tokens of all ``episodes`` (not of each micro-batch),
     so the accumulated gradient is the same for any micro-batch size. ``old``/``ref``: per-episode
     logprobs (L-1,) of pi_old and pi_ref; ``old=None`` takes pi_old from this very forward pass.
+    ``head`` (advantage=gae): adds ``vf_coef`` times the value loss (:func:`value_loss`) averaged
+    over the turn boundaries of all ``episodes``, the head reading the same forward's hidden state
+    (the episodes need ``old_values`` and ``returns``, see :func:`agentgym.trainer.batch.apply_gae`).
     """
     c = config
     device = torch.device(device)
     n_tokens = sum(e.n_tokens for e in episodes)
     sums = dict.fromkeys(("loss", "clipped", "ratio_dev", "entropy", "kl", "mismatch", "tis_capped", "tokens"), 0.0)
+    n_turns = 0
+    if head is not None:
+        if any(e.value_positions is None or e.returns is None or e.old_values is None for e in episodes):
+            raise ValueError("a value head needs episodes with turn boundaries, old values and returns (apply_gae)")
+        n_turns = sum(len(e.value_positions) for e in episodes if e.value_positions is not None)
+        sums.update(value_loss=0.0, value_clipped=0.0, value_turns=0.0)
     for m0 in range(0, len(episodes), c.micro_batch_size):
         part = range(m0, min(m0 + c.micro_batch_size, len(episodes)))
         mb = collate([episodes[i] for i in part], pad_id, device)
         mask = mb["mask"]  # (B, L-1)
         width = mask.shape[1]
-        logp, entropy = _forward_logprobs(model, mb, c.temperature)  # (B, L-1)
+        logp, entropy, hidden = _forward(model, mb, c.temperature, hidden=head is not None)  # (B, L-1)
         old_logp = logp.detach() if old is None else _pad_rows([old[i] for i in part], width, device)
         loss_tok, clipped = LOSSES[c.loss](logp, old_logp, mb["advantages"], c.eps_low, c.eps_high)  # (B, L-1)
         tis = tis_weights(old_logp, mb["sample_logprobs"], c.tis_cap)  # (B, L-1)
@@ -186,7 +224,20 @@ def accumulate_gradients(
             loss_tok = loss_tok + c.kl_coef * kl
             sums["kl"] += float((kl.detach() * mask).sum())
         loss = token_mean(loss_tok, mask, n_tokens)
-        loss.backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
+        total = loss
+        if head is not None and hidden is not None:
+            eps = [episodes[i] for i in part]
+            values = gather_values(head, hidden, [e.value_positions for e in eps])  # type: ignore[misc]  # (k,)
+            v_old = torch.cat([e.old_values for e in eps]).to(device)  # type: ignore[misc]  # (k,)
+            returns = torch.cat([e.returns for e in eps]).to(device)  # type: ignore[misc]  # (k,)
+            v_loss = value_loss(values, v_old, returns, c.value_clip).sum() / max(n_turns, 1)
+            total = loss + c.vf_coef * v_loss
+            with torch.no_grad():
+                sums["value_loss"] += float(v_loss.detach())
+                moved = (values - v_old).abs() > c.value_clip
+                sums["value_clipped"] += float(moved.sum()) if c.value_clip > 0 else 0.0
+                sums["value_turns"] += float(len(values))
+        total.backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
         with torch.no_grad():
             sums["loss"] += float(loss)
             sums["clipped"] += float((clipped.float() * mask).sum())
@@ -226,7 +277,16 @@ class Trainer:
         if c.kl_coef > 0 and c.lora_rank == 0:
             self.ref_model = copy.deepcopy(self.model).eval().requires_grad_(False)
         params = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(params, lr=c.lr, betas=c.betas, weight_decay=c.weight_decay)
+        self.value_head: ValueHead | None = None
+        if c.advantage == "gae":  # the critic: a value head on the policy's trunk, its own learning rate
+            self.value_head = make_value_head(self.model)
+            groups: list[dict[str, Any]] = [
+                {"params": params},
+                {"params": list(self.value_head.parameters()), "lr": c.critic_lr if c.critic_lr is not None else c.lr},
+            ]
+            self.optimizer = torch.optim.AdamW(groups, lr=c.lr, betas=c.betas, weight_decay=c.weight_decay)
+        else:
+            self.optimizer = torch.optim.AdamW(params, lr=c.lr, betas=c.betas, weight_decay=c.weight_decay)
         engine_kw = (
             {"gpu_memory_utilization": c.vllm_gpu_memory_utilization, "model_path": c.model}
             if c.engine == "vllm"
@@ -378,15 +438,41 @@ class Trainer:
             out += list(logp.cpu())
         return out
 
+    @torch.no_grad()
+    def _old_pass(
+        self, episodes: list[Episode], mbs: int, logprobs: bool
+    ) -> tuple[list[torch.Tensor] | None, list[torch.Tensor]]:
+        """The critic's values at every episode's turn boundaries (advantage=gae), one forward per micro-batch.
+
+        With ``logprobs`` the same pass also gives log pi_old of every target token.
+        """
+        assert self.value_head is not None
+        old: list[torch.Tensor] = []
+        values: list[torch.Tensor] = []
+        for i in range(0, len(episodes), mbs):
+            part = episodes[i : i + mbs]
+            mb = collate(part, self.tokenizer.pad_token_id, self.device)
+            logp, _, hidden = _forward(self.model, mb, self.config.temperature, hidden=True)
+            assert hidden is not None
+            v = gather_values(self.value_head, hidden, [e.value_positions for e in part]).cpu()  # type: ignore[misc]
+            values += list(torch.split(v, [len(e.value_positions) for e in part]))  # type: ignore[arg-type]
+            old += list(logp.cpu())
+        return (old if logprobs else None), values
+
     def update(self, batch: Batch) -> dict[str, float]:
-        """``epochs`` x ``minibatches`` optimizer steps on one rollout batch."""
+        """``epochs`` x ``minibatches`` optimizer steps on one rollout batch (advantage=gae: GAE first)."""
         c = self.config
         episodes = batch.episodes
         if not episodes:
             return {"loss": 0.0, "optimizer_steps": 0.0}
         self.model.train()
         reuse_old = c.epochs * c.minibatches == 1
-        old = None if reuse_old else self._logprobs(self.model, episodes, c.micro_batch_size)
+        critic: dict[str, float] = {}
+        if self.value_head is not None:  # V(s_t) of the rollout's states -> advantages and value targets
+            old, values = self._old_pass(episodes, c.micro_batch_size, logprobs=not reuse_old)
+            critic = apply_gae(batch, values, gamma=c.gamma, lam=c.gae_lambda, scale=c.scale)
+        else:
+            old = None if reuse_old else self._logprobs(self.model, episodes, c.micro_batch_size)
         ref = None
         if c.kl_coef > 0:
             with self.model.disable_adapter() if c.lora_rank > 0 else nullcontext():
@@ -404,10 +490,13 @@ class Trainer:
                     self.device,
                     old=[old[i] for i in idx] if old else None,
                     ref=[ref[i] for i in idx] if ref else None,
+                    head=self.value_head,
                 )
                 for k, v in sums.items():
                     totals[k] = totals.get(k, 0.0) + v
                 params = [p for p in self.model.parameters() if p.requires_grad]
+                if self.value_head is not None:
+                    params += list(self.value_head.parameters())
                 norm = torch.nn.utils.clip_grad_norm_(params, c.max_grad_norm if c.max_grad_norm > 0 else float("inf"))
                 grad_norms.append(float(norm))
                 self.optimizer.step()
@@ -423,6 +512,15 @@ class Trainer:
             "grad_norm": float(np.mean(grad_norms)),
             "optimizer_steps": float(len(grad_norms)),
             "trained_tokens": totals["tokens"],
+            **(
+                {
+                    "value_loss": totals["value_loss"] / len(grad_norms),
+                    "value_clip_fraction": totals["value_clipped"] / max(totals["value_turns"], 1.0),
+                    **critic,
+                }
+                if self.value_head is not None
+                else {}
+            ),
         }
 
     # ----- one GRPO step ---------------------------------------------------------------
@@ -448,6 +546,7 @@ class Trainer:
                 process_weight=c.process_weight,
                 gamma=c.gamma,
                 filter_zero_variance=c.filter_zero_variance,
+                advantage=c.advantage,
             )
             if fresh
             else _EMPTY_BATCH  # every episode was staler than the bound
@@ -540,6 +639,7 @@ class Trainer:
             self.step,
             extra,
             tokenizer=self.tokenizer,
+            value_head=self.value_head,
         )
 
     def restore(self, path: str | Path) -> None:
@@ -547,7 +647,7 @@ class Trainer:
 
         The engine samples the restored weights.
         """
-        state = ckpt.load(path, self.model, self.optimizer)
+        state = ckpt.load(path, self.model, self.optimizer, value_head=self.value_head)
         self.step = int(state["step"])
         self.sync_engine()
         ahead = state.get("rollout_ahead")
