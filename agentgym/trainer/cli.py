@@ -105,6 +105,10 @@ DELEGATED: dict[str, tuple[str, str]] = {
         "supervised fine-tuning on whole episodes (oracle or own successful rollouts, expert-iteration rounds)",
     ),
     "dpo": ("agentgym.trainer.dpo", "DPO on pairs of same-task episodes against a frozen reference"),
+    "rm": (
+        "agentgym.trainer.reward_model",
+        "reward models: `agentgym rm train` fits a scalar-head model on preference pairs (or a PRM on per-turn labels)",
+    ),
     "export": (
         "agentgym.trainer.export",
         "export trajectories for other trainers (TRL SFT / preference records, verl-style token rows)",
