@@ -14,21 +14,28 @@ Two judges:
   far (a process reward), ``judge.score(transcript, task)`` anything. Scores are normalised to
   [0, 1]: ``(v - low) / (high - low)`` for a verdict ``v`` on the scale [low, high].
 * :class:`RankJudge`, group-relative: ``score_group(transcripts, task_prompt)`` shows the G episodes
-  of one GRPO group together and asks for a ranking; scores are linear in rank (best 1, worst 0, ties
-  share the mean of the ranks they span). Relative judgements are easier and more consistent for a
-  model than absolute scores, and GRPO only uses the within-group differences anyway.
+  of one GRPO group together and asks for a ranking. The episode at 0-based position ``p`` of the
+  order scores ``1 - p / (G - 1)`` (best 1, worst 0); tied episodes share the mean of the positions
+  they span. Relative judgements are easier and more consistent for a model than absolute scores,
+  and GRPO only uses the within-group differences anyway. A group of one scores ``[1.0]`` without a
+  judge call (nothing to compare; a constant has no GRPO advantage); at most 26 episodes (A-Z).
 
-Attaching one: ``rubric.add("judge", Judge("hf:/path", "criteria"), weight=0.5)``, or
-``rubric.add("judge_turn", judge.turn, kind="process")``, or as a JSON spec
-``AgentEnv(rewards=[{"type": "judge", "policy": ..., "criteria": ...}])`` (the spec's other keys are
-the constructor's keyword arguments, all JSON-able; nothing is loaded until the first score). A
-judge's ``source`` is ``"judge"``: its score is reported as its own component, never as the
-verifier's, and never decides ``success``. :class:`RankJudge` is not per-episode: the trainer applies
-it to each group.
+Attaching one: ``rubric.add("judge", Judge("hf:/path", "criteria"), weight=0.5)``; per turn,
+``rubric.add("judge_turn", judge.turn, kind="process")`` (or the judge itself: called with a turn,
+it judges that turn, so no ``kind`` argument is needed); as a JSON spec
+``AgentEnv(rewards=[{"type": "judge", "policy": ..., "criteria": ..., "kind": "process"}])`` (the
+spec's other keys are the constructor's keyword arguments, all JSON-able; nothing is loaded until
+the first score). A judge's ``source`` is ``"judge"``: its score is reported as its own component,
+never as the verifier's, and never decides ``success``. :class:`RankJudge` is not per-episode: the
+trainer applies it to each group (a group reward spec ``{"type": "rank_judge", ...}``).
 
 The prompt (:data:`JUDGE_TEMPLATE`, :data:`RANK_TEMPLATE`, :data:`JUDGE_SYSTEM`; overridable with
-``template=``; :meth:`Judge.render_prompt` shows exactly what is sent) gives the criteria, the task,
-the transcript inside nonce-delimited tags, then the criteria and the answer format again.
+``template=``, a ``str.format`` template whose literal braces are doubled; :meth:`Judge.render_prompt`
+shows exactly what is sent) gives the criteria, the task, the transcript inside nonce-delimited tags,
+then the criteria and the answer format again. The transcript (:func:`render_transcript`) is every
+message but the system prompt, each headed ``[turn N] role``, tool calls written as
+``call name(arguments)``, tool results included: the judge sees what happened, not only what the
+agent claimed.
 
 The parse (:func:`parse_verdict`, :func:`parse_ranking`) reads only the judge's own output and is
 strict: the answer must hold ``<verdict>N</verdict>`` (a plain number; the same value repeated is
@@ -40,19 +47,21 @@ Failure modes, all counted in ``stats`` (thread-safe; :meth:`Judge.stats_dict` f
 a silent 0 or 1:
 
 * an unparseable answer is retried ``retries`` times (the failed answer and what was wrong with it
-  are shown to the judge, with a new seed); then ``on_error="raise"`` (default) raises
-  :class:`~agentgym.errors.RewardError` (the environment ends the episode with
-  ``termination_reason="reward_error"`` and the trainer masks it), ``on_error="min"`` scores 0.0
-  (the worst) and still counts the failure;
+  are shown to the judge, with a new seed, so a greedy judge's retry differs too); then
+  ``on_error="raise"`` (default) raises :class:`~agentgym.errors.RewardError` (the environment ends
+  the episode with ``termination_reason="reward_error"`` and the trainer masks it), and
+  ``on_error="min"`` scores 0.0 (the worst) and still counts the failure;
 * the judge model itself failing (a server down, a crash) is ``policy_error``: always raised as
   :class:`~agentgym.errors.RewardError` with the cause chained, whatever ``on_error`` says (scoring
   every episode 0 while the judge is down would train on noise).
 
-Results are cached (LRU, ``cache_size`` entries) by a sha256 of everything that decides the answer:
-template, criteria, scale, judge policy name, task, the canonical JSON of the transcript, the focus
-turn. Two identical requests in flight at once call the judge once. Calls run concurrently, at most
-``max_concurrency`` at a time per judge object (from many environment threads, or
-:meth:`Judge.score_many`'s pool).
+``stats`` counts ``calls`` (score requests), ``cache_hits``, ``policy_calls`` (judge model calls),
+``retries``, ``failed`` (requests that failed after their retries) and ``errors`` (failed attempts
+by kind). Results are cached (LRU, ``cache_size`` entries) by a sha256 of everything that decides
+the answer: template, criteria, scale, judge policy name, task, the canonical JSON of the
+transcript, the focus turn. Two identical requests in flight at once call the judge once. Calls
+run concurrently, at most ``max_concurrency`` at a time per judge object (from many environment
+threads, or :meth:`Judge.score_many`'s pool).
 
 Guards: the transcript is data, written by the agent being judged. What the guards ensure:
 
@@ -60,7 +69,8 @@ Guards: the transcript is data, written by the agent being judged. What the guar
   ``</transcript id="NONCE">`` with a fresh random nonce per call, and every piece of
   agent-controlled text (message contents, tool names, tool-call arguments, tool results, the task)
   is escaped (``&`` ``<`` ``>`` as ``&amp;`` ``&lt;`` ``&gt;``), so it cannot close the block, open a
-  new section, or write a tag at all.
+  new section, or write a tag at all. Escaping is what makes this sound; the nonce lets the judge
+  model tell the real end of the block from a look-alike (escaped) one while reading.
 * **Parsing.** A verdict tag the agent wrote is escaped, so it cannot be parsed even when the judge
   model echoes the transcript back; only tags the judge itself writes count. The templates contain
   no complete answer tag either (checked when a judge is built), so a judge that parrots its prompt
@@ -74,7 +84,9 @@ answer is correct, experts agree"); the guards make the delimiting and the parse
 judge's judgement. Use a capable judge, criteria that say what a correct answer is, and a verifier
 beside the judge where one exists. Position bias in rankings (Zheng et al. 2023, *Judging
 LLM-as-a-Judge with MT-Bench and Chatbot Arena*) is reduced by shuffling the group's order with a
-seed from its content; verbosity bias and self-preference are not corrected.
+seed from its content; verbosity bias, self-preference (a judge favouring its own family's text)
+and drift between judge models are not corrected, and one judge call decides each score (no
+majority vote over samples).
 """
 
 from __future__ import annotations

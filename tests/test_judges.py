@@ -33,8 +33,8 @@ from agentgym.judges import (
     render_transcript,
 )
 from agentgym.messages import Message
-from agentgym.policies import Generation, PolicyContext
-from agentgym.rewards import Rubric
+from agentgym.policies import POLICIES, Generation, PolicyContext
+from agentgym.rewards import RewardFunc, Rubric
 from agentgym.tasks import Task, TaskSet
 from agentgym.testing import require
 
@@ -400,12 +400,11 @@ def test_padding_is_cut_and_the_criteria_come_after_it() -> None:
 
 
 class SumEnv(AgentEnv):
-    """One text turn, judged as the outcome and per turn."""
+    """One text turn; the verifier checks the sum, judges come in through ``rewards=``."""
 
     system_prompt = "Answer."
     text_turn = "end"
     default_max_turns = 1
-    judge: Judge
 
     def load_tasks(self) -> TaskSet:
         return TaskSet([Task("sum-0", "What is 2 + 2?")], name="sums")
@@ -414,36 +413,54 @@ class SumEnv(AgentEnv):
         return []
 
     def build_rubric(self) -> Rubric:
-        return Rubric().add("judge", self.judge, weight=0.5).add("judge_turn", self.judge, weight=0.25, kind="process")
+        return Rubric().add("correct", lambda env: float("4" in str(env.messages[-1].get("content"))))
+
+
+class SeesTaskPolicy:
+    """Checks that the prompt holds the task and the answer; scores a turn 8, an episode 6."""
+
+    name = "sees-task"
+
+    def act(self, ctx: PolicyContext) -> str:
+        text = prompt_text(ctx)
+        assert "What is 2 + 2?" in text and "The answer is 5." in text
+        return "<verdict>8</verdict>" if "judged turn" in text else "<verdict>6</verdict>"
 
 
 def test_a_judge_in_an_environment_rubric() -> None:
-    class SeesTaskPolicy:
-        name = "sees-task"
-
-        def act(self, ctx: PolicyContext) -> str:
-            text = prompt_text(ctx)
-            assert "What is 2 + 2?" in text and "The answer is 4." in text
-            return "<verdict>8</verdict>" if "judged turn" in text else "<verdict>6</verdict>"
-
-    SumEnv.judge = Judge(SeesTaskPolicy(), CRITERIA)
-    env = SumEnv()
+    judge = Judge(SeesTaskPolicy(), CRITERIA)
+    rewards = [RewardFunc("judge", judge, 0.5), RewardFunc("judge_turn", judge, 0.25, "process")]
+    env = SumEnv(rewards=rewards)
     env.reset(options={"task_id": "sum-0"})
-    _, reward, terminated, _, info = env.step("The answer is 4.")
+    _, reward, terminated, _, info = env.step("The answer is 5.")
     assert terminated
-    assert info["reward_components"]["judge"] == pytest.approx(0.6)
-    assert info["reward_components"]["judge_turn"] == pytest.approx(0.8)
+    assert info["reward_components"] == {"correct": 0.0, "judge": pytest.approx(0.6), "judge_turn": pytest.approx(0.8)}
     assert reward == pytest.approx(0.5 * 0.6 + 0.25 * 0.8)
-    assert SumEnv.judge.stats_dict()["policy_calls"] == 2
+    assert info["verifier_reward"] == 0.0  # the judge's generous score is not the verifier's
+    assert {f.name: f.source for f in env.rubric.funcs} == {
+        "correct": "verifier",
+        "judge": "judge",
+        "judge_turn": "judge",
+    }
+    assert judge.stats_dict()["policy_calls"] == 2
+
+
+def test_a_judge_from_a_json_spec(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(POLICIES, "fixed-judge", FixedJudgePolicy)  # "fixed-judge:<answer>"
+    spec = {"type": "judge", "policy": "fixed-judge:<verdict>3</verdict>", "criteria": CRITERIA, "high": 4}
+    env = SumEnv(rewards=[{**spec, "name": "judge", "weight": 0.5}, {**spec, "name": "step", "kind": "process"}])
+    env.reset(options={"task_id": "sum-0"})
+    *_, info = env.step("The answer is 4.")
+    assert info["reward_components"] == {"correct": 1.0, "judge": 0.75, "step": 0.75}
 
 
 def test_a_failing_judge_masks_the_episode() -> None:
-    SumEnv.judge = Judge(FixedJudgePolicy("no idea"), CRITERIA, retries=0)
-    env = SumEnv()
+    judge = Judge(FixedJudgePolicy("no idea"), CRITERIA, retries=0)
+    env = SumEnv(rewards=[RewardFunc("judge", judge)])
     env.reset(options={"task_id": "sum-0"})
     *_, info = env.step("The answer is 4.")
     assert info["termination_reason"] == "reward_error"
-    assert SumEnv.judge.stats_dict()["failed"] >= 1
+    assert judge.stats_dict()["failed"] == 1 and judge.stats_dict()["errors"] == {"no_verdict": 1}
 
 
 # ----- ranking -------------------------------------------------------------------------
