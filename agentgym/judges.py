@@ -286,7 +286,7 @@ def render_transcript(messages: Transcript, focus_turn: int | None = None) -> st
 
     Turn N is the N-th assistant message and the tool results and feedback after it (turn 0: the
     opening messages). Tool calls are shown as ``call name(arguments)``; everything is escaped.
-    ``focus_turn`` marks that turn's messages ``<- judged turn``.
+    ``focus_turn`` heads that turn's messages ``[turn N, judged]``.
     """
     lines: list[str] = []
     turn = 0
@@ -296,11 +296,10 @@ def render_transcript(messages: Transcript, focus_turn: int | None = None) -> st
             continue
         if role == "assistant":
             turn += 1
-        head = f"[turn {turn}] {escape(role)}"
+        judged = ", judged" if focus_turn is not None and turn == focus_turn else ""
+        head = f"[turn {turn}{judged}] {escape(role)}"
         if role == "tool" and m.get("name"):
             head += f" ({escape(str(m['name']))})"
-        if focus_turn is not None and turn == focus_turn:
-            head += " <- judged turn"
         lines.append(head + ":")
         content = _content_text(m.get("content"))
         if content:
@@ -655,7 +654,8 @@ class Judge(_BaseJudge):
         """The messages sent to the judge model (``nonce``: random unless given)."""
         nonce = nonce or secrets.token_hex(8)
         focus = (
-            f"Judge only turn {focus_turn} (the messages marked <- judged turn), in the light of the turns before it. "
+            f"Judge only turn {focus_turn} (the messages headed [turn {focus_turn}, judged]), in the light of the "
+            "turns before it. "
             if focus_turn is not None
             else ""
         )
