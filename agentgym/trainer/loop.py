@@ -14,14 +14,19 @@ token-level loss, Yu et al. 2025). For each step:
    advantage of episode i in group g: ``A_i = (R_i - mean_g R) / std_g R`` (or batch std, or
    none), given to every sampled token of every turn; with process rewards, each turn's
    return-to-go minus the group's mean return-to-go at that turn is mixed in per turn
-   (``advantages``: identical episodes get exactly zero);
+   (``advantages``: identical episodes get exactly zero); with ``advantage="gae"`` a value
+   head on the policy's trunk (``critic``) scores the state at each turn boundary instead, in
+   one no-grad forward before the update, and turn-level GAE gives each turn's advantage and
+   the value targets (``batch.apply_gae``; no group needed, nothing dropped);
 3. recompute ``log pi_old`` of the sampled tokens with the training model; weight tokens by
    the truncated importance ratio ``min(pi_old / pi_sampler, C)`` (engine mismatch, and the
    one-step staleness of off-policy rollouts: pi_sampler is then the previous step's policy);
 4. for ``epochs`` x ``minibatches`` optimizer steps (default 1 x 4: every minibatch after the
    first is off-policy, so the ratio moves and the clip acts) minimise
    ``sum_tokens tis * -min(r A, clip(r, 1-eps_low, 1+eps_high) A) [+ beta k3(pi, pi_ref)] / N_tokens``
-   with ``r = pi / pi_old`` and ``N_tokens`` the trainable tokens of that optimizer step;
+   with ``r = pi / pi_old`` and ``N_tokens`` the trainable tokens of that optimizer step
+   (``advantage="gae"``: plus ``vf_coef`` times PPO's clipped value loss averaged over the
+   step's turn boundaries, the head reading the same forward pass);
 5. sync the engine's weights (off-policy: when the next rollout starts); log (with the
    generator's idle share of the rollout); evaluate on held-out tasks; checkpoint (off-policy:
    with the batch sampled ahead, so a resumed run trains on the same episodes).
