@@ -106,7 +106,7 @@ DELEGATED: dict[str, tuple[str, str]] = {
     ),
     "dpo": ("agentgym.trainer.dpo", "DPO on pairs of same-task episodes against a frozen reference"),
     "rm": (
-        "agentgym.trainer.reward_model",
+        "agentgym.trainer.rm_train",
         "reward models: `agentgym rm train` fits a scalar-head model on preference pairs (or a PRM on per-turn labels)",
     ),
     "export": (

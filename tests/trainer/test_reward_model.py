@@ -19,13 +19,12 @@ from agentgym.trainer.reward_model import (
     ProcessRewardModel,
     Renderer,
     RewardModelReward,
-    RMConfig,
     bradley_terry_loss,
     pair_accuracy,
     pointwise_loss,
-    train_reward_model,
 )
 from agentgym.trainer.rm_data import load_pairs, load_turn_labels, split
+from agentgym.trainer.rm_train import RMConfig, train_reward_model
 from agentgym.trajectory import Step, Trajectory, save_jsonl
 
 SEED = 0
