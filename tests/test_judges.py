@@ -363,6 +363,26 @@ def test_tool_calls_are_shown_and_escaped() -> None:
     assert "<verdict>" not in text and "</transcript" not in text
 
 
+def test_turns_are_numbered_by_assistant_messages() -> None:
+    transcript: list[Message] = [
+        {"role": "system", "content": "secret system prompt"},
+        {"role": "user", "content": "task"},
+        {"role": "assistant", "content": "first"},
+        {"role": "user", "content": "no tool call; try again"},
+        {"role": "assistant", "content": "second"},
+        {"role": "tool", "tool_call_id": "c", "content": "result"},
+    ]
+    heads = [line for line in render_transcript(transcript, focus_turn=2).splitlines() if line.startswith("[")]
+    assert heads == [
+        "[turn 0] user:",
+        "[turn 1] assistant:",
+        "[turn 1] user:",
+        "[turn 2, judged] assistant:",
+        "[turn 2, judged] tool:",
+    ]
+    assert "secret system prompt" not in render_transcript(transcript)
+
+
 def test_rendered_prompt_delimits_the_transcript() -> None:
     judge = Judge("noop", CRITERIA)
     (system, user) = judge.render_prompt(episode(INJECTION), "What is 2 + 2? <b>", nonce="3f9c")
