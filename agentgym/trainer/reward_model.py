@@ -243,7 +243,7 @@ class Renderer:
         """The rendering's token ids, the last ``max_length`` of them."""
         return self.chat.encode(self.text(transcript, tools))[-self.max_length :]
 
-    def boundaries(self, transcript: Msgs, tools: Schemas | None = None) -> list[int]:
+    def boundaries(self, transcript: Msgs) -> list[int]:
         """Message counts of the prefixes ``s_0 .. s_T`` are read from: the opening, then each turn with its results.
 
         Prefix ``t >= 1`` ends right before assistant turn ``t + 1`` (or at the transcript's end).
@@ -395,6 +395,16 @@ class _LazyScorer:
         self._state_lock = threading.Lock()
         self._cache: OrderedDict[str, list[float]] = OrderedDict()
         self._stats: dict[str, float] = {"calls": 0, "cache_hits": 0, "scored": 0, "errors": 0, "load_seconds": 0.0}
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle the settings only (an env holding this reward may be pickled): the copy loads again lazily."""
+        state = {k: v for k, v in self.__dict__.items() if not k.endswith("_lock")}
+        state.update(_model=None, _renderer=None, _cache=OrderedDict())
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._load_lock, self._model_lock, self._state_lock = threading.Lock(), threading.Lock(), threading.Lock()
 
     @property
     def stats(self) -> dict[str, float]:
@@ -548,9 +558,9 @@ class RewardModelReward(_LazyScorer):
         if todo:
             renderer = self._load()
             try:
-                seqs = [renderer.ids(transcripts[i], tools) for i in todo]
                 scores: list[float] = []
-                with self._model_lock, torch.no_grad():
+                with self._model_lock, torch.no_grad():  # the tokenizer too: a fast tokenizer is not thread-safe
+                    seqs = [renderer.ids(transcripts[i], tools) for i in todo]
                     for b in range(0, len(seqs), self.batch_size):
                         scores += self._checked(
                             sequence_scores(self._model, seqs[b : b + self.batch_size], self._pad_id)
@@ -635,8 +645,8 @@ class ProcessRewardModel(_LazyScorer):
                 bounds = renderer.boundaries(transcript)
                 if not bounds or bounds[0] == 0:
                     raise ValueError("a transcript needs an opening message and at least one assistant turn")
-                one_pass = renderer.turn_positions(transcript, tools)
-                with self._model_lock, torch.no_grad():
+                with self._model_lock, torch.no_grad():  # the tokenizer too: a fast tokenizer is not thread-safe
+                    one_pass = renderer.turn_positions(transcript, tools)
                     if one_pass is not None:
                         ids, positions = one_pass
                         hit = self._checked(position_scores(self._model, [ids], [positions], self._pad_id))

@@ -237,6 +237,8 @@ def load_turn_labels(path: str | Path) -> list[LabelledTranscript]:
         ):
             raise ValueError(f"{where}: 'turn_labels' must be a list of numbers in [0, 1]")
         turns = _assistant_turns(messages)
+        if messages and messages[0].get("role") == "assistant":
+            raise ValueError(f"{where}: the transcript opens with an assistant turn; a prompt must come first")
         if len(labels) != turns or turns == 0:
             raise ValueError(f"{where}: {len(labels)} turn_labels for {turns} assistant turns (one label per turn)")
         out.append(LabelledTranscript(messages, [float(x) for x in labels], _tools(row, where), where))

@@ -124,7 +124,8 @@ def _turn_examples(items: Sequence[LabelledTranscript], renderer: Renderer) -> l
         found = renderer.turn_positions(it.messages, it.tools, fit=False)
         if found is None:
             raise ValueError(
-                f"{it.source}: the chat template re-renders earlier messages; per-turn scores need prefixes"
+                f"{it.source}: the chat template re-renders earlier messages when the transcript grows; "
+                "per-turn scores need each prefix's tokens to start the whole transcript's"
             )
         ids, positions = found
         cut = max(0, len(ids) - renderer.max_length)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
 import random
 import threading
 from pathlib import Path
@@ -311,6 +312,8 @@ def test_reward_model_reward_fails_at_first_call_and_caches(trained: dict[str, A
     assert stats["scored"] + stats["cache_hits"] == 24  # threads that miss together each score
     rm.score(transcripts[:1])
     assert rm.stats["cache_hits"] == stats["cache_hits"] + 1 and rm.stats["scored"] == stats["scored"]
+    copy = pickle.loads(pickle.dumps(rm))  # an env holding it may be pickled: settings travel, the model reloads
+    assert copy._model is None and copy.score(transcripts) == results[0]
 
 
 def _multi_turn() -> list[dict[str, Any]]:
