@@ -195,6 +195,11 @@ class GRPOConfig:
             raise ValueError(
                 f"vf_coef={self.vf_coef} and value_clip={self.value_clip} must be >= 0 (value_clip 0: no clipping)"
             )
+        if self.advantage == "gae" and self.process_weight > 0:
+            raise ValueError(
+                f"process_weight={self.process_weight} has no effect with advantage=gae: the process rewards are "
+                "already the per-turn rewards GAE credits; leave process_weight at 0"
+            )
         if self.critic_lr is not None and not self.critic_lr > 0:
             raise ValueError(f"critic_lr={self.critic_lr} must be > 0, or None to use lr")
         if not 1 <= self.minibatches <= self.batch_episodes or self.epochs < 1:

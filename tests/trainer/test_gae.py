@@ -230,9 +230,33 @@ def test_config_validates_the_critic_knobs() -> None:
         ({"vf_coef": -1.0}, "vf_coef=-1.0 .* must be >= 0"),
         ({"value_clip": -0.1}, "value_clip=-0.1 must be >= 0"),
         ({"critic_lr": 0.0}, "critic_lr=0.0 must be > 0"),
+        ({"advantage": "gae", "process_weight": 0.5}, "process_weight=0.5 has no effect with advantage=gae"),
     ):
         with pytest.raises(ValueError, match=match):
             GRPOConfig(**bad)
+
+
+def test_the_critic_knobs_are_cli_flags() -> None:
+    import argparse
+
+    from agentgym.trainer.cli import add_config_arguments, config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser)
+    flags = "--advantage gae --group-size 1 --gae-lambda 0.9 --vf-coef 0.5 --value-clip 0 --critic-lr 1e-3"
+    c = config_from_args(parser.parse_args(flags.split()))
+    assert (c.advantage, c.group_size, c.gae_lambda, c.vf_coef, c.value_clip, c.critic_lr) == (
+        "gae",
+        1,
+        0.9,
+        0.5,
+        0,
+        1e-3,
+    )
+    default = config_from_args(parser.parse_args([]))
+    assert (default.advantage, default.critic_lr) == ("grpo", None)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--advantage", "ppo"])
 
 
 # ----- a real run -------------------------------------------------------------------------------
