@@ -432,15 +432,20 @@ class _BaseJudge:
                     kwargs: dict[str, Any] = {}
                     if isinstance(spec, str) and spec.partition(":")[0] in ("hf", "vllm", "openai"):
                         kwargs = {"temperature": 0.0, "max_tokens": self.max_tokens}
-                    self._policy = make_policy(spec, **{**kwargs, **self.policy_kwargs})
+                    self._policy = _shared_policy(spec, {**kwargs, **self.policy_kwargs})
         return self._policy
 
     def close(self) -> None:
-        """Release the judge model's resources (its ``close()``, if it has one); a later score builds it again."""
+        """Release the judge model's resources (its ``close()``, if it has one); a later score builds it again.
+
+        A model shared with other judges of the process (``hf:``/``vllm:``) stays loaded for them.
+        """
         with self._policy_lock:
             policy, self._policy = self._policy, None
+        with _SHARED_LOCK:
+            shared = any(policy is p for p in _SHARED_POLICIES.values())
         close = getattr(policy, "close", None)
-        if callable(close):
+        if callable(close) and not shared:
             close()
 
     def stats_dict(self) -> dict[str, Any]:
@@ -760,6 +765,26 @@ class RankJudge(_BaseJudge):
         _check_no_answer(
             self, "episodes", lambda: self.render_prompt([[], []], "t"), lambda t: parse_ranking(t, ["A", "B"])
         )
+
+
+_SHARED_POLICIES: dict[str, Policy] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def _shared_policy(spec: str | Policy, kwargs: dict[str, Any]) -> Policy:
+    """The judge's policy; one per model spec and settings in a process for ``hf:`` and ``vllm:`` judges.
+
+    Every environment of a trainer builds its own judge from the same spec; a model-backed judge policy is loaded
+    once and shared (its ``act`` is thread-safe), not once per environment. Other policies are built per judge.
+    """
+    if not (isinstance(spec, str) and spec.partition(":")[0] in ("hf", "vllm")):
+        return make_policy(spec, **kwargs)
+    key = json.dumps([spec, kwargs], sort_keys=True, default=str)
+    with _SHARED_LOCK:
+        policy = _SHARED_POLICIES.get(key)
+        if policy is None:
+            policy = _SHARED_POLICIES[key] = make_policy(spec, **kwargs)
+        return policy
 
 
 def _rebuild(cls: type[_BaseJudge], policy: str | Policy, criteria: str, kwargs: dict[str, Any]) -> _BaseJudge:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -207,6 +208,11 @@ def resolve(spec: str) -> str:
     return spec
 
 
+LOAD_LOCK = threading.RLock()
+"""Held around every ``from_pretrained`` of this package: transformers/accelerate patch process-wide state while a
+model loads (empty-weight initialisation), so two threads loading at once can leave later loads with meta tensors."""
+
+
 def load_model(
     spec: str, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu", **kwargs: Any
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
@@ -222,7 +228,8 @@ def load_model(
         )
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kwargs)
+    with LOAD_LOCK:
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kwargs)
     # transformers types ``to`` through a decorator whose stub takes the model as its first argument
     model = model.to(device)  # type: ignore[arg-type]
     if drop_quantization(model.config):  # a cache written before the GGUF entry was dropped

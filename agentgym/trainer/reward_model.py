@@ -286,7 +286,7 @@ def load_reward_model(spec: str, *, seed: int = 0, device: str = "cpu") -> tuple
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from agentgym.trainer.models import drop_quantization, resolve
+    from agentgym.trainer.models import LOAD_LOCK, drop_quantization, resolve
 
     path = resolve(spec)
     tokenizer = AutoTokenizer.from_pretrained(path)
@@ -294,7 +294,7 @@ def load_reward_model(spec: str, *, seed: int = 0, device: str = "cpu") -> tuple
         raise ValueError(f"{path}: the tokenizer has no chat template; set tokenizer.chat_template (ChatML works)")
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    with torch.random.fork_rng(devices=[]):
+    with LOAD_LOCK, torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, dtype=torch.float32)
     drop_quantization(model.config)
@@ -358,6 +358,28 @@ def position_scores(
 
 
 # ----- rewards for environments ----------------------------------------------------------------
+
+
+_SHARED: dict[tuple[str, str, int, float], tuple[Any, Renderer, threading.Lock]] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def _shared_model(path: str, device: str, max_length: int) -> tuple[Any, Renderer, threading.Lock]:
+    """One loaded copy per reward model directory in a process, with the lock its users share.
+
+    Every environment of a trainer builds its own reward objects from the same spec; they share the weights (one
+    copy in memory, loaded once) and one lock around the model and its tokenizer (a fast tokenizer is not
+    thread-safe). A directory rewritten since (a newer ``config.json``) loads again.
+    """
+    real = str(Path(path).resolve())
+    key = (real, device, max_length, (Path(real) / "config.json").stat().st_mtime)
+    with _SHARED_LOCK:
+        entry = _SHARED.get(key)
+        if entry is None:
+            model, tokenizer = load_reward_model(real, device=device)
+            model.eval().requires_grad_(False)
+            entry = _SHARED[key] = (model, Renderer(tokenizer, max_length), threading.Lock())
+        return entry
 
 
 class _LazyScorer:
@@ -448,12 +470,11 @@ class _LazyScorer:
                 meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
                 if self.threads > 0:
                     torch.set_num_threads(self.threads)
-                model, tokenizer = load_reward_model(self.path, device=self.device)
-                model.eval().requires_grad_(False)
-                renderer = Renderer(tokenizer, self.max_length or int(meta.get("max_length", DEFAULT_MAX_LENGTH)))
+                max_length = self.max_length or int(meta.get("max_length", DEFAULT_MAX_LENGTH))
+                model, renderer, self._model_lock = _shared_model(self.path, self.device, max_length)
             except Exception as e:
                 raise self._fail("cannot load the reward model", e) from e
-            self._model, self._pad_id = model, int(tokenizer.pad_token_id)
+            self._model, self._pad_id = model, int(renderer.chat.tokenizer.pad_token_id)
             self._count(load_seconds=time.perf_counter() - t0)
             self._renderer = renderer
             return renderer
