@@ -43,7 +43,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type = GRPOConfig
             )
         elif origin is typing.Literal:
             parser.add_argument(_flag(f.name), dest=f.name, choices=list(args), default=default, help=help_text)
-        elif origin is dict or hint is dict:
+        elif origin in (dict, list) or hint in (dict, list):
             parser.add_argument(
                 _flag(f.name), dest=f.name, type=json.loads, default=default, metavar="JSON", help=help_text
             )

@@ -113,6 +113,13 @@ class GRPOConfig:
     critic_lr: float | None = None
     """Learning rate of the value head (advantage=gae; None: lr)."""
 
+    group_rewards: list[dict[str, Any]] = field(default_factory=list)
+    """Rewards that score the episodes of each group together, as JSON specs, e.g. ``[{"type": "rank_judge",
+    "policy": "openai:http://host:8000/v1#judge", "criteria": "...", "weight": 0.5}]`` (a judge ranks the G
+    episodes; best 1, worst 0). Each is its own reward component, added to the outcome reward before the advantages;
+    a group the scorer cannot rank is masked (``reward_error``). Per-episode judges and reward models go in
+    ``env_kwargs`` (``{"rewards": [...]}``)."""
+
     # ----- loss -----------------------------------------------------------------------
     loss: str = "ppo_clip"
     """Policy loss (a key of ``agentgym.trainer.loss.LOSSES``): ``ppo_clip`` or ``pg``."""

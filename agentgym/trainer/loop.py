@@ -62,6 +62,8 @@ import torch
 from tqdm.auto import tqdm  # type: ignore[import-untyped]  # no stubs installed (types-tqdm)
 
 from agentgym.env import AgentEnv
+from agentgym.evaluation import reward_component_means
+from agentgym.rewards import apply_group_rewards, make_group_reward
 from agentgym.rollout import Job, plan_jobs, task_ids_of
 from agentgym.trainer import checkpoint as ckpt
 from agentgym.trainer.batch import Batch, Episode, apply_gae, collate, make_batch, mask_reason
@@ -327,6 +329,7 @@ class Trainer:
         self.step = 0
         self.failed_steps: list[dict[str, int]] = []  # masked reasons of the current run of failing steps
         self.policy_name = f"{c.engine}:{c.model}"
+        self.group_rewards = [make_group_reward(spec) for spec in c.group_rewards]  # judges load on first use
         self._ahead: Future[tuple[list[Trajectory], RolloutStats]] | None = None  # the next step's rollout
         self._background: ThreadPoolExecutor | None = None
 
@@ -429,6 +432,7 @@ class Trainer:
             **self.eval_metrics(trajs),
             "turns": float(np.mean([t.num_turns for t in trajs])),
             "infra_failures": len(trajs) - len(scored),
+            "reward_components": reward_component_means(scored),
             "seconds": time.perf_counter() - t0,
         }
 
@@ -540,6 +544,7 @@ class Trainer:
             self._start_ahead()  # step k+1 samples with the weights of step k while step k trains
         staleness = [self.step - int(t.metadata.get("policy_version", self.step)) for t in trajs]
         fresh = [t for t, s in zip(trajs, staleness, strict=True) if s <= c.off_policy_steps]
+        group_counts = apply_group_rewards(fresh, self.group_rewards) if self.group_rewards else {}
         if c.save_trajectories:
             for t in trajs:
                 t.metadata["step"] = self.step
@@ -577,6 +582,8 @@ class Trainer:
             "outcome": float(np.mean([t.outcome_reward or 0.0 for t in scored])) if scored else 0.0,
             "success": float(np.mean([t.success for t in scored])) if scored else 0.0,
             "turns": float(np.mean([t.num_turns for t in trajs])),
+            "reward_components": reward_component_means(scored),
+            **{f"group_reward_{k}": v for k, v in group_counts.items()},
             "sampled_tokens": stats.sampled_tokens,
             "episode_tokens": tokens,
             **batch.stats,

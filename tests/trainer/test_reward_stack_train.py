@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ import agentgym
 from agentgym.env import AgentEnv
 from agentgym.messages import Message, user
 from agentgym.parsing import ParsedAction
+from agentgym.policies import PolicyContext, register_policy
 from agentgym.rewards import Rubric
 from agentgym.rollout import collect
 from agentgym.tasks import Task, TaskSet
@@ -154,3 +157,44 @@ def test_reward_objects_of_many_envs_share_one_loaded_model(rm_dir: Path) -> Non
     assert a.score([transcript]) == b.score([transcript])
     prm.score_turns(transcript)
     assert a._model is b._model is prm._model  # one copy in memory, however many envs build the reward
+
+
+class DigitCountRanker:
+    """A ranking judge policy: ranks the attempts of a RankJudge prompt by the digits their replies hold."""
+
+    name = "test-digit-ranker"
+
+    def act(self, ctx: PolicyContext) -> str:
+        prompt = ctx.messages[-1]["content"]
+        blocks = re.findall(r'<transcript label="([A-Z])" id="[0-9a-f]+">(.*?)</transcript id=', prompt, re.DOTALL)
+        digits = {label: sum(ch.isdigit() for ch in body.split("assistant:", 1)[-1]) for label, body in blocks}
+        order = sorted(digits, key=lambda label: -digits[label])
+        ranking = order[0]
+        for prev, label in itertools.pairwise(order):
+            ranking += (" = " if digits[prev] == digits[label] else " > ") + label
+        return f"Counted the digits. <ranking>{ranking}</ranking>"
+
+
+def test_grpo_applies_a_group_ranking_judge(run_config: Any, digits_env_id: str, tmp_path: Path) -> None:
+    register_policy("test-digit-ranker", lambda **kw: DigitCountRanker())
+    spec = {"type": "rank_judge", "policy": "test-digit-ranker", "criteria": "More digits is better.", "weight": 0.5}
+    summary = train(run_config(digits_env_id, steps=2, group_rewards=[spec]))
+    assert summary["step"] == 2
+    assert json.loads((tmp_path / "config.json").read_text())["group_rewards"] == [spec]
+    trajs = load_jsonl(tmp_path / "trajectories.jsonl")
+    groups: dict[str, list[Any]] = {}
+    for t in trajs:
+        groups.setdefault(t.group_id or t.task_id, []).append(t)
+    assert len(groups) == 8 and all(len(g) == 4 for g in groups.values())
+    for group in groups.values():
+        ranks = [t.steps[-1].reward_components["rank_judge"] for t in group]
+        digits = [sum(ch.isdigit() for ch in t.messages[-1]["content"] or "") for t in group]
+        for (ri, di), (rj, dj) in itertools.combinations(zip(ranks, digits, strict=True), 2):
+            assert (ri > rj) == (di > dj) and (ri == rj) == (di == dj)  # the ranking follows the digit counts
+        for t, r in zip(group, ranks, strict=True):
+            d = t.steps[-1].reward_components["digits"]
+            assert t.outcome_reward == pytest.approx(d + 0.5 * r) and t.verifier_reward == pytest.approx(d)
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    steps = [r for r in records if r["kind"] == "train"]
+    assert [(r["group_reward_groups"], r["group_reward_errors"]) for r in steps] == [(4, 0), (4, 0)]
+    assert set(steps[0]["reward_components"]) == {"digits", "rank_judge"}
