@@ -9,7 +9,7 @@ Quick start::
 """
 
 from agentgym.env import AgentEnv, TurnRecord
-from agentgym.errors import AgentGymError, GraderError, InfrastructureError, SandboxError
+from agentgym.errors import AgentGymError, GraderError, InfrastructureError, RewardError, SandboxError
 from agentgym.messages import Action, Message
 from agentgym.parsing import PARSERS, ParsedAction, format_tool_call, parse_action
 from agentgym.policies import Generation, Policy, PolicyContext, make_policy, register_policy
@@ -34,6 +34,7 @@ __all__ = [
     "ParsedAction",
     "Policy",
     "PolicyContext",
+    "RewardError",
     "RewardFunc",
     "Rubric",
     "SandboxError",

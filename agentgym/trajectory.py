@@ -137,7 +137,8 @@ class Trajectory:
 
 
 def save_jsonl(trajectories: Iterable[Trajectory], path: str | Path, append: bool = False) -> None:
-    """Write one trajectory per line (UTF-8), appending to ``path`` if ``append``."""
+    """Write one trajectory per line (UTF-8), appending to ``path`` if ``append``; missing parent folders are made."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a" if append else "w", encoding="utf-8") as f:
         for t in trajectories:
             f.write(t.to_json() + "\n")

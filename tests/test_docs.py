@@ -35,6 +35,10 @@ REFERENCE_PAGES = {
     "agentgym.envs.terminal": "reference/terminal/index.html",
     "agentgym.harbor": "reference/harbor/index.html",
     "agentgym.distributed": "reference/distributed/index.html",
+    "agentgym.judges": "reference/judges/index.html",
+    "agentgym.trainer.reward_model": "reference/reward-models/index.html",
+    "agentgym.trainer.rm_train": "reference/rm-train/index.html",
+    "agentgym.trainer.rm_data": "reference/rm-data/index.html",
 }
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 import agentgym
+from agentgym._http import HTTPError
 from agentgym.env import AgentEnv, TurnRecord
 from agentgym.errors import RewardError
 from agentgym.evaluation import EvalReport
@@ -26,6 +27,7 @@ from agentgym.rewards import (
     register_reward_type,
 )
 from agentgym.rollout import collect
+from agentgym.server import CLIENT_KWARGS, _check_values
 from agentgym.testing import run_cli
 
 TOOLUSE = "agentgym/ToolUse-v0"
@@ -208,3 +210,14 @@ def test_group_rewards_score_each_group_together_as_their_own_component() -> Non
     assert "label B missing" in bad[0].steps[-1].info["infra_error"]
     with pytest.raises(ValueError, match="'type' must be one of"):
         make_group_reward({"type": "judge"})
+
+
+def test_remote_clients_cannot_attach_rewards_to_served_envs() -> None:
+    spec = {"rewards": [{"type": "judge", "policy": "hf:/their/model", "criteria": "x"}]}
+    with pytest.raises(HTTPError) as refused:
+        _check_values("constructor arguments", spec, CLIENT_KWARGS, "--allow-kwarg NAME")
+    assert refused.value.status == 400 and "not allowed from clients: rewards" in str(refused.value)
+    # even where an operator allowed the key, a list of specs is not a flat JSON value
+    with pytest.raises(HTTPError) as refused:
+        _check_values("constructor arguments", spec, CLIENT_KWARGS | {"rewards"}, "--allow-kwarg NAME")
+    assert refused.value.status == 400 and "must be a JSON scalar" in str(refused.value)

@@ -211,6 +211,11 @@ def build_tasks(kinds: tuple[str, ...] = KINDS, per_kind: int = 150) -> TaskSet:
     return TaskSet(tasks, name="tooluse")
 
 
+def _correct(env: ToolUseEnv) -> float:
+    """1 when the submitted answer matches the task's answer (numbers within tolerance), else 0."""
+    return float(env._submitted is not None and answers_match(env._submitted, env.task.verifier["answer"]))
+
+
 class ToolUseEnv(AgentEnv):
     """Multi-turn tool use with verifiable answers: calculator, key lookup, unit conversion."""
 
@@ -258,13 +263,7 @@ class ToolUseEnv(AgentEnv):
 
     def build_rubric(self) -> Rubric:
         """``correct`` (the outcome) and the metrics ``well_formed``, ``tool_errors``, ``step_cost``."""
-        rubric = Rubric()
-        rubric.add(
-            "correct",
-            lambda env: float(
-                env._submitted is not None and answers_match(env._submitted, env.task.verifier["answer"])
-            ),
-        )
+        rubric = Rubric().add("correct", _correct)
         rubric.add("well_formed", well_formed_calls, weight=0.0, kind="process")
         rubric.add("tool_errors", tool_errors, weight=0.0, kind="process")
         rubric.add("step_cost", step_cost, weight=0.0, kind="process")

@@ -607,8 +607,12 @@ class ProcessRewardModel(_LazyScorer):
         name: the component's name.
         mode: ``score`` (``r_t = s_t``) or ``delta`` (``r_t = s_t - s_{t-1}``, potential-based shaping:
             an episode's rewards sum to ``s_T - s_0``, so extra turns earn nothing by themselves).
-        normalize, max_length, device, threads, batch_size, cache_size: as for :class:`RewardModelReward`;
-            ``s_t`` is normalized before differences are taken.
+        normalize: as for :class:`RewardModelReward`; ``s_t`` is normalized before differences are taken.
+        max_length: as for :class:`RewardModelReward`.
+        device: as for :class:`RewardModelReward`.
+        threads: as for :class:`RewardModelReward`.
+        batch_size: as for :class:`RewardModelReward`.
+        cache_size: as for :class:`RewardModelReward`.
     """
 
     source = "prm"

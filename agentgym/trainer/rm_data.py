@@ -33,7 +33,15 @@ from typing import Any, TypeVar
 
 from agentgym.trajectory import Trajectory
 
-__all__ = ["LabelledTranscript", "PreferencePair", "content_key", "load_pairs", "load_turn_labels", "split"]
+__all__ = [
+    "LabelledTranscript",
+    "PreferencePair",
+    "content_key",
+    "data_files",
+    "load_pairs",
+    "load_turn_labels",
+    "split",
+]
 
 Transcript = list[dict[str, Any]]
 """OpenAI chat messages (``role``, ``content``, optionally ``tool_calls``, ``tool_call_id``, ``name``)."""
@@ -91,9 +99,24 @@ def _messages(value: Any, where: str, field: str, role_if_str: str) -> Transcrip
     return [dict(m) for m in value]
 
 
-def _rows(path: str | Path) -> list[tuple[str, dict[str, Any]]]:
-    """``(file:line, row)`` of every non-blank line; a line that is not a JSON object is an error."""
-    path = Path(path)
+def data_files(data: str | Path | Sequence[str | Path]) -> list[Path]:
+    """The JSONL files of a ``data`` argument: a path, a comma-separated list of paths, or a sequence of them."""
+    parts = data.split(",") if isinstance(data, str) else [data] if isinstance(data, Path) else list(data)
+    files = [Path(p.strip() if isinstance(p, str) else p) for p in parts if str(p).strip()]
+    if not files:
+        raise ValueError("data: name at least one JSONL file")
+    return files
+
+
+def _rows(data: str | Path | Sequence[str | Path]) -> list[tuple[str, dict[str, Any]]]:
+    """``(file:line, row)`` of every non-blank line of every file; a line that is not a JSON object is an error."""
+    out: list[tuple[str, dict[str, Any]]] = []
+    for path in data_files(data):
+        out += _file_rows(path)
+    return out
+
+
+def _file_rows(path: Path) -> list[tuple[str, dict[str, Any]]]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file (a JSONL of preference pairs, labelled turns or trajectories)")
     out: list[tuple[str, dict[str, Any]]] = []
@@ -133,12 +156,15 @@ def _tools(row: dict[str, Any], where: str) -> list[dict[str, Any]] | None:
 
 
 def load_pairs(
-    path: str | Path, *, min_margin: float = 0.5, max_pairs_per_task: int = 4, seed: int = 0
+    path: str | Path | Sequence[str | Path], *, min_margin: float = 0.5, max_pairs_per_task: int = 4, seed: int = 0
 ) -> list[PreferencePair]:
-    """The preference pairs of a JSONL file (see the module docstring for the row formats).
+    """The preference pairs of JSONL files (see the module docstring for the row formats).
+
+    Trajectory rows of all the files are paired together, so the episodes of two runs (say a strong and a weak
+    policy on the same tasks) give pairs across the runs.
 
     Args:
-        path: the JSONL file.
+        path: a JSONL file, several as a comma-separated string, or a sequence of them.
         min_margin: trajectory rows: the least reward gap of a pair (``preference_pairs``).
         max_pairs_per_task: trajectory rows: the most pairs per task.
         seed: trajectory rows: the seed of the pairing draw.
@@ -203,7 +229,7 @@ def _assistant_turns(messages: Sequence[Any]) -> int:
     return sum(1 for m in messages if m.get("role") == "assistant")
 
 
-def load_turn_labels(path: str | Path) -> list[LabelledTranscript]:
+def load_turn_labels(path: str | Path | Sequence[str | Path]) -> list[LabelledTranscript]:
     """Transcripts with a label per assistant turn, from ``turn_labels`` rows and trajectory rows.
 
     Raises:

@@ -32,7 +32,14 @@ from agentgym.trainer.reward_model import (
     position_scores,
     sequence_scores,
 )
-from agentgym.trainer.rm_data import LabelledTranscript, PreferencePair, load_pairs, load_turn_labels, split
+from agentgym.trainer.rm_data import (
+    LabelledTranscript,
+    PreferencePair,
+    data_files,
+    load_pairs,
+    load_turn_labels,
+    split,
+)
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -50,7 +57,8 @@ class RMConfig:
     model: str = "tiny"
     """The starting model: a causal LM spec (tiny, smollm2, a path, a hub id) or a reward model directory."""
     data: str = ""
-    """JSONL of preference pairs, TRL conversational rows, labelled turns or agentgym trajectories."""
+    """JSONL of preference pairs, TRL conversational rows, labelled turns or agentgym trajectories; several files
+    comma-separated (trajectories of all of them are paired together)."""
     output_dir: str = "runs/rm"
     """Where the reward model (save_pretrained), agentgym_rm.json, metrics.jsonl and metrics.json go."""
     objective: Literal["pairwise", "pointwise"] = "pairwise"
@@ -328,8 +336,12 @@ def run(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)
     check_spec(config.model)
-    if not config.data or not Path(config.data).is_file():
-        raise FileNotFoundError(f"--data {config.data!r}: no such file (a JSONL of preference pairs or trajectories)")
+    missing = [str(p) for p in data_files(config.data or "")] if config.data else ["(none given)"]
+    missing = [p for p in missing if not Path(p).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"--data: no such file {', '.join(missing)} (JSONL of preference pairs or trajectories)"
+        )
     result = train_reward_model(config)
     m = result["metrics"]
     what = f"{m['accuracy']} accuracy"
